@@ -1,0 +1,1 @@
+"""Configuration: the TOML contract, its typed model and validation (see model.py)."""

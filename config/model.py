@@ -1,0 +1,635 @@
+"""Load, validate and explain the TOML configuration (R16).
+
+The TOML contract (`[project]`, `[environments.<name>]`, `[state]`) is the tool's public
+interface. Loading either returns a fully-resolved, typed `Config` (every default applied,
+every VPC CIDR allocated) or raises `ConfigError` carrying one line per problem:
+`<file>: <key>: <what is wrong>; <what is allowed>`. Nothing downstream re-validates, and
+nothing here raises anything else, whatever the input (a property-based test holds us to it).
+
+Per-environment defaults come from a *profile* (dev, staging or prod; an environment named
+like a profile uses it, any other defaults to dev). The table `PROFILES` is the documented
+source of those defaults; the README reproduces it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config import network
+from config.regions import EDGE_REGION, GLOBAL, REGIONS
+from modules import naming
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "dev": {
+        "instance_type": "t3.micro",
+        "instance_count": 3,
+        "min_capacity": 2,
+        "max_capacity": 4,
+        "az_count": 2,
+        "nat_policy": "single",
+        "interface_endpoints": False,
+        "log_retention_days": 14,
+        "alert_emails": [],
+        "dns_routing_policy": "failover",
+        "trusted_accounts": [],
+        "deploy_role_name": "platform-deploy",
+        "force_destroy": True,
+    },
+    "staging": {
+        "instance_type": "t3.small",
+        "instance_count": 3,
+        "min_capacity": 2,
+        "max_capacity": 6,
+        "az_count": 2,
+        "nat_policy": "single",
+        "interface_endpoints": False,
+        "log_retention_days": 30,
+        "alert_emails": [],
+        "dns_routing_policy": "failover",
+        "trusted_accounts": [],
+        "deploy_role_name": "platform-deploy",
+        "force_destroy": False,
+    },
+    "prod": {
+        "instance_type": "t3.medium",
+        "instance_count": 3,
+        "min_capacity": 2,
+        "max_capacity": 12,
+        "az_count": 3,
+        "nat_policy": "per_az",
+        "interface_endpoints": True,
+        "log_retention_days": 365,
+        "alert_emails": [],
+        "dns_routing_policy": "failover",
+        "trusted_accounts": [],
+        "deploy_role_name": "platform-deploy",
+        "force_destroy": False,
+    },
+}
+
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)
+NAT_POLICIES = ("single", "per_az")
+ROUTING_POLICIES = ("failover", "latency")
+RESERVED_ENVIRONMENT_NAMES = ("all", GLOBAL)
+
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
+_SUFFIX = re.compile(r"^[a-z0-9]{0,8}$")
+_PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,200}$")
+
+_PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+class ConfigError(Exception):
+    """Invalid configuration: `problems` holds one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class SelectionError(ValueError):
+    """An --env or --region that the configuration does not define."""
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    suffix: str
+    domain: str
+    owner: str
+    cost_center: str
+    dns_account_id: str | None = None  # None: each environment's own account
+    dns_role_name: str | None = None  # None: the environment's deploy role name
+    hosted_zone_id: str | None = None  # None: look the zone up by `domain`
+    cidr_supernet: str = "10.0.0.0/8"
+
+
+@dataclass(frozen=True)
+class StateBackend:
+    """Where Terraform keeps state: one state file per stack either way."""
+
+    backend: str = "local"  # "local" or "s3"
+    local_dir: str = "terraform-state"  # outside cdktf.out, which synth replaces
+    bucket: str | None = None
+    region: str | None = None
+    key_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    account_id: str
+    regions: tuple[str, ...]
+    profile: str
+    instance_type: str
+    instance_count: int
+    min_capacity: int
+    max_capacity: int
+    az_count: int
+    nat_policy: str
+    interface_endpoints: bool
+    log_retention_days: int
+    alert_emails: tuple[str, ...]
+    dns_routing_policy: str
+    trusted_accounts: tuple[str, ...]
+    deploy_role_name: str
+    force_destroy: bool
+    cidrs: dict[str, str] = field(default_factory=dict)  # region -> CIDR, resolved
+
+    @property
+    def primary_region(self) -> str:
+        return self.regions[0]
+
+    def is_primary(self, region: str) -> bool:
+        return region == self.primary_region
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One stack of the app: what `list` prints and `synth` builds."""
+
+    name: str
+    environment: str
+    region: str  # an AWS region, or "global" for the edge stack
+    role: str  # "primary", "secondary" or "edge"
+    account_id: str
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    project: Project
+    state: StateBackend
+    environments: dict[str, Environment]
+
+    def stacks(self) -> list[StackSpec]:
+        """Every stack, regional stacks of an environment before its edge stack."""
+        specs: list[StackSpec] = []
+        for env in self.environments.values():
+            for region in env.regions:
+                role = "primary" if env.is_primary(region) else "secondary"
+                specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role,
+                                       env.account_id))
+            specs.append(StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, "edge",
+                                   env.account_id))
+        return specs
+
+    def select(self, environment: str | None = None, region: str | None = None) -> list[StackSpec]:
+        """The stacks of `environment` (None or "all": every one), optionally only those in
+        `region` ("global" picks the edge stacks). Unknown names raise SelectionError listing
+        the valid choices."""
+        if environment in (None, "all"):
+            specs = self.stacks()
+        elif environment in self.environments:
+            specs = [s for s in self.stacks() if s.environment == environment]
+        else:
+            raise SelectionError(f"unknown environment {environment!r}; choose one of: "
+                                 f"{', '.join([*self.environments, 'all'])}")
+        if region is None:
+            return specs
+        valid = list(dict.fromkeys(s.region for s in specs))
+        if region not in valid:
+            scope = "any environment" if environment in (None, "all") else f"environment {environment!r}"
+            raise SelectionError(f"region {region!r} is not used by {scope}; choose one of: {', '.join(valid)}")
+        return [s for s in specs if s.region == region]
+
+    def dns_account_id(self, env: Environment) -> str:
+        return self.project.dns_account_id or env.account_id
+
+    def dns_role_name(self, env: Environment) -> str:
+        return self.project.dns_role_name or env.deploy_role_name
+
+    def namer(self, env: Environment, region: str) -> naming.Namer:
+        return naming.Namer(environment=env.name, region=region, suffix=self.project.suffix,
+                            project=self.project.name, owner=self.project.owner,
+                            cost_center=self.project.cost_center)
+
+
+# --------------------------------------------------------------------------- reading
+
+_MISSING = object()
+Check = Callable[[Any], "str | None"]
+
+
+class _Reader:
+    """Collects problems instead of stopping at the first one."""
+
+    def __init__(self, source: Path):
+        self.source = source
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.source}: {key}: {message}")
+
+    def unknown_keys(self, table: dict, allowed: tuple[str, ...], path: str) -> None:
+        for key in table:
+            if key in allowed:
+                continue
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            where = f"{path}.{key}" if path else str(key)
+            self.problem(where, f"unknown key; {hint}allowed keys: {', '.join(allowed)}")
+
+    def table(self, parent: dict, key: str, path: str, required: bool = True) -> dict | None:
+        value = parent.get(key, _MISSING)
+        if value is _MISSING:
+            if required:
+                self.problem(path, "missing table; add it (see config/default.toml)")
+            return None
+        if not isinstance(value, dict):
+            self.problem(path, f"must be a table, got {_describe(value)}")
+            return None
+        return value
+
+    def value(self, table: dict, key: str, path: str, kind: type | tuple, default: Any = _MISSING,
+              check: Check | None = None) -> Any:
+        """The value of `key`, or `default`; None (and a problem) when it is invalid."""
+        where = f"{path}.{key}"
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                self.problem(where, f"missing; required ({_kind_name(kind)})")
+                return None
+            return default
+        if not _is_kind(value, kind):
+            self.problem(where, f"must be {_kind_name(kind)}, got {_describe(value)}")
+            return None
+        if check is not None:
+            message = check(value)
+            if message:
+                self.problem(where, message)
+                return None
+        return value
+
+
+def _is_kind(value: Any, kind: type | tuple) -> bool:
+    if kind is int:  # bool is an int subclass; `true` is not a count
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == (list, str):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, kind)
+
+
+def _kind_name(kind: type | tuple) -> str:
+    if isinstance(kind, tuple):
+        return "a list of strings"
+    return {str: "a string", int: "an integer", bool: "true or false", dict: "a table"}[kind]
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+# --------------------------------------------------------------------------- checks
+
+def _regex(pattern: re.Pattern, allowed: str) -> Check:
+    return lambda v: None if pattern.match(v) else f"{v!r} is invalid; allowed: {allowed}"
+
+
+def _one_of(choices: tuple) -> Check:
+    return lambda v: None if v in choices else f"{v!r} is not allowed; choose one of: {', '.join(map(str, choices))}"
+
+
+def _between(low: int, high: int) -> Check:
+    return lambda v: None if low <= v <= high else f"{v} is out of range; allowed: {low}..{high}"
+
+
+def _check_domain(value: str) -> str | None:
+    labels = value.split(".")
+    if (len(value) > 200 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels)
+            or labels[-1].isdigit()):
+        return (f"{value!r} is not a domain name; allowed: lower-case labels of letters, digits "
+                "and inner hyphens joined by dots, such as example.com (at most 200 characters)")
+    return None
+
+
+def _check_region(value: str) -> str | None:
+    if value in REGIONS:
+        return None
+    close = difflib.get_close_matches(value, REGIONS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (f"{value!r} is not an AWS commercial region; {hint}allowed: {', '.join(REGIONS)} "
+            "(GovCloud and China are not supported)")
+
+
+def _check_account(value: str) -> str | None:
+    return None if _ACCOUNT.match(value) else f"{value!r} is not an AWS account id; allowed: exactly 12 digits, quoted"
+
+
+def _check_accounts(values: list[str]) -> str | None:
+    bad = [v for v in values if not _ACCOUNT.match(v)]
+    return f"{bad!r} are not AWS account ids; allowed: strings of exactly 12 digits" if bad else None
+
+
+def _check_emails(values: list[str]) -> str | None:
+    bad = [v for v in values if not _EMAIL.match(v)]
+    return f"{bad!r} are not e-mail addresses; allowed: name@domain.tld" if bad else None
+
+
+def _check_regions(values: list[str]) -> str | None:
+    if not values:
+        return "is empty; list at least one region, the primary first"
+    problems = [m for m in (_check_region(v) for v in values) if m]
+    if problems:
+        return problems[0]
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        return f"lists {', '.join(duplicates)} more than once; each region may appear once"
+    return None
+
+
+def _parse_cidr(value: str) -> tuple[ipaddress.IPv4Network | None, str | None]:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        return None, f"{value!r} is not an IPv4 network ({exc}); allowed: a block such as 10.20.0.0/16"
+    if not any(net.subnet_of(r) for r in _PRIVATE_RANGES):
+        return None, f"{value} is not private; allowed: inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+    return net, None
+
+
+# --------------------------------------------------------------------------- loading
+
+PROJECT_KEYS = ("name", "suffix", "domain", "owner", "cost_center", "dns_account_id", "dns_role_name",
+                "hosted_zone_id", "cidr_supernet")
+STATE_KEYS = ("backend", "local_dir", "bucket", "region", "key_prefix")
+ENV_KEYS = ("account_id", "regions", "profile", *PROFILES["dev"].keys(), "cidrs")
+TOP_KEYS = ("project", "environments", "state")
+
+
+def load(path: Path | str | None = None) -> Config:
+    """Read and validate a TOML file (the embedded default when `path` is None)."""
+    source = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: file not found; pass an existing TOML file with --config"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{source}: cannot be read ({exc}); pass a readable UTF-8 TOML file"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: invalid TOML: {exc}"]) from None
+    return parse(data, source)
+
+
+def parse(data: dict, source: Path | str = "<config>") -> Config:
+    """Validate already-parsed TOML data; raise ConfigError listing every problem."""
+    reader = _Reader(Path(source))
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the document must be a TOML table"])
+    reader.unknown_keys(data, TOP_KEYS, "")
+    project = _read_project(reader, data)
+    state = _read_state(reader, data)
+    environments = _read_environments(reader, data, project)
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    assert project is not None and state is not None
+    return Config(source=Path(source), project=project, state=state, environments=environments)
+
+
+def _read_project(r: _Reader, data: dict) -> Project | None:
+    table = r.table(data, "project", "project")
+    if table is None:
+        return None
+    r.unknown_keys(table, PROJECT_KEYS, "project")
+    p = "project"
+    values = {
+        "name": r.value(table, "name", p, str, check=_regex(
+            _PROJECT_NAME, "2-32 lower-case letters, digits and hyphens, starting with a letter")),
+        "suffix": r.value(table, "suffix", p, str, check=_regex(
+            _SUFFIX, "0-8 lower-case letters and digits (empty for no suffix)")),
+        "domain": r.value(table, "domain", p, str, check=_check_domain),
+        "owner": r.value(table, "owner", p, str, check=_regex(
+            _TAG_VALUE, "1-256 letters, digits, spaces and _ . : / = + - @ (an AWS tag value)")),
+        "cost_center": r.value(table, "cost_center", p, str, check=_regex(
+            _TAG_VALUE, "1-256 letters, digits, spaces and _ . : / = + - @ (an AWS tag value)")),
+        "dns_account_id": r.value(table, "dns_account_id", p, str, None, _check_account),
+        "dns_role_name": r.value(table, "dns_role_name", p, str, None, _regex(
+            _ROLE_NAME, "an IAM role name: 1-64 letters, digits and + = , . @ _ -")),
+        "hosted_zone_id": r.value(table, "hosted_zone_id", p, str, None, _regex(
+            _ZONE_ID, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")),
+        "cidr_supernet": r.value(table, "cidr_supernet", p, str, "10.0.0.0/8"),
+    }
+    supernet, message = _parse_cidr(values["cidr_supernet"] or "10.0.0.0/8")
+    if message is None and supernet.prefixlen > network.MAX_SUPERNET_PREFIX:
+        message = (f"{supernet} is too small to allocate every VPC; allowed: a private block of "
+                   f"/{network.MAX_SUPERNET_PREFIX} or larger")
+    if message and values["cidr_supernet"] is not None:
+        r.problem("project.cidr_supernet", message)
+        return None
+    if any(values[k] is None for k in ("name", "suffix", "domain", "owner", "cost_center")):
+        return None
+    return Project(**values)
+
+
+def _read_state(r: _Reader, data: dict) -> StateBackend | None:
+    table = r.table(data, "state", "state", required=False)
+    if table is None:
+        return StateBackend() if "state" not in data else None
+    r.unknown_keys(table, STATE_KEYS, "state")
+    p = "state"
+    backend = r.value(table, "backend", p, str, "local", _one_of(("local", "s3")))
+    local_dir = r.value(table, "local_dir", p, str, "terraform-state",
+                        lambda v: None if v.strip() else "is empty; allowed: a directory path")
+    bucket = r.value(table, "bucket", p, str, None, _regex(_BUCKET, "an S3 bucket name (3-63 lower-case)"))
+    region = r.value(table, "region", p, str, None, _check_region)
+    key_prefix = r.value(table, "key_prefix", p, str, "", lambda v: None if not v or (
+        _KEY_PREFIX.match(v) and not v.startswith("/") and not v.endswith("/")) else (
+        f"{v!r} is invalid; allowed: S3 key characters, no leading or trailing '/'"))
+    if backend == "s3":
+        for key, value in (("bucket", bucket), ("region", region)):
+            if value is None and key not in table:
+                r.problem(f"state.{key}", 'missing; required when backend = "s3"')
+    elif backend == "local":
+        for key in ("bucket", "region", "key_prefix"):
+            if key in table:
+                r.problem(f"state.{key}", 'only applies to backend = "s3"; remove it or set backend = "s3"')
+    if None in (backend, local_dir, key_prefix):
+        return None
+    return StateBackend(backend=backend, local_dir=local_dir, bucket=bucket, region=region,
+                        key_prefix=key_prefix)
+
+
+def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[str, Environment]:
+    table = r.table(data, "environments", "environments")
+    if table is None:
+        return {}
+    if not table:
+        r.problem("environments", "is empty; define at least one [environments.<name>] table")
+        return {}
+    environments: dict[str, Environment] = {}
+    for name, env_table in table.items():
+        path = f"environments.{name}"
+        name_ok = True
+        if not _ENV_NAME.match(str(name)) or name in RESERVED_ENVIRONMENT_NAMES:
+            r.problem(path, f"environment name {name!r} is invalid; allowed: 2-10 lower-case letters and "
+                            f"digits starting with a letter, not {' or '.join(RESERVED_ENVIRONMENT_NAMES)}")
+            name_ok = False
+        if not isinstance(env_table, dict):
+            r.problem(path, f"must be a table, got {_describe(env_table)}")
+            continue
+        env = _read_environment(r, name, env_table, path)
+        if env is not None and name_ok:
+            environments[name] = env
+    if len(environments) == len(table):
+        _allocate_cidrs(r, table, environments, project)
+    if project is not None:
+        _check_name_lengths(r, environments, project)
+        _check_dns_names(r, environments, project)
+    return environments
+
+
+def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environment | None:
+    r.unknown_keys(table, ENV_KEYS, path)
+    profile = r.value(table, "profile", path, str, name if name in PROFILES else "dev",
+                      _one_of(tuple(PROFILES)))
+    defaults = PROFILES.get(profile, PROFILES["dev"])
+    v: dict[str, Any] = {
+        "account_id": r.value(table, "account_id", path, str, check=_check_account),
+        "regions": r.value(table, "regions", path, (list, str), check=_check_regions),
+        "instance_type": r.value(table, "instance_type", path, str, defaults["instance_type"],
+                                 _regex(_INSTANCE_TYPE, "an EC2 instance type such as t3.micro")),
+        "instance_count": r.value(table, "instance_count", path, int, defaults["instance_count"],
+                                  _between(2, 100)),
+        "min_capacity": r.value(table, "min_capacity", path, int, defaults["min_capacity"], _between(2, 100)),
+        "max_capacity": r.value(table, "max_capacity", path, int, defaults["max_capacity"], _between(2, 100)),
+        "az_count": r.value(table, "az_count", path, int, defaults["az_count"], _between(2, 4)),
+        "nat_policy": r.value(table, "nat_policy", path, str, defaults["nat_policy"], _one_of(NAT_POLICIES)),
+        "interface_endpoints": r.value(table, "interface_endpoints", path, bool, defaults["interface_endpoints"]),
+        "log_retention_days": r.value(table, "log_retention_days", path, int, defaults["log_retention_days"],
+                                      _one_of(LOG_RETENTION_DAYS)),
+        "alert_emails": r.value(table, "alert_emails", path, (list, str), defaults["alert_emails"],
+                                _check_emails),
+        "dns_routing_policy": r.value(table, "dns_routing_policy", path, str, defaults["dns_routing_policy"],
+                                      _one_of(ROUTING_POLICIES)),
+        "trusted_accounts": r.value(table, "trusted_accounts", path, (list, str), defaults["trusted_accounts"],
+                                    _check_accounts),
+        "deploy_role_name": r.value(table, "deploy_role_name", path, str, defaults["deploy_role_name"],
+                                    _regex(_ROLE_NAME, "an IAM role name: 1-64 letters, digits and + = , . @ _ -")),
+        "force_destroy": r.value(table, "force_destroy", path, bool, defaults["force_destroy"]),
+    }
+    cidrs = r.value(table, "cidrs", path, dict, {})
+    cidrs_ok = cidrs is not None
+    for region, cidr in (cidrs or {}).items():
+        message = _cidr_override_problem(region, cidr, v["regions"] or [])
+        if message:
+            r.problem(f"{path}.cidrs.{region}", message)
+            cidrs_ok = False
+    if None in v.values() or profile is None or not cidrs_ok:
+        return None
+    if not v["min_capacity"] <= v["instance_count"] <= v["max_capacity"]:
+        r.problem(f"{path}.instance_count", f"{v['instance_count']} must lie between min_capacity "
+                                            f"({v['min_capacity']}) and max_capacity ({v['max_capacity']})")
+        return None
+    if v["force_destroy"] and profile == "prod":
+        r.problem(f"{path}.force_destroy", "true is not allowed for a prod-profile environment; "
+                                           "buckets holding production data must never be force-destroyed")
+        return None
+    if v["account_id"] in v["trusted_accounts"]:
+        r.problem(f"{path}.trusted_accounts", f"names the environment's own account {v['account_id']}; "
+                                              "cross-account trust must name other accounts only")
+        return None
+    return Environment(name=name, profile=profile, regions=tuple(v.pop("regions")),
+                       alert_emails=tuple(v.pop("alert_emails")),
+                       trusted_accounts=tuple(v.pop("trusted_accounts")),
+                       cidrs={k: str(c) for k, c in cidrs.items()}, **v)
+
+
+def _cidr_override_problem(region: str, cidr: Any, regions: list[str]) -> str | None:
+    if region not in regions:
+        return f"is not one of this environment's regions ({', '.join(regions)})"
+    if not isinstance(cidr, str):
+        return f'must be a string such as "10.20.0.0/16", got {_describe(cidr)}'
+    net, message = _parse_cidr(cidr)
+    if message is None and not network.MIN_PREFIX <= net.prefixlen <= network.MAX_PREFIX:
+        message = f"{cidr} has prefix /{net.prefixlen}; allowed: /{network.MIN_PREFIX} to /{network.MAX_PREFIX}"
+    return message
+
+
+def _allocate_cidrs(r: _Reader, table: dict, environments: dict[str, Environment],
+                    project: Project | None) -> None:
+    """Fill every environment's `cidrs` and reject overlaps anywhere (R1)."""
+    supernet = ipaddress.IPv4Network(project.cidr_supernet if project else "10.0.0.0/8")
+    blocks: dict[str, ipaddress.IPv4Network] = {}
+    overridden: set[str] = set()
+    for index, env in enumerate(environments.values()):
+        for region in env.regions:
+            label = f"environments.{env.name}.cidrs.{region}"
+            if region in env.cidrs:
+                blocks[label] = ipaddress.IPv4Network(env.cidrs[region])
+                overridden.add(label)
+            elif index < network.MAX_ENVIRONMENTS:
+                blocks[label] = network.auto_cidr(supernet, index, region)
+            else:
+                r.problem(label, f"no automatic CIDR for the environment #{index + 1}; only the first "
+                                 f"{network.MAX_ENVIRONMENTS} get one: set cidrs.{region} explicitly")
+    for a, b in network.overlaps(blocks):
+        culprit, other = (a, b) if a in overridden else (b, a)
+        how = "set" if other in overridden else "allocated automatically"
+        r.problem(culprit, f"{blocks[culprit]} overlaps {other} ({blocks[other]}, {how}); "
+                           "every VPC needs its own block: choose a free one")
+    if r.problems:
+        return
+    for env in environments.values():
+        env.cidrs.clear()
+        env.cidrs.update({region: str(blocks[f"environments.{env.name}.cidrs.{region}"])
+                          for region in env.regions})
+
+
+def _check_name_lengths(r: _Reader, environments: dict[str, Environment], project: Project) -> None:
+    """Prove the tightest AWS name limit holds for every environment x region."""
+    for env in environments.values():
+        for region in env.regions:
+            namer = naming.Namer(env.name, region, project.suffix)
+            try:
+                namer.name(naming.TIGHTEST_SERVICE, naming.TIGHTEST_KIND)
+            except naming.NamingError as exc:
+                r.problem(f"environments.{env.name}", f"too long for {region}: {exc}")
+
+
+def _check_dns_names(r: _Reader, environments: dict[str, Environment], project: Project) -> None:
+    """ACM rejects a certificate whose first name exceeds 64 characters."""
+    for env in environments.values():
+        longest = f"origin.{env.name}.{project.domain}"
+        if len(longest) > 64:
+            r.problem("project.domain", f"{longest!r} is {len(longest)} characters; ACM allows 64 for a "
+                                        "certificate's first name: use a shorter domain")
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "EDGE_REGION",
+    "PROFILES",
+    "Config",
+    "ConfigError",
+    "Environment",
+    "Project",
+    "StackSpec",
+    "StateBackend",
+    "load",
+    "parse",
+]

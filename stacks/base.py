@@ -1,0 +1,75 @@
+"""What every stack shares: providers that assume the deploy role, default tags, backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cdktf import LocalBackend, S3Backend, TerraformStack
+from constructs import Construct
+
+from config.model import Config, Environment, StackSpec
+from modules import aws
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def role_arn(account_id: str, role_name: str) -> str:
+    """The ARN of a role the provider assumes. Provider blocks are configured before any data
+    source can be read, so this is the one ARN built from configuration (account id and role
+    name both validated); the `aws` partition is the only one the tool supports."""
+    return f"arn:aws:iam::{account_id}:role/{role_name}"
+
+
+class PlatformStack(TerraformStack):
+    """A stack of one environment: its default provider in `provider_region`, an aliased `dns`
+    provider for every Route 53 change (the hosted zone may live in another account), and one
+    state file of its own."""
+
+    def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment,
+                 provider_region: str, out_dir: Path):
+        super().__init__(scope, spec.name)
+        self.spec = spec
+        self.config = config
+        self.env = env
+        self.namer = config.namer(env, spec.region)
+        self.provider = self.aws_provider("aws", provider_region)
+        self.dns_provider = self.aws_provider(
+            "dns", provider_region, alias="dns", account_id=config.dns_account_id(env),
+            role_name=config.dns_role_name(env))
+        self._backend(out_dir)
+
+    def aws_provider(self, construct_id: str, region: str, *, alias: str | None = None,
+                     account_id: str | None = None, role_name: str | None = None):
+        """An AWS provider that can only ever act in the intended account."""
+        account_id = account_id or self.env.account_id
+        p = aws.provider
+        return p.AwsProvider(
+            self, construct_id,
+            region=region,
+            alias=alias,
+            allowed_account_ids=[account_id],
+            assume_role=[p.AwsProviderAssumeRole(
+                role_arn=role_arn(account_id, role_name or self.env.deploy_role_name),
+                session_name=f"{self.config.project.name}-{self.spec.name}"[:64],
+            )],
+            default_tags=[p.AwsProviderDefaultTags(tags=self.namer.default_tags())],
+        )
+
+    def _backend(self, out_dir: Path) -> None:
+        state = self.config.state
+        name = self.spec.name
+        if state.backend == "s3":
+            key = f"{state.key_prefix}/{name}.tfstate" if state.key_prefix else f"{name}.tfstate"
+            S3Backend(self, bucket=state.bucket, key=key, region=state.region, encrypt=True)
+            # cdktf 0.21's S3Backend predates S3-native locking (Terraform >= 1.10).
+            self.add_override("terraform.backend.s3.use_lockfile", True)
+            return
+        # Local state lives outside the synth output (which synth replaces), relative to the
+        # project root, and is referenced relative to the stack folder Terraform runs in, so
+        # the JSON is the same on every machine.
+        state_dir = Path(state.local_dir)
+        if not state_dir.is_absolute():
+            state_dir = PROJECT_ROOT / state_dir
+        stack_dir = out_dir.resolve() / "stacks" / name
+        LocalBackend(self, path=os.path.relpath(state_dir / f"{name}.tfstate", stack_dir))

@@ -1,0 +1,43 @@
+"""One synthesized app per test session, shared by every test that reads Terraform JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tfjson import load_stacks
+
+from config import model
+
+
+@dataclass
+class Synthesized:
+    config: model.Config
+    out_dir: Path
+    stacks: dict[str, dict]
+
+
+def synthesize(config: model.Config, out_dir: Path, env: str | None = None) -> Synthesized:
+    from stacks import app
+
+    app.synth(config, config.select(env), out_dir)
+    return Synthesized(config, out_dir, load_stacks(out_dir))
+
+
+@pytest.fixture(scope="session")
+def default_config() -> model.Config:
+    return model.load()
+
+
+@pytest.fixture(scope="session")
+def synthesized(default_config, tmp_path_factory) -> Synthesized:
+    return synthesize(default_config, tmp_path_factory.mktemp("synth") / "cdktf.out")
+
+
+@pytest.fixture(scope="session")
+def default_data() -> dict:
+    """The default configuration as plain TOML data, for tests that vary it."""
+    import tomllib
+
+    return tomllib.loads(model.DEFAULT_CONFIG.read_text())

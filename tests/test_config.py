@@ -1,0 +1,269 @@
+"""R16/R1: the configuration contract, its defaults, its errors and CIDR allocation."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import itertools
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from config import model, network
+from config.regions import REGIONS
+
+
+def parse(data: dict) -> model.Config:
+    return model.parse(data, "test.toml")
+
+
+def problems(data: dict) -> list[str]:
+    with pytest.raises(model.ConfigError) as info:
+        parse(data)
+    assert info.value.problems, "ConfigError without problems"
+    for line in info.value.problems:
+        assert line.startswith("test.toml: "), line
+        assert "\n" not in line
+    return info.value.problems
+
+
+def changed(data: dict, path: str, value) -> dict:
+    """A deep copy of `data` with `path` (dotted) set to `value`, or removed if value is DELETE."""
+    data = copy.deepcopy(data)
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is DELETE:
+        node.pop(last)
+    else:
+        node[last] = value
+    return data
+
+
+DELETE = object()
+
+
+def test_default_config_defines_three_environments_with_two_regions(default_config):
+    assert list(default_config.environments) == ["dev", "staging", "prod"]
+    for env in default_config.environments.values():
+        assert len(env.regions) == 2
+        assert env.primary_region == env.regions[0]
+        assert len(set(env.account_id)) == 1, "default account ids must be obviously fake"
+
+
+def test_profiles_give_documented_per_environment_defaults(default_config):
+    dev, staging, prod = (default_config.environments[n] for n in ("dev", "staging", "prod"))
+    assert (dev.log_retention_days, staging.log_retention_days, prod.log_retention_days) == (14, 30, 365)
+    assert (dev.nat_policy, staging.nat_policy, prod.nat_policy) == ("single", "single", "per_az")
+    assert (dev.az_count, prod.az_count) == (2, 3)
+    assert prod.interface_endpoints and not dev.interface_endpoints
+    assert not prod.force_destroy
+    assert {e.instance_count for e in (dev, staging, prod)} == {3}
+    assert all(e.min_capacity >= 2 for e in (dev, staging, prod))
+
+
+def test_overrides_win_over_profile_defaults(default_data):
+    data = changed(default_data, "environments.qa", {
+        "account_id": "444444444444", "regions": ["eu-west-1"], "profile": "prod",
+        "instance_count": 4, "log_retention_days": 90, "alert_emails": ["ops@example.com"]})
+    qa = parse(data).environments["qa"]
+    assert qa.instance_count == 4 and qa.log_retention_days == 90 and qa.alert_emails == ("ops@example.com",)
+    assert qa.nat_policy == "per_az", "unset keys come from the chosen profile"
+
+
+def test_environment_without_profile_name_defaults_to_dev(default_data):
+    data = changed(default_data, "environments.qa", {"account_id": "444444444444", "regions": ["eu-west-1"]})
+    assert parse(data).environments["qa"].profile == "dev"
+
+
+@pytest.mark.parametrize(("path", "value", "fragments"), [
+    ("project.suffix", "A_1", ["project.suffix", "lower-case"]),
+    ("project.suffix", 7, ["project.suffix", "must be a string"]),
+    ("project.domain", "not a domain", ["project.domain", "not a domain name"]),
+    ("project.domain", "example", ["project.domain"]),
+    ("project.name", DELETE, ["project.name", "missing; required"]),
+    ("project.colour", "blue", ["project.colour", "unknown key"]),
+    ("project.dns_account_id", "12345", ["project.dns_account_id", "12 digits"]),
+    ("project.cidr_supernet", "8.8.0.0/16", ["project.cidr_supernet", "not private"]),
+    ("project.cidr_supernet", "10.0.0.0/16", ["project.cidr_supernet", "too small"]),
+    ("environments.dev.account_id", 111111111111, ["environments.dev.account_id", "must be a string"]),
+    ("environments.dev.account_id", "11111111111", ["environments.dev.account_id", "exactly 12 digits"]),
+    ("environments.dev.regions", ["us-east-9"], ["environments.dev.regions", "not an AWS commercial region"]),
+    ("environments.dev.regions", ["us-east1"], ["did you mean 'us-east-1'"]),
+    ("environments.dev.regions", ["us-east-1", "us-east-1"], ["more than once"]),
+    ("environments.dev.regions", [], ["environments.dev.regions", "is empty"]),
+    ("environments.dev.regions", "us-east-1", ["environments.dev.regions", "list of strings"]),
+    ("environments.dev.instance_count", 1, ["environments.dev.instance_count", "2..100"]),
+    ("environments.dev.instance_count", True, ["environments.dev.instance_count", "an integer"]),
+    ("environments.dev.instance_count", 9, ["between min_capacity"]),
+    ("environments.dev.min_capacity", 1, ["environments.dev.min_capacity"]),
+    ("environments.dev.nat_policy", "none", ["environments.dev.nat_policy", "single, per_az"]),
+    ("environments.dev.log_retention_days", 10, ["environments.dev.log_retention_days", "14"]),
+    ("environments.dev.alert_emails", ["nobody"], ["environments.dev.alert_emails", "e-mail"]),
+    ("environments.dev.trusted_accounts", ["111111111111"], ["own account"]),
+    ("environments.dev.regoins", ["us-east-1"], ["environments.dev.regoins", "did you mean 'regions'"]),
+    ("environments.dev.profile", "production", ["environments.dev.profile", "dev, staging, prod"]),
+    ("environments.prod.force_destroy", True, ["environments.prod.force_destroy", "never"]),
+    ("environments.dev.cidrs", {"eu-west-1": "10.200.0.0/16"}, ["environments.dev.cidrs.eu-west-1",
+                                                                 "not one of this environment's regions"]),
+    ("environments.dev.cidrs", {"us-east-1": "10.192.0.0/12"}, ["prefix /12", "/16 to /22"]),
+    ("environments.dev.cidrs", {"us-east-1": "10.200.0.1/16"}, ["not an IPv4 network"]),
+    ("environments.all", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["'all' is invalid"]),
+    ("environments.Dev2", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["'Dev2' is invalid"]),
+    ("environments.verylongname", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["is invalid"]),
+    ("environments", {}, ["environments", "is empty"]),
+    ("environments.dev", "oops", ["environments.dev", "must be a table"]),
+    ("state", {"backend": "s3"}, ["state.bucket", "state.region"]),
+    ("state", {"backend": "gcs"}, ["state.backend", "local, s3"]),
+    ("state", {"backend": "local", "bucket": "b"}, ["state.bucket", "only applies"]),
+    ("state", {"backend": "s3", "bucket": "Bad_Bucket", "region": "us-east-1"}, ["state.bucket"]),
+    ("terraform", {}, ["terraform", "unknown key"]),
+])
+def test_bad_input_names_file_key_and_what_is_allowed(default_data, path, value, fragments):
+    lines = problems(changed(default_data, path, value))
+    text = "\n".join(lines)
+    for fragment in fragments:
+        assert fragment in text, f"{fragment!r} missing from:\n{text}"
+
+
+def test_every_problem_is_reported_at_once(default_data):
+    data = changed(default_data, "environments.dev.account_id", "x")
+    data = changed(data, "environments.staging.regions", ["mars-1"])
+    data = changed(data, "project.owner", "")
+    lines = problems(data)
+    assert len(lines) == 3, lines
+
+
+def test_names_too_long_for_aws_limits_are_rejected(default_data):
+    data = changed(default_data, "project.suffix", "abcdefgh")
+    data = changed(data, "environments.staging.regions", ["ap-southeast-1"])
+    text = "\n".join(problems(data))
+    assert "environments.staging" in text and "32" in text and "load balancer" in text
+
+
+def test_domain_too_long_for_acm_is_rejected(default_data):
+    text = "\n".join(problems(changed(default_data, "project.domain", "a" * 50 + ".example.com")))
+    assert "ACM allows 64" in text
+
+
+def test_load_reports_missing_unreadable_and_malformed_files(tmp_path):
+    with pytest.raises(model.ConfigError, match="file not found"):
+        model.load(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[project\nname = 1")
+    with pytest.raises(model.ConfigError, match=r"broken.toml: invalid TOML"):
+        model.load(broken)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(model.ConfigError, match="cannot be read"):
+        model.load(binary)
+
+
+# ------------------------------------------------------------------ CIDRs (R1)
+
+def all_blocks(config: model.Config) -> dict[str, ipaddress.IPv4Network]:
+    return {f"{e.name}/{r}": ipaddress.IPv4Network(e.cidrs[r]) for e in config.environments.values() for r in e.regions}
+
+
+def assert_disjoint(blocks: dict[str, ipaddress.IPv4Network]) -> None:
+    for (a, net_a), (b, net_b) in itertools.combinations(blocks.items(), 2):
+        assert not net_a.overlaps(net_b), f"{a} {net_a} overlaps {b} {net_b}"
+
+
+def test_default_cidrs_never_overlap_across_environments_and_regions(default_config):
+    blocks = all_blocks(default_config)
+    assert len(blocks) == 6
+    assert_disjoint(blocks)
+    assert all(net.is_private and net.prefixlen == 17 for net in blocks.values())
+
+
+def test_cidr_of_a_region_does_not_depend_on_region_order(default_data):
+    before = parse(default_data).environments["prod"].cidrs
+    swapped = changed(default_data, "environments.prod.regions", ["us-west-2", "us-east-1"])
+    after = parse(swapped).environments["prod"].cidrs
+    assert before == after
+
+
+def test_override_is_used_and_overlapping_override_is_rejected(default_data):
+    ok = changed(default_data, "environments.dev.cidrs", {"us-west-2": "10.200.0.0/16"})
+    assert parse(ok).environments["dev"].cidrs["us-west-2"] == "10.200.0.0/16"
+    prod_block = parse(default_data).environments["prod"].cidrs["us-east-1"]
+    clash = changed(default_data, "environments.dev.cidrs", {"us-west-2": prod_block})
+    text = "\n".join(problems(clash))
+    assert "environments.dev.cidrs.us-west-2" in text and "environments.prod.cidrs.us-east-1" in text
+    two = changed(default_data, "environments.dev.cidrs", {"us-west-2": "10.200.0.0/16"})
+    two = changed(two, "environments.staging.cidrs", {"us-west-2": "10.200.128.0/17"})
+    assert "overlaps" in "\n".join(problems(two))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(REGIONS), min_size=1, max_size=5, unique=True), min_size=1,
+                max_size=network.MAX_ENVIRONMENTS))
+def test_automatic_cidrs_never_overlap_for_any_layout(region_lists):
+    envs = {f"e{i}": {"account_id": f"{i + 1:012d}", "regions": regions} for i, regions in enumerate(region_lists)}
+    data = {"project": {"name": "pp", "suffix": "", "domain": "example.com", "owner": "o", "cost_center": "c"},
+            "environments": envs}
+    assert_disjoint(all_blocks(parse(data)))
+
+
+def test_more_environments_than_slots_need_explicit_cidrs():
+    envs = {f"e{i}": {"account_id": f"{i + 1:012d}", "regions": ["us-east-1"]} for i in range(9)}
+    data = {"project": {"name": "pp", "suffix": "", "domain": "example.com", "owner": "o", "cost_center": "c"},
+            "environments": envs}
+    assert "set cidrs.us-east-1 explicitly" in "\n".join(problems(data))
+
+
+# ------------------------------------------------------------------ property: never a traceback
+
+toml_values = st.recursive(
+    st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=24)
+    | st.sampled_from(["us-east-1", "10.0.0.0/16", "111111111111", "", "dev"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(string.ascii_lowercase + "_", max_size=12),
+                                                               inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def key_paths(data: dict, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if isinstance(value, dict):
+            paths.extend(key_paths(value, path + "."))
+    return paths
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_bad_input_always_gives_a_clean_error(default_data, data):
+    """Replace, delete or add keys anywhere: the result is a Config or a ConfigError whose lines
+    each name the file; never any other exception."""
+    mutated = copy.deepcopy(default_data)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = key_paths(mutated) or ["project"]
+        path = data.draw(st.sampled_from(paths))
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "add":
+            path = f"{path}.{data.draw(st.text(string.ascii_lowercase, min_size=1, max_size=8))}"
+        try:
+            mutated = changed(mutated, path, DELETE if action == "delete" else data.draw(toml_values))
+        except (AttributeError, TypeError, KeyError):
+            continue  # the parent was replaced by a scalar; nothing to mutate there
+    try:
+        parse(mutated)
+    except model.ConfigError as exc:
+        assert exc.problems and all(line.startswith("test.toml: ") and "\n" not in line for line in exc.problems)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=200))
+def test_random_files_give_a_clean_error(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("fuzz") / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(model.ConfigError) as info:
+        model.load(path)
+    assert all(line.startswith(str(path)) for line in info.value.problems)
