@@ -1,0 +1,86 @@
+"""F11/R17: every named resource and every `Name` tag in every stack follows the pattern.
+
+Grows with each issue automatically: it reads whatever the stacks contain. A resource type
+whose `name` is not an AWS resource name of ours (a DNS record, say) is listed in
+NOT_OUR_NAMES with the reason."""
+
+from __future__ import annotations
+
+import copy
+
+from tfjson import all_resources
+
+from config.regions import GLOBAL
+from modules import naming
+
+NAME_ATTRIBUTES = ("name", "name_prefix", "function_name", "bucket", "identifier", "db_subnet_group_name",
+                   "role_name", "topic_name", "queue_name", "alarm_name", "rule_name", "budget_name")
+NOT_OUR_NAMES = {
+    "aws_route53_record": "the name is a DNS name under the configured domain",
+    "aws_route53_zone": "the name is the domain",
+    "aws_acm_certificate": "certificates are named by their domain names",
+    "aws_iam_role_policy_attachment": "attachments have no name",
+}
+PREFIXES = ("alias/",)  # KMS aliases carry a fixed prefix before our name
+
+
+def literal(value) -> bool:
+    return isinstance(value, str) and "${" not in value
+
+
+def namer_for(config, stack_name):
+    spec = next(s for s in config.stacks() if s.name == stack_name)
+    return config.namer(config.environments[spec.environment], spec.region), spec
+
+
+def test_every_stack_name_comes_from_the_naming_helper(default_config, synthesized):
+    for name in synthesized.stacks:
+        _, spec = namer_for(default_config, name)
+        assert name == naming.stack_name(spec.environment, spec.region if spec.role != "edge" else GLOBAL)
+
+
+def audit(config, stacks: dict[str, dict]) -> tuple[int, list[str]]:
+    """(how many names were checked, the ones that do not follow the pattern)."""
+    audited, offenders = 0, []
+    for stack_name, stack in stacks.items():
+        namer, _ = namer_for(config, stack_name)
+        for type_, logical, body in all_resources(stack):
+            values = [] if type_ in NOT_OUR_NAMES else [body[a] for a in NAME_ATTRIBUTES if literal(body.get(a))]
+            tags = body.get("tags") or {}
+            if isinstance(tags, dict) and literal(tags.get("Name")):
+                values.append(tags["Name"])
+            for value in values:
+                audited += 1
+                for prefix in PREFIXES:
+                    value = value.removeprefix(prefix)
+                if not namer.matches(value):
+                    offenders.append(f"{stack_name}: {type_}.{logical}: {value!r}")
+    return audited, offenders
+
+
+def test_every_named_resource_and_name_tag_follows_the_pattern(default_config, synthesized):
+    _, offenders = audit(default_config, synthesized.stacks)
+    assert not offenders, "names that skip the naming helper:\n" + "\n".join(offenders)
+
+
+def test_the_audit_catches_a_hand_written_name(default_config, synthesized):
+    """Proves the audit above is not vacuous: it flags names and tags made without the helper."""
+    stack = copy.deepcopy(synthesized.stacks["dev-us-east-1"])
+    good = default_config.namer(default_config.environments["dev"], "us-east-1").name("web", "security_group")
+    stack.setdefault("resource", {})["aws_security_group"] = {
+        "good": {"name": good, "tags": {"Name": good}},
+        "bad": {"name": "web-sg", "tags": {"Name": "dev-us-east-1-web"}},
+        "token": {"name": "${var.x}"},
+    }
+    stack["resource"]["aws_route53_record"] = {"dns": {"name": "app.dev.example.com"}}
+    audited, offenders = audit(default_config, {"dev-us-east-1": stack})
+    assert audited == 4
+    assert offenders == ["dev-us-east-1: aws_security_group.bad: 'web-sg'",
+                         "dev-us-east-1: aws_security_group.bad: 'dev-us-east-1-web'"]
+
+
+def test_every_taggable_resource_has_a_name_tag(default_config, synthesized):
+    missing = [f"{stack}: {type_}.{logical}" for stack, body_by in synthesized.stacks.items()
+               for type_, logical, body in all_resources(body_by)
+               if "tags" in body and not (body["tags"] or {}).get("Name")]
+    assert not missing, "\n".join(missing)
