@@ -37,7 +37,7 @@ def build_app(config: Config, specs: list[StackSpec], out_dir: Path) -> App:
 def prepare_out_dir(out_dir: Path) -> None:
     """Remove the previous synth output so stacks no longer selected cannot linger, but never
     a folder that is not a cdktf output, nor one holding Terraform state."""
-    if not out_dir.exists():
+    if not out_dir.exists() and not out_dir.is_symlink():
         return
     if not out_dir.is_dir():
         raise OutputDirError(f"{out_dir} exists and is not a folder; choose another --out")
@@ -54,5 +54,9 @@ def prepare_out_dir(out_dir: Path) -> None:
 def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -> dict[str, Path]:
     """Write `<out>/stacks/<stack>/cdk.tf.json` for every selected stack; return the paths."""
     prepare_out_dir(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputDirError(f"cannot create {out_dir}: {exc.strerror}; choose a writable folder with --out") from None
     build_app(config, specs, out_dir).synth()
     return {spec.name: out_dir / "stacks" / spec.name / "cdk.tf.json" for spec in specs}

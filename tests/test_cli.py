@@ -99,6 +99,15 @@ def test_synth_refusing_an_unsafe_out_folder_exits_2(tmp_path):
     assert (tmp_path / "keep.txt").exists()
 
 
+def test_synth_into_an_impossible_folder_exits_2(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = run("synth", "--env", "dev", "--out", str(blocker / "out"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot create {blocker / 'out'}")
+    assert "Traceback" not in result.output
+
+
 def test_synth_as_a_real_process_with_no_system_node(tmp_path):
     """The shipped command, with PATH reduced to the virtualenv: jsii gets the bundled Node 24,
     prints no end-of-life banner, and every stack lands where D1 says."""
