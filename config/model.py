@@ -43,6 +43,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "trusted_accounts": [],
         "deploy_role_name": "platform-deploy",
         "force_destroy": True,
+        "key_deletion_window_days": 7,
     },
     "staging": {
         "instance_type": "t3.small",
@@ -58,6 +59,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "trusted_accounts": [],
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
+        "key_deletion_window_days": 14,
     },
     "prod": {
         "instance_type": "t3.medium",
@@ -73,8 +75,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         "trusted_accounts": [],
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
+        "key_deletion_window_days": 30,
     },
 }
+# Bucket lifecycle (F15): the same for every profile, overridable per environment.
+LIFECYCLE_DEFAULTS: dict[str, int] = {
+    "abort_multipart_days": 7,
+    "noncurrent_ia_days": 30,
+    "noncurrent_glacier_ir_days": 90,
+    "noncurrent_expire_days": 365,
+}
+for _profile in PROFILES.values():
+    _profile.update(LIFECYCLE_DEFAULTS)
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
@@ -154,6 +166,11 @@ class Environment:
     trusted_accounts: tuple[str, ...]
     deploy_role_name: str
     force_destroy: bool
+    key_deletion_window_days: int
+    abort_multipart_days: int
+    noncurrent_ia_days: int
+    noncurrent_glacier_ir_days: int
+    noncurrent_expire_days: int
     cidrs: dict[str, str] = field(default_factory=dict)  # region -> CIDR, resolved
 
     @property
@@ -531,6 +548,17 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         "deploy_role_name": r.value(table, "deploy_role_name", path, str, defaults["deploy_role_name"],
                                     _regex(_ROLE_NAME, "an IAM role name: 1-64 letters, digits and + = , . @ _ -")),
         "force_destroy": r.value(table, "force_destroy", path, bool, defaults["force_destroy"]),
+        "key_deletion_window_days": r.value(table, "key_deletion_window_days", path, int,
+                                            defaults["key_deletion_window_days"], _between(7, 30)),
+        "abort_multipart_days": r.value(table, "abort_multipart_days", path, int, defaults["abort_multipart_days"],
+                                        _between(1, 365)),
+        # S3 refuses Standard-IA transitions before 30 days.
+        "noncurrent_ia_days": r.value(table, "noncurrent_ia_days", path, int, defaults["noncurrent_ia_days"],
+                                      _between(30, 3650)),
+        "noncurrent_glacier_ir_days": r.value(table, "noncurrent_glacier_ir_days", path, int,
+                                              defaults["noncurrent_glacier_ir_days"], _between(60, 3650)),
+        "noncurrent_expire_days": r.value(table, "noncurrent_expire_days", path, int,
+                                          defaults["noncurrent_expire_days"], _between(1, 3650)),
     }
     cidrs = r.value(table, "cidrs", path, dict, {})
     cidrs_ok = cidrs is not None
@@ -548,6 +576,12 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     if v["force_destroy"] and profile == "prod":
         r.problem(f"{path}.force_destroy", "true is not allowed for a prod-profile environment; "
                                            "buckets holding production data must never be force-destroyed")
+        return None
+    if not v["noncurrent_ia_days"] + 30 <= v["noncurrent_glacier_ir_days"] < v["noncurrent_expire_days"]:
+        r.problem(f"{path}.noncurrent_glacier_ir_days",
+                  f"lifecycle days must grow: noncurrent_ia_days ({v['noncurrent_ia_days']}) + 30 <= "
+                  f"noncurrent_glacier_ir_days ({v['noncurrent_glacier_ir_days']}) < noncurrent_expire_days "
+                  f"({v['noncurrent_expire_days']}), since S3 keeps objects 30 days in Standard-IA")
         return None
     if v["account_id"] in v["trusted_accounts"]:
         r.problem(f"{path}.trusted_accounts", f"names the environment's own account {v['account_id']}; "
@@ -607,6 +641,7 @@ def _check_name_lengths(r: _Reader, environments: dict[str, Environment], projec
             namer = naming.Namer(env.name, region, project.suffix)
             try:
                 namer.name(naming.TIGHTEST_SERVICE, naming.TIGHTEST_KIND)
+                namer.bucket(naming.LONGEST_BUCKET_SERVICE, env.account_id)
             except naming.NamingError as exc:
                 r.problem(f"environments.{env.name}", f"too long for {region}: {exc}")
 

@@ -65,6 +65,7 @@ LIMITS: dict[str, Limit] = {
 # configuration validation proves every environment x region fits it (see config.model).
 TIGHTEST_KIND = "alb"
 TIGHTEST_SERVICE = "alb"
+LONGEST_BUCKET_SERVICE = "ingest"  # buckets: logs, ingest, config; the longest is checked
 
 
 def stack_name(environment: str, region: str) -> str:
@@ -113,6 +114,12 @@ class Namer:
                 f"the service ({service!r}) or [project] suffix ({self.suffix!r})"
             )
         return value
+
+    def bucket(self, service: str, account_id: str) -> str:
+        """An S3 bucket name. Bucket names are global across every AWS account, so the account
+        id goes into the service token: `<env>-<region>-<service>-<account>[suffix]` stays in
+        the pattern and cannot collide with another account's deployment of this tool."""
+        return self.name(f"{service}-{account_id}", "s3_bucket")
 
     def matches(self, value: str) -> bool:
         """True when `value` is a name this namer could have produced (for audits)."""

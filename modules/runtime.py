@@ -28,7 +28,11 @@ def bundled_node_bin() -> Path | None:
 
 
 def use_bundled_node() -> None:
-    """Put the virtualenv's Node first on PATH (idempotent)."""
+    """Put the virtualenv's Node first on PATH (idempotent), and keep Node's deprecation
+    warnings about jsii's own internals (`util.isArray`...) out of the user's terminal."""
+    options = os.environ.get("NODE_OPTIONS", "")
+    if "--no-deprecation" not in options.split():
+        os.environ["NODE_OPTIONS"] = f"{options} --no-deprecation".strip()
     bin_dir = bundled_node_bin()
     if bin_dir is None:
         return

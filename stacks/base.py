@@ -38,6 +38,10 @@ class PlatformStack(TerraformStack):
             "dns", provider_region, alias="dns", account_id=config.dns_account_id(env),
             role_name=config.dns_role_name(env))
         self._backend(out_dir)
+        # The account and partition as Terraform reads them: policies and ARNs use these
+        # rather than strings typed from configuration (allowed_account_ids keeps them equal).
+        self.account_id: str = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "caller").account_id
+        self.partition: str = aws.data_aws_partition.DataAwsPartition(self, "partition").partition
 
     def aws_provider(self, construct_id: str, region: str, *, alias: str | None = None,
                      account_id: str | None = None, role_name: str | None = None):

@@ -1,0 +1,206 @@
+"""R9/F15: every bucket the platform creates comes from SecureBucket and is secure and cheap."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tfjson import load_stacks, policy_document, refers_to, resources
+
+from modules.policy import Statement
+
+
+def buckets(stacks: dict[str, dict]):
+    """(stack name, logical name, body) of every aws_s3_bucket in every stack."""
+    return [(s, n, b) for s, stack in stacks.items() for n, b in resources(stack, "aws_s3_bucket").items()]
+
+
+def attached(stack: dict, type_: str, bucket_name: str) -> dict:
+    """The single `type_` resource configuring `bucket_name`."""
+    found = [b for b in resources(stack, type_).values() if refers_to(b["bucket"], "aws_s3_bucket", bucket_name, "id")]
+    assert len(found) == 1, f"{bucket_name}: expected one {type_}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def data_bucket_stack(tmp_path_factory):
+    """A stack with the region's key, a log bucket and a KMS-encrypted data bucket logging into
+    it: what later issues (ingest, Config delivery) build with SecureBucket."""
+    from cdktf import App, TerraformStack
+
+    from modules import aws
+    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.naming import Namer
+
+    out = tmp_path_factory.mktemp("bucket") / "out"
+    app = App(outdir=str(out))
+    stack = TerraformStack(app, "dev-us-east-1")
+    aws.provider.AwsProvider(stack, "aws", region="us-east-1")
+    namer = Namer("dev", "us-east-1", "a1")
+    key = aws.kms_key.KmsKey(stack, "key", enable_key_rotation=True, tags=namer.resource_tags("kms"))
+    logs = SecureBucket(stack, "logs", SecureBucketProps(
+        namer=namer, service="logs", account_id="111111111111", lifecycle=Lifecycle(current_expire_days=14),
+        sse_s3_reason="log delivery", no_access_log_reason="log bucket", receives_access_logs=True))
+    SecureBucket(stack, "data", SecureBucketProps(
+        namer=namer, service="ingest", account_id="111111111111", lifecycle=Lifecycle(), kms_key_arn=key.arn,
+        access_log_bucket=logs.id,
+        extra_statements=[Statement("ReadForReports", ("s3:GetObject",), (f"{logs.arn}/*",),
+                                    {"Service": ("reports.example.invalid",)})]))
+    app.synth()
+    return load_stacks(out)["dev-us-east-1"]
+
+
+def test_every_bucket_is_versioned_private_owner_enforced_and_tls_only(synthesized, data_bucket_stack):
+    found = buckets(synthesized.stacks) + buckets({"construct": data_bucket_stack})
+    assert len(found) == 6 + 2, "one log bucket per regional stack, plus the construct test's two"
+    every = {**synthesized.stacks, "construct": data_bucket_stack}
+    for stack_name, name, _ in found:
+        stack = every[stack_name]
+        assert attached(stack, "aws_s3_bucket_versioning", name)["versioning_configuration"]["status"] == "Enabled"
+        block = attached(stack, "aws_s3_bucket_public_access_block", name)
+        assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+                                              "restrict_public_buckets"))
+        ownership = attached(stack, "aws_s3_bucket_ownership_controls", name)
+        assert ownership["rule"]["object_ownership"] == "BucketOwnerEnforced"
+        policy = attached(stack, "aws_s3_bucket_policy", name)
+        statements = {s["sid"]: s for s in policy_document(stack, policy["policy"])}
+        transport = statements["DenyInsecureTransport"]
+        assert transport["effect"] == "Deny"
+        assert transport["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+        tls = statements["DenyTlsBelow12"]
+        assert tls["effect"] == "Deny"
+        assert tls["condition"] == [{"test": "NumericLessThan", "variable": "s3:TlsVersion", "values": ["1.2"]}]
+        for deny in (transport, tls):
+            assert any(refers_to(r, "aws_s3_bucket", name, "arn") and r.endswith("/*") for r in deny["resources"])
+            assert any(r == f"${{aws_s3_bucket.{name}.arn}}" for r in deny["resources"])
+        assert any("aws_s3_bucket_public_access_block" in d for d in policy["depends_on"])
+
+
+def encryption(stack, name):
+    rule = attached(stack, "aws_s3_bucket_server_side_encryption_configuration", name)["rule"]
+    (rule,) = rule
+    return rule
+
+
+def test_every_bucket_uses_the_kms_key_unless_it_receives_aws_logs(synthesized, data_bucket_stack):
+    for stack_name, name, body in buckets(synthesized.stacks):
+        stack = synthesized.stacks[stack_name]
+        rule = encryption(stack, name)
+        if body["tags"]["Service"] == "logs":
+            assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
+        else:
+            assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms", name
+    data_name = next(n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items()
+                     if b["tags"]["Service"] == "ingest")
+    rule = encryption(data_bucket_stack, data_name)
+    assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+    assert refers_to(rule["apply_server_side_encryption_by_default"]["kms_master_key_id"], "aws_kms_key", "key", "arn")
+    assert rule["bucket_key_enabled"] is True
+
+
+def test_every_bucket_but_the_log_bucket_has_access_logging(synthesized, data_bucket_stack):
+    every = {**synthesized.stacks, "construct": data_bucket_stack}
+    for stack_name, name, body in buckets(every):
+        stack = every[stack_name]
+        logging = [b for b in resources(stack, "aws_s3_bucket_logging").values()
+                   if refers_to(b["bucket"], "aws_s3_bucket", name, "id")]
+        if body["tags"]["Service"] == "logs":
+            assert logging == []
+            continue
+        (log,) = logging
+        log_bucket = next(n for n, b in resources(stack, "aws_s3_bucket").items() if b["tags"]["Service"] == "logs")
+        assert refers_to(log["target_bucket"], "aws_s3_bucket", log_bucket, "id")
+        assert log["target_prefix"] == f"s3/{body['bucket']}/"
+
+
+def test_log_bucket_admits_access_logs_of_this_environment_and_region_only(synthesized):
+    for stack_name, name, _ in buckets(synthesized.stacks):
+        stack = synthesized.stacks[stack_name]
+        policy = attached(stack, "aws_s3_bucket_policy", name)["policy"]
+        statements = {s["sid"]: s for s in policy_document(stack, policy)}
+        access = statements["S3ServerAccessLogsFromThisEnvironmentAndRegion"]
+        assert access["principals"] == [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}]
+        assert access["actions"] == ["s3:PutObject"]
+        conditions = {c["variable"]: c["values"] for c in access["condition"]}
+        assert conditions["aws:SourceArn"][0].endswith(f":s3:::{stack_name}-*")
+        assert "aws:SourceAccount" in conditions
+
+
+def test_extra_statements_join_the_single_bucket_policy(data_bucket_stack):
+    data_name = next(n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items()
+                     if b["tags"]["Service"] == "ingest")
+    policy = attached(data_bucket_stack, "aws_s3_bucket_policy", data_name)
+    sids = [s["sid"] for s in policy_document(data_bucket_stack, policy["policy"])]
+    assert sids == ["DenyInsecureTransport", "DenyTlsBelow12", "ReadForReports"]
+
+
+def lifecycle_rules(stack, name):
+    return {r["id"]: r for r in attached(stack, "aws_s3_bucket_lifecycle_configuration", name)["rule"]}
+
+
+def test_data_buckets_age_old_versions_into_cheaper_classes(data_bucket_stack):
+    data_name = next(n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items()
+                     if b["tags"]["Service"] == "ingest")
+    (rule,) = lifecycle_rules(data_bucket_stack, data_name).values()
+    assert rule["status"] == "Enabled"
+    assert rule["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
+    transitions = {t["storage_class"]: t["noncurrent_days"] for t in rule["noncurrent_version_transition"]}
+    assert transitions == {"STANDARD_IA": 30, "GLACIER_IR": 90}
+    assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": 365}]
+    assert "expiration" not in rule
+
+
+@pytest.mark.parametrize("env, days", [("dev", 14), ("staging", 30), ("prod", 365)])
+def test_log_buckets_expire_logs_after_the_environment_retention(synthesized, env, days):
+    for stack_name, name, _ in buckets(synthesized.stacks):
+        if not stack_name.startswith(f"{env}-"):
+            continue
+        rules = lifecycle_rules(synthesized.stacks[stack_name], name)
+        retention = rules["expire-after-retention"]
+        assert retention["expiration"] == [{"days": days}]
+        assert retention["noncurrent_version_expiration"] == [{"noncurrent_days": 1}]
+        assert retention["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
+        assert rules["remove-expired-delete-markers"]["expiration"] == [{"expired_object_delete_marker": True}]
+
+
+def test_lifecycle_days_are_configurable(default_data, tmp_path):
+    from conftest import synthesize
+
+    from config import model
+
+    data = json.loads(json.dumps(default_data))
+    data["environments"]["dev"].update(log_retention_days=90, abort_multipart_days=3)
+    result = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev")
+    stack = result.stacks["dev-us-east-1"]
+    (name, _), = resources(stack, "aws_s3_bucket").items()
+    rule = lifecycle_rules(stack, name)["expire-after-retention"]
+    assert rule["expiration"] == [{"days": 90}] and rule["abort_incomplete_multipart_upload"][0][
+        "days_after_initiation"] == 3
+
+
+def test_force_destroy_only_where_configuration_allows(synthesized):
+    for stack_name, _, body in buckets(synthesized.stacks):
+        assert body["force_destroy"] is (stack_name.startswith("dev-")), stack_name
+
+
+def test_bucket_names_are_globally_unique_per_account_and_follow_the_pattern(default_config, synthesized):
+    for stack_name, _, body in buckets(synthesized.stacks):
+        env = default_config.environments[stack_name.split("-")[0]]
+        assert body["bucket"] == f"{stack_name}-logs-{env.account_id}-{default_config.project.suffix}"
+        assert len(body["bucket"]) <= 63 and body["bucket"] == body["bucket"].lower()
+
+
+def test_shortcuts_need_a_reason():
+    from cdktf import App, TerraformStack
+
+    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.naming import Namer
+
+    stack = TerraformStack(App(), "s")
+    namer = Namer("dev", "us-east-1", "a1")
+    with pytest.raises(ValueError, match="needs a reason"):
+        SecureBucket(stack, "a", SecureBucketProps(namer=namer, service="x", account_id="1" * 12, lifecycle=Lifecycle(),
+                                                   access_log_bucket="logs"))
+    with pytest.raises(ValueError, match="without access logging needs a reason"):
+        SecureBucket(stack, "b", SecureBucketProps(namer=namer, service="x", account_id="1" * 12, lifecycle=Lifecycle(),
+                                                   kms_key_arn="${aws_kms_key.k.arn}"))
