@@ -59,7 +59,7 @@ class SecureBucket(Construct):
                                              tags=n.resource_tags(p.service, "s3_bucket"))
         self.id: str = self.bucket.id
         self.arn: str = self.bucket.arn
-        aws.s3_bucket_versioning.S3BucketVersioningA(
+        self.versioning = aws.s3_bucket_versioning.S3BucketVersioningA(
             self, "versioning", bucket=self.id,
             versioning_configuration=aws.s3_bucket_versioning.S3BucketVersioningVersioningConfiguration(
                 status="Enabled"))
@@ -150,4 +150,5 @@ class SecureBucket(Construct):
                     id="remove-expired-delete-markers", status="Enabled", filter=everything,
                     expiration=[lc.S3BucketLifecycleConfigurationRuleExpiration(expired_object_delete_marker=True)]),
             ]
-        lc.S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.id, rule=rules)
+        # Noncurrent-version rules need versioning in place first (the provider documents the race).
+        lc.S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.id, rule=rules, depends_on=[self.versioning])

@@ -72,8 +72,11 @@ class EncryptionKey(Construct):
                       (Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", (log_groups,)),)),
             Statement("SnsEncryptTopics", ("kms:Decrypt", "kms:GenerateDataKey"), THIS_KEY,
                       {"Service": ("sns.amazonaws.com",)}, (source_account,)),
+            # Only alarms of this environment and region (their names share the prefix).
             Statement("CloudWatchAlarmsPublishToEncryptedTopics", ("kms:Decrypt", "kms:GenerateDataKey"), THIS_KEY,
-                      {"Service": ("cloudwatch.amazonaws.com",)}, (source_account,)),
+                      {"Service": ("cloudwatch.amazonaws.com",)},
+                      (source_account, Condition("ArnLike", "aws:SourceArn", (
+                          f"arn:{p.partition}:cloudwatch:{p.region}:{p.account_id}:alarm:{p.namer.prefix}*",)))),
             # The service-linked role exists once Auto Scaling has been used in the account; a
             # key policy may not name a missing principal, so it is matched by ARN instead.
             Statement("AutoScalingEncryptsInstanceVolumes", USE_ACTIONS, THIS_KEY, {"AWS": ("*",)},

@@ -85,6 +85,8 @@ def test_service_principals_are_bound_to_this_account(synthesized, name):
         condition = statements[sid]["Condition"]["StringEquals"]["aws:SourceAccount"]
         assert "data.aws_caller_identity.caller.account_id" in str(condition)
         assert set(as_list(statements[sid]["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    alarms = statements["CloudWatchAlarmsPublishToEncryptedTopics"]["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert as_list(alarms)[0].endswith(f":alarm:{name}-*"), "only this environment and region's alarms"
 
 
 @pytest.mark.parametrize("name", REGIONAL)

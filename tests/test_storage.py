@@ -135,7 +135,9 @@ def test_extra_statements_join_the_single_bucket_policy(data_bucket_stack):
 
 
 def lifecycle_rules(stack, name):
-    return {r["id"]: r for r in attached(stack, "aws_s3_bucket_lifecycle_configuration", name)["rule"]}
+    lifecycle = attached(stack, "aws_s3_bucket_lifecycle_configuration", name)
+    assert any("aws_s3_bucket_versioning" in d for d in lifecycle["depends_on"]), "versioning first"
+    return {r["id"]: r for r in lifecycle["rule"]}
 
 
 def test_data_buckets_age_old_versions_into_cheaper_classes(data_bucket_stack):
