@@ -18,7 +18,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "dev": {
-        "instance_type": "t3.micro",
+        "instance_type": "t4g.micro",
         "instance_count": 3,
         "min_capacity": 2,
         "max_capacity": 4,
@@ -44,9 +44,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": True,
         "key_deletion_window_days": 7,
+        "requests_per_target": 200,
+        "cpu_target": 70,
+        "cpu_alarm_threshold": 90,
+        "cpu_alarm_periods": 10,
+        "alb_5xx_threshold": 50,
+        "deletion_protection": False,
     },
     "staging": {
-        "instance_type": "t3.small",
+        "instance_type": "t4g.small",
         "instance_count": 3,
         "min_capacity": 2,
         "max_capacity": 6,
@@ -60,9 +66,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
         "key_deletion_window_days": 14,
+        "requests_per_target": 500,
+        "cpu_target": 70,
+        "cpu_alarm_threshold": 85,
+        "cpu_alarm_periods": 5,
+        "alb_5xx_threshold": 20,
+        "deletion_protection": False,
     },
     "prod": {
-        "instance_type": "t3.medium",
+        "instance_type": "t4g.medium",
         "instance_count": 3,
         "min_capacity": 2,
         "max_capacity": 12,
@@ -76,6 +88,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
         "key_deletion_window_days": 30,
+        "requests_per_target": 1000,
+        "cpu_target": 60,
+        "cpu_alarm_threshold": 75,
+        "cpu_alarm_periods": 3,
+        "alb_5xx_threshold": 5,
+        "deletion_protection": True,
     },
 }
 # Bucket lifecycle (F15): the same for every profile, overridable per environment.
@@ -117,6 +135,11 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def instance_architecture(instance_type: str) -> str:
+    match = re.match(r"^[a-z]+\d+([a-z-]*)\.", instance_type)
+    return "arm64" if match and "g" in match.group(1) else "x86_64"
 
 
 class SelectionError(ValueError):
@@ -171,7 +194,29 @@ class Environment:
     noncurrent_ia_days: int
     noncurrent_glacier_ir_days: int
     noncurrent_expire_days: int
+    requests_per_target: int
+    cpu_target: int
+    cpu_alarm_threshold: int
+    cpu_alarm_periods: int
+    alb_5xx_threshold: int
+    deletion_protection: bool
+    domain: str = ""  # the environment's DNS domain, resolved: <env>.<domain>, prod: <domain>
     cidrs: dict[str, str] = field(default_factory=dict)  # region -> CIDR, resolved
+
+    @property
+    def origin_domain(self) -> str:
+        """The failover name CloudFront uses as its origin (DNS issue): origin.<env domain>."""
+        return f"origin.{self.domain}"
+
+    def regional_origin_domain(self, region: str) -> str:
+        """One region's own origin name: <region>.origin.<env domain>."""
+        return f"{region}.origin.{self.domain}"
+
+    @property
+    def architecture(self) -> str:
+        """arm64 for Graviton instance types (a 'g' among the attribute letters: t4g, m7gd,
+        c7gn), x86_64 otherwise (g5, m7i)."""
+        return instance_architecture(self.instance_type)
 
     @property
     def primary_region(self) -> str:
@@ -229,6 +274,12 @@ class Config:
             scope = "any environment" if environment in (None, "all") else f"environment {environment!r}"
             raise SelectionError(f"region {region!r} is not used by {scope}; choose one of: {', '.join(valid)}")
         return [s for s in specs if s.region == region]
+
+    def other_accounts(self, env: Environment) -> tuple[str, ...]:
+        """The accounts of the other environments and the configured trusted accounts, never the
+        environment's own: who may publish to its error topics."""
+        accounts = {e.account_id for e in self.environments.values()} | set(env.trusted_accounts)
+        return tuple(sorted(accounts - {env.account_id}))
 
     def dns_account_id(self, env: Environment) -> str:
         return self.project.dns_account_id or env.account_id
@@ -393,7 +444,7 @@ def _parse_cidr(value: str) -> tuple[ipaddress.IPv4Network | None, str | None]:
 PROJECT_KEYS = ("name", "suffix", "domain", "owner", "cost_center", "dns_account_id", "dns_role_name",
                 "hosted_zone_id", "cidr_supernet")
 STATE_KEYS = ("backend", "local_dir", "bucket", "region", "key_prefix")
-ENV_KEYS = ("account_id", "regions", "profile", *PROFILES["dev"].keys(), "cidrs")
+ENV_KEYS = ("account_id", "regions", "profile", *PROFILES["dev"].keys(), "domain", "cidrs")
 TOP_KEYS = ("project", "environments", "state")
 
 
@@ -515,9 +566,21 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
     if len(environments) == len(table):
         _allocate_cidrs(r, table, environments, project)
     if project is not None:
+        environments = {name: _resolve_domain(r, env, project) for name, env in environments.items()}
         _check_name_lengths(r, environments, project)
         _check_dns_names(r, environments, project)
     return environments
+
+
+def _resolve_domain(r: _Reader, env: Environment, project: Project) -> Environment:
+    """`<env>.<domain>`, except the prod profile, which serves the apex `<domain>`; an explicit
+    `domain` must lie inside the project's hosted zone."""
+    if not env.domain:
+        return replace(env, domain=project.domain if env.profile == "prod" else f"{env.name}.{project.domain}")
+    if env.domain != project.domain and not env.domain.endswith(f".{project.domain}"):
+        r.problem(f"environments.{env.name}.domain", f"{env.domain!r} is outside the hosted zone "
+                  f"{project.domain!r}; allowed: {project.domain} or a name under it")
+    return env
 
 
 def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environment | None:
@@ -559,7 +622,18 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
                                               defaults["noncurrent_glacier_ir_days"], _between(60, 3650)),
         "noncurrent_expire_days": r.value(table, "noncurrent_expire_days", path, int,
                                           defaults["noncurrent_expire_days"], _between(1, 3650)),
+        "requests_per_target": r.value(table, "requests_per_target", path, int, defaults["requests_per_target"],
+                                       _between(10, 100000)),
+        "cpu_target": r.value(table, "cpu_target", path, int, defaults["cpu_target"], _between(10, 90)),
+        "cpu_alarm_threshold": r.value(table, "cpu_alarm_threshold", path, int, defaults["cpu_alarm_threshold"],
+                                       _between(10, 100)),
+        "cpu_alarm_periods": r.value(table, "cpu_alarm_periods", path, int, defaults["cpu_alarm_periods"],
+                                     _between(1, 60)),
+        "alb_5xx_threshold": r.value(table, "alb_5xx_threshold", path, int, defaults["alb_5xx_threshold"],
+                                     _between(1, 100000)),
+        "deletion_protection": r.value(table, "deletion_protection", path, bool, defaults["deletion_protection"]),
     }
+    domain = r.value(table, "domain", path, str, "", _check_domain)
     cidrs = r.value(table, "cidrs", path, dict, {})
     cidrs_ok = cidrs is not None
     for region, cidr in (cidrs or {}).items():
@@ -567,7 +641,7 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         if message:
             r.problem(f"{path}.cidrs.{region}", message)
             cidrs_ok = False
-    if None in v.values() or profile is None or not cidrs_ok:
+    if None in v.values() or profile is None or not cidrs_ok or domain is None:
         return None
     if not v["min_capacity"] <= v["instance_count"] <= v["max_capacity"]:
         r.problem(f"{path}.instance_count", f"{v['instance_count']} must lie between min_capacity "
@@ -590,7 +664,7 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     return Environment(name=name, profile=profile, regions=tuple(v.pop("regions")),
                        alert_emails=tuple(v.pop("alert_emails")),
                        trusted_accounts=tuple(v.pop("trusted_accounts")),
-                       cidrs={k: str(c) for k, c in cidrs.items()}, **v)
+                       cidrs={k: str(c) for k, c in cidrs.items()}, domain=domain, **v)
 
 
 def _cidr_override_problem(region: str, cidr: Any, regions: list[str]) -> str | None:
@@ -649,10 +723,10 @@ def _check_name_lengths(r: _Reader, environments: dict[str, Environment], projec
 def _check_dns_names(r: _Reader, environments: dict[str, Environment], project: Project) -> None:
     """ACM rejects a certificate whose first name exceeds 64 characters."""
     for env in environments.values():
-        longest = f"origin.{env.name}.{project.domain}"
+        longest = f"origin.{env.domain}"
         if len(longest) > 64:
-            r.problem("project.domain", f"{longest!r} is {len(longest)} characters; ACM allows 64 for a "
-                                        "certificate's first name: use a shorter domain")
+            r.problem(f"environments.{env.name}", f"{longest!r} is {len(longest)} characters; ACM allows 64 for a "
+                                                  "certificate's first name: use a shorter domain")
 
 
 __all__ = [

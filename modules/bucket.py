@@ -112,7 +112,7 @@ class SecureBucket(Construct):
         statements.extend(p.extra_statements)
         # One policy per bucket (S3 allows only one); applied after the public access block so
         # that an ordering race cannot briefly allow a public policy.
-        aws.s3_bucket_policy.S3BucketPolicy(self, "policy", bucket=self.id,
+        self.policy = aws.s3_bucket_policy.S3BucketPolicy(self, "policy", bucket=self.id,
                                             policy=document(self, "policy-document", statements).json,
                                             depends_on=[self.public_access_block])
 

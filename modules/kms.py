@@ -43,6 +43,7 @@ class EncryptionKeyProps:
     account_id: str  # a token from aws_caller_identity
     partition: str  # a token from aws_partition
     deletion_window_days: int = 30
+    topic_publisher_accounts: tuple[str, ...] = ()  # other accounts publishing to encrypted topics
 
 
 class EncryptionKey(Construct):
@@ -59,7 +60,7 @@ class EncryptionKey(Construct):
         log_groups = f"arn:{p.partition}:logs:{p.region}:{p.account_id}:log-group:{p.namer.prefix}*"
         asg_role = (f"arn:{p.partition}:iam::{p.account_id}:role/aws-service-role/"
                     "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
-        self.policy = as_json([
+        statements = [
             Statement("AccountAdministersKey", ADMIN_ACTIONS, THIS_KEY, {"AWS": (root,)}),
             Statement("AccountUsesKeyThroughServices", (*USE_ACTIONS, "kms:CreateGrant"), THIS_KEY,
                       {"AWS": (root,)}, (
@@ -86,7 +87,14 @@ class EncryptionKey(Construct):
                       (Condition("StringEquals", "aws:PrincipalArn", (asg_role,)),
                        Condition("StringEquals", "kms:CallerAccount", (p.account_id,)),
                        Condition("Bool", "kms:GrantIsForAWSResource", ("true",)))),
-        ])
+        ]
+        if p.topic_publisher_accounts:
+            # SNS encrypts a cross-account publish with this key on behalf of the publisher.
+            statements.append(Statement(
+                "OtherEnvironmentsPublishToEncryptedTopics", ("kms:Decrypt", "kms:GenerateDataKey"), THIS_KEY,
+                {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in p.topic_publisher_accounts)},
+                (Condition("StringEquals", "kms:ViaService", (f"sns.{p.region}.amazonaws.com",)),)))
+        self.policy = as_json(statements)
         self.key = aws.kms_key.KmsKey(
             self, "key",
             description=f"Encrypts {p.namer.environment} data in {p.region}: logs, topics, buckets, "

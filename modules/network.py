@@ -16,7 +16,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.naming import Namer
-from modules.policy import Condition, Statement, document
+from modules.policy import Condition, Statement, document, trust
 
 TIERS = ("public", "app", "db")
 MAX_AZS = 4
@@ -153,13 +153,12 @@ class Network(Construct):
         self.flow_log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "flow-logs", name=n.name("flow-logs", "log_group"), retention_in_days=p.log_retention_days,
             kms_key_id=p.kms_key_arn, tags=n.resource_tags("flow-logs", "log_group"))
-        trust = document(self, "flow-logs-trust", [Statement(
-            "VpcFlowLogsOnly", ("sts:AssumeRole",), ("*",), {"Service": ("vpc-flow-logs.amazonaws.com",)},
-            (Condition("StringEquals", "aws:SourceAccount", (p.account_id,)),
-             Condition("ArnLike", "aws:SourceArn",
-                       (f"arn:{p.partition}:ec2:{p.region}:{p.account_id}:vpc-flow-log/*",))))])
+        trust_policy = trust(self, "flow-logs-trust", "VpcFlowLogsOnly", "vpc-flow-logs.amazonaws.com", (
+            Condition("StringEquals", "aws:SourceAccount", (p.account_id,)),
+            Condition("ArnLike", "aws:SourceArn",
+                      (f"arn:{p.partition}:ec2:{p.region}:{p.account_id}:vpc-flow-log/*",))))
         self.flow_log_role = aws.iam_role.IamRole(
-            self, "flow-logs-role", name=n.name("flow-logs", "iam_role"), assume_role_policy=trust.json,
+            self, "flow-logs-role", name=n.name("flow-logs", "iam_role"), assume_role_policy=trust_policy.json,
             description="Lets VPC Flow Logs write to its own log group", max_session_duration=3600,
             tags=n.resource_tags("flow-logs", "iam_role"))
         group = self.flow_log_group.arn

@@ -28,7 +28,7 @@ class Condition:
 class Statement:
     sid: str
     actions: tuple[str, ...]
-    resources: tuple[str, ...]
+    resources: tuple[str, ...]  # () only in trust policies, which IAM rejects with a Resource
     principals: dict[str, tuple[str, ...]] = field(default_factory=dict)  # type -> identifiers
     conditions: tuple[Condition, ...] = ()
     effect: str = "Allow"
@@ -47,7 +47,8 @@ def as_json(statements: list[Statement]) -> str:
         if s.principals:
             out["Principal"] = {t: list(ids) if len(ids) > 1 else ids[0] for t, ids in s.principals.items()}
         out["Action"] = list(s.actions)
-        out["Resource"] = list(s.resources) if len(s.resources) > 1 else s.resources[0]
+        if s.resources:
+            out["Resource"] = list(s.resources) if len(s.resources) > 1 else s.resources[0]
         if s.conditions:
             grouped: dict[str, dict[str, list[str]]] = {}
             for c in s.conditions:
@@ -58,6 +59,12 @@ def as_json(statements: list[Statement]) -> str:
     return Fn.jsonencode({"Version": "2012-10-17", "Statement": [render(s) for s in statements]})
 
 
+def trust(scope: Construct, construct_id: str, sid: str, service: str, conditions: tuple[Condition, ...] = ()):
+    """A role trust policy for one AWS service principal (no Resource: IAM rejects it there)."""
+    return document(scope, construct_id, [Statement(sid, ("sts:AssumeRole",), (), {"Service": (service,)},
+                                                    conditions)])
+
+
 def document(scope: Construct, construct_id: str, statements: list[Statement]):
     """An `aws_iam_policy_document` data source; use its `.json`."""
     d = aws.data_aws_iam_policy_document
@@ -66,7 +73,7 @@ def document(scope: Construct, construct_id: str, statements: list[Statement]):
             sid=s.sid,
             effect=s.effect,
             actions=list(s.actions),
-            resources=list(s.resources),
+            resources=list(s.resources) or None,
             principals=[d.DataAwsIamPolicyDocumentStatementPrincipals(type=t, identifiers=list(ids))
                         for t, ids in s.principals.items()] or None,
             condition=[d.DataAwsIamPolicyDocumentStatementCondition(test=c.test, variable=c.variable,

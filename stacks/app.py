@@ -18,10 +18,12 @@ class OutputDirError(RuntimeError):
     """The output folder cannot be replaced safely."""
 
 
-def build_app(config: Config, specs: list[StackSpec], out_dir: Path) -> App:
+def build_app(config: Config, specs: list[StackSpec], out_dir: Path, write_to: Path | None = None) -> App:
     """An App holding the selected stacks; each edge stack deploys after its environment's
-    regional stacks (DNS names are computed from configuration, so no cross-stack tokens)."""
-    app = App(outdir=str(out_dir))
+    regional stacks (DNS names are computed from configuration, so no cross-stack tokens).
+    `out_dir` is where the stacks will live (relative paths in the JSON are computed from it);
+    `write_to` where this synth writes them (default: out_dir)."""
+    app = App(outdir=str(write_to or out_dir))
     regional: dict[str, list[RegionalStack]] = {}
     for spec in specs:
         env = config.environments[spec.environment]
@@ -34,9 +36,8 @@ def build_app(config: Config, specs: list[StackSpec], out_dir: Path) -> App:
     return app
 
 
-def prepare_out_dir(out_dir: Path) -> None:
-    """Remove the previous synth output so stacks no longer selected cannot linger, but never
-    a folder that is not a cdktf output, nor one holding Terraform state."""
+def check_replaceable(out_dir: Path) -> None:
+    """Refuse to replace a folder that is not a cdktf output, or one holding Terraform state."""
     if not out_dir.exists() and not out_dir.is_symlink():
         return
     if not out_dir.is_dir():
@@ -48,15 +49,28 @@ def prepare_out_dir(out_dir: Path) -> None:
     if states:
         raise OutputDirError(f"refusing to replace {out_dir}: it holds Terraform state ({states[0]}); "
                              "move the state to the configured [state] location first")
-    shutil.rmtree(out_dir)
 
 
 def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -> dict[str, Path]:
-    """Write `<out>/stacks/<stack>/cdk.tf.json` for every selected stack; return the paths."""
-    prepare_out_dir(out_dir)
+    """Write `<out>/stacks/<stack>/cdk.tf.json` for every selected stack; return the paths.
+
+    Synthesizes into a sibling staging folder and swaps it in only when synthesis succeeded, so
+    a failure leaves the previous output untouched and never a half-written one."""
+    check_replaceable(out_dir)  # refuse early, before any work
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
     except OSError as exc:
         raise OutputDirError(f"cannot create {out_dir}: {exc.strerror}; choose a writable folder with --out") from None
-    build_app(config, specs, out_dir).synth()
+    try:
+        build_app(config, specs, out_dir, staging).synth()
+        check_replaceable(out_dir)
+        if out_dir.exists():  # the whole previous output goes: stacks no longer selected cannot linger
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return {spec.name: out_dir / "stacks" / spec.name / "cdk.tf.json" for spec in specs}

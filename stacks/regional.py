@@ -8,35 +8,77 @@ from cdktf import TerraformOutput, TerraformVariable, TerraformVariableValidatio
 from constructs import Construct
 
 from config.model import Config, Environment, StackSpec
+from modules import dns
+from modules.alarms import WebAlarms, WebAlarmsProps
+from modules.alb import LoadBalancer, LoadBalancerProps, access_log_delivery_statement
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+from modules.certificate import CertificateProps, DnsValidatedCertificate
+from modules.compute import Compute, ComputeProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.network import Network, NetworkProps
+from modules.notifications import ErrorTopic, ErrorTopicProps
 from stacks.base import PlatformStack
 
 
 class RegionalStack(PlatformStack):
-    """Composes the regional modules: key, log bucket, network (later: web tier, database,
-    ingest, alarms)."""
+    """Composes the regional modules: key, log bucket, network, error topic, certificate, load
+    balancer, instances with scaling, alarms (later: database, ingest)."""
 
     def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment, out_dir: Path):
         super().__init__(scope, spec, config, env, provider_region=spec.region, out_dir=out_dir)
         self.instance_count = self._instance_count_variable()
         region = spec.region
+        other_accounts = config.other_accounts(env)
         self.key = EncryptionKey(self, "kms", EncryptionKeyProps(
             namer=self.namer, region=region, account_id=self.account_id, partition=self.partition,
-            deletion_window_days=env.key_deletion_window_days))
+            deletion_window_days=env.key_deletion_window_days, topic_publisher_accounts=other_accounts))
+        log_bucket_name = self.namer.bucket("logs", env.account_id)
         self.log_bucket = SecureBucket(self, "log-bucket", SecureBucketProps(
             namer=self.namer, service="logs", account_id=env.account_id, partition=self.partition,
             lifecycle=self.lifecycle(current_expire_days=env.log_retention_days),
             sse_s3_reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 buckets",
             no_access_log_reason="it is the access log bucket; logging it into itself would loop",
-            receives_access_logs=True, force_destroy=env.force_destroy))
+            receives_access_logs=True, force_destroy=env.force_destroy,
+            extra_statements=[access_log_delivery_statement(self, region, log_bucket_name, self.account_id,
+                                                            self.partition)]))
         self.network = Network(self, "network", NetworkProps(
             namer=self.namer, region=region, cidr=env.cidrs[region], az_count=env.az_count,
             nat_policy=env.nat_policy, interface_endpoints=env.interface_endpoints,
             log_retention_days=env.log_retention_days, kms_key_arn=self.key.arn,
             account_id=self.account_id, partition=self.partition))
+        self.error_topic = ErrorTopic(self, "errors", ErrorTopicProps(
+            namer=self.namer, region=region, kms_key_arn=self.key.arn, account_id=self.account_id,
+            partition=self.partition, publisher_accounts=other_accounts, emails=env.alert_emails))
+        self._web_tier()
         self._outputs()
+
+    def _web_tier(self) -> None:
+        env, region, n = self.env, self.spec.region, self.namer
+        zone_id = dns.hosted_zone_id(self, self.config.project.domain, self.config.project.hosted_zone_id,
+                                     self.dns_provider)
+        shared, own = env.origin_domain, env.regional_origin_domain(region)
+        # The shared name's validation record belongs to the primary region's stack only.
+        self.certificate = DnsValidatedCertificate(self, "origin-cert", CertificateProps(
+            namer=n, service="origin-cert", domain_name=shared, alternative_names=(own,), zone_id=zone_id,
+            owned_names=(shared, own) if env.is_primary(region) else (own,), dns_provider=self.dns_provider))
+        self.load_balancer = LoadBalancer(self, "web-lb", LoadBalancerProps(
+            namer=n, vpc_id=self.network.vpc.id, public_subnet_ids=self.network.subnet_ids["public"],
+            certificate_arn=self.certificate.arn, log_bucket_id=self.log_bucket.id,
+            log_bucket_policy=self.log_bucket.policy, deletion_protection=env.deletion_protection))
+        lb = self.load_balancer
+        self.compute = Compute(self, "web", ComputeProps(
+            namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
+            app_subnet_ids=self.network.subnet_ids["app"], alb_security_group_id=lb.security_group.id,
+            target_group_arn=lb.target_group.arn, alb_arn_suffix=lb.alb.arn_suffix,
+            target_group_arn_suffix=lb.target_group.arn_suffix, instance_type=env.instance_type,
+            architecture=env.architecture, instance_count=self.instance_count.number_value,
+            max_capacity=env.max_capacity, requests_per_target=env.requests_per_target, cpu_target=env.cpu_target,
+            kms_key_arn=self.key.arn, account_id=self.account_id, partition=self.partition))
+        self.alarms = WebAlarms(self, "alarms", WebAlarmsProps(
+            namer=n, topic_arn=self.error_topic.arn, asg_name=self.compute.asg.name,
+            alb_arn_suffix=lb.alb.arn_suffix, target_group_arn_suffix=lb.target_group.arn_suffix,
+            cpu_threshold=env.cpu_alarm_threshold, cpu_periods=env.cpu_alarm_periods,
+            error_threshold=env.alb_5xx_threshold))
 
     def lifecycle(self, current_expire_days: int | None = None) -> Lifecycle:
         e = self.env
@@ -52,11 +94,16 @@ class RegionalStack(PlatformStack):
         TerraformOutput(self, "log_bucket_name", value=self.log_bucket.bucket.bucket,
                         description="Bucket receiving S3 access logs and ALB access logs")
         TerraformOutput(self, "kms_key_arn", value=self.key.arn, description="The region's customer-managed key")
+        TerraformOutput(self, "alb_dns_name", value=self.load_balancer.alb.dns_name,
+                        description="The load balancer's DNS name (reach it through CloudFront, not directly)")
+        TerraformOutput(self, "asg_name", value=self.compute.asg.name, description="Auto Scaling group of the web tier")
+        TerraformOutput(self, "error_topic_arn", value=self.error_topic.arn,
+                        description="SNS topic for application errors and alarms of this region")
 
     def _instance_count_variable(self) -> TerraformVariable:
         """R7: a real Terraform input, so `terraform plan -var instance_count=4` resizes a
         region without re-synthesizing. Bounded like the Auto Scaling group it feeds."""
-        low, high = 2, self.env.max_capacity
+        low, high = self.env.min_capacity, self.env.max_capacity
         return TerraformVariable(
             self, "instance_count",
             type="number",
@@ -67,7 +114,7 @@ class RegionalStack(PlatformStack):
             validation=[TerraformVariableValidationConfig(
                 condition=(f"${{var.instance_count >= {low} && var.instance_count <= {high} "
                            "&& floor(var.instance_count) == var.instance_count}"),
-                error_message=(f"The instance_count must be a whole number from {low} (always two "
-                               f"instances for availability) to {high} (max_capacity)."),
+                error_message=(f"The instance_count must be a whole number from {low} (min_capacity; never "
+                               f"below two instances) to {high} (max_capacity)."),
             )],
         )

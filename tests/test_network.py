@@ -7,7 +7,7 @@ import ipaddress
 import itertools
 
 import pytest
-from tfjson import only, policy_document, referenced, refers_to, resources
+from tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 from modules.network import INTERFACE_ENDPOINTS
 
@@ -149,20 +149,22 @@ def test_interface_endpoints_are_switchable_and_locked_to_https_from_the_vpc(def
     env = env_of(default_config, name)
     interface = {b["service_name"].rsplit(".", 1)[1]: b for b in resources(stack, "aws_vpc_endpoint").values()
                  if b["vpc_endpoint_type"] == "Interface"}
+    endpoint_groups = [b for b in resources(stack, "aws_security_group").values() if b["tags"]["Service"] == "endpoints"]
     if not env.interface_endpoints:
-        assert interface == {} and "aws_security_group" not in stack["resource"]
+        assert interface == {} and endpoint_groups == []
         return
     assert name.startswith("prod")
     assert sorted(interface) == sorted(INTERFACE_ENDPOINTS)
     for service in ("ssm", "secretsmanager", "logs", "kms", "sns", "sts"):
         assert service in interface
-    sg_name, sg = only(stack, "aws_security_group")
+    sg_name, sg = tagged(stack, "aws_security_group", "endpoints")
     assert "ingress" not in sg and "egress" not in sg
-    (rule,) = resources(stack, "aws_vpc_security_group_ingress_rule").values()
-    assert refers_to(rule["security_group_id"], "aws_security_group", sg_name, "id")
+    (rule,) = [r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+               if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")]
     assert (rule["from_port"], rule["to_port"], rule["ip_protocol"]) == (443, 443, "tcp")
     assert rule["cidr_ipv4"] == env.cidrs[region_of(name)]
-    assert "aws_vpc_security_group_egress_rule" not in stack["resource"]
+    assert not [r for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
+                if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")], "no egress"
     for body in interface.values():
         assert body["private_dns_enabled"] is True
         assert refers_to(body["security_group_ids"], "aws_security_group", sg_name, "id")
@@ -184,12 +186,12 @@ def test_flow_logs_have_their_own_group_role_retention_and_key(default_config, s
     assert flow["traffic_type"] == "ALL" and flow["max_aggregation_interval"] == 60
     assert flow["log_destination_type"] == "cloud-watch-logs"
     assert refers_to(flow["vpc_id"], "aws_vpc", only(stack, "aws_vpc")[0], "id")
-    group_name, group = only(stack, "aws_cloudwatch_log_group")
+    group_name, group = tagged(stack, "aws_cloudwatch_log_group", "flow-logs")
     assert refers_to(flow["log_destination"], "aws_cloudwatch_log_group", group_name, "arn")
     assert group["name"] == f"{name}-flow-logs-{default_config.project.suffix}"
     assert group["retention_in_days"] == env.log_retention_days
     assert refers_to(group["kms_key_id"], "aws_kms_key", only(stack, "aws_kms_key")[0], "arn")
-    role_name, role = only(stack, "aws_iam_role")
+    role_name, role = tagged(stack, "aws_iam_role", "flow-logs")
     assert refers_to(flow["iam_role_arn"], "aws_iam_role", role_name, "arn")
     (trust,) = policy_document(stack, role["assume_role_policy"])
     assert trust["actions"] == ["sts:AssumeRole"]
@@ -198,8 +200,8 @@ def test_flow_logs_have_their_own_group_role_retention_and_key(default_config, s
     assert conditions["aws:SourceAccount"]["test"] == "StringEquals"
     assert refers_to(conditions["aws:SourceAccount"]["values"], "aws_caller_identity", "caller", "account_id",
                      data=True)
-    _, policy = only(stack, "aws_iam_role_policy")
-    assert refers_to(policy["role"], "aws_iam_role", role_name, "id")
+    (policy,) = [p for p in resources(stack, "aws_iam_role_policy").values()
+                 if refers_to(p["role"], "aws_iam_role", role_name, "id")]
     (grant,) = policy_document(stack, policy["policy"])
     assert sorted(grant["actions"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     assert grant["resources"] and all(refers_to(r, "aws_cloudwatch_log_group", group_name, "arn")
@@ -207,7 +209,8 @@ def test_flow_logs_have_their_own_group_role_retention_and_key(default_config, s
 
 
 def test_flow_log_retention_follows_the_environment(synthesized):
-    retention = {name.split("-")[0]: only(synthesized.stacks[name], "aws_cloudwatch_log_group")[1]["retention_in_days"]
+    retention = {name.split("-")[0]: tagged(synthesized.stacks[name], "aws_cloudwatch_log_group",
+                                            "flow-logs")[1]["retention_in_days"]
                  for name in REGIONAL}
     assert retention == {"dev": 14, "staging": 30, "prod": 365}
 

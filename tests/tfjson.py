@@ -82,3 +82,10 @@ def jsonencoded(value: str) -> Any:
     # A value that is only a reference is rendered bare (`[data.aws_x.y.z]`): quote it back.
     body = re.sub(r"(?<=[\[\s:,])((?:data\.)?aws_[a-z0-9_]+\.[A-Za-z0-9_\-]+\.[a-z_]+)(?=[\],\s}])", r'"${\1}"', body)
     return json.loads(body)
+
+
+def tagged(stack: dict, type_: str, service: str) -> tuple[str, dict]:
+    """The single resource of a type whose `Service` tag is `service`: (logical name, body)."""
+    found = [(n, b) for n, b in resources(stack, type_).items() if (b.get("tags") or {}).get("Service") == service]
+    assert len(found) == 1, f"expected one {type_} with Service={service}, found {[n for n, _ in found]}"
+    return found[0]

@@ -1,0 +1,194 @@
+"""The instances behind the load balancer and how their number follows traffic (R7, R14, R15, F10).
+
+Capacity model, so that Terraform and the scaling policies never fight:
+- `min_size` is the Terraform variable `instance_count` (validated >= 2, <= max): the
+  per-region baseline. Changing it (`-var instance_count=5`) changes only `min_size`; the
+  group immediately launches up to the new minimum, or lets target tracking scale in towards
+  a lower one.
+- `desired_capacity` is never set by Terraform. The group starts at its minimum and the
+  target-tracking policies own the desired count between min and max from then on, so a plan
+  after a scale-out shows no drift and an apply never resets capacity in the middle of a peak.
+- `max_size` comes from the environment's `max_capacity`.
+
+Scaling: target tracking on ALBRequestCountPerTarget (the real traffic signal, R14), plus CPU
+target tracking as a guard for expensive requests. With two target-tracking policies the group
+scales out when either asks and in only when both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf import Token
+from constructs import Construct
+
+import webapp
+from modules import aws, userdata
+from modules.naming import Namer
+from modules.policy import Condition, Statement, document, trust
+
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
+ROOT_DEVICE = "/dev/xvda"
+GRACE_PERIOD = 300
+WARMUP = 180
+MANAGED_POLICIES = ("AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy")
+
+
+@dataclass(frozen=True)
+class ComputeProps:
+    namer: Namer
+    environment: str
+    region: str
+    vpc_id: str
+    vpc_cidr: str
+    app_subnet_ids: list[str]
+    alb_security_group_id: str
+    target_group_arn: str
+    alb_arn_suffix: str
+    target_group_arn_suffix: str
+    instance_type: str
+    architecture: str  # arm64 or x86_64, matching instance_type
+    instance_count: float  # the Terraform variable's value (a token)
+    max_capacity: int
+    requests_per_target: int
+    cpu_target: int
+    kms_key_arn: str
+    account_id: str  # token
+    partition: str  # token
+    secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets the application reads
+
+
+class Compute(Construct):
+    """Exposes `security_group`, `role`, `launch_template`, `asg`."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: ComputeProps):
+        super().__init__(scope, construct_id)
+        self.props = props
+        self._security_group()
+        self._role()
+        self._launch_template()
+        self._group()
+        self._scaling()
+
+    def _security_group(self) -> None:
+        p, n = self.props, self.props.namer
+        self.security_group = aws.security_group.SecurityGroup(
+            self, "sg", name=n.name("web", "security_group"), vpc_id=p.vpc_id,
+            description="Instances: the service port from the load balancer only",
+            tags=n.resource_tags("web", "security_group"))
+        sg = self.security_group.id
+        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
+            self, "service-from-alb", security_group_id=sg, referenced_security_group_id=p.alb_security_group_id,
+            ip_protocol="tcp", from_port=webapp.PORT, to_port=webapp.PORT,
+            description="Service port from the load balancer", tags=n.resource_tags("web-from-alb"))
+        # The load balancer's only way out: to the instances' service port.
+        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
+            self, "alb-to-service", security_group_id=p.alb_security_group_id, referenced_security_group_id=sg,
+            ip_protocol="tcp", from_port=webapp.PORT, to_port=webapp.PORT,
+            description="Load balancer to the instances' service port", tags=n.resource_tags("alb-to-web"))
+        # HTTPS out: OS packages (S3-hosted repositories via the gateway endpoint), SSM, Secrets
+        # Manager, KMS, CloudWatch. AWS APIs have no fixed addresses to narrow this to.
+        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
+            self, "https-out", security_group_id=sg, cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=443,
+            to_port=443, description="HTTPS to AWS APIs and package repositories",
+            tags=n.resource_tags("web-https-out"))
+        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
+            self, "postgres-out", security_group_id=sg, cidr_ipv4=p.vpc_cidr, ip_protocol="tcp", from_port=5432,
+            to_port=5432, description="PostgreSQL inside the VPC", tags=n.resource_tags("web-postgres-out"))
+
+    def _role(self) -> None:
+        p, n = self.props, self.props.namer
+        trust_policy = trust(self, "trust", "Ec2Assumes", "ec2.amazonaws.com")
+        self.role = aws.iam_role.IamRole(
+            self, "role", name=n.name("web", "iam_role"), assume_role_policy=trust_policy.json,
+            max_session_duration=3600,
+            description="Web instances: SSM, CloudWatch agent, and the application's own secret",
+            tags=n.resource_tags("web", "iam_role"))
+        for policy in MANAGED_POLICIES:
+            managed = aws.data_aws_iam_policy.DataAwsIamPolicy(self, f"{policy}-policy", name=policy)
+            aws.iam_role_policy_attachment.IamRolePolicyAttachment(self, f"{policy}-attachment",
+                                                                   role=self.role.name, policy_arn=managed.arn)
+        if p.secret_arns:
+            grant = document(self, "app-policy", [
+                Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
+                          p.secret_arns),
+                Statement("DecryptOwnSecret", ("kms:Decrypt",), (p.kms_key_arn,), conditions=(
+                    Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),)),
+            ])
+            aws.iam_role_policy.IamRolePolicy(self, "app", name=n.name("web-app", "iam_policy"), role=self.role.id,
+                                              policy=grant.json)
+        self.instance_profile = aws.iam_instance_profile.IamInstanceProfile(
+            self, "profile", name=n.name("web", "instance_profile"), role=self.role.name,
+            tags=n.resource_tags("web", "instance_profile"))
+
+    def _launch_template(self) -> None:
+        p, n = self.props, self.props.namer
+        lt = aws.launch_template
+        ami = aws.data_aws_ssm_parameter.DataAwsSsmParameter(
+            self, "ami", name=AMI_PARAMETER.format(architecture=p.architecture))
+        tags = n.tags("web")
+        self.launch_template = lt.LaunchTemplate(
+            self, "template", name=n.name("web", "launch_template"),
+            description="Web instances (Amazon Linux 2023)",
+            image_id=ami.insecure_value,  # a public parameter: not a secret, and the plan should show it
+            instance_type=p.instance_type,
+            update_default_version=True,
+            iam_instance_profile=lt.LaunchTemplateIamInstanceProfile(arn=self.instance_profile.arn),
+            metadata_options=lt.LaunchTemplateMetadataOptions(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled"),
+            network_interfaces=[lt.LaunchTemplateNetworkInterfaces(
+                associate_public_ip_address="false", delete_on_termination="true",
+                security_groups=[self.security_group.id])],
+            block_device_mappings=[lt.LaunchTemplateBlockDeviceMappings(
+                device_name=ROOT_DEVICE, ebs=lt.LaunchTemplateBlockDeviceMappingsEbs(
+                    volume_type="gp3", volume_size=20, encrypted="true", kms_key_id=p.kms_key_arn,
+                    delete_on_termination="true"))],
+            monitoring=lt.LaunchTemplateMonitoring(enabled=True),
+            user_data=userdata.encoded({"WEBAPP_ENVIRONMENT": p.environment, "WEBAPP_REGION": p.region,
+                                        "WEBAPP_PORT": str(webapp.PORT)}),
+            tag_specifications=[lt.LaunchTemplateTagSpecifications(resource_type=kind, tags=tags)
+                                for kind in ("instance", "volume", "network-interface")],
+            tags=n.resource_tags("web", "launch_template"))
+
+    def _group(self) -> None:
+        p, n = self.props, self.props.namer
+        asg = aws.autoscaling_group
+        self.asg = asg.AutoscalingGroup(
+            self, "asg", name=n.name("web", "asg"),
+            min_size=p.instance_count,  # the baseline; desired capacity belongs to the policies
+            max_size=p.max_capacity,
+            vpc_zone_identifier=p.app_subnet_ids,
+            target_group_arns=[p.target_group_arn],
+            health_check_type="ELB", health_check_grace_period=GRACE_PERIOD, default_instance_warmup=WARMUP,
+            launch_template=asg.AutoscalingGroupLaunchTemplate(id=self.launch_template.id,
+                                                               version=Token.as_string(self.launch_template.latest_version)),
+            instance_refresh=asg.AutoscalingGroupInstanceRefresh(
+                strategy="Rolling",
+                # Launch a replacement before terminating: capacity never drops during a refresh.
+                preferences=asg.AutoscalingGroupInstanceRefreshPreferences(
+                    min_healthy_percentage=100, max_healthy_percentage=150, instance_warmup=str(WARMUP))),
+            enabled_metrics=["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMinSize", "GroupMaxSize",
+                             "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"],
+            tag=[asg.AutoscalingGroupTag(key=k, value=v, propagate_at_launch=False)
+                 for k, v in n.tags("web", "asg").items()])  # default_tags never reach ASGs
+
+    def _scaling(self) -> None:
+        p, n = self.props, self.props.namer
+        ap = aws.autoscaling_policy
+        aws_tt = ap.AutoscalingPolicyTargetTrackingConfiguration
+        metric = ap.AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification
+        self.request_scaling = ap.AutoscalingPolicy(
+            self, "requests-per-target", name=n.name("requests-per-target"),
+            autoscaling_group_name=self.asg.name, policy_type="TargetTrackingScaling",
+            target_tracking_configuration=aws_tt(
+                target_value=p.requests_per_target,
+                predefined_metric_specification=metric(
+                    predefined_metric_type="ALBRequestCountPerTarget",
+                    resource_label=f"{p.alb_arn_suffix}/{p.target_group_arn_suffix}")))
+        self.cpu_scaling = ap.AutoscalingPolicy(
+            self, "cpu", name=n.name("cpu-target"), autoscaling_group_name=self.asg.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration=aws_tt(
+                target_value=p.cpu_target,
+                predefined_metric_specification=metric(predefined_metric_type="ASGAverageCPUUtilization")))

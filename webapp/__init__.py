@@ -1,0 +1,12 @@
+"""The application the EC2 instances run. It owns its health path: the target group and the
+Route 53 health checks read HEALTH_PATH from here, so they can never probe a path the service
+does not serve (F7).
+
+Runs on the instance's system Python (Amazon Linux 2023: Python 3.9) with the standard library
+only, so this package must stay Python 3.9 compatible (tests/test_webapp.py parses it as 3.9).
+"""
+
+HEALTH_PATH = "/health"  # liveness: 200 while the process is healthy
+READY_PATH = "/ready"  # readiness: 200 only when the database answers
+PORT = 8080  # the target group's port; unprivileged, so the service runs as a system user
+SERVICE = "webapp"
