@@ -149,7 +149,8 @@ def test_interface_endpoints_are_switchable_and_locked_to_https_from_the_vpc(def
     env = env_of(default_config, name)
     interface = {b["service_name"].rsplit(".", 1)[1]: b for b in resources(stack, "aws_vpc_endpoint").values()
                  if b["vpc_endpoint_type"] == "Interface"}
-    endpoint_groups = [b for b in resources(stack, "aws_security_group").values() if b["tags"]["Service"] == "endpoints"]
+    endpoint_groups = [b for b in resources(stack, "aws_security_group").values()
+                       if b["tags"]["Service"] == "endpoints"]
     if not env.interface_endpoints:
         assert interface == {} and endpoint_groups == []
         return

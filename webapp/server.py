@@ -46,6 +46,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = SERVICE
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    # Errors found before the version is parsed still get a status line and headers (http.server
+    # would otherwise answer them HTTP/0.9-style: a bare body).
+    default_request_version = "HTTP/1.0"
     timeout = 15  # seconds a client may take to send its request (slow-client protection)
     error_content_type = "application/json"
 
@@ -92,7 +95,7 @@ class Handler(BaseHTTPRequestHandler):
                 status, payload = route()
                 self._reply(status, payload, send_body)
         except Exception:  # never a stack trace to the client; always one in the log
-            log("error", "unhandled exception", path=self.path, traceback=traceback.format_exc())
+            log("error", "unhandled exception", path=getattr(self, "path", None), traceback=traceback.format_exc())
             self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}, send_body, close=True)
 
     def _path(self) -> str | None:
@@ -174,8 +177,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         status = int(code) if str(code).isdigit() else code
-        log("info", "request", method=self.command, path=self.path, status=status,
-            duration_ms=round((time.monotonic() - self._started) * 1000, 2), client=self.client_address[0])
+        # A request rejected while parsing has no command or path yet.
+        log("info", "request", method=getattr(self, "command", None), path=getattr(self, "path", None),
+            status=status, duration_ms=round((time.monotonic() - self._started) * 1000, 2),
+            client=self.client_address[0])
 
     def log_message(self, format: str, *args: Any) -> None:
         log("warning", format % args, client=self.client_address[0])
