@@ -267,3 +267,28 @@ def test_random_files_give_a_clean_error(tmp_path_factory, text):
     with pytest.raises(model.ConfigError) as info:
         model.load(path)
     assert all(line.startswith(str(path)) for line in info.value.problems)
+
+
+def test_environment_domains_default_to_a_subdomain_and_the_apex_for_prod(default_config):
+    domains = {e.name: e.domain for e in default_config.environments.values()}
+    assert domains == {"dev": "dev.example.com", "staging": "staging.example.com", "prod": "example.com"}
+    prod = default_config.environments["prod"]
+    assert prod.origin_domain == "origin.example.com"
+    assert prod.regional_origin_domain("us-west-2") == "us-west-2.origin.example.com"
+
+
+def test_environment_domain_is_configurable_inside_the_zone_only(default_data):
+    ok = changed(default_data, "environments.prod.domain", "www.example.com")
+    assert parse(ok).environments["prod"].domain == "www.example.com"
+    text = "\n".join(problems(changed(default_data, "environments.dev.domain", "dev.example.org")))
+    assert "environments.dev.domain" in text and "outside the hosted zone" in text
+
+
+def test_other_accounts_are_the_other_environments_and_trusted_ones_never_the_own(default_data):
+    data = changed(default_data, "environments.dev.trusted_accounts", ["999999999999"])
+    config = parse(data)
+    assert config.other_accounts(config.environments["dev"]) == ("222222222222", "333333333333", "999999999999")
+    assert config.other_accounts(config.environments["prod"]) == ("111111111111", "222222222222")
+    shared = changed(default_data, "environments.staging.account_id", "111111111111")
+    config = parse(shared)
+    assert config.other_accounts(config.environments["dev"]) == ("333333333333",)
