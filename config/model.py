@@ -50,6 +50,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cpu_alarm_periods": 10,
         "alb_5xx_threshold": 50,
         "deletion_protection": False,
+        "waf": False,
+        "price_class": "PriceClass_100",
     },
     "staging": {
         "instance_type": "t4g.small",
@@ -72,6 +74,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cpu_alarm_periods": 5,
         "alb_5xx_threshold": 20,
         "deletion_protection": False,
+        "waf": False,
+        "price_class": "PriceClass_100",
     },
     "prod": {
         "instance_type": "t4g.medium",
@@ -94,8 +98,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cpu_alarm_periods": 3,
         "alb_5xx_threshold": 5,
         "deletion_protection": True,
+        "waf": True,
+        "price_class": "PriceClass_All",
     },
 }
+# Edge defaults shared by every profile.
+EDGE_DEFAULTS: dict[str, Any] = {"viewer_aliases": [], "static_paths": ["/static/*"], "dns_weights": {}}
 # Bucket lifecycle (F15): the same for every profile, overridable per environment.
 LIFECYCLE_DEFAULTS: dict[str, int] = {
     "abort_multipart_days": 7,
@@ -105,12 +113,14 @@ LIFECYCLE_DEFAULTS: dict[str, int] = {
 }
 for _profile in PROFILES.values():
     _profile.update(LIFECYCLE_DEFAULTS)
+    _profile.update(EDGE_DEFAULTS)
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)
 NAT_POLICIES = ("single", "per_az")
-ROUTING_POLICIES = ("failover", "latency")
+ROUTING_POLICIES = ("failover", "latency", "weighted")
+PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 RESERVED_ENVIRONMENT_NAMES = ("all", GLOBAL)
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
@@ -200,6 +210,11 @@ class Environment:
     cpu_alarm_periods: int
     alb_5xx_threshold: int
     deletion_protection: bool
+    waf: bool
+    price_class: str
+    viewer_aliases: tuple[str, ...]
+    static_paths: tuple[str, ...]
+    dns_weights: dict[str, int]
     domain: str = ""  # the environment's DNS domain, resolved: <env>.<domain>, prod: <domain>
     cidrs: dict[str, str] = field(default_factory=dict)  # region -> CIDR, resolved
 
@@ -207,6 +222,11 @@ class Environment:
     def origin_domain(self) -> str:
         """The failover name CloudFront uses as its origin (DNS issue): origin.<env domain>."""
         return f"origin.{self.domain}"
+
+    @property
+    def app_domain(self) -> str:
+        """The viewer name CloudFront serves: app.<env domain>."""
+        return f"app.{self.domain}"
 
     def regional_origin_domain(self, region: str) -> str:
         """One region's own origin name: <region>.origin.<env domain>."""
@@ -417,6 +437,26 @@ def _check_emails(values: list[str]) -> str | None:
     return f"{bad!r} are not e-mail addresses; allowed: name@domain.tld" if bad else None
 
 
+def _check_domains(values: list[str]) -> str | None:
+    problems = [m for m in (_check_domain(v) for v in values) if m]
+    return problems[0] if problems else None
+
+
+def _check_paths(values: list[str]) -> str | None:
+    bad = [v for v in values if not re.match(r"^/[A-Za-z0-9_./*-]{1,200}$", v) or v == "/*"]
+    return (f"{bad!r} are not CloudFront path patterns; allowed: paths such as /static/* "
+            "(not /*, which is the default behavior)") if bad else None
+
+
+def _check_weights(values: dict) -> str | None:
+    bad = {k: w for k, w in values.items() if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= 255}
+    if bad:
+        return f"{bad!r}: weights are integers 0..255 by region"
+    if values and not any(values.values()):
+        return "every weight is 0; at least one region must receive traffic"
+    return None
+
+
 def _check_regions(values: list[str]) -> str | None:
     if not values:
         return "is empty; list at least one region, the primary first"
@@ -575,6 +615,11 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
 def _resolve_domain(r: _Reader, env: Environment, project: Project) -> Environment:
     """`<env>.<domain>`, except the prod profile, which serves the apex `<domain>`; an explicit
     `domain` must lie inside the project's hosted zone."""
+    for alias in env.viewer_aliases:
+        if alias != project.domain and not alias.endswith(f".{project.domain}"):
+            r.problem(f"environments.{env.name}.viewer_aliases", f"{alias!r} is outside the hosted zone "
+                                                                f"{project.domain!r}; the certificate validation and "
+                                                                "records are created there")
     if not env.domain:
         return replace(env, domain=project.domain if env.profile == "prod" else f"{env.name}.{project.domain}")
     if env.domain != project.domain and not env.domain.endswith(f".{project.domain}"):
@@ -632,6 +677,12 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         "alb_5xx_threshold": r.value(table, "alb_5xx_threshold", path, int, defaults["alb_5xx_threshold"],
                                      _between(1, 100000)),
         "deletion_protection": r.value(table, "deletion_protection", path, bool, defaults["deletion_protection"]),
+        "waf": r.value(table, "waf", path, bool, defaults["waf"]),
+        "price_class": r.value(table, "price_class", path, str, defaults["price_class"], _one_of(PRICE_CLASSES)),
+        "viewer_aliases": r.value(table, "viewer_aliases", path, (list, str), defaults["viewer_aliases"],
+                                  _check_domains),
+        "static_paths": r.value(table, "static_paths", path, (list, str), defaults["static_paths"], _check_paths),
+        "dns_weights": r.value(table, "dns_weights", path, dict, defaults["dns_weights"], _check_weights),
     }
     domain = r.value(table, "domain", path, str, "", _check_domain)
     cidrs = r.value(table, "cidrs", path, dict, {})
@@ -661,7 +712,15 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         r.problem(f"{path}.trusted_accounts", f"names the environment's own account {v['account_id']}; "
                                               "cross-account trust must name other accounts only")
         return None
+    if v["dns_routing_policy"] == "weighted" and set(v["dns_weights"]) != set(v["regions"]):
+        r.problem(f"{path}.dns_weights", f"weighted routing needs a weight for every region ({', '.join(v['regions'])}), "
+                                         f"got {', '.join(v['dns_weights']) or 'none'}")
+        return None
+    if v["dns_weights"] and v["dns_routing_policy"] != "weighted":
+        r.problem(f"{path}.dns_weights", 'only applies to dns_routing_policy = "weighted"')
+        return None
     return Environment(name=name, profile=profile, regions=tuple(v.pop("regions")),
+                       viewer_aliases=tuple(v.pop("viewer_aliases")), static_paths=tuple(v.pop("static_paths")),
                        alert_emails=tuple(v.pop("alert_emails")),
                        trusted_accounts=tuple(v.pop("trusted_accounts")),
                        cidrs={k: str(c) for k, c in cidrs.items()}, domain=domain, **v)

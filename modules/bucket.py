@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cdktf import TerraformProvider
 from constructs import Construct
 
 from modules import aws
@@ -41,6 +42,7 @@ class SecureBucketProps:
     force_destroy: bool = False
     extra_statements: list[Statement] = field(default_factory=list)  # e.g. log delivery services
     partition: str = "aws"  # token from aws_partition
+    provider: TerraformProvider | None = None  # another region's provider (the edge's us-east-1)
 
 
 class SecureBucket(Construct):
@@ -56,23 +58,23 @@ class SecureBucket(Construct):
         n = p.namer
         self.name = n.bucket(p.service, p.account_id)
         self.bucket = aws.s3_bucket.S3Bucket(self, "bucket", bucket=self.name, force_destroy=p.force_destroy,
-                                             tags=n.resource_tags(p.service, "s3_bucket"))
+                                             tags=n.resource_tags(p.service, "s3_bucket"), provider=p.provider)
         self.id: str = self.bucket.id
         self.arn: str = self.bucket.arn
         self.versioning = aws.s3_bucket_versioning.S3BucketVersioningA(
-            self, "versioning", bucket=self.id,
+            self, "versioning", bucket=self.id, provider=p.provider,
             versioning_configuration=aws.s3_bucket_versioning.S3BucketVersioningVersioningConfiguration(
                 status="Enabled"))
         self.public_access_block = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
-            self, "public-access", bucket=self.id, block_public_acls=True, block_public_policy=True,
+            self, "public-access", bucket=self.id, provider=p.provider, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True)
         aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
-            self, "ownership", bucket=self.id,
+            self, "ownership", bucket=self.id, provider=p.provider,
             rule=aws.s3_bucket_ownership_controls.S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
         self._encryption()
         self._policy()
         if p.access_log_bucket is not None:
-            aws.s3_bucket_logging.S3BucketLoggingA(self, "logging", bucket=self.id,
+            aws.s3_bucket_logging.S3BucketLoggingA(self, "logging", bucket=self.id, provider=p.provider,
                                                    target_bucket=p.access_log_bucket,
                                                    target_prefix=f"s3/{self.name}/")
         self._lifecycle()
@@ -86,7 +88,7 @@ class SecureBucket(Construct):
         else:  # p.sse_s3_reason says why (e.g. AWS log delivery that cannot use a KMS key)
             default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
                 sse_algorithm="AES256")
-        sse.S3BucketServerSideEncryptionConfigurationA(self, "encryption", bucket=self.id, rule=[
+        sse.S3BucketServerSideEncryptionConfigurationA(self, "encryption", bucket=self.id, provider=p.provider, rule=[
             sse.S3BucketServerSideEncryptionConfigurationRuleA(
                 apply_server_side_encryption_by_default=default,
                 # Bucket keys cut KMS requests (and their cost) by ~99% for SSE-KMS.
@@ -112,7 +114,7 @@ class SecureBucket(Construct):
         statements.extend(p.extra_statements)
         # One policy per bucket (S3 allows only one); applied after the public access block so
         # that an ordering race cannot briefly allow a public policy.
-        self.policy = aws.s3_bucket_policy.S3BucketPolicy(self, "policy", bucket=self.id,
+        self.policy = aws.s3_bucket_policy.S3BucketPolicy(self, "policy", bucket=self.id, provider=p.provider,
                                             policy=document(self, "policy-document", statements).json,
                                             depends_on=[self.public_access_block])
 
@@ -151,4 +153,5 @@ class SecureBucket(Construct):
                     expiration=[lc.S3BucketLifecycleConfigurationRuleExpiration(expired_object_delete_marker=True)]),
             ]
         # Noncurrent-version rules need versioning in place first (the provider documents the race).
-        lc.S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.id, rule=rules, depends_on=[self.versioning])
+        lc.S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.id, rule=rules, depends_on=[self.versioning],
+                                          provider=self.props.provider)

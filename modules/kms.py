@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf import TerraformProvider
 from constructs import Construct
 
 from modules import aws
@@ -44,6 +45,8 @@ class EncryptionKeyProps:
     partition: str  # a token from aws_partition
     deletion_window_days: int = 30
     topic_publisher_accounts: tuple[str, ...] = ()  # other accounts publishing to encrypted topics
+    provider: TerraformProvider | None = None  # the edge stack's key lives in us-east-1
+    log_group_prefixes: tuple[str, ...] = ()  # extra log group name prefixes (WAF: aws-waf-logs-)
 
 
 class EncryptionKey(Construct):
@@ -57,7 +60,8 @@ class EncryptionKey(Construct):
         root = f"arn:{p.partition}:iam::{p.account_id}:root"
         source_account = Condition("StringEquals", "aws:SourceAccount", (p.account_id,))
         # Log groups of this environment and region only (their names all start with the prefix).
-        log_groups = f"arn:{p.partition}:logs:{p.region}:{p.account_id}:log-group:{p.namer.prefix}*"
+        log_groups = tuple(f"arn:{p.partition}:logs:{p.region}:{p.account_id}:log-group:{prefix}*"
+                           for prefix in (p.namer.prefix, *p.log_group_prefixes))
         asg_role = (f"arn:{p.partition}:iam::{p.account_id}:role/aws-service-role/"
                     "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
         statements = [
@@ -70,7 +74,7 @@ class EncryptionKey(Construct):
                       )),
             Statement("CloudWatchLogsEncryptLogGroups", USE_ACTIONS, THIS_KEY,
                       {"Service": (f"logs.{p.region}.amazonaws.com",)},
-                      (Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", (log_groups,)),)),
+                      (Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", log_groups),)),
             Statement("SnsEncryptTopics", ("kms:Decrypt", "kms:GenerateDataKey"), THIS_KEY,
                       {"Service": ("sns.amazonaws.com",)}, (source_account,)),
             # Only alarms of this environment and region (their names share the prefix).
@@ -104,9 +108,10 @@ class EncryptionKey(Construct):
             deletion_window_in_days=p.deletion_window_days,
             policy=self.policy,
             tags=p.namer.resource_tags("kms"),
+            provider=p.provider,
         )
-        self.alias = aws.kms_alias.KmsAlias(self, "alias", name=f"alias/{p.namer.name('kms', 'kms_alias')}",
-                                            target_key_id=self.key.key_id)
+        self.alias = aws.kms_alias.KmsAlias(self, "alias", name=p.namer.prefixed("alias/", "kms", "kms_alias"),
+                                            target_key_id=self.key.key_id, provider=p.provider)
         self.arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.alias_name: str = self.alias.name

@@ -58,6 +58,7 @@ LIMITS: dict[str, Limit] = {
     "cloudfront_function": Limit(64, "CloudFront function"),
     "event_rule": Limit(64, "EventBridge rule"),
     "alarm": Limit(255, "CloudWatch alarm"),
+    "log_delivery": Limit(60, "CloudWatch Logs delivery source or destination"),
     "generic": Limit(256, "Name tag"),  # tag values are at most 256 characters
 }
 
@@ -66,6 +67,11 @@ LIMITS: dict[str, Limit] = {
 TIGHTEST_KIND = "alb"
 TIGHTEST_SERVICE = "alb"
 LONGEST_BUCKET_SERVICE = "ingest"  # buckets: logs, ingest, config; the longest is checked
+
+
+# Prefixes AWS requires in front of some names (KMS aliases; WAF log destinations). The name after
+# the prefix still follows the pattern; the naming audit strips exactly these.
+AWS_REQUIRED_PREFIXES = ("alias/", "aws-waf-logs-")
 
 
 def stack_name(environment: str, region: str) -> str:
@@ -114,6 +120,12 @@ class Namer:
                 f"the service ({service!r}) or [project] suffix ({self.suffix!r})"
             )
         return value
+
+    def prefixed(self, prefix: str, service: str, kind: str = "generic") -> str:
+        """A name AWS wants behind a fixed prefix (see AWS_REQUIRED_PREFIXES)."""
+        if prefix not in AWS_REQUIRED_PREFIXES:
+            raise NamingError(f"{prefix!r} is not a prefix AWS requires; known: {', '.join(AWS_REQUIRED_PREFIXES)}")
+        return f"{prefix}{self.name(service, kind)}"
 
     def bucket(self, service: str, account_id: str) -> str:
         """An S3 bucket name. Bucket names are global across every AWS account, so the account

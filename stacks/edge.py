@@ -1,21 +1,76 @@
-"""`<env>-global`: what one environment has once, whatever its regions (CloudFront, IAM,
-budgets, viewer DNS)."""
+"""`<env>-global`: what one environment has once, whatever its regions (CloudFront, its
+certificate and web ACL, viewer DNS; later IAM and budgets)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from cdktf import TerraformOutput
 from constructs import Construct
 
 from config.model import Config, Environment, StackSpec
 from config.regions import EDGE_REGION
+from modules import aws, dns
+from modules.bucket import Lifecycle
+from modules.cdn import Distribution, DistributionProps
+from modules.cdn_logs import CdnLogs, CdnLogsProps
+from modules.certificate import CertificateProps, DnsValidatedCertificate
+from modules.kms import EncryptionKey, EncryptionKeyProps
+from modules.origin_verify import OriginVerify, OriginVerifyProps
+from modules.waf import LOG_PREFIX, WebAcl, WebAclProps
 from stacks.base import PlatformStack
+from stacks.regional import origin_verify_secret_name
 
 
 class EdgeStack(PlatformStack):
     """Its default provider works in the environment's primary region; `us_east_1` is the
-    aliased provider CloudFront certificates (ACM) must be created with."""
+    aliased provider CloudFront's certificate, web ACL and their logs must be created with."""
 
     def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment, out_dir: Path):
         super().__init__(scope, spec, config, env, provider_region=env.primary_region, out_dir=out_dir)
         self.us_east_1 = self.aws_provider("us_east_1", EDGE_REGION, alias="us_east_1")
+        n = self.namer
+        zone_id = dns.hosted_zone_id(self, config.project.domain, config.project.hosted_zone_id, self.dns_provider)
+        viewer_names = (env.app_domain, *env.viewer_aliases)
+        self.certificate = DnsValidatedCertificate(self, "viewer-cert", CertificateProps(
+            namer=n, service="viewer-cert", domain_name=viewer_names[0], alternative_names=viewer_names[1:],
+            zone_id=zone_id, owned_names=viewer_names, provider=self.us_east_1, dns_provider=self.dns_provider))
+        self.web_acl = None
+        if env.waf:
+            self.key = EncryptionKey(self, "kms", EncryptionKeyProps(
+                namer=n, region=EDGE_REGION, account_id=self.account_id, partition=self.partition,
+                deletion_window_days=env.key_deletion_window_days, provider=self.us_east_1,
+                log_group_prefixes=(LOG_PREFIX,)))
+            self.web_acl = WebAcl(self, "waf", WebAclProps(namer=n, provider=self.us_east_1,
+                                                          log_retention_days=env.log_retention_days,
+                                                          kms_key_arn=self.key.arn))
+        origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
+            secret_name=origin_verify_secret_name(config, env), primary_region=env.primary_region, owner=False))
+        self.cdn = Distribution(self, "cdn", DistributionProps(
+            namer=n, viewer_names=viewer_names, origin_name=env.origin_domain,
+            regional_origin_names=tuple(env.regional_origin_domain(r) for r in env.regions),
+            static_paths=env.static_paths, certificate_arn=self.certificate.arn,
+            origin_verify_value=origin_verify.current, price_class=env.price_class,
+            web_acl_arn=self.web_acl.acl.arn if self.web_acl else None))
+        distribution = self.cdn.distribution
+        self.logs = CdnLogs(self, "cdn-logs", CdnLogsProps(
+            namer=n, account_id=env.account_id, account_token=self.account_id, partition=self.partition,
+            distribution_arn=distribution.arn, force_destroy=env.force_destroy, provider=self.us_east_1,
+            lifecycle=Lifecycle(abort_multipart_days=env.abort_multipart_days,
+                                current_expire_days=env.log_retention_days)))
+        self.viewer_records = []
+        for index, name in enumerate(viewer_names):
+            for record_type in ("A", "AAAA"):
+                self.viewer_records.append(aws.route53_record.Route53Record(
+                    self, f"viewer-{index}-{record_type.lower()}", zone_id=zone_id, name=name, type=record_type,
+                    alias=aws.route53_record.Route53RecordAlias(
+                        name=distribution.domain_name, zone_id=distribution.hosted_zone_id,
+                        # CloudFront has no target health to evaluate; its own edge handles failures.
+                        evaluate_target_health=False),
+                    provider=self.dns_provider))
+        TerraformOutput(self, "cloudfront_domain_name", value=distribution.domain_name,
+                        description="The distribution's own name (viewer names alias to it)")
+        TerraformOutput(self, "cloudfront_distribution_id", value=distribution.id,
+                        description="For cache invalidations")
+        TerraformOutput(self, "viewer_records", value=list(viewer_names),
+                        description="Route 53 names viewers use (A and AAAA aliases to CloudFront)")

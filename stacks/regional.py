@@ -14,10 +14,17 @@ from modules.alb import LoadBalancer, LoadBalancerProps, access_log_delivery_sta
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
+from modules.dns_failover import RegionalDns, RegionalDnsProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.network import Network, NetworkProps
 from modules.notifications import ErrorTopic, ErrorTopicProps
+from modules.origin_verify import OriginVerify, OriginVerifyProps
 from stacks.base import PlatformStack
+
+
+def origin_verify_secret_name(config: Config, env: Environment) -> str:
+    """The secret lives in the primary region; every stack of the environment derives its name."""
+    return config.namer(env, env.primary_region).name("origin-verify", "secret")
 
 
 class RegionalStack(PlatformStack):
@@ -61,10 +68,15 @@ class RegionalStack(PlatformStack):
         self.certificate = DnsValidatedCertificate(self, "origin-cert", CertificateProps(
             namer=n, service="origin-cert", domain_name=shared, alternative_names=(own,), zone_id=zone_id,
             owned_names=(shared, own) if env.is_primary(region) else (own,), dns_provider=self.dns_provider))
+        primary = env.is_primary(region)
+        self.origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
+            secret_name=origin_verify_secret_name(self.config, env), primary_region=env.primary_region, owner=primary,
+            namer=n, kms_key_arn=self.key.arn, recovery_window_days=0 if env.force_destroy else 30))
         self.load_balancer = LoadBalancer(self, "web-lb", LoadBalancerProps(
             namer=n, vpc_id=self.network.vpc.id, public_subnet_ids=self.network.subnet_ids["public"],
             certificate_arn=self.certificate.arn, log_bucket_id=self.log_bucket.id,
-            log_bucket_policy=self.log_bucket.policy, deletion_protection=env.deletion_protection))
+            log_bucket_policy=self.log_bucket.policy, deletion_protection=env.deletion_protection, region=region,
+            origin_verify_values=self.origin_verify.accepted))
         lb = self.load_balancer
         self.compute = Compute(self, "web", ComputeProps(
             namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
@@ -74,6 +86,10 @@ class RegionalStack(PlatformStack):
             architecture=env.architecture, instance_count=self.instance_count.number_value,
             max_capacity=env.max_capacity, requests_per_target=env.requests_per_target, cpu_target=env.cpu_target,
             kms_key_arn=self.key.arn, account_id=self.account_id, partition=self.partition))
+        self.dns = RegionalDns(self, "regional-dns", RegionalDnsProps(
+            namer=n, zone_id=zone_id, region=region, regions=env.regions, routing_policy=env.dns_routing_policy,
+            weight=env.dns_weights.get(region), origin_name=shared, regional_name=own,
+            alb_dns_name=lb.alb.dns_name, alb_zone_id=lb.alb.zone_id, dns_provider=self.dns_provider))
         self.alarms = WebAlarms(self, "alarms", WebAlarmsProps(
             namer=n, topic_arn=self.error_topic.arn, asg_name=self.compute.asg.name,
             alb_arn_suffix=lb.alb.arn_suffix, target_group_arn_suffix=lb.target_group.arn_suffix,
@@ -99,6 +115,13 @@ class RegionalStack(PlatformStack):
         TerraformOutput(self, "asg_name", value=self.compute.asg.name, description="Auto Scaling group of the web tier")
         TerraformOutput(self, "error_topic_arn", value=self.error_topic.arn,
                         description="SNS topic for application errors and alarms of this region")
+        TerraformOutput(self, "regional_origin_record", value=self.dns.regional_record.fqdn,
+                        description="This region's origin name (alias to its load balancer)")
+        if self.dns.origin_record is not None:
+            TerraformOutput(self, "origin_record", value=self.dns.origin_record.fqdn,
+                            description="The environment's health-checked origin name (this region's member)")
+        TerraformOutput(self, "health_check_id", value=self.dns.health_check.id,
+                        description="Route 53 health check of this region's origin")
 
     def _instance_count_variable(self) -> TerraformVariable:
         """R7: a real Terraform input, so `terraform plan -var instance_count=4` resizes a

@@ -19,7 +19,7 @@ NOT_OUR_NAMES = {
     "aws_acm_certificate": "certificates are named by their domain names",
     "aws_iam_role_policy_attachment": "attachments have no name",
 }
-PREFIXES = ("alias/",)  # KMS aliases carry a fixed prefix before our name
+PREFIXES = naming.AWS_REQUIRED_PREFIXES  # fixed prefixes AWS requires before our name
 
 
 def literal(value) -> bool:

@@ -10,6 +10,11 @@ from tfjson import load_stacks, policy_document, refers_to, resources
 from modules.policy import Statement
 
 
+# Buckets AWS services deliver logs into: SSE-S3 (delivery cannot use the KMS key) and no access
+# logging of their own. Every other bucket must use the key and log into the region's log bucket.
+AWS_LOG_BUCKETS = {"logs", "cdn-logs"}
+
+
 def buckets(stacks: dict[str, dict]):
     """(stack name, logical name, body) of every aws_s3_bucket in every stack."""
     return [(s, n, b) for s, stack in stacks.items() for n, b in resources(stack, "aws_s3_bucket").items()]
@@ -52,7 +57,8 @@ def data_bucket_stack(tmp_path_factory):
 
 def test_every_bucket_is_versioned_private_owner_enforced_and_tls_only(synthesized, data_bucket_stack):
     found = buckets(synthesized.stacks) + buckets({"construct": data_bucket_stack})
-    assert len(found) == 6 + 2, "one log bucket per regional stack, plus the construct test's two"
+    assert len(found) == 6 + 3 + 2, "a log bucket per regional stack, a CloudFront log bucket per environment, " \
+                                    "plus the construct test's two"
     every = {**synthesized.stacks, "construct": data_bucket_stack}
     for stack_name, name, _ in found:
         stack = every[stack_name]
@@ -86,7 +92,7 @@ def test_every_bucket_uses_the_kms_key_unless_it_receives_aws_logs(synthesized, 
     for stack_name, name, body in buckets(synthesized.stacks):
         stack = synthesized.stacks[stack_name]
         rule = encryption(stack, name)
-        if body["tags"]["Service"] == "logs":
+        if body["tags"]["Service"] in AWS_LOG_BUCKETS:
             assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
         else:
             assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms", name
@@ -104,7 +110,7 @@ def test_every_bucket_but_the_log_bucket_has_access_logging(synthesized, data_bu
         stack = every[stack_name]
         logging = [b for b in resources(stack, "aws_s3_bucket_logging").values()
                    if refers_to(b["bucket"], "aws_s3_bucket", name, "id")]
-        if body["tags"]["Service"] == "logs":
+        if body["tags"]["Service"] in AWS_LOG_BUCKETS:
             assert logging == []
             continue
         (log,) = logging
@@ -114,7 +120,9 @@ def test_every_bucket_but_the_log_bucket_has_access_logging(synthesized, data_bu
 
 
 def test_log_bucket_admits_access_logs_of_this_environment_and_region_only(synthesized):
-    for stack_name, name, _ in buckets(synthesized.stacks):
+    for stack_name, name, body in buckets(synthesized.stacks):
+        if body["tags"]["Service"] != "logs":
+            continue
         stack = synthesized.stacks[stack_name]
         policy = attached(stack, "aws_s3_bucket_policy", name)["policy"]
         statements = {s["sid"]: s for s in policy_document(stack, policy)}
@@ -188,7 +196,8 @@ def test_force_destroy_only_where_configuration_allows(synthesized):
 def test_bucket_names_are_globally_unique_per_account_and_follow_the_pattern(default_config, synthesized):
     for stack_name, _, body in buckets(synthesized.stacks):
         env = default_config.environments[stack_name.split("-")[0]]
-        assert body["bucket"] == f"{stack_name}-logs-{env.account_id}-{default_config.project.suffix}"
+        service = body["tags"]["Service"]
+        assert body["bucket"] == f"{stack_name}-{service}-{env.account_id}-{default_config.project.suffix}"
         assert len(body["bucket"]) <= 63 and body["bucket"] == body["bucket"].lower()
 
 

@@ -49,7 +49,8 @@ def test_regional_certificate_covers_the_origin_names_and_is_dns_validated(defau
 def test_validation_records_one_per_name_and_the_shared_one_only_in_the_primary(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
     cert_name, _ = only(stack, "aws_acm_certificate")
-    records = resources(stack, "aws_route53_record")
+    records = {n: r for n, r in resources(stack, "aws_route53_record").items()
+               if "domain_validation_options" in r["name"]}
     owned = sorted(n for n in (env.origin_domain, env.regional_origin_domain(region_of(name)))
                    if any(f'["{n}"]' in r["name"] for r in records.values()))
     if env.is_primary(region_of(name)):
@@ -107,7 +108,11 @@ def test_https_only_listener_uses_the_validated_certificate(synthesized, name):
     assert refers_to(listener["certificate_arn"], "aws_acm_certificate_validation", validation_name, "certificate_arn")
     tg_name, _ = only(stack, "aws_lb_target_group")
     (action,) = listener["default_action"]
-    assert action["type"] == "forward" and refers_to(action["target_group_arn"], "aws_lb_target_group", tg_name, "arn")
+    assert action["type"] == "fixed-response" and action["fixed_response"]["status_code"] == "403"
+    for rule in resources(stack, "aws_lb_listener_rule").values():
+        (forward,) = rule["action"]
+        assert forward["type"] == "forward"
+        assert refers_to(forward["target_group_arn"], "aws_lb_target_group", tg_name, "arn")
 
 
 def test_no_port_80_anywhere(synthesized):
