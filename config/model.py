@@ -713,7 +713,8 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
                                               "cross-account trust must name other accounts only")
         return None
     if v["dns_routing_policy"] == "weighted" and set(v["dns_weights"]) != set(v["regions"]):
-        r.problem(f"{path}.dns_weights", f"weighted routing needs a weight for every region ({', '.join(v['regions'])}), "
+        r.problem(f"{path}.dns_weights", "weighted routing needs a weight for every region "
+                                         f"({', '.join(v['regions'])}), "
                                          f"got {', '.join(v['dns_weights']) or 'none'}")
         return None
     if v["dns_weights"] and v["dns_routing_policy"] != "weighted":

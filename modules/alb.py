@@ -80,7 +80,8 @@ class LoadBalancer(Construct):
                 description=f"Load balancer: HTTPS from {who} only", tags=n.resource_tags(service, "security_group"))
             aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
                 self, f"{service}-https-in", security_group_id=group.id, prefix_list_id=source.id, ip_protocol="tcp",
-                from_port=443, to_port=443, description=f"HTTPS from {who}", tags=n.resource_tags(f"{service}-https-in"))
+                from_port=443, to_port=443, description=f"HTTPS from {who}",
+                tags=n.resource_tags(f"{service}-https-in"))
             self.security_groups[service] = group
         self.security_group = self.security_groups["alb"]  # the one the instances admit traffic from
         self.alb = aws.lb.Lb(

@@ -66,7 +66,8 @@ class SecureBucket(Construct):
             versioning_configuration=aws.s3_bucket_versioning.S3BucketVersioningVersioningConfiguration(
                 status="Enabled"))
         self.public_access_block = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
-            self, "public-access", bucket=self.id, provider=p.provider, block_public_acls=True, block_public_policy=True,
+            self, "public-access", bucket=self.id, provider=p.provider, block_public_acls=True,
+            block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True)
         aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
             self, "ownership", bucket=self.id, provider=p.provider,

@@ -109,7 +109,8 @@ class Distribution(Construct):
         rh = aws.cloudfront_response_headers_policy
         sec = rh.CloudfrontResponseHeadersPolicySecurityHeadersConfig
         return rh.CloudfrontResponseHeadersPolicy(
-            self, "security-headers", name=n.name("security-headers"), comment="HSTS, nosniff, frame denial, strict referrer",
+            self, "security-headers", name=n.name("security-headers"),
+            comment="HSTS, nosniff, frame denial, strict referrer",
             security_headers_config=sec(
                 strict_transport_security=rh.CloudfrontResponseHeadersPolicySecurityHeadersConfigStrictTransportSecurity(
                     access_control_max_age_sec=63072000, include_subdomains=True, preload=True, override=True),

@@ -9,7 +9,6 @@ from tfjson import load_stacks, policy_document, refers_to, resources
 
 from modules.policy import Statement
 
-
 # Buckets AWS services deliver logs into: SSE-S3 (delivery cannot use the KMS key) and no access
 # logging of their own. Every other bucket must use the key and log into the region's log bucket.
 AWS_LOG_BUCKETS = {"logs", "cdn-logs"}
