@@ -21,6 +21,12 @@ def role_arn(account_id: str, role_name: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
+def origin_verify_secret_name(config: Config, env: Environment) -> str:
+    """The origin-verify secret lives in the primary region (its regional stack creates it); the
+    other regional stacks and the edge stack derive its name to read it."""
+    return config.namer(env, env.primary_region).name("origin-verify", "secret")
+
+
 class PlatformStack(TerraformStack):
     """A stack of one environment: its default provider in `provider_region`, an aliased `dns`
     provider for every Route 53 change (the hosted zone may live in another account), and one

@@ -18,8 +18,7 @@ from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.origin_verify import OriginVerify, OriginVerifyProps
 from modules.waf import LOG_PREFIX, WebAcl, WebAclProps
-from stacks.base import PlatformStack
-from stacks.regional import origin_verify_secret_name
+from stacks.base import PlatformStack, origin_verify_secret_name
 
 
 class EdgeStack(PlatformStack):

@@ -19,12 +19,7 @@ from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.network import Network, NetworkProps
 from modules.notifications import ErrorTopic, ErrorTopicProps
 from modules.origin_verify import OriginVerify, OriginVerifyProps
-from stacks.base import PlatformStack
-
-
-def origin_verify_secret_name(config: Config, env: Environment) -> str:
-    """The secret lives in the primary region; every stack of the environment derives its name."""
-    return config.namer(env, env.primary_region).name("origin-verify", "secret")
+from stacks.base import PlatformStack, origin_verify_secret_name
 
 
 class RegionalStack(PlatformStack):
@@ -64,11 +59,11 @@ class RegionalStack(PlatformStack):
         zone_id = dns.hosted_zone_id(self, self.config.project.domain, self.config.project.hosted_zone_id,
                                      self.dns_provider)
         shared, own = env.origin_domain, env.regional_origin_domain(region)
+        primary = env.is_primary(region)
         # The shared name's validation record belongs to the primary region's stack only.
         self.certificate = DnsValidatedCertificate(self, "origin-cert", CertificateProps(
             namer=n, service="origin-cert", domain_name=shared, alternative_names=(own,), zone_id=zone_id,
-            owned_names=(shared, own) if env.is_primary(region) else (own,), dns_provider=self.dns_provider))
-        primary = env.is_primary(region)
+            owned_names=(shared, own) if primary else (own,), dns_provider=self.dns_provider))
         self.origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
             secret_name=origin_verify_secret_name(self.config, env), primary_region=env.primary_region, owner=primary,
             namer=n, kms_key_arn=self.key.arn, recovery_window_days=0 if env.force_destroy else 30))
