@@ -42,7 +42,10 @@ def check_replaceable(out_dir: Path) -> None:
         return
     if not out_dir.is_dir():
         raise OutputDirError(f"{out_dir} exists and is not a folder; choose another --out")
-    if any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists():
+    entries = list(out_dir.iterdir())
+    # cdktf's App creates an empty stacks/ folder on construction: that alone is still ours.
+    only_empty_stacks = [e.name for e in entries] == ["stacks"] and not any(entries[0].iterdir())
+    if entries and not only_empty_stacks and not (out_dir / "manifest.json").exists():
         raise OutputDirError(f"refusing to replace {out_dir}: it is not empty and holds no cdktf "
                              "manifest.json; choose an empty or new folder with --out")
     states = sorted(out_dir.glob("stacks/*/*.tfstate*"))

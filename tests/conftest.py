@@ -41,3 +41,13 @@ def default_data() -> dict:
     import tomllib
 
     return tomllib.loads(model.DEFAULT_CONFIG.read_text())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_stays_clean():
+    """Tests write only into temporary folders: a stray ./cdktf.out would block the user's next
+    `make synth` (it is not a complete synth output)."""
+    root = Path(__file__).resolve().parents[1]
+    existed = (root / "cdktf.out").exists()
+    yield
+    assert existed or not (root / "cdktf.out").exists(), "a test wrote ./cdktf.out; give App() an outdir"

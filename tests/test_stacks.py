@@ -178,3 +178,14 @@ def test_out_path_that_is_a_file_is_refused(default_config, tmp_path):
     target.write_text("x")
     with pytest.raises(app.OutputDirError, match="not a folder"):
         app.synth(default_config, default_config.select("dev"), Path(target))
+
+
+def test_synth_replaces_the_empty_folder_cdktf_leaves_behind(default_config, tmp_path):
+    """cdktf's App creates <out>/stacks on construction; a run that stopped there must not block
+    the next synth."""
+    from stacks import app
+
+    out = tmp_path / "out"
+    (out / "stacks").mkdir(parents=True)
+    app.synth(default_config, default_config.select("dev", "global"), out)
+    assert (out / "stacks" / "dev-global" / "cdk.tf.json").is_file()

@@ -200,13 +200,13 @@ def test_bucket_names_are_globally_unique_per_account_and_follow_the_pattern(def
         assert len(body["bucket"]) <= 63 and body["bucket"] == body["bucket"].lower()
 
 
-def test_shortcuts_need_a_reason():
+def test_shortcuts_need_a_reason(tmp_path):
     from cdktf import App, TerraformStack
 
     from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
     from modules.naming import Namer
 
-    stack = TerraformStack(App(), "s")
+    stack = TerraformStack(App(outdir=str(tmp_path)), "s")
     namer = Namer("dev", "us-east-1", "a1")
     with pytest.raises(ValueError, match="needs a reason"):
         SecureBucket(stack, "a", SecureBucketProps(namer=namer, service="x", account_id="1" * 12, lifecycle=Lifecycle(),

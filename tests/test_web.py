@@ -84,14 +84,14 @@ def test_configured_zone_id_replaces_the_lookup(default_data, tmp_path):
     assert {r["zone_id"] for r in resources(stack, "aws_route53_record").values()} == {"Z0123456789ABCDEFGHIJ"}
 
 
-def test_certificate_construct_rejects_owning_a_name_it_does_not_certify():
+def test_certificate_construct_rejects_owning_a_name_it_does_not_certify(tmp_path):
     from cdktf import App, TerraformStack
 
     from modules.certificate import CertificateProps, DnsValidatedCertificate
     from modules.naming import Namer
 
     with pytest.raises(ValueError, match="not names of the certificate"):
-        DnsValidatedCertificate(TerraformStack(App(), "s"), "c", CertificateProps(
+        DnsValidatedCertificate(TerraformStack(App(outdir=str(tmp_path)), "s"), "c", CertificateProps(
             namer=Namer("dev", "us-east-1", "a1"), service="c", domain_name="a.example.com", alternative_names=(),
             zone_id="Z1", owned_names=("b.example.com",)))
 
