@@ -9,6 +9,9 @@ ENV    ?= all
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check --compile
 REGION_ARG := $(if $(REGION),--region $(REGION),)
+# The tool runs from this folder; only its pinned dependencies (pyproject.toml) are installed.
+DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+          print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
 .PHONY: setup setup-dev synth list test lint bench clean
 .DEFAULT_GOAL := synth
@@ -16,11 +19,13 @@ REGION_ARG := $(if $(REGION),--region $(REGION),)
 $(VENV)/.runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	$(PIP) -e .
+	$(DEPS) > $(VENV)/requirements.txt
+	$(PIP) -r $(VENV)/requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) -e '.[dev]'
+	$(DEPS) dev > $(VENV)/requirements-dev.txt
+	$(PIP) -r $(VENV)/requirements-dev.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
