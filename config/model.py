@@ -44,6 +44,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": True,
         "key_deletion_window_days": 7,
+        "db_engine_version": '17',
+        "db_instance_class": 'db.t4g.micro',
+        "db_allocated_storage": 20,
+        "db_max_allocated_storage": 100,
+        "db_multi_az": False,
+        "db_backup_retention_days": 1,
+        "db_skip_final_snapshot": True,
+        "db_backup_replication": False,
+        "db_performance_insights": False,
         "requests_per_target": 200,
         "cpu_target": 70,
         "cpu_alarm_threshold": 90,
@@ -68,6 +77,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
         "key_deletion_window_days": 14,
+        "db_engine_version": '17',
+        "db_instance_class": 'db.t4g.medium',
+        "db_allocated_storage": 20,
+        "db_max_allocated_storage": 200,
+        "db_multi_az": False,
+        "db_backup_retention_days": 7,
+        "db_skip_final_snapshot": False,
+        "db_backup_replication": False,
+        "db_performance_insights": True,
         "requests_per_target": 500,
         "cpu_target": 70,
         "cpu_alarm_threshold": 85,
@@ -92,6 +110,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
         "key_deletion_window_days": 30,
+        "db_engine_version": '17',
+        "db_instance_class": 'db.m7g.large',
+        "db_allocated_storage": 100,
+        "db_max_allocated_storage": 1000,
+        "db_multi_az": True,
+        "db_backup_retention_days": 14,
+        "db_skip_final_snapshot": False,
+        "db_backup_replication": True,
+        "db_performance_insights": True,
         "requests_per_target": 1000,
         "cpu_target": 60,
         "cpu_alarm_threshold": 75,
@@ -132,6 +159,8 @@ _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+_PG_VERSION = re.compile(r"^1[3-9]$")
+_DB_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _KEY_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,200}$")
@@ -212,6 +241,15 @@ class Environment:
     deletion_protection: bool
     waf: bool
     price_class: str
+    db_engine_version: str
+    db_instance_class: str
+    db_allocated_storage: int
+    db_max_allocated_storage: int
+    db_multi_az: bool
+    db_backup_retention_days: int
+    db_skip_final_snapshot: bool
+    db_backup_replication: bool
+    db_performance_insights: bool
     viewer_aliases: tuple[str, ...]
     static_paths: tuple[str, ...]
     dns_weights: dict[str, int]
@@ -683,6 +721,22 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
                                   _check_domains),
         "static_paths": r.value(table, "static_paths", path, (list, str), defaults["static_paths"], _check_paths),
         "dns_weights": r.value(table, "dns_weights", path, dict, defaults["dns_weights"], _check_weights),
+        "db_engine_version": r.value(table, "db_engine_version", path, str, defaults["db_engine_version"],
+                                     _regex(_PG_VERSION, "a PostgreSQL major version RDS offers, such as 16 or 17")),
+        "db_instance_class": r.value(table, "db_instance_class", path, str, defaults["db_instance_class"],
+                                     _regex(_DB_CLASS, "an RDS instance class such as db.t4g.micro")),
+        "db_allocated_storage": r.value(table, "db_allocated_storage", path, int, defaults["db_allocated_storage"],
+                                        _between(20, 65536)),
+        "db_max_allocated_storage": r.value(table, "db_max_allocated_storage", path, int,
+                                            defaults["db_max_allocated_storage"], _between(20, 65536)),
+        "db_multi_az": r.value(table, "db_multi_az", path, bool, defaults["db_multi_az"]),
+        "db_backup_retention_days": r.value(table, "db_backup_retention_days", path, int,
+                                            defaults["db_backup_retention_days"], _between(1, 35)),
+        "db_skip_final_snapshot": r.value(table, "db_skip_final_snapshot", path, bool,
+                                          defaults["db_skip_final_snapshot"]),
+        "db_backup_replication": r.value(table, "db_backup_replication", path, bool, defaults["db_backup_replication"]),
+        "db_performance_insights": r.value(table, "db_performance_insights", path, bool,
+                                           defaults["db_performance_insights"]),
     }
     domain = r.value(table, "domain", path, str, "", _check_domain)
     cidrs = r.value(table, "cidrs", path, dict, {})
@@ -697,6 +751,15 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     if not v["min_capacity"] <= v["instance_count"] <= v["max_capacity"]:
         r.problem(f"{path}.instance_count", f"{v['instance_count']} must lie between min_capacity "
                                             f"({v['min_capacity']}) and max_capacity ({v['max_capacity']})")
+        return None
+    if profile == "prod" and (v["db_skip_final_snapshot"] or v["db_backup_retention_days"] < 14):
+        r.problem(f"{path}.db_backup_retention_days" if v["db_backup_retention_days"] < 14 else
+                  f"{path}.db_skip_final_snapshot",
+                  "a prod-profile database keeps backups for at least 14 days and always takes a final snapshot")
+        return None
+    if v["db_max_allocated_storage"] < v["db_allocated_storage"]:
+        r.problem(f"{path}.db_max_allocated_storage", f"{v['db_max_allocated_storage']} is below "
+                                                      f"db_allocated_storage ({v['db_allocated_storage']})")
         return None
     if v["force_destroy"] and profile == "prod":
         r.problem(f"{path}.force_destroy", "true is not allowed for a prod-profile environment; "

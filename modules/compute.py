@@ -56,6 +56,7 @@ class ComputeProps:
     account_id: str  # token
     partition: str  # token
     secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets the application reads
+    app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
 
 
 class Compute(Construct):
@@ -146,7 +147,7 @@ class Compute(Construct):
                     delete_on_termination="true"))],
             monitoring=lt.LaunchTemplateMonitoring(enabled=True),
             user_data=userdata.encoded({"WEBAPP_ENVIRONMENT": p.environment, "WEBAPP_REGION": p.region,
-                                        "WEBAPP_PORT": str(webapp.PORT)}),
+                                        "WEBAPP_PORT": str(webapp.PORT), **(p.app_environment or {})}),
             tag_specifications=[lt.LaunchTemplateTagSpecifications(resource_type=kind, tags=tags)
                                 for kind in ("instance", "volume", "network-interface")],
             tags=n.resource_tags("web", "launch_template"))

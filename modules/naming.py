@@ -74,6 +74,26 @@ LONGEST_BUCKET_SERVICE = "ingest"  # buckets: logs, ingest, config; the longest 
 AWS_REQUIRED_PREFIXES = ("alias/", "aws-waf-logs-")
 
 
+# RDS writes exported logs to log groups it names itself; creating them first (with retention
+# and encryption) means using exactly that form around the instance identifier.
+RDS_LOG_GROUP = re.compile(r"^/aws/rds/instance/(?P<name>[^/]+)/(?P<log>[a-z]+)$")
+
+
+def rds_log_group(identifier: str, log: str) -> str:
+    return f"/aws/rds/instance/{identifier}/{log}"
+
+
+def unwrap(value: str) -> str:
+    """The name inside an AWS-required prefix or form (for audits); other values unchanged."""
+    match = RDS_LOG_GROUP.match(value)
+    if match:
+        return match.group("name")
+    for prefix in AWS_REQUIRED_PREFIXES:
+        if value.startswith(prefix):
+            return value[len(prefix):]
+    return value
+
+
 def stack_name(environment: str, region: str) -> str:
     """`<env>-<region>` for a RegionalStack, `<env>-global` for the EdgeStack."""
     return f"{environment}{SEPARATOR}{region}"

@@ -14,12 +14,15 @@ import io
 import tarfile
 from pathlib import Path
 
+from cdktf import Fn, Token
+
 import webapp
 
 WEBAPP_DIR = Path(webapp.__file__).resolve().parent
 INSTALL_DIR = "/opt/webapp"
 USER_DATA_LIMIT = 16 * 1024
-PACKAGES = ("python3",)  # the service uses the standard library only
+# The service uses the standard library; psql (postgresql15) runs its read-only readiness query.
+PACKAGES = ("python3", "postgresql15")
 
 
 def bundle() -> bytes:
@@ -66,9 +69,10 @@ WantedBy=multi-user.target
 
 
 def render(environment: dict[str, str]) -> str:
-    """The boot script; `environment` becomes /etc/webapp.env (values must be plain words)."""
+    """The boot script; `environment` becomes /etc/webapp.env. Values are plain words or
+    Terraform references (resolved at plan time, e.g. the database endpoint)."""
     for key, value in environment.items():
-        if not key.isidentifier() or any(c in value for c in "\n'\"$`\\ "):
+        if not key.isidentifier() or (not Token.is_unresolved(value) and any(c in value for c in "\n'\"$`\\ ")):
             raise ValueError(f"user data environment {key}={value!r}: plain values only")
     env_lines = "\n".join(f"{k}={v}" for k, v in sorted(environment.items()))
     payload = base64.b64encode(bundle()).decode()
@@ -95,5 +99,9 @@ systemctl enable --now {webapp.SERVICE}.service
 
 
 def encoded(environment: dict[str, str]) -> str:
-    """Base64, as launch templates take it."""
-    return base64.b64encode(render(environment).encode()).decode()
+    """Base64, as launch templates take it: encoded here when every value is known at synth
+    time, by Terraform's base64encode when the script holds references."""
+    script = render(environment)
+    if any(Token.is_unresolved(v) for v in environment.values()):
+        return Fn.base64encode(script)
+    return base64.b64encode(script.encode()).decode()

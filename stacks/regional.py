@@ -14,6 +14,7 @@ from modules.alb import LoadBalancer, LoadBalancerProps, access_log_delivery_sta
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
+from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps
 from modules.dns_failover import RegionalDns, RegionalDnsProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.network import Network, NetworkProps
@@ -24,7 +25,7 @@ from stacks.base import PlatformStack, origin_verify_secret_name
 
 class RegionalStack(PlatformStack):
     """Composes the regional modules: key, log bucket, network, error topic, certificate, load
-    balancer, instances with scaling, alarms (later: database, ingest)."""
+    balancer, database, instances with scaling, alarms, regional DNS (later: ingest)."""
 
     def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment, out_dir: Path):
         super().__init__(scope, spec, config, env, provider_region=spec.region, out_dir=out_dir)
@@ -73,6 +74,19 @@ class RegionalStack(PlatformStack):
             log_bucket_policy=self.log_bucket.policy, deletion_protection=env.deletion_protection, region=region,
             origin_verify_values=self.origin_verify.accepted))
         lb = self.load_balancer
+        self.database = Database(self, "database", DatabaseProps(
+            namer=n, vpc_id=self.network.vpc.id, subnet_ids=self.network.subnet_ids["db"], kms_key_arn=self.key.arn,
+            engine_version=env.db_engine_version, instance_class=env.db_instance_class,
+            allocated_storage=env.db_allocated_storage, max_allocated_storage=env.db_max_allocated_storage,
+            multi_az=env.db_multi_az, backup_retention_days=env.db_backup_retention_days,
+            skip_final_snapshot=env.db_skip_final_snapshot, deletion_protection=env.deletion_protection,
+            performance_insights=env.db_performance_insights, log_retention_days=env.log_retention_days))
+        db = self.database
+        if env.db_backup_replication and len(env.regions) > 1 and region == env.regions[1]:
+            BackupReplica(self, "database-backups", BackupReplicaProps(
+                source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
+                source_region=env.primary_region, kms_key_arn=self.key.arn,
+                retention_days=env.db_backup_retention_days))
         self.compute = Compute(self, "web", ComputeProps(
             namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
             app_subnet_ids=self.network.subnet_ids["app"], alb_security_group_id=lb.security_group.id,
@@ -80,7 +94,12 @@ class RegionalStack(PlatformStack):
             target_group_arn_suffix=lb.target_group.arn_suffix, instance_type=env.instance_type,
             architecture=env.architecture, instance_count=self.instance_count.number_value,
             max_capacity=env.max_capacity, requests_per_target=env.requests_per_target, cpu_target=env.cpu_target,
-            kms_key_arn=self.key.arn, account_id=self.account_id, partition=self.partition))
+            kms_key_arn=self.key.arn, account_id=self.account_id, partition=self.partition,
+            secret_arns=(db.secret_arn,),
+            # Where the database is and which secret holds its credentials; never the password.
+            app_environment={"WEBAPP_DB_SECRET_ARN": db.secret_arn, "WEBAPP_DB_HOST": db.address,
+                             "WEBAPP_DB_PORT": str(db.port), "WEBAPP_DB_NAME": db.name}))
+        db.allow_from(self.compute.security_group.id)
         self.dns = RegionalDns(self, "regional-dns", RegionalDnsProps(
             namer=n, zone_id=zone_id, region=region, regions=env.regions, routing_policy=env.dns_routing_policy,
             weight=env.dns_weights.get(region), origin_name=shared, regional_name=own,
@@ -115,6 +134,10 @@ class RegionalStack(PlatformStack):
         if self.dns.origin_record is not None:
             TerraformOutput(self, "origin_record", value=self.dns.origin_record.fqdn,
                             description="The environment's health-checked origin name (this region's member)")
+        TerraformOutput(self, "db_endpoint", value=self.database.endpoint,
+                        description="PostgreSQL endpoint (host:port); credentials are in db_secret_arn")
+        TerraformOutput(self, "db_secret_arn", value=self.database.secret_arn,
+                        description="ARN of the RDS-managed master secret (the ARN, never the value)")
         TerraformOutput(self, "health_check_id", value=self.dns.health_check.id,
                         description="Route 53 health check of this region's origin")
 

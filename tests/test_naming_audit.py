@@ -19,7 +19,6 @@ NOT_OUR_NAMES = {
     "aws_acm_certificate": "certificates are named by their domain names",
     "aws_iam_role_policy_attachment": "attachments have no name",
 }
-PREFIXES = naming.AWS_REQUIRED_PREFIXES  # fixed prefixes AWS requires before our name
 
 
 def literal(value) -> bool:
@@ -49,8 +48,7 @@ def audit(config, stacks: dict[str, dict]) -> tuple[int, list[str]]:
                 values.append(tags["Name"])
             for value in values:
                 audited += 1
-                for prefix in PREFIXES:
-                    value = value.removeprefix(prefix)
+                value = naming.unwrap(value)
                 if not namer.matches(value):
                     offenders.append(f"{stack_name}: {type_}.{logical}: {value!r}")
     return audited, offenders

@@ -245,8 +245,15 @@ def test_architecture_follows_the_instance_type(default_data, tmp_path):
 
 
 def user_data(stack) -> str:
+    """The boot script: Terraform base64-encodes it at plan time when it holds references (the
+    database endpoint and secret ARN), which stay `${...}` here."""
     _, template = only(stack, "aws_launch_template")
-    return base64.b64decode(template["user_data"]).decode()
+    value = template["user_data"]
+    wrapper = '${base64encode("'
+    if value.startswith(wrapper):
+        assert value.endswith('")}')
+        return json.loads('"' + value[len(wrapper):-3] + '"')  # an HCL string literal, JSON-compatible escapes
+    return base64.b64decode(value).decode()
 
 
 @pytest.mark.parametrize("name", ["dev-us-east-1", "prod-us-west-2"])
@@ -254,7 +261,7 @@ def test_user_data_installs_the_webapp_as_an_asset_and_runs_it_under_systemd(syn
     script = user_data(synthesized.stacks[name])
     assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # valid shell
-    assert "dnf install -y python3" in script, "Amazon Linux 2023 packages only"
+    assert "dnf install -y python3 postgresql15" in script, "Amazon Linux 2023 packages only"
     assert "pip install" not in script and "curl" not in script and "wget" not in script
     payload = script.split("<<'BUNDLE'", 1)[1].split("\n", 1)[1].split("\nBUNDLE\n", 1)[0]
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(payload)))) as bundle:
@@ -281,9 +288,14 @@ def test_instance_role_is_least_privilege(synthesized, name):
                 if refers_to(a["role"], "aws_iam_role", role_name, "name")]
     names = sorted(referenced(stack, a["policy_arn"])[2]["name"] for a in attached)
     assert names == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
-    inline = [p for p in resources(stack, "aws_iam_role_policy").values()
-              if refers_to(p["role"], "aws_iam_role", role_name, "id")]
-    assert inline == [], "no database secret exists yet, so no secret permissions"
+    (inline,) = [p for p in resources(stack, "aws_iam_role_policy").values()
+                 if refers_to(p["role"], "aws_iam_role", role_name, "id")]
+    statements = {s["sid"]: s for s in policy_document(stack, inline["policy"])}
+    assert set(statements) == {"ReadOwnSecret", "DecryptOwnSecret"}, "exactly the secret and its key"
+    db_name, _ = only(stack, "aws_db_instance")
+    assert statements["ReadOwnSecret"]["resources"] == [
+        f"${{aws_db_instance.{db_name}.master_user_secret[0].secret_arn}}"]
+    assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
 
 
 def test_instance_role_reads_exactly_its_secret_and_key():
