@@ -44,6 +44,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": True,
         "key_deletion_window_days": 7,
+        "lambda_memory_mb": 256,
+        "lambda_timeout_s": 60,
+        "lambda_reserved_concurrency": 2,
+        "ingest_max_bytes": 10485760,
         "db_engine_version": '17',
         "db_instance_class": 'db.t4g.micro',
         "db_allocated_storage": 20,
@@ -77,6 +81,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
         "key_deletion_window_days": 14,
+        "lambda_memory_mb": 256,
+        "lambda_timeout_s": 60,
+        "lambda_reserved_concurrency": 5,
+        "ingest_max_bytes": 104857600,
         "db_engine_version": '17',
         "db_instance_class": 'db.t4g.medium',
         "db_allocated_storage": 20,
@@ -110,6 +118,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deploy_role_name": "platform-deploy",
         "force_destroy": False,
         "key_deletion_window_days": 30,
+        "lambda_memory_mb": 512,
+        "lambda_timeout_s": 120,
+        "lambda_reserved_concurrency": 20,
+        "ingest_max_bytes": 104857600,
         "db_engine_version": '17',
         "db_instance_class": 'db.m7g.large',
         "db_allocated_storage": 100,
@@ -130,7 +142,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 # Edge defaults shared by every profile.
-EDGE_DEFAULTS: dict[str, Any] = {"viewer_aliases": [], "static_paths": ["/static/*"], "dns_weights": {}}
+EDGE_DEFAULTS: dict[str, Any] = {"viewer_aliases": [], "static_paths": ["/static/*"], "dns_weights": {},
+                                  "ingest_content_types": ["application/json", "text/csv", "text/plain",
+                                                           "application/pdf", "image/png", "image/jpeg"]}
 # Bucket lifecycle (F15): the same for every profile, overridable per environment.
 LIFECYCLE_DEFAULTS: dict[str, int] = {
     "abort_multipart_days": 7,
@@ -250,6 +264,11 @@ class Environment:
     db_skip_final_snapshot: bool
     db_backup_replication: bool
     db_performance_insights: bool
+    lambda_memory_mb: int
+    lambda_timeout_s: int
+    lambda_reserved_concurrency: int
+    ingest_max_bytes: int
+    ingest_content_types: tuple[str, ...]
     viewer_aliases: tuple[str, ...]
     static_paths: tuple[str, ...]
     dns_weights: dict[str, int]
@@ -484,6 +503,13 @@ def _check_paths(values: list[str]) -> str | None:
     bad = [v for v in values if not re.match(r"^/[A-Za-z0-9_./*-]{1,200}$", v) or v == "/*"]
     return (f"{bad!r} are not CloudFront path patterns; allowed: paths such as /static/* "
             "(not /*, which is the default behavior)") if bad else None
+
+
+def _check_content_types(values: list[str]) -> str | None:
+    if not values:
+        return "is empty; list the MIME types the ingest function accepts"
+    bad = [v for v in values if not re.match(r"^[a-z]+/[a-z0-9.+-]+$", v)]
+    return f"{bad!r} are not MIME types; allowed: type/subtype such as text/csv" if bad else None
 
 
 def _check_weights(values: dict) -> str | None:
@@ -737,6 +763,16 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         "db_backup_replication": r.value(table, "db_backup_replication", path, bool, defaults["db_backup_replication"]),
         "db_performance_insights": r.value(table, "db_performance_insights", path, bool,
                                            defaults["db_performance_insights"]),
+        "lambda_memory_mb": r.value(table, "lambda_memory_mb", path, int, defaults["lambda_memory_mb"],
+                                    _between(128, 10240)),
+        "lambda_timeout_s": r.value(table, "lambda_timeout_s", path, int, defaults["lambda_timeout_s"],
+                                    _between(1, 900)),
+        "lambda_reserved_concurrency": r.value(table, "lambda_reserved_concurrency", path, int,
+                                               defaults["lambda_reserved_concurrency"], _between(1, 1000)),
+        "ingest_max_bytes": r.value(table, "ingest_max_bytes", path, int, defaults["ingest_max_bytes"],
+                                    _between(1, 5 * 1024**4)),
+        "ingest_content_types": r.value(table, "ingest_content_types", path, (list, str),
+                                        defaults["ingest_content_types"], _check_content_types),
     }
     domain = r.value(table, "domain", path, str, "", _check_domain)
     cidrs = r.value(table, "cidrs", path, dict, {})
@@ -784,6 +820,7 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         r.problem(f"{path}.dns_weights", 'only applies to dns_routing_policy = "weighted"')
         return None
     return Environment(name=name, profile=profile, regions=tuple(v.pop("regions")),
+                       ingest_content_types=tuple(v.pop("ingest_content_types")),
                        viewer_aliases=tuple(v.pop("viewer_aliases")), static_paths=tuple(v.pop("static_paths")),
                        alert_emails=tuple(v.pop("alert_emails")),
                        trusted_accounts=tuple(v.pop("trusted_accounts")),

@@ -31,8 +31,8 @@ ADMIN_ACTIONS = (
 USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
                "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo")
 # Services that use the key with the caller's own identity (S3 objects, RDS storage, Secrets
-# Manager secrets, SNS publishers, EBS volumes, SQS dead letters).
-VIA_SERVICES = ("s3", "rds", "secretsmanager", "sns", "ec2", "sqs")
+# Manager secrets, SNS publishers, EBS volumes, SQS dead letters, Lambda environment variables).
+VIA_SERVICES = ("s3", "rds", "secretsmanager", "sns", "ec2", "sqs", "lambda")
 # In a key policy, "*" as the resource means "this key": key policies cannot name anything else.
 THIS_KEY = ("*",)
 

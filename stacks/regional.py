@@ -16,6 +16,7 @@ from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
 from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps
 from modules.dns_failover import RegionalDns, RegionalDnsProps
+from modules.ingest import Ingest, IngestProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.network import Network, NetworkProps
 from modules.notifications import ErrorTopic, ErrorTopicProps
@@ -25,7 +26,7 @@ from stacks.base import PlatformStack, origin_verify_secret_name
 
 class RegionalStack(PlatformStack):
     """Composes the regional modules: key, log bucket, network, error topic, certificate, load
-    balancer, database, instances with scaling, alarms, regional DNS (later: ingest)."""
+    balancer, database, instances with scaling, alarms, regional DNS, ingest."""
 
     def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment, out_dir: Path):
         super().__init__(scope, spec, config, env, provider_region=spec.region, out_dir=out_dir)
@@ -53,6 +54,14 @@ class RegionalStack(PlatformStack):
             namer=self.namer, region=region, kms_key_arn=self.key.arn, account_id=self.account_id,
             partition=self.partition, publisher_accounts=other_accounts, emails=env.alert_emails))
         self._web_tier()
+        self.ingest = Ingest(self, "ingest", IngestProps(
+            namer=self.namer, region=region, account_id=env.account_id, account_token=self.account_id,
+            partition=self.partition, kms_key_arn=self.key.arn, log_bucket_id=self.log_bucket.id,
+            lifecycle=self.lifecycle(), force_destroy=env.force_destroy, vpc_id=self.network.vpc.id,
+            subnet_ids=self.network.subnet_ids["app"], error_topic_arn=self.error_topic.arn,
+            memory_mb=env.lambda_memory_mb, timeout_s=env.lambda_timeout_s,
+            reserved_concurrency=env.lambda_reserved_concurrency, max_bytes=env.ingest_max_bytes,
+            content_types=env.ingest_content_types, log_retention_days=env.log_retention_days))
         self._outputs()
 
     def _web_tier(self) -> None:
@@ -138,6 +147,12 @@ class RegionalStack(PlatformStack):
                         description="PostgreSQL endpoint (host:port); credentials are in db_secret_arn")
         TerraformOutput(self, "db_secret_arn", value=self.database.secret_arn,
                         description="ARN of the RDS-managed master secret (the ARN, never the value)")
+        TerraformOutput(self, "ingest_bucket_name", value=self.ingest.bucket.bucket.bucket,
+                        description="Upload under incoming/ to trigger the ingest function")
+        TerraformOutput(self, "ingest_function_arn", value=self.ingest.function.arn,
+                        description="The ingest Lambda function")
+        TerraformOutput(self, "ingest_dlq_url", value=self.ingest.dead_letter_queue.url,
+                        description="Dead-letter queue of failed ingest events")
         TerraformOutput(self, "health_check_id", value=self.dns.health_check.id,
                         description="Route 53 health check of this region's origin")
 

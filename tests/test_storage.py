@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tfjson import load_stacks, policy_document, refers_to, resources
+from tfjson import load_stacks, policy_document, refers_to, resources, tagged
 
 from modules.policy import Statement
 
@@ -56,8 +56,8 @@ def data_bucket_stack(tmp_path_factory):
 
 def test_every_bucket_is_versioned_private_owner_enforced_and_tls_only(synthesized, data_bucket_stack):
     found = buckets(synthesized.stacks) + buckets({"construct": data_bucket_stack})
-    assert len(found) == 6 + 3 + 2, "a log bucket per regional stack, a CloudFront log bucket per environment, " \
-                                    "plus the construct test's two"
+    assert len(found) == 6 + 6 + 3 + 2, "a log and an ingest bucket per regional stack, a CloudFront log " \
+                                        "bucket per environment, plus the construct test's two"
     every = {**synthesized.stacks, "construct": data_bucket_stack}
     for stack_name, name, _ in found:
         stack = every[stack_name]
@@ -147,6 +147,13 @@ def lifecycle_rules(stack, name):
     return {r["id"]: r for r in lifecycle["rule"]}
 
 
+def test_the_ingest_buckets_are_data_buckets(synthesized):
+    for stack_name, name, body in buckets(synthesized.stacks):
+        if body["tags"]["Service"] == "ingest":
+            (rule,) = lifecycle_rules(synthesized.stacks[stack_name], name).values()
+            assert {t["storage_class"] for t in rule["noncurrent_version_transition"]} == {"STANDARD_IA", "GLACIER_IR"}
+
+
 def test_data_buckets_age_old_versions_into_cheaper_classes(data_bucket_stack):
     data_name = next(n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items()
                      if b["tags"]["Service"] == "ingest")
@@ -161,8 +168,8 @@ def test_data_buckets_age_old_versions_into_cheaper_classes(data_bucket_stack):
 
 @pytest.mark.parametrize("env, days", [("dev", 14), ("staging", 30), ("prod", 365)])
 def test_log_buckets_expire_logs_after_the_environment_retention(synthesized, env, days):
-    for stack_name, name, _ in buckets(synthesized.stacks):
-        if not stack_name.startswith(f"{env}-"):
+    for stack_name, name, body in buckets(synthesized.stacks):
+        if not stack_name.startswith(f"{env}-") or body["tags"]["Service"] not in AWS_LOG_BUCKETS:
             continue
         rules = lifecycle_rules(synthesized.stacks[stack_name], name)
         retention = rules["expire-after-retention"]
@@ -181,7 +188,7 @@ def test_lifecycle_days_are_configurable(default_data, tmp_path):
     data["environments"]["dev"].update(log_retention_days=90, abort_multipart_days=3)
     result = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev")
     stack = result.stacks["dev-us-east-1"]
-    (name, _), = resources(stack, "aws_s3_bucket").items()
+    name, _ = tagged(stack, "aws_s3_bucket", "logs")
     rule = lifecycle_rules(stack, name)["expire-after-retention"]
     assert rule["expiration"] == [{"days": 90}] and rule["abort_incomplete_multipart_upload"][0][
         "days_after_initiation"] == 3
