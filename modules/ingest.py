@@ -38,7 +38,7 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 MANAGED_POLICIES = ("AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess")
 
 
-def stage(source: Path = SOURCE) -> Path:
+def stage(source: Path) -> Path:
     """A clean copy of the function's sources (only *.py), at an absolute path."""
     staging = Path(tempfile.mkdtemp(prefix="ingest-asset-"))
     for path in sorted(source.glob("*.py")):
@@ -66,7 +66,7 @@ class IngestProps:
     max_bytes: int
     content_types: tuple[str, ...]
     log_retention_days: int
-    source: Path = SOURCE
+    source: Path | None = None  # default: SOURCE (lambda/ingest)
 
 
 class Ingest(Construct):
@@ -93,8 +93,9 @@ class Ingest(Construct):
             description="Ingest function: HTTPS out to AWS APIs only", tags=n.resource_tags("ingest", "security_group"))
         aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
             self, "https-out", security_group_id=self.security_group.id, cidr_ipv4="0.0.0.0/0", ip_protocol="tcp",
-            from_port=443, to_port=443, description="HTTPS to S3, SNS and KMS", tags=n.resource_tags("ingest-https-out"))
-        asset = TerraformAsset(self, "code", path=str(stage(p.source)), type=AssetType.ARCHIVE)
+            from_port=443, to_port=443, description="HTTPS to S3, SNS and KMS",
+            tags=n.resource_tags("ingest-https-out"))
+        asset = TerraformAsset(self, "code", path=str(stage(p.source or SOURCE)), type=AssetType.ARCHIVE)
         lf = aws.lambda_function
         self.function = lf.LambdaFunction(
             self, "function", function_name=function_name, description="Validates and catalogues incoming objects",
