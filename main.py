@@ -82,11 +82,12 @@ def synth(env: EnvOption = "all", region: RegionOption = None, config: ConfigOpt
 
     try:
         require_node()
-        from stacks import app
-
-        paths = app.synth(cfg, specs, out)
     except NodeMissingError as exc:
         fail([str(exc)], code=1)
+    from stacks import app  # starts cdktf and jsii: only commands that synthesize pay for it
+
+    try:
+        paths = app.synth(cfg, specs, out)
     except (NamingError, app.OutputDirError) as exc:
         fail([str(exc)])
     table(f"Synthesized {len(specs)} stack(s) from {cfg.source}",

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import sys
 import types
+import typing
 
 from modules import runtime
 
@@ -47,6 +48,36 @@ def _register_package() -> None:
         raise
 
 
+class _CachedTyping(types.ModuleType):
+    """The `typing` module as the provider bindings see it, with `get_type_hints` memoized.
+
+    Every generated constructor re-evaluates the type hints of its argument stub on every call
+    (`typing.get_type_hints(_typecheckingstub__...)`) before typeguard checks the arguments. The
+    stubs never change, so their hints are computed once per stub; the checks themselves still
+    run on every call. Everything else is the real `typing`."""
+
+    def __init__(self) -> None:
+        super().__init__("typing")
+        self._hints: dict[object, dict] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(typing, name)
+
+    def get_type_hints(self, obj, *args, **kwargs):
+        if args or kwargs:
+            return typing.get_type_hints(obj, *args, **kwargs)
+        try:
+            return self._hints[obj]
+        except KeyError:
+            hints = self._hints[obj] = typing.get_type_hints(obj)
+            return hints
+        except TypeError:  # unhashable: not a stub function
+            return typing.get_type_hints(obj)
+
+
+_TYPING = _CachedTyping()
+
+
 def __getattr__(name: str) -> types.ModuleType:
     if name.startswith("__"):
         raise AttributeError(name)
@@ -57,5 +88,8 @@ def __getattr__(name: str) -> types.ModuleType:
         if exc.name != f"{_PACKAGE}.{name}":
             raise
         raise AttributeError(f"the AWS provider bindings have no module {name!r}") from None
+    # jsii's `publication` swaps the public module in; the functions live in the original one.
+    original = sys.modules.get(f"{_PACKAGE}.{name}._private", module)
+    original.typing = _TYPING  # memoized type hints (see _CachedTyping)
     globals()[name] = module  # later lookups skip __getattr__
     return module

@@ -19,6 +19,7 @@ Lambda function packaged from `lambda/ingest/`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -38,11 +39,15 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 MANAGED_POLICIES = ("AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess")
 
 
+STAGED_MTIME = 946684800  # 2000-01-01: fixed timestamps make the archive reproducible too
+
+
 def stage(source: Path) -> Path:
     """A clean copy of the function's sources (only *.py), at an absolute path."""
     staging = Path(tempfile.mkdtemp(prefix="ingest-asset-"))
     for path in sorted(source.glob("*.py")):
         shutil.copyfile(path, staging / path.name)
+        os.utime(staging / path.name, (STAGED_MTIME, STAGED_MTIME))
     return staging.resolve()
 
 

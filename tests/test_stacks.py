@@ -134,11 +134,16 @@ def test_edge_stack_deploys_after_its_regional_stacks(synthesized):
 
 
 def test_synth_is_deterministic(default_config, synthesized, tmp_path):
+    """Two synths: identical JSON and identical packaged assets, byte for byte."""
     again = synthesize(default_config, tmp_path / "again")
     for name, stack in synthesized.stacks.items():
         assert again.stacks[name] == stack, name
-        first = (synthesized.out_dir / "stacks" / name / "cdk.tf.json").read_bytes()
-        assert (again.out_dir / "stacks" / name / "cdk.tf.json").read_bytes() == first
+    files = sorted(p.relative_to(synthesized.out_dir) for p in (synthesized.out_dir / "stacks").rglob("*")
+                   if p.is_file())
+    assert any(f.name == "archive.zip" for f in files)
+    assert files == sorted(p.relative_to(again.out_dir) for p in (again.out_dir / "stacks").rglob("*") if p.is_file())
+    for relative in files:
+        assert (again.out_dir / relative).read_bytes() == (synthesized.out_dir / relative).read_bytes(), relative
 
 
 def test_synth_removes_stacks_no_longer_selected(default_config, tmp_path):
