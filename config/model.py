@@ -41,9 +41,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "alert_emails": [],
         "dns_routing_policy": "failover",
         "trusted_accounts": [],
-        "deploy_role_name": "platform-deploy",
+        "deploy_role_name": None,  # default: <env>-global-deploy[suffix] from the naming helper
         "force_destroy": True,
         "key_deletion_window_days": 7,
+        "budget_limit_usd": 300,
+        "require_mfa": False,
+        "manage_config_recorder": True,
+        "config_notifications": False,
         "lambda_memory_mb": 256,
         "lambda_timeout_s": 60,
         "lambda_reserved_concurrency": 2,
@@ -78,9 +82,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "alert_emails": [],
         "dns_routing_policy": "failover",
         "trusted_accounts": [],
-        "deploy_role_name": "platform-deploy",
+        "deploy_role_name": None,  # default: <env>-global-deploy[suffix] from the naming helper
         "force_destroy": False,
         "key_deletion_window_days": 14,
+        "budget_limit_usd": 800,
+        "require_mfa": False,
+        "manage_config_recorder": True,
+        "config_notifications": False,
         "lambda_memory_mb": 256,
         "lambda_timeout_s": 60,
         "lambda_reserved_concurrency": 5,
@@ -115,9 +123,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "alert_emails": [],
         "dns_routing_policy": "failover",
         "trusted_accounts": [],
-        "deploy_role_name": "platform-deploy",
+        "deploy_role_name": None,  # default: <env>-global-deploy[suffix] from the naming helper
         "force_destroy": False,
         "key_deletion_window_days": 30,
+        "budget_limit_usd": 5000,
+        "require_mfa": False,
+        "manage_config_recorder": True,
+        "config_notifications": True,
         "lambda_memory_mb": 512,
         "lambda_timeout_s": 120,
         "lambda_reserved_concurrency": 20,
@@ -173,6 +185,7 @@ _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 _PG_VERSION = re.compile(r"^1[3-9]$")
 _DB_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
@@ -210,6 +223,9 @@ class Project:
     dns_role_name: str | None = None  # None: the environment's deploy role name
     hosted_zone_id: str | None = None  # None: look the zone up by `domain`
     cidr_supernet: str = "10.0.0.0/8"
+    external_id: str = ""  # required by the cross-account roles' trust policies
+    ci_account_id: str | None = None  # the account CI deploys from (trusted by every environment)
+    bootstrap_role_name: str | None = None  # assumed instead of deploy roles until those exist
 
 
 @dataclass(frozen=True)
@@ -240,7 +256,7 @@ class Environment:
     alert_emails: tuple[str, ...]
     dns_routing_policy: str
     trusted_accounts: tuple[str, ...]
-    deploy_role_name: str
+    deploy_role_name: str | None  # None: the naming helper's <env>-global-deploy[suffix]
     force_destroy: bool
     key_deletion_window_days: int
     abort_multipart_days: int
@@ -269,6 +285,10 @@ class Environment:
     lambda_reserved_concurrency: int
     ingest_max_bytes: int
     ingest_content_types: tuple[str, ...]
+    budget_limit_usd: int
+    require_mfa: bool
+    manage_config_recorder: bool
+    config_notifications: bool
     viewer_aliases: tuple[str, ...]
     static_paths: tuple[str, ...]
     dns_weights: dict[str, int]
@@ -358,11 +378,38 @@ class Config:
         accounts = {e.account_id for e in self.environments.values()} | set(env.trusted_accounts)
         return tuple(sorted(accounts - {env.account_id}))
 
+    def trusted_by(self, env: Environment) -> tuple[str, ...]:
+        """Accounts the environment's cross-account roles trust: the other environments', the
+        configured trusted accounts and the CI account; never the environment's own (F6)."""
+        accounts = set(self.other_accounts(env))
+        if self.project.ci_account_id:
+            accounts.add(self.project.ci_account_id)
+        return tuple(sorted(accounts - {env.account_id}))
+
+    def owns_config_recorder(self, env: Environment, region: str) -> bool:
+        """One AWS Config recorder per (account, region): the first environment in file order that
+        manages recorders and runs in that account and region creates it."""
+        if not env.manage_config_recorder:
+            return False
+        for candidate in self.environments.values():
+            if (candidate.manage_config_recorder and candidate.account_id == env.account_id
+                    and region in candidate.regions):
+                return candidate.name == env.name
+        return False
+
+    def provider_role_name(self, env: Environment) -> str:
+        """The role the providers assume: the bootstrap role until the deploy roles exist."""
+        return self.project.bootstrap_role_name or self.deploy_role_name(env)
+
     def dns_account_id(self, env: Environment) -> str:
         return self.project.dns_account_id or env.account_id
 
     def dns_role_name(self, env: Environment) -> str:
-        return self.project.dns_role_name or env.deploy_role_name
+        return self.project.dns_role_name or self.provider_role_name(env)
+
+    def deploy_role_name(self, env: Environment) -> str:
+        """The environment's deploy role: configured, or named by the naming helper."""
+        return env.deploy_role_name or self.namer(env, GLOBAL).name("deploy", "iam_role")
 
     def namer(self, env: Environment, region: str) -> naming.Namer:
         return naming.Namer(environment=env.name, region=region, suffix=self.project.suffix,
@@ -546,7 +593,7 @@ def _parse_cidr(value: str) -> tuple[ipaddress.IPv4Network | None, str | None]:
 # --------------------------------------------------------------------------- loading
 
 PROJECT_KEYS = ("name", "suffix", "domain", "owner", "cost_center", "dns_account_id", "dns_role_name",
-                "hosted_zone_id", "cidr_supernet")
+                "hosted_zone_id", "cidr_supernet", "external_id", "ci_account_id", "bootstrap_role_name")
 STATE_KEYS = ("backend", "local_dir", "bucket", "region", "key_prefix")
 ENV_KEYS = ("account_id", "regions", "profile", *PROFILES["dev"].keys(), "domain", "cidrs")
 TOP_KEYS = ("project", "environments", "state")
@@ -605,6 +652,11 @@ def _read_project(r: _Reader, data: dict) -> Project | None:
         "hosted_zone_id": r.value(table, "hosted_zone_id", p, str, None, _regex(
             _ZONE_ID, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")),
         "cidr_supernet": r.value(table, "cidr_supernet", p, str, "10.0.0.0/8"),
+        "external_id": r.value(table, "external_id", p, str, check=_regex(
+            _EXTERNAL_ID, "2-1224 letters, digits and + = , . @ : / _ - (the roles' sts:ExternalId)")),
+        "ci_account_id": r.value(table, "ci_account_id", p, str, None, _check_account),
+        "bootstrap_role_name": r.value(table, "bootstrap_role_name", p, str, None, _regex(
+            _ROLE_NAME, "an IAM role name: 1-64 letters, digits and + = , . @ _ -")),
     }
     supernet, message = _parse_cidr(values["cidr_supernet"] or "10.0.0.0/8")
     if message is None and supernet.prefixlen > network.MAX_SUPERNET_PREFIX:
@@ -613,7 +665,7 @@ def _read_project(r: _Reader, data: dict) -> Project | None:
     if message and values["cidr_supernet"] is not None:
         r.problem("project.cidr_supernet", message)
         return None
-    if any(values[k] is None for k in ("name", "suffix", "domain", "owner", "cost_center")):
+    if any(values[k] is None for k in ("name", "suffix", "domain", "owner", "cost_center", "external_id")):
         return None
     return Project(**values)
 
@@ -671,6 +723,10 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
         _allocate_cidrs(r, table, environments, project)
     if project is not None:
         environments = {name: _resolve_domain(r, env, project) for name, env in environments.items()}
+        for env in environments.values():
+            if project.ci_account_id == env.account_id:
+                r.problem("project.ci_account_id", f"is environment {env.name!r}'s own account; cross-account "
+                                                   "trust must name another account (a dedicated CI account)")
         _check_name_lengths(r, environments, project)
         _check_dns_names(r, environments, project)
     return environments
@@ -773,6 +829,12 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
                                     _between(1, 5 * 1024**4)),
         "ingest_content_types": r.value(table, "ingest_content_types", path, (list, str),
                                         defaults["ingest_content_types"], _check_content_types),
+        "budget_limit_usd": r.value(table, "budget_limit_usd", path, int, defaults["budget_limit_usd"],
+                                    _between(1, 10_000_000)),
+        "require_mfa": r.value(table, "require_mfa", path, bool, defaults["require_mfa"]),
+        "manage_config_recorder": r.value(table, "manage_config_recorder", path, bool,
+                                          defaults["manage_config_recorder"]),
+        "config_notifications": r.value(table, "config_notifications", path, bool, defaults["config_notifications"]),
     }
     domain = r.value(table, "domain", path, str, "", _check_domain)
     cidrs = r.value(table, "cidrs", path, dict, {})
@@ -782,6 +844,9 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         if message:
             r.problem(f"{path}.cidrs.{region}", message)
             cidrs_ok = False
+    deploy_role_name = v.pop("deploy_role_name")  # optional: None means the naming helper's name
+    if "deploy_role_name" in table and deploy_role_name is None:
+        return None
     if None in v.values() or profile is None or not cidrs_ok or domain is None:
         return None
     if not v["min_capacity"] <= v["instance_count"] <= v["max_capacity"]:
@@ -824,7 +889,8 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
                        viewer_aliases=tuple(v.pop("viewer_aliases")), static_paths=tuple(v.pop("static_paths")),
                        alert_emails=tuple(v.pop("alert_emails")),
                        trusted_accounts=tuple(v.pop("trusted_accounts")),
-                       cidrs={k: str(c) for k, c in cidrs.items()}, domain=domain, **v)
+                       cidrs={k: str(c) for k, c in cidrs.items()}, domain=domain,
+                       deploy_role_name=deploy_role_name, **v)
 
 
 def _cidr_override_problem(region: str, cidr: Any, regions: list[str]) -> str | None:

@@ -77,6 +77,9 @@ class EncryptionKey(Construct):
                       (Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", log_groups),)),
             Statement("SnsEncryptTopics", ("kms:Decrypt", "kms:GenerateDataKey"), THIS_KEY,
                       {"Service": ("sns.amazonaws.com",)}, (source_account,)),
+            # AWS Budgets publishes cost alerts to the (encrypted) error topic.
+            Statement("BudgetsPublishToEncryptedTopics", ("kms:Decrypt", "kms:GenerateDataKey"), THIS_KEY,
+                      {"Service": ("budgets.amazonaws.com",)}, (source_account,)),
             # Only alarms of this environment and region (their names share the prefix).
             Statement("CloudWatchAlarmsPublishToEncryptedTopics", ("kms:Decrypt", "kms:GenerateDataKey"), THIS_KEY,
                       {"Service": ("cloudwatch.amazonaws.com",)},

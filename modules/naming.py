@@ -54,6 +54,7 @@ LIMITS: dict[str, Limit] = {
     "launch_template": Limit(128, "launch template"),
     "secret": Limit(512, "Secrets Manager secret"),
     "config_rule": Limit(128, "Config rule"),
+    "config_recorder": Limit(256, "Config recorder or delivery channel"),
     "budget": Limit(100, "budget"),
     "cloudfront_function": Limit(64, "CloudFront function"),
     "event_rule": Limit(64, "EventBridge rule"),

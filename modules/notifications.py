@@ -49,6 +49,8 @@ class ErrorTopic(Construct):
                       {"Service": ("cloudwatch.amazonaws.com",)},
                       (this_account, Condition("ArnLike", "aws:SourceArn", (
                           f"arn:{p.partition}:cloudwatch:{p.region}:{p.account_id}:alarm:{n.prefix}*",)))),
+            Statement("BudgetsPublish", ("sns:Publish",), (self.arn,), {"Service": ("budgets.amazonaws.com",)},
+                      (this_account,)),
             Statement("DenyInsecureTransport", ("sns:Publish",), (self.arn,), {"AWS": ("*",)},
                       (Condition("Bool", "aws:SecureTransport", ("false",)),), effect="Deny"),
         ]

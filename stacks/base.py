@@ -60,7 +60,7 @@ class PlatformStack(TerraformStack):
             alias=alias,
             allowed_account_ids=[account_id],
             assume_role=[p.AwsProviderAssumeRole(
-                role_arn=role_arn(account_id, role_name or self.env.deploy_role_name),
+                role_arn=role_arn(account_id, role_name or self.config.provider_role_name(self.env)),
                 session_name=f"{self.config.project.name}-{self.spec.name}"[:64],
             )],
             default_tags=[p.AwsProviderDefaultTags(tags=self.namer.default_tags())],

@@ -12,9 +12,11 @@ from config.model import Config, Environment, StackSpec
 from config.regions import EDGE_REGION
 from modules import aws, dns
 from modules.bucket import Lifecycle
+from modules.budget import Budget, BudgetProps
 from modules.cdn import Distribution, DistributionProps
 from modules.cdn_logs import CdnLogs, CdnLogsProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
+from modules.cross_account import CrossAccountProps, CrossAccountRoles
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.origin_verify import OriginVerify, OriginVerifyProps
 from modules.waf import LOG_PREFIX, WebAcl, WebAclProps
@@ -67,6 +69,21 @@ class EdgeStack(PlatformStack):
                         # CloudFront has no target health to evaluate; its own edge handles failures.
                         evaluate_target_health=False),
                     provider=self.dns_provider))
+        self.roles = CrossAccountRoles(self, "cross-account", CrossAccountProps(
+            namer=n, environment=env.name, account_id=env.account_id, trusted_accounts=config.trusted_by(env),
+            external_id=config.project.external_id, require_mfa=env.require_mfa,
+            deploy_role_name=config.deploy_role_name(env), partition=self.partition, account_token=self.account_id))
+        primary_topic = aws.data_aws_sns_topic.DataAwsSnsTopic(
+            self, "primary-error-topic", name=config.namer(env, env.primary_region).name("errors", "sns_topic"),
+            region=env.primary_region)
+        self.budget = Budget(self, "budget", BudgetProps(
+            namer=n, environment=env.name, limit_usd=env.budget_limit_usd, topic_arn=primary_topic.arn,
+            emails=env.alert_emails))
+        TerraformOutput(self, "ops_readonly_role_arn", value=self.roles.readonly.arn,
+                        description="Read-only operations role other environments may assume")
+        TerraformOutput(self, "deploy_role_arn", value=self.roles.deploy.arn,
+                        description="Deploy role every provider of this environment assumes")
+        TerraformOutput(self, "budget_name", value=self.budget.budget.name, description="Monthly cost budget")
         TerraformOutput(self, "cloudfront_domain_name", value=distribution.domain_name,
                         description="The distribution's own name (viewer names alias to it)")
         TerraformOutput(self, "cloudfront_distribution_id", value=distribution.id,

@@ -14,6 +14,7 @@ from modules.alb import LoadBalancer, LoadBalancerProps, access_log_delivery_sta
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
+from modules.config_recorder import ConfigRules, ConfigRulesProps
 from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps
 from modules.dns_failover import RegionalDns, RegionalDnsProps
 from modules.ingest import Ingest, IngestProps
@@ -53,6 +54,17 @@ class RegionalStack(PlatformStack):
         self.error_topic = ErrorTopic(self, "errors", ErrorTopicProps(
             namer=self.namer, region=region, kms_key_arn=self.key.arn, account_id=self.account_id,
             partition=self.partition, publisher_accounts=other_accounts, emails=env.alert_emails))
+        self.config_rules = None
+        owns_recorder = config.owns_config_recorder(env, region)
+        # Where another environment of the same account owns the recorder, its rules cover this
+        # account and region already; with manage_config_recorder = false the rules still come here.
+        if owns_recorder or not env.manage_config_recorder:
+            self.config_rules = ConfigRules(self, "config", ConfigRulesProps(
+                namer=self.namer, region=region, account_id=env.account_id, account_token=self.account_id,
+                partition=self.partition, manage_recorder=owns_recorder, record_global_resources=env.is_primary(region),
+                kms_key_arn=self.key.arn, log_bucket_id=self.log_bucket.id, lifecycle=self.lifecycle(),
+                force_destroy=env.force_destroy,
+                notification_topic_arn=self.error_topic.arn if env.config_notifications else None))
         self._web_tier()
         self.ingest = Ingest(self, "ingest", IngestProps(
             namer=self.namer, region=region, account_id=env.account_id, account_token=self.account_id,

@@ -47,7 +47,8 @@ def test_key_policy_names_exactly_the_services_that_use_it(synthesized, name):
     region = name.split("-", 1)[1]
     statements = key_policy(synthesized.stacks[name])
     services = {p for s in statements.values() for p in as_list(s.get("Principal", {}).get("Service", []))}
-    assert services == {f"logs.{region}.amazonaws.com", "sns.amazonaws.com", "cloudwatch.amazonaws.com"}
+    assert services == {f"logs.{region}.amazonaws.com", "sns.amazonaws.com", "cloudwatch.amazonaws.com",
+                        "budgets.amazonaws.com"}
     via = statements["AccountUsesKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"]
     assert {v.split(".")[0] for v in via} >= {"s3", "rds", "secretsmanager", "sns", "ec2"}
     assert all(v.endswith(f".{region}.amazonaws.com") for v in via)
@@ -81,7 +82,7 @@ def test_logs_may_use_the_key_only_for_this_environment_and_regions_groups(synth
 @pytest.mark.parametrize("name", REGIONAL)
 def test_service_principals_are_bound_to_this_account(synthesized, name):
     statements = key_policy(synthesized.stacks[name])
-    for sid in ("SnsEncryptTopics", "CloudWatchAlarmsPublishToEncryptedTopics"):
+    for sid in ("SnsEncryptTopics", "CloudWatchAlarmsPublishToEncryptedTopics", "BudgetsPublishToEncryptedTopics"):
         condition = statements[sid]["Condition"]["StringEquals"]["aws:SourceAccount"]
         assert "data.aws_caller_identity.caller.account_id" in str(condition)
         assert set(as_list(statements[sid]["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}

@@ -73,7 +73,8 @@ def test_any_accepted_configuration_fits_the_tightest_limit(env, suffix, region)
     """Config validation uses the tightest kind; whatever it accepts fits every regional name."""
     from config import model
 
-    data = {"project": {"name": "pp", "suffix": suffix, "domain": "example.com", "owner": "o", "cost_center": "c"},
+    data = {"project": {"name": "pp", "suffix": suffix, "domain": "example.com", "owner": "o",
+                        "cost_center": "c", "external_id": "ext-id"},
             "environments": {env: {"account_id": "123456789012", "regions": [region]}}}
     try:
         model.parse(data)

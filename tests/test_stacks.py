@@ -50,7 +50,7 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
     assert default["region"] == (env.primary_region if spec.role == "edge" else spec.region)
     assert default["allowed_account_ids"] == [env.account_id]
     (assume,) = default["assume_role"]
-    assert assume["role_arn"] == f"arn:aws:iam::{env.account_id}:role/{env.deploy_role_name}"
+    assert assume["role_arn"] == f"arn:aws:iam::{env.account_id}:role/{env.name}-global-deploy-a1"
     assert assume["session_name"]
     (tags,) = default["default_tags"]
     assert tags["tags"] == {"Environment": env.name, "Region": spec.region, "Project": "webapp",

@@ -56,8 +56,8 @@ def data_bucket_stack(tmp_path_factory):
 
 def test_every_bucket_is_versioned_private_owner_enforced_and_tls_only(synthesized, data_bucket_stack):
     found = buckets(synthesized.stacks) + buckets({"construct": data_bucket_stack})
-    assert len(found) == 6 + 6 + 3 + 2, "a log and an ingest bucket per regional stack, a CloudFront log " \
-                                        "bucket per environment, plus the construct test's two"
+    assert len(found) == 6 + 6 + 6 + 3 + 2, "a log, an ingest and a Config bucket per regional stack, a " \
+                                            "CloudFront log bucket per environment, plus the construct test's two"
     every = {**synthesized.stacks, "construct": data_bucket_stack}
     for stack_name, name, _ in found:
         stack = every[stack_name]

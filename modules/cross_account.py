@@ -1,0 +1,94 @@
+"""Cross-account roles of one environment's account (R6, F6), created once, in its edge stack.
+
+- `<env>-global-ops-readonly-<suffix>`: for people and tools of the other environments' accounts
+  (and `trusted_accounts`, the CI account) to look without touching: AWS's ViewOnlyAccess (lists
+  and describes, no data reads) plus CloudWatch read access.
+- the deploy role (`deploy_role_name`): what every provider of the environment assumes, so one CI
+  identity deploys every environment. PowerUserAccess for the services, plus IAM limited to roles,
+  policies and instance profiles whose names start with this environment's prefix.
+
+Trust policies name other accounts only (configuration rejects the environment's own), require
+the configured external id and, with `require_mfa`, MFA; sessions last at most an hour.
+Bootstrap: the first apply of an account runs with an administrator role (`bootstrap_role_name`),
+since the providers cannot assume a role that does not exist yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from constructs import Construct
+
+from modules import aws
+from modules.naming import Namer
+from modules.policy import Condition, Statement, document
+
+SESSION_SECONDS = 3600
+READONLY_POLICIES = ("ViewOnlyAccess", "CloudWatchReadOnlyAccess")
+DEPLOY_POLICIES = ("PowerUserAccess",)
+IAM_ACTIONS = (
+    "iam:AddRoleToInstanceProfile", "iam:AttachRolePolicy", "iam:CreateInstanceProfile", "iam:CreatePolicy",
+    "iam:CreatePolicyVersion", "iam:CreateRole", "iam:DeleteInstanceProfile", "iam:DeletePolicy",
+    "iam:DeletePolicyVersion", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+    "iam:GetInstanceProfile", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListPolicyVersions",
+    "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PassRole", "iam:PutRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:TagPolicy", "iam:TagRole",
+    "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
+)
+
+
+@dataclass(frozen=True)
+class CrossAccountProps:
+    namer: Namer
+    environment: str
+    account_id: str  # the environment's own account (configuration), never trusted
+    trusted_accounts: tuple[str, ...]
+    external_id: str
+    require_mfa: bool
+    deploy_role_name: str
+    partition: str  # token
+    account_token: str  # token
+
+
+class CrossAccountRoles(Construct):
+    """Exposes `readonly` and `deploy` (aws_iam_role)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: CrossAccountProps):
+        super().__init__(scope, construct_id)
+        self._props = p = props
+        n = p.namer
+        if p.account_id in p.trusted_accounts:
+            raise ValueError("cross-account roles must not trust their own account")
+        self.readonly = self._role("ops-readonly", n.name("ops-readonly", "iam_role"),
+                                   "Read-only operations access from the other environments", READONLY_POLICIES)
+        self.deploy = self._role("deploy", p.deploy_role_name, "Deploys this environment (assumed by the providers)",
+                                 DEPLOY_POLICIES)
+        prefix = f"{p.environment}-"
+        iam = document(self, "deploy-iam", [Statement(
+            "ManageOwnIamOnly", IAM_ACTIONS,
+            tuple(f"arn:{p.partition}:iam::{p.account_token}:{kind}/{prefix}*"
+                  for kind in ("role", "policy", "instance-profile")))])
+        aws.iam_role_policy.IamRolePolicy(self, "deploy-iam-policy", name=n.name("deploy-iam", "iam_policy"),
+                                          role=self.deploy.id, policy=iam.json)
+
+    def _role(self, service: str, name: str, description: str, managed: tuple[str, ...]):
+        p, n = self.props, self.props.namer
+        conditions = [Condition("StringEquals", "sts:ExternalId", (p.external_id,))]
+        if p.require_mfa:
+            conditions.append(Condition("Bool", "aws:MultiFactorAuthPresent", ("true",)))
+        trust = document(self, f"{service}-trust", [Statement(
+            "OtherAccountsAssume", ("sts:AssumeRole",), (),
+            {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in p.trusted_accounts)}, tuple(conditions))])
+        role = aws.iam_role.IamRole(self, service, name=name, assume_role_policy=trust.json,
+                                    max_session_duration=SESSION_SECONDS, description=description,
+                                    tags=n.resource_tags(service, "iam_role"))
+        for policy in managed:
+            data = aws.data_aws_iam_policy.DataAwsIamPolicy(self, f"{service}-{policy}", name=policy)
+            aws.iam_role_policy_attachment.IamRolePolicyAttachment(self, f"{service}-{policy}-attachment",
+                                                                   role=role.name, policy_arn=data.arn)
+        return role
+
+    @property
+    def props(self) -> CrossAccountProps:
+        return self._props
