@@ -208,3 +208,11 @@ def test_every_deliverable_output_exists_with_a_description(synthesized):
         for key, output in outputs.items():
             assert output.get("description"), f"{name}: output {key} has no description"
             assert "sensitive" not in output, "no secret value is ever an output"
+
+
+def test_shared_account_configuration_has_a_budget_per_environment(shared):
+    names = {only(shared.stacks[f"{env}-global"], "aws_budgets_budget")[1]["name"]
+             for env in ("dev", "staging", "prod")}
+    assert names == {"dev-global-monthly-a1", "staging-global-monthly-a1", "prod-global-monthly-a1"}
+    dev, staging = (only(shared.stacks[f"{e}-global"], "aws_budgets_budget")[1] for e in ("dev", "staging"))
+    assert dev["cost_filter"] != staging["cost_filter"], "each environment budgets its own tagged spend"
