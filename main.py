@@ -1,4 +1,5 @@
-"""Command-line front door: choose environments and regions, synthesize, list.
+"""Command-line front door: choose environments and regions; synthesize, list, plan, review,
+deploy, destroy, smoke-test, check the machine (doctor) and read outputs.
 
 Each command is a few lines that call into `config/` and `stacks/`. Bad input (configuration,
 --env, --region, --out) exits with code 2 and one `error:` line per problem on stderr, never
@@ -64,8 +65,9 @@ def select(config: model.Config, env: str, region: str | None) -> list[model.Sta
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     out = Table(title=title, title_justify="left")
-    for column in columns:
-        out.add_column(column, no_wrap=True)
+    for index, column in enumerate(columns):
+        # Names never wrap; the last column (details, paths) wraps instead of truncating the others.
+        out.add_column(column, no_wrap=index < len(columns) - 1, overflow="fold")
     for row in rows:
         out.add_row(*row)
     stdout.print(out)
@@ -118,6 +120,182 @@ def validate_config(config: ConfigOption = None) -> None:
             ", ".join(e.cidrs[r] for r in e.regions),
             f"{e.instance_count} ({e.min_capacity}..{e.max_capacity}) {e.instance_type}", e.nat_policy]
            for e in cfg.environments.values()])
+
+
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's own output.")]
+CountOption = Annotated[list[str] | None, typer.Option(
+    "--instance-count", help="REGION=N: the instance_count variable for that region's stacks (repeatable).",
+    show_default=False)]
+AllowDestroyOption = Annotated[bool, typer.Option(
+    "--allow-destroy", help="Apply even when the plan deletes or replaces stateful resources.")]
+
+
+def instance_counts(values: list[str] | None, cfg: model.Config) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values or []:
+        region, _, number = value.partition("=")
+        if not number.isdigit() or region not in {r for e in cfg.environments.values() for r in e.regions}:
+            fail([f"--instance-count {value!r}: expected REGION=N with a region of the configuration"])
+        counts[region] = int(number)
+    return counts
+
+
+def terraform_run(action: str, env: str, region: str | None, config: Path | None, out: Path, verbose: bool,
+                  counts: list[str] | None, allow_destroy: bool) -> None:
+    from ops import pipeline, review, terraform
+    from stacks import app
+
+    cfg = load_config(config)
+    specs = select(cfg, env, region)
+    variables = instance_counts(counts, cfg)
+    results: list = []
+    try:
+        runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
+        terraform.check_version(runner.terraform)
+        results = pipeline.run(cfg, specs, out, action, runner, variables, allow_destroy,
+                               progress=lambda stack, step: stdout.print(f"[bold]{stack}[/bold]: {step}"))
+    except terraform.EnvironmentProblem as exc:
+        fail([str(exc)])
+    except (app.OutputDirError, review.PlanError) as exc:
+        fail([str(exc)])
+    except pipeline.DestructivePlan as exc:
+        summary(exc.result and [exc.result])
+        fail([str(exc)], code=3)
+    except terraform.StackFailed as exc:
+        fail([str(exc), "stopped: the stacks after it were not touched"], code=1)
+    summary(results)
+    if action == "plan" and any(r.review and r.review.destructive for r in results):
+        raise typer.Exit(3)
+
+
+def summary(results: list) -> None:
+    rows = []
+    for r in results:
+        c = r.review.counts if r.review else {}
+        rows.append([r.stack, r.status, *(str(c.get(k, "-")) for k in ("create", "update", "replace", "delete")),
+                     "YES" if r.review and r.review.destructive else "no"])
+    table("Stacks", ["Stack", "Status", "Create", "Update", "Replace", "Delete", "Destructive"], rows)
+    for r in results:
+        if r.review and r.review.notable:
+            table(f"{r.stack}: changes that matter", ["Address", "Action", "Why"],
+                  [[c.address, c.action, c.why] for c in r.review.notable])
+
+
+@cli.command()
+def plan(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
+         out: OutOption = Path("cdktf.out"), verbose: VerboseOption = False,
+         instance_count: CountOption = None) -> None:
+    """Synthesize, then terraform init/plan/show each stack in order and review the plans (exit 3: destructive)."""
+    terraform_run("plan", env, region, config, out, verbose, instance_count, False)
+
+
+@cli.command()
+def deploy(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
+           out: OutOption = Path("cdktf.out"), verbose: VerboseOption = False, instance_count: CountOption = None,
+           allow_destroy: AllowDestroyOption = False) -> None:
+    """Plan, review and apply each stack in dependency order; the first failure stops the run."""
+    terraform_run("deploy", env, region, config, out, verbose, instance_count, allow_destroy)
+
+
+@cli.command()
+def destroy(env: Annotated[str, typer.Option("--env", "-e", help="The environment to destroy.")],
+            region: RegionOption = None, config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
+            verbose: VerboseOption = False, allow_destroy: AllowDestroyOption = False) -> None:
+    """Plan -destroy and apply, edge stack first; refuses stateful deletes without --allow-destroy."""
+    if env == "all":
+        fail(["destroy works on one environment at a time: pass --env NAME"])
+    terraform_run("destroy", env, region, config, out, verbose, None, allow_destroy)
+
+
+@cli.command("review")
+def review_plan(plan_json: Annotated[Path, typer.Argument(help="`terraform show -json` output.", dir_okay=False)],
+                as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
+    """Summarize a Terraform JSON plan; exit 3 when it deletes or replaces stateful resources."""
+    from ops import review
+
+    try:
+        result = review.review(review.load(plan_json), plan_json.parent.name)
+    except review.PlanError as exc:
+        fail([str(exc)])
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        from ops.terraform import StackResult
+
+        summary([StackResult(result.stack, "reviewed", review=result)])
+    if result.destructive:
+        raise typer.Exit(3)
+
+
+def stack_outputs(cfg: model.Config, specs: list[model.StackSpec], out: Path) -> dict[str, dict]:
+    from ops import terraform
+    from stacks import app
+
+    try:
+        app.synth(cfg, specs, out)
+        runner = terraform.Terraform(out)
+        values = {}
+        for spec in specs:
+            runner.init(spec.name)
+            values[spec.name] = runner.outputs(spec.name)
+        return values
+    except terraform.EnvironmentProblem as exc:
+        fail([str(exc)])
+    except app.OutputDirError as exc:
+        fail([str(exc)])
+    except terraform.StackFailed as exc:
+        fail([str(exc)], code=1)
+
+
+@cli.command()
+def outputs(env: Annotated[str, typer.Option("--env", "-e", help="Environment name.")], region: RegionOption = None,
+            config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+    """The stacks' outputs (D3) from Terraform state."""
+    cfg = load_config(config)
+    values = stack_outputs(cfg, select(cfg, env, region), out)
+    if as_json:
+        typer.echo(json.dumps(values, indent=2, sort_keys=True))
+        return
+    table("Outputs", ["Stack", "Output", "Value"],
+          [[stack, key, json.dumps(value) if not isinstance(value, str) else value]
+           for stack, items in values.items() for key, value in sorted(items.items())])
+
+
+@cli.command()
+def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name.")], region: RegionOption = None,
+          config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
+          timeout: Annotated[int, typer.Option(help="Seconds to wait for the ingest manifest.")] = 120) -> None:
+    """Post-deployment checks: ingest, database, HTTPS health on every name, alarms. Exit 1 on any failure."""
+    import boto3
+
+    from ops.smoke import Smoke
+
+    cfg = load_config(config)
+    specs = [s for s in select(cfg, env, region) if s.role != "edge"]
+    if env == "all":
+        fail(["smoke tests one environment at a time: pass --env NAME"])
+    values = stack_outputs(cfg, specs, out)
+    checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, boto3.Session(),
+                   timeout=timeout).run()
+    table(f"Smoke test of {env}", ["Check", "Result", "Detail"],
+          [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks])
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@cli.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check this machine: packages, Node, Terraform, AWS credentials and roles, state backend."""
+    import boto3
+
+    from ops import doctor as checks
+
+    cfg = load_config(config)
+    results = checks.run(cfg, boto3.Session(), Path(__file__).resolve().parent)
+    table("doctor", ["Check", "Result", "Detail"], [[c.name, "OK" if c.ok else "FIX", c.detail] for c in results])
+    if not all(c.ok for c in results):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

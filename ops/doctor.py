@@ -1,0 +1,98 @@
+"""`doctor`: can this machine synthesize, plan and deploy? One line per check: OK, or the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from config.model import Config
+from ops import terraform as tf
+
+PACKAGES = ("cdktf", "cdktf-cdktf-provider-aws", "constructs", "jsii", "typer")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def packages() -> Check:
+    missing, found = [], []
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    if missing:
+        return Check("Python packages", False, f"missing {', '.join(missing)}: run `make setup`")
+    return Check("Python packages", True, ", ".join(found))
+
+
+def node() -> Check:
+    from modules.runtime import NodeMissingError, require_node
+
+    try:
+        path = require_node()
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (NodeMissingError, OSError, subprocess.TimeoutExpired) as exc:
+        return Check("Node.js", False, str(exc))
+    return Check("Node.js", True, f"{version} ({path})")
+
+
+def terraform() -> Check:
+    try:
+        return Check("Terraform", True, tf.check_version(tf.find_terraform()))
+    except tf.EnvironmentProblem as exc:
+        return Check("Terraform", False, str(exc))
+
+
+def aws(config: Config, session: Any) -> list[Check]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        me = session.client("sts").get_caller_identity()
+    except (BotoCoreError, ClientError) as exc:
+        return [Check("AWS credentials", False, f"{type(exc).__name__}: configure credentials (AWS_PROFILE, SSO "
+                                                "or OIDC) that may assume the deploy roles")]
+    checks = [Check("AWS credentials", True, me["Arn"])]
+    for env in config.environments.values():
+        role = f"arn:aws:iam::{env.account_id}:role/{config.provider_role_name(env)}"
+        try:
+            session.client("sts").assume_role(RoleArn=role, RoleSessionName="platform-doctor",
+                                              ExternalId=config.project.external_id, DurationSeconds=900)
+            checks.append(Check(f"{env.name}: deploy role", True, role))
+        except (BotoCoreError, ClientError) as exc:
+            checks.append(Check(f"{env.name}: deploy role", False,
+                                f"cannot assume {role} ({type(exc).__name__}): bootstrap the account (README)"))
+    return checks
+
+
+def state(config: Config, session: Any, root: Path) -> Check:
+    backend = config.state
+    if backend.backend == "local":
+        folder = Path(backend.local_dir) if Path(backend.local_dir).is_absolute() else root / backend.local_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            return Check("State backend", False, f"{folder} is not writable ({exc.strerror})")
+        return Check("State backend", True, f"local, {folder}")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        session.client("s3", region_name=backend.region).head_bucket(Bucket=backend.bucket)
+    except (BotoCoreError, ClientError) as exc:
+        return Check("State backend", False, f"s3://{backend.bucket} unreachable ({type(exc).__name__}): create it "
+                                             "(versioned, encrypted, private) or fix [state]")
+    return Check("State backend", True, f"s3://{backend.bucket}")
+
+
+def run(config: Config, session: Any, root: Path) -> list[Check]:
+    return [packages(), node(), terraform(), *aws(config, session), state(config, session, root)]

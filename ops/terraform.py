@@ -1,0 +1,131 @@
+"""Drive the Terraform CLI over synthesized stacks: init, plan, show, apply, output.
+
+Each stack runs in `<out>/stacks/<stack>`. Failures that are about the machine rather than the
+stack (no Terraform, an old one, providers that cannot be downloaded, no AWS credentials) raise
+`EnvironmentProblem` with one actionable sentence; a stack that fails raises `StackFailed` naming
+the stack and Terraform's own last error lines. Tests drive this module with a `terraform`
+stand-in on PATH that records its arguments and replays canned output (tests/test_ops.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIN_VERSION = (1, 10)  # S3-native state locking (use_lockfile)
+PLAN_FILE = "plan.tfplan"
+PLAN_JSON = "plan.json"
+
+_PROVIDERS = re.compile(r"(Failed to query available provider packages|could not connect to registry|"
+                        r"Failed to install provider|dial tcp|no such host)", re.IGNORECASE)
+_CREDENTIALS = re.compile(r"(No valid credential sources found|NoCredentialProviders|failed to refresh cached "
+                          r"credentials|InvalidClientTokenId|ExpiredToken|AccessDenied.*AssumeRole|"
+                          r"retrieving caller identity|get identity)", re.IGNORECASE)
+
+
+class EnvironmentProblem(RuntimeError):
+    """The machine cannot run Terraform for us; the message says how to fix it."""
+
+
+class StackFailed(RuntimeError):
+    def __init__(self, stack: str, step: str, detail: str):
+        super().__init__(f"{stack}: terraform {step} failed: {detail}")
+        self.stack, self.step, self.detail = stack, step, detail
+
+
+@dataclass
+class StackResult:
+    stack: str
+    status: str = "pending"
+    plan_json: Path | None = None
+    review: object | None = None
+    outputs: dict = field(default_factory=dict)
+
+
+def find_terraform() -> str:
+    path = shutil.which("terraform")
+    if path is None:
+        raise EnvironmentProblem("Terraform was not found on PATH: install Terraform >= 1.10 "
+                                 "(https://developer.hashicorp.com/terraform/install)")
+    return path
+
+
+def check_version(terraform: str) -> str:
+    try:
+        done = subprocess.run([terraform, "version", "-json"], capture_output=True, text=True, timeout=60)
+        found = json.loads(done.stdout)["terraform_version"]
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+        raise EnvironmentProblem(f"{terraform} did not report its version: is it a Terraform binary?") from None
+    numbers = tuple(int(x) for x in re.findall(r"\d+", found)[:2])
+    if numbers < MIN_VERSION:
+        raise EnvironmentProblem(f"Terraform {found} is too old: install >= {'.'.join(map(str, MIN_VERSION))} "
+                                 "(S3 state locking needs it)")
+    return found
+
+
+class Terraform:
+    """Runs terraform in one stack folder at a time. `echo` receives output lines (--verbose)."""
+
+    def __init__(self, out_dir: Path, terraform: str | None = None, echo: Callable[[str], None] | None = None):
+        self.out_dir = out_dir
+        self.terraform = terraform or find_terraform()
+        self.echo = echo
+
+    def _run(self, stack: str, step: str, *args: str) -> str:
+        cwd = self.out_dir / "stacks" / stack
+        command = [self.terraform, *args]
+        try:
+            process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot run {self.terraform}: {exc.strerror}") from None
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if self.echo:
+                self.echo(line.rstrip("\n"))
+        if process.wait() != 0:
+            text = "\n".join(lines)
+            if _PROVIDERS.search(text):
+                raise EnvironmentProblem("Terraform could not download the AWS provider (no internet or no registry "
+                                         "access?): allow registry.terraform.io or configure a provider mirror")
+            if _CREDENTIALS.search(text):
+                raise EnvironmentProblem("AWS credentials are missing or cannot assume the deploy role: configure "
+                                         "credentials (AWS_PROFILE, SSO or OIDC) that may assume it; see README "
+                                         "'Credentials'")
+            errors = [ln.strip() for ln in lines if ln.strip().startswith("Error")] or lines[-3:]
+            raise StackFailed(stack, step, " | ".join(errors)[:500] or "no output")
+        return "\n".join(lines)
+
+    def init(self, stack: str) -> None:
+        self._run(stack, "init", "init", "-input=false", "-no-color")
+
+    def plan(self, stack: str, variables: dict[str, str] | None = None, destroy: bool = False) -> Path:
+        args = ["plan", "-input=false", "-no-color", f"-out={PLAN_FILE}"]
+        if destroy:
+            args.append("-destroy")
+        for key, value in sorted((variables or {}).items()):
+            args.append(f"-var={key}={value}")
+        self._run(stack, "plan", *args)
+        return self.out_dir / "stacks" / stack / PLAN_FILE
+
+    def show_json(self, stack: str) -> Path:
+        text = self._run(stack, "show", "show", "-json", "-no-color", PLAN_FILE)
+        path = self.out_dir / "stacks" / stack / PLAN_JSON
+        path.write_text(text)
+        return path
+
+    def apply(self, stack: str) -> None:
+        self._run(stack, "apply", "apply", "-input=false", "-no-color", PLAN_FILE)
+
+    def outputs(self, stack: str) -> dict:
+        text = self._run(stack, "output", "output", "-json", "-no-color")
+        try:
+            return {k: v.get("value") for k, v in json.loads(text or "{}").items()}
+        except (ValueError, AttributeError):
+            raise StackFailed(stack, "output", "terraform output -json did not return JSON") from None

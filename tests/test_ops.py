@@ -1,0 +1,210 @@
+"""D1: plan, deploy, destroy, review and outputs, driven up to the process boundary.
+
+A `terraform` stand-in on PATH (written by the fixture below, no environment variable needed)
+records its arguments and working directory and replays canned output; AWS is never called.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from main import cli
+
+runner = CliRunner()
+CREATE = {"format_version": "1.2", "resource_changes": [
+    {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["create"]}},
+    {"address": "aws_security_group.web", "type": "aws_security_group", "change": {"actions": ["update"]}},
+    {"address": "aws_s3_bucket.logs", "type": "aws_s3_bucket", "change": {"actions": ["no-op"]}},
+]}
+DESTROY_DB = {"format_version": "1.2", "resource_changes": [
+    {"address": "aws_db_instance.db", "type": "aws_db_instance", "change": {"actions": ["delete", "create"]}},
+]}
+
+FAKE = '''#!{python}
+import json, os, sys
+from pathlib import Path
+here = Path(__file__).resolve().parent
+behavior = json.loads((here / "behavior.json").read_text())
+stack = Path.cwd().name
+step = sys.argv[1]
+with open(here / "calls.jsonl", "a") as log:
+    log.write(json.dumps({{"stack": stack, "args": sys.argv[1:]}}) + "\\n")
+failure = behavior.get("fail", {{}}).get(stack, {{}}).get(step)
+if failure:
+    print(failure)
+    sys.exit(1)
+if step == "version":
+    print(json.dumps({{"terraform_version": behavior.get("version", "1.11.0")}}))
+elif step == "plan":
+    Path("plan.tfplan").write_text("binary plan")
+elif step == "show":
+    print(json.dumps(behavior.get("plans", {{}}).get(stack, behavior["default_plan"])))
+elif step == "output":
+    print(json.dumps({{k: {{"value": v}} for k, v in behavior.get("outputs", {{}}).get(stack, {{}}).items()}}))
+'''
+
+
+class FakeTerraform:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.behavior = {"default_plan": CREATE}
+        script = folder / "terraform"
+        script.write_text(FAKE.format(python=sys.executable))
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+        self.save()
+
+    def save(self):
+        (self.folder / "behavior.json").write_text(json.dumps(self.behavior))
+
+    def calls(self) -> list[dict]:
+        path = self.folder / "calls.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def steps(self) -> list[tuple[str, str]]:
+        return [(c["stack"], c["args"][0]) for c in self.calls() if c["args"][0] != "version"]
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    terraform = FakeTerraform(folder)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return terraform
+
+
+def invoke(tmp_path, *args):
+    return runner.invoke(cli, [*args, "--out", str(tmp_path / "out")] if args[0] != "review" else list(args))
+
+
+def test_plan_runs_init_plan_show_per_stack_in_order(fake, tmp_path):
+    result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "us-west-2=5")
+    assert result.exit_code == 0, result.output
+    assert fake.steps() == [(s, step) for s in ("dev-us-east-1", "dev-us-west-2", "dev-global")
+                            for step in ("init", "plan", "show")]
+    plans = {c["stack"]: c["args"] for c in fake.calls() if c["args"][0] == "plan"}
+    assert "-var=instance_count=5" in plans["dev-us-west-2"] and "-out=plan.tfplan" in plans["dev-us-west-2"]
+    assert not any(a.startswith("-var") for a in plans["dev-us-east-1"] + plans["dev-global"])
+    assert "dev-us-east-1" in result.stdout and "planned" in result.stdout
+    assert (tmp_path / "out" / "stacks" / "dev-global" / "plan.json").is_file()
+
+
+def test_deploy_applies_the_saved_plans(fake, tmp_path):
+    result = invoke(tmp_path, "deploy", "--env", "dev", "--region", "us-east-1")
+    assert result.exit_code == 0, result.output
+    assert fake.steps() == [("dev-us-east-1", s) for s in ("init", "plan", "show", "apply")]
+    (apply,) = [c["args"] for c in fake.calls() if c["args"][0] == "apply"]
+    assert apply[-1] == "plan.tfplan", "exactly the reviewed plan is applied"
+
+
+def test_deploy_refuses_destructive_plans_unless_allowed(fake, tmp_path):
+    fake.behavior["plans"] = {"dev-us-east-1": DESTROY_DB}
+    fake.save()
+    refused = invoke(tmp_path, "deploy", "--env", "dev")
+    assert refused.exit_code == 3
+    assert "deletes or replaces stateful resources" in refused.stderr and "--allow-destroy" in refused.stderr
+    assert not [s for s in fake.steps() if s[1] == "apply"]
+    allowed = invoke(tmp_path, "deploy", "--env", "dev", "--allow-destroy")
+    assert allowed.exit_code == 0, allowed.output
+    assert ("dev-us-east-1", "apply") in fake.steps()
+
+
+def test_the_first_failure_stops_the_run_and_names_the_stack(fake, tmp_path):
+    fake.behavior["fail"] = {"dev-us-west-2": {"plan": "Error: Invalid reference in main.tf"}}
+    fake.save()
+    result = invoke(tmp_path, "deploy", "--env", "dev")
+    assert result.exit_code == 1
+    assert "dev-us-west-2: terraform plan failed: Error: Invalid reference" in result.stderr
+    assert not [s for s in fake.steps() if s[0] == "dev-global"], "later stacks are not touched"
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("behavior", "message"), [
+    ({"version": "1.9.8"}, "Terraform 1.9.8 is too old"),
+    ({"fail": {"dev-us-east-1": {"init": "Error: Failed to query available provider packages"}}},
+     "could not download the AWS provider"),
+    ({"fail": {"dev-us-east-1": {"plan": "Error: No valid credential sources found"}}}, "AWS credentials"),
+])
+def test_machine_problems_are_one_actionable_line_and_exit_2(fake, tmp_path, behavior, message):
+    fake.behavior.update(behavior)
+    fake.save()
+    result = invoke(tmp_path, "plan", "--env", "dev")
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_terraform_is_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    result = invoke(tmp_path, "plan", "--env", "dev")
+    assert result.exit_code == 2 and "Terraform was not found" in result.stderr
+
+
+def test_destroy_goes_edge_first_with_destroy_plans(fake, tmp_path):
+    assert invoke(tmp_path, "destroy", "--env", "all").exit_code == 2
+    fake.behavior["default_plan"] = {"format_version": "1.2", "resource_changes": [
+        {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["delete"]}}]}
+    fake.save()
+    result = invoke(tmp_path, "destroy", "--env", "dev")
+    assert result.exit_code == 0, result.output
+    assert [s for s, step in fake.steps() if step == "apply"] == ["dev-global", "dev-us-west-2", "dev-us-east-1"]
+    assert all("-destroy" in c["args"] for c in fake.calls() if c["args"][0] == "plan")
+
+
+def test_bad_instance_count_is_a_usage_error(fake, tmp_path):
+    result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "mars-1=3")
+    assert result.exit_code == 2 and "REGION=N" in result.stderr
+
+
+def test_outputs_come_from_state(fake, tmp_path):
+    fake.behavior["outputs"] = {"dev-us-east-1": {"asg_name": "dev-us-east-1-web-a1"}}
+    fake.save()
+    result = invoke(tmp_path, "outputs", "--env", "dev", "--region", "us-east-1", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"dev-us-east-1": {"asg_name": "dev-us-east-1-web-a1"}}
+
+
+# ------------------------------------------------------------------ review
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return str(path)
+
+
+def test_review_counts_and_flags_what_matters(tmp_path):
+    result = runner.invoke(cli, ["review", write(tmp_path, "plan.json", CREATE), "--json"])
+    assert result.exit_code == 0
+    review = json.loads(result.stdout)
+    assert review["counts"] == {"create": 1, "update": 1, "replace": 0, "delete": 0}
+    assert [c["address"] for c in review["notable"]] == ["aws_security_group.web"]
+    assert review["destructive"] is False
+
+
+def test_review_exits_3_on_destructive_changes(tmp_path):
+    result = runner.invoke(cli, ["review", write(tmp_path, "plan.json", DESTROY_DB)])
+    assert result.exit_code == 3
+    assert "aws_db_instance.db" in result.stdout and "replace" in result.stdout
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"format_version": "1.2", "resource_cha', "not valid JSON"),
+    ("", "not valid JSON"),
+    ('{"Resources": {}}', "not a Terraform JSON plan"),
+    ("[1, 2]", "not a Terraform JSON plan"),
+    ('{"format_version": "1.2", "resource_changes": [{"type": 1}]}', "malformed resource change"),
+])
+def test_review_rejects_corrupt_truncated_or_foreign_json(tmp_path, content, message):
+    result = runner.invoke(cli, ["review", write(tmp_path, "bad.json", content)])
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+
+
+def test_review_of_a_missing_file(tmp_path):
+    result = runner.invoke(cli, ["review", str(tmp_path / "none.json")])
+    assert result.exit_code == 2 and "file not found" in result.stderr
