@@ -1,2 +1,2 @@
-"""What the CLI drives beyond synthesis: the Terraform runner, plan review and the smoke
-test. Filled in by the operations issue; nothing here yet."""
+"""What the CLI drives beyond synthesis: the Terraform runner and pipeline (terraform.py,
+pipeline.py), plan review (review.py), the post-deployment smoke test (smoke.py) and doctor."""

@@ -1,5 +1,5 @@
-"""`<env>-global`: what one environment has once, whatever its regions (CloudFront, its
-certificate and web ACL, viewer DNS; later IAM and budgets)."""
+"""`<env>-global`: what one environment has once, whatever its regions: CloudFront with its
+certificate, web ACL and logs, viewer DNS, the cross-account roles and the budget."""
 
 from __future__ import annotations
 

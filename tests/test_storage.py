@@ -29,7 +29,7 @@ def attached(stack: dict, type_: str, bucket_name: str) -> dict:
 @pytest.fixture(scope="module")
 def data_bucket_stack(tmp_path_factory):
     """A stack with the region's key, a log bucket and a KMS-encrypted data bucket logging into
-    it: what later issues (ingest, Config delivery) build with SecureBucket."""
+    it: what the ingest and Config delivery buckets are built with."""
     from cdktf import App, TerraformStack
 
     from modules import aws
