@@ -46,7 +46,7 @@ class EncryptionKeyProps:
     deletion_window_days: int = 30
     topic_publisher_accounts: tuple[str, ...] = ()  # other accounts publishing to encrypted topics
     provider: TerraformProvider | None = None  # the edge stack's key lives in us-east-1
-    log_group_prefixes: tuple[str, ...] = ()  # extra log group name prefixes (WAF: aws-waf-logs-)
+    log_group_prefixes: tuple[str, ...] = ()  # extra log group name prefixes (RDS's, WAF's own forms)
 
 
 class EncryptionKey(Construct):

@@ -19,6 +19,7 @@ from modules.database import BackupReplica, BackupReplicaProps, Database, Databa
 from modules.dns_failover import RegionalDns, RegionalDnsProps
 from modules.ingest import Ingest, IngestProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
+from modules.naming import RDS_LOG_GROUP_PREFIX
 from modules.network import Network, NetworkProps
 from modules.notifications import ErrorTopic, ErrorTopicProps
 from modules.origin_verify import OriginVerify, OriginVerifyProps
@@ -36,7 +37,9 @@ class RegionalStack(PlatformStack):
         other_accounts = config.other_accounts(env)
         self.key = EncryptionKey(self, "kms", EncryptionKeyProps(
             namer=self.namer, region=region, account_id=self.account_id, partition=self.partition,
-            deletion_window_days=env.key_deletion_window_days, topic_publisher_accounts=other_accounts))
+            deletion_window_days=env.key_deletion_window_days, topic_publisher_accounts=other_accounts,
+            # RDS names its exported log groups itself (/aws/rds/instance/<identifier>/<log>).
+            log_group_prefixes=(f"{RDS_LOG_GROUP_PREFIX}{self.namer.prefix}",)))
         log_bucket_name = self.namer.bucket("logs", env.account_id)
         self.log_bucket = SecureBucket(self, "log-bucket", SecureBucketProps(
             namer=self.namer, service="logs", account_id=env.account_id, partition=self.partition,

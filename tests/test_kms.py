@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tfjson import jsonencoded, only, refers_to
+from tfjson import jsonencoded, only, refers_to, resources
 
 REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
             "prod-us-west-2"]
@@ -75,8 +75,9 @@ def test_account_administers_but_only_uses_the_key_through_services(synthesized,
 def test_logs_may_use_the_key_only_for_this_environment_and_regions_groups(synthesized, name):
     region = name.split("-", 1)[1]
     logs = key_policy(synthesized.stacks[name])["CloudWatchLogsEncryptLogGroups"]
-    (pattern,) = as_list(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
-    assert pattern.endswith(f":logs:{region}:${{data.aws_caller_identity.caller.account_id}}:log-group:{name}-*")
+    patterns = as_list(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
+    base = f":logs:{region}:${{data.aws_caller_identity.caller.account_id}}:log-group:"
+    assert [p.split(base, 1)[1] for p in patterns] == [f"{name}-*", f"/aws/rds/instance/{name}-*"]
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -109,3 +110,24 @@ def test_allow_statements_with_wildcard_actions_are_refused():
     with pytest.raises(ValueError, match="specific actions"):
         Statement("Bad", ("kms:*",), ("*",))
     Statement("DenyIsFine", ("s3:*",), ("*",), effect="Deny")
+
+
+def test_every_encrypted_log_group_is_admitted_by_its_keys_policy(synthesized):
+    """CloudWatch Logs checks the key policy's encryption-context condition when a log group is
+    created with a key: a name outside the allowed patterns fails the apply."""
+    import fnmatch
+
+    checked = 0
+    for name, stack in synthesized.stacks.items():
+        keys = resources(stack, "aws_kms_key")
+        for group in resources(stack, "aws_cloudwatch_log_group").values():
+            if "kms_key_id" not in group:
+                continue
+            key_name = next(k for k in keys if f"aws_kms_key.{k}.arn" in group["kms_key_id"])
+            statements = {s["Sid"]: s for s in jsonencoded(keys[key_name]["policy"])["Statement"]}
+            patterns = as_list(statements["CloudWatchLogsEncryptLogGroups"]["Condition"]["ArnLike"][
+                "kms:EncryptionContext:aws:logs:arn"])
+            names = [p.split(":log-group:", 1)[1] for p in patterns]
+            assert any(fnmatch.fnmatchcase(group["name"], n) for n in names), f"{name}: {group['name']} vs {names}"
+            checked += 1
+    assert checked >= 6 * 4 + 1, "flow logs, ingest and RDS logs per region, WAF logs in prod"
