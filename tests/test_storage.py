@@ -221,3 +221,26 @@ def test_shortcuts_need_a_reason(tmp_path):
     with pytest.raises(ValueError, match="without access logging needs a reason"):
         SecureBucket(stack, "b", SecureBucketProps(namer=namer, service="x", account_id="1" * 12, lifecycle=Lifecycle(),
                                                    kms_key_arn="${aws_kms_key.k.arn}"))
+
+
+def test_every_access_log_delivery_is_admitted_by_the_log_bucket_policy(synthesized):
+    """S3 delivers server access logs only where the target's policy admits the source bucket and
+    prefix: a mismatch would silently drop the logs."""
+    import fnmatch
+
+    checked = 0
+    for stack_name, stack in synthesized.stacks.items():
+        for logging in resources(stack, "aws_s3_bucket_logging").values():
+            target_name = logging["target_bucket"].split("aws_s3_bucket.")[1].split(".")[0]
+            source_name = logging["bucket"].split("aws_s3_bucket.")[1].split(".")[0]
+            source = resources(stack, "aws_s3_bucket")[source_name]
+            policy = attached(stack, "aws_s3_bucket_policy", target_name)
+            (statement,) = [s for s in policy_document(stack, policy["policy"])
+                            if s["sid"] == "S3ServerAccessLogsFromThisEnvironmentAndRegion"]
+            source_arns = {c["variable"]: c["values"] for c in statement["condition"]}["aws:SourceArn"]
+            assert any(fnmatch.fnmatchcase(f"arn:${{data.aws_partition.partition.partition}}:s3:::{source['bucket']}",
+                                           pattern) for pattern in source_arns), (stack_name, source["bucket"])
+            allowed = statement["resources"][0].split("/", 1)[1]  # e.g. s3/*
+            assert fnmatch.fnmatchcase(f"{logging['target_prefix']}key", allowed), logging["target_prefix"]
+            checked += 1
+    assert checked == 12, "the ingest and Config buckets of every regional stack"
