@@ -159,7 +159,7 @@ def terraform_run(action: str, env: str, region: str | None, config: Path | None
     except (app.OutputDirError, review.PlanError) as exc:
         fail([str(exc)])
     except pipeline.DestructivePlan as exc:
-        summary(exc.result and [exc.result])
+        summary(exc.results)
         fail([str(exc)], code=3)
     except terraform.StackFailed as exc:
         fail([str(exc), "stopped: the stacks after it were not touched"], code=1)
@@ -272,9 +272,9 @@ def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name
     from ops.smoke import Smoke
 
     cfg = load_config(config)
-    specs = [s for s in select(cfg, env, region) if s.role != "edge"]
     if env == "all":
         fail(["smoke tests one environment at a time: pass --env NAME"])
+    specs = [s for s in select(cfg, env, region) if s.role != "edge"]
     values = stack_outputs(cfg, specs, out)
     checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, boto3.Session(),
                    timeout=timeout).run()

@@ -25,7 +25,7 @@ from constructs import Construct
 import webapp
 from modules import aws, userdata
 from modules.naming import Namer
-from modules.policy import Condition, Statement, document, trust
+from modules.policy import Condition, Statement, attach_managed, document, trust
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
 ROOT_DEVICE = "/dev/xvda"
@@ -53,8 +53,6 @@ class ComputeProps:
     requests_per_target: int
     cpu_target: int
     kms_key_arn: str
-    account_id: str  # token
-    partition: str  # token
     secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets the application reads
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
 
@@ -106,9 +104,7 @@ class Compute(Construct):
             description="Web instances: SSM, CloudWatch agent, and the application's own secret",
             tags=n.resource_tags("web", "iam_role"))
         for policy in MANAGED_POLICIES:
-            managed = aws.data_aws_iam_policy.DataAwsIamPolicy(self, f"{policy}-policy", name=policy)
-            aws.iam_role_policy_attachment.IamRolePolicyAttachment(self, f"{policy}-attachment",
-                                                                   role=self.role.name, policy_arn=managed.arn)
+            attach_managed(self, policy, self.role.name, policy)
         if p.secret_arns:
             grant = document(self, "app-policy", [
                 Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),

@@ -22,7 +22,7 @@ from constructs import Construct
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.naming import Namer
-from modules.policy import Condition, Statement, document, trust
+from modules.policy import Condition, Statement, attach_managed, document, trust
 
 REQUIRED_TAGS = ("Environment", "Project", "Owner", "CostCenter")
 MANAGED_RULES = {
@@ -90,9 +90,7 @@ class ConfigRules(Construct):
             self, "role", name=n.name("config", "iam_role"), max_session_duration=3600,
             assume_role_policy=trust(self, "trust", "ConfigAssumes", "config.amazonaws.com", (this_account,)).json,
             description="AWS Config recorder", tags=n.resource_tags("config", "iam_role"))
-        managed = aws.data_aws_iam_policy.DataAwsIamPolicy(self, "managed", name="AWS_ConfigRole")
-        aws.iam_role_policy_attachment.IamRolePolicyAttachment(self, "managed-attachment", role=role.name,
-                                                               policy_arn=managed.arn)
+        attach_managed(self, "managed", role.name, "AWS_ConfigRole")
         delivery = [
             Statement("DeliverSnapshots", ("s3:PutObject",), (f"{bucket_arn}/AWSLogs/{p.account_token}/Config/*",)),
             Statement("CheckBucket", ("s3:GetBucketAcl",), (bucket_arn,)),

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.naming import Namer
-from modules.policy import Condition, Statement, document
+from modules.policy import Condition, Statement, attach_managed, document
 
 SESSION_SECONDS = 3600
 READONLY_POLICIES = ("ViewOnlyAccess", "CloudWatchReadOnlyAccess")
@@ -84,9 +84,7 @@ class CrossAccountRoles(Construct):
                                     max_session_duration=SESSION_SECONDS, description=description,
                                     tags=n.resource_tags(service, "iam_role"))
         for policy in managed:
-            data = aws.data_aws_iam_policy.DataAwsIamPolicy(self, f"{service}-{policy}", name=policy)
-            aws.iam_role_policy_attachment.IamRolePolicyAttachment(self, f"{service}-{policy}-attachment",
-                                                                   role=role.name, policy_arn=data.arn)
+            attach_managed(self, f"{service}-{policy}", role.name, policy)
         return role
 
     @property

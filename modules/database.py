@@ -23,7 +23,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.naming import Namer, rds_log_group
-from modules.policy import trust
+from modules.policy import attach_managed, trust
 
 PORT = 5432
 LOGS = ("postgresql", "upgrade")
@@ -80,10 +80,7 @@ class Database(Construct):
             assume_role_policy=trust(self, "monitoring-trust", "RdsMonitoringAssumes",
                                      "monitoring.rds.amazonaws.com").json,
             description="RDS enhanced monitoring", tags=n.resource_tags("db-monitoring", "iam_role"))
-        managed = aws.data_aws_iam_policy.DataAwsIamPolicy(self, "monitoring-policy",
-                                                          name="AmazonRDSEnhancedMonitoringRole")
-        attachment = aws.iam_role_policy_attachment.IamRolePolicyAttachment(
-            self, "monitoring-attachment", role=monitoring.name, policy_arn=managed.arn)
+        attachment = attach_managed(self, "monitoring", monitoring.name, "AmazonRDSEnhancedMonitoringRole")
         self.instance = aws.db_instance.DbInstance(
             self, "instance", identifier=identifier, engine="postgres", engine_version=p.engine_version,
             instance_class=p.instance_class, db_name=DATABASE_NAME, username=MASTER_USERNAME,

@@ -31,7 +31,7 @@ from constructs import Construct
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.naming import Namer
-from modules.policy import Condition, Statement, document, trust
+from modules.policy import Condition, Statement, attach_managed, document, trust
 
 SOURCE = Path(__file__).resolve().parents[1] / "lambda" / "ingest"
 RUNTIME = "python3.12"
@@ -153,7 +153,5 @@ class Ingest(Construct):
         aws.iam_role_policy.IamRolePolicy(self, "grants", name=n.name("ingest", "iam_policy"), role=role.id,
                                           policy=grants.json)
         for policy in MANAGED_POLICIES:
-            managed = aws.data_aws_iam_policy.DataAwsIamPolicy(self, f"{policy}-policy", name=policy)
-            aws.iam_role_policy_attachment.IamRolePolicyAttachment(self, f"{policy}-attachment", role=role.name,
-                                                                   policy_arn=managed.arn)
+            attach_managed(self, policy, role.name, policy)
         return role

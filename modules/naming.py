@@ -67,7 +67,9 @@ LIMITS: dict[str, Limit] = {
 # configuration validation proves every environment x region fits it (see config.model).
 TIGHTEST_KIND = "alb"
 TIGHTEST_SERVICE = "alb"
-LONGEST_BUCKET_SERVICE = "ingest"  # buckets: logs, ingest, config; the longest is checked
+# Regional buckets: logs, ingest, config; the longest is checked. The edge's cdn-logs bucket is
+# shorter overall ("global" is shorter than any region).
+LONGEST_BUCKET_SERVICE = "ingest"
 
 
 # Prefixes AWS requires in front of some names (KMS aliases; WAF log destinations). The name after

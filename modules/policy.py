@@ -65,6 +65,14 @@ def trust(scope: Construct, construct_id: str, sid: str, service: str, condition
                                                     conditions)])
 
 
+def attach_managed(scope: Construct, construct_id: str, role_name: str, policy_name: str):
+    """Attach an AWS-managed policy, found by name through a data source (never a typed ARN).
+    Used where AWS offers no resource-level permissions (ENIs, X-Ray, SSM, Config, monitoring)."""
+    managed = aws.data_aws_iam_policy.DataAwsIamPolicy(scope, f"{construct_id}-policy", name=policy_name)
+    return aws.iam_role_policy_attachment.IamRolePolicyAttachment(scope, f"{construct_id}-attachment",
+                                                                  role=role_name, policy_arn=managed.arn)
+
+
 def document(scope: Construct, construct_id: str, statements: list[Statement]):
     """An `aws_iam_policy_document` data source; use its `.json`."""
     d = aws.data_aws_iam_policy_document

@@ -18,10 +18,11 @@ from ops.terraform import StackResult, Terraform
 
 
 class DestructivePlan(RuntimeError):
-    def __init__(self, result: StackResult):
-        super().__init__(f"{result.stack}: the plan deletes or replaces stateful resources; review it "
-                         f"({result.plan_json}) and re-run with --allow-destroy if that is intended")
-        self.result = result
+    def __init__(self, results: list[StackResult]):
+        refused = results[-1]
+        super().__init__(f"{refused.stack}: the plan deletes or replaces stateful resources; review it "
+                         f"({refused.plan_json}) and re-run with --allow-destroy if that is intended")
+        self.results = results  # every stack handled so far, the refused one last
 
 
 def variables_for(spec: StackSpec, instance_counts: dict[str, int]) -> dict[str, str]:
@@ -54,7 +55,7 @@ def run(config: Config, specs: list[StackSpec], out_dir: Path, action: str, terr
             continue
         if result.review.destructive and not allow_destroy:
             result.status = "refused"
-            raise DestructivePlan(result)
+            raise DestructivePlan(results)
         say("apply")
         terraform.apply(spec.name)
         result.status = "applied" if action == "deploy" else "destroyed"

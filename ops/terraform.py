@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 MIN_VERSION = (1, 10)  # S3-native state locking (use_lockfile)
@@ -44,7 +44,6 @@ class StackResult:
     status: str = "pending"
     plan_json: Path | None = None
     review: object | None = None
-    outputs: dict = field(default_factory=dict)
 
 
 def find_terraform() -> str:

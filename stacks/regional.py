@@ -118,8 +118,7 @@ class RegionalStack(PlatformStack):
             target_group_arn_suffix=lb.target_group.arn_suffix, instance_type=env.instance_type,
             architecture=env.architecture, instance_count=self.instance_count.number_value,
             max_capacity=env.max_capacity, requests_per_target=env.requests_per_target, cpu_target=env.cpu_target,
-            kms_key_arn=self.key.arn, account_id=self.account_id, partition=self.partition,
-            secret_arns=(db.secret_arn,),
+            kms_key_arn=self.key.arn, secret_arns=(db.secret_arn,),
             # Where the database is and which secret holds its credentials; never the password.
             app_environment={"WEBAPP_DB_SECRET_ARN": db.secret_arn, "WEBAPP_DB_HOST": db.address,
                              "WEBAPP_DB_PORT": str(db.port), "WEBAPP_DB_NAME": db.name}))

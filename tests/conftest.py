@@ -43,6 +43,23 @@ def default_data() -> dict:
     return tomllib.loads(model.DEFAULT_CONFIG.read_text())
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """One moto server (Secrets Manager, S3, SNS, CloudWatch, STS...) for the tests that need AWS
+    over real HTTP; each test creates what it needs (or resets the server)."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def repository_stays_clean():
     """Tests write only into temporary folders: a stray ./cdktf.out would block the user's next

@@ -110,6 +110,7 @@ def test_deploy_refuses_destructive_plans_unless_allowed(fake, tmp_path):
     refused = invoke(tmp_path, "deploy", "--env", "dev")
     assert refused.exit_code == 3
     assert "deletes or replaces stateful resources" in refused.stderr and "--allow-destroy" in refused.stderr
+    assert "refused" in refused.stdout and "aws_db_instance.db" in refused.stdout, "the review is shown"
     assert not [s for s in fake.steps() if s[1] == "apply"]
     allowed = invoke(tmp_path, "deploy", "--env", "dev", "--allow-destroy")
     assert allowed.exit_code == 0, allowed.output

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from webapp import aws, database
 
@@ -92,15 +91,11 @@ def postgres():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def secrets():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=f"http://127.0.0.1:{port}",
+@pytest.fixture
+def secrets(moto_endpoint):
+    client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_endpoint,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    yield client, f"http://127.0.0.1:{port}"
-    server.stop()
+    return client, moto_endpoint
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from test_ingest_handler import load_handler
 from test_readiness import Postgres, free_port
 
@@ -25,17 +24,9 @@ REGIONS = ["us-east-1", "us-west-2"]
 NAMES = ["app.dev.example.com", "us-east-1.origin.dev.example.com", "us-west-2.origin.dev.example.com"]
 
 
-@pytest.fixture(scope="module")
-def aws_server():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def aws_env(aws_server, monkeypatch):
+def aws_env(moto_endpoint, monkeypatch):
+    aws_server = moto_endpoint
     import urllib.request
 
     urllib.request.urlopen(urllib.request.Request(f"{aws_server}/moto-api/reset", method="POST"))  # a clean account

@@ -298,7 +298,7 @@ def test_instance_role_is_least_privilege(synthesized, name):
     assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
 
 
-def test_instance_role_reads_exactly_its_secret_and_key():
+def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     from cdktf import App, TerraformStack
     from tfjson import load_stacks
 
@@ -306,7 +306,7 @@ def test_instance_role_reads_exactly_its_secret_and_key():
     from modules.compute import Compute, ComputeProps
     from modules.naming import Namer
 
-    out = Path(__import__("tempfile").mkdtemp()) / "o"
+    out = tmp_path / "o"
     app = App(outdir=str(out))
     stack = TerraformStack(app, "dev-us-east-1")
     aws.provider.AwsProvider(stack, "aws", region="us-east-1")
@@ -315,7 +315,7 @@ def test_instance_role_reads_exactly_its_secret_and_key():
         vpc_cidr="10.0.0.0/17", app_subnet_ids=["s1", "s2"], alb_security_group_id="sg-1", target_group_arn="tg",
         alb_arn_suffix="app/x/1", target_group_arn_suffix="targetgroup/y/2", instance_type="t4g.micro",
         architecture="arm64", instance_count=2, max_capacity=4, requests_per_target=100, cpu_target=70,
-        kms_key_arn="${aws_kms_key.k.arn}", account_id="1", partition="aws",
+        kms_key_arn="${aws_kms_key.k.arn}",
         secret_arns=("${aws_secretsmanager_secret.s.arn}",)))
     app.synth()
     synthesized = load_stacks(out)["dev-us-east-1"]
