@@ -121,7 +121,7 @@ class Database(Construct):
 @dataclass(frozen=True)
 class BackupReplicaProps:
     source_identifier: str  # the primary region's instance identifier (naming helper)
-    source_region: str
+    source_provider: object  # a provider for the primary region, where the source instance lives
     kms_key_arn: str  # this region's key
     retention_days: int
 
@@ -134,7 +134,7 @@ class BackupReplica(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: BackupReplicaProps):
         super().__init__(scope, construct_id)
         source = aws.data_aws_db_instance.DataAwsDbInstance(
-            self, "source", db_instance_identifier=props.source_identifier, region=props.source_region)
+            self, "source", db_instance_identifier=props.source_identifier, provider=props.source_provider)
         self.replication = aws.db_instance_automated_backups_replication.DbInstanceAutomatedBackupsReplication(
             self, "replication", source_db_instance_arn=source.db_instance_arn, kms_key_id=props.kms_key_arn,
             retention_period=props.retention_days)

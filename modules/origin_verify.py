@@ -30,11 +30,13 @@ HEADER = "X-Origin-Verify"
 @dataclass(frozen=True)
 class OriginVerifyProps:
     secret_name: str  # from the naming helper, for the primary region
-    primary_region: str
     owner: bool  # True in the primary region's stack: it creates the secret
     namer: Namer | None = None  # owner only
     kms_key_arn: str | None = None  # owner only
     recovery_window_days: int = 30  # owner only; 0 lets a torn-down dev environment be re-created at once
+    # Readers only: a provider for the primary region (the secret lives there); None when the
+    # stack's default provider already works in the primary region.
+    primary_provider: object | None = None
 
 
 class OriginVerify(Construct):
@@ -56,7 +58,7 @@ class OriginVerify(Construct):
             value = version.secret_string
         else:
             version = aws.data_aws_secretsmanager_secret_version.DataAwsSecretsmanagerSecretVersion(
-                self, "value", secret_id=p.secret_name, region=p.primary_region)
+                self, "value", secret_id=p.secret_name, provider=p.primary_provider)
             value = version.secret_string
         decoded = Fn.jsondecode(value)
         self.current: str = Fn.lookup(decoded, "current")

@@ -39,7 +39,9 @@ class PlatformStack(TerraformStack):
         self.config = config
         self.env = env
         self.namer = config.namer(env, spec.region)
+        self.provider_region = provider_region
         self.provider = self.aws_provider("aws", provider_region)
+        self._region_providers: dict[str, object] = {provider_region: self.provider}
         self.dns_provider = self.aws_provider(
             "dns", provider_region, alias="dns", account_id=config.dns_account_id(env),
             role_name=config.dns_role_name(env))
@@ -65,6 +67,16 @@ class PlatformStack(TerraformStack):
             )],
             default_tags=[p.AwsProviderDefaultTags(tags=self.namer.default_tags())],
         )
+
+    def provider_in(self, region: str):
+        """The provider that works in `region`: the default one for the stack's own region, else
+        an aliased provider (alias = the region with underscores), created once. Reads of what
+        another region owns (the origin-verify secret, the primary database, the primary error
+        topic) go through it; AWS provider 5 has no per-resource `region` argument."""
+        if region not in self._region_providers:
+            alias = region.replace("-", "_")
+            self._region_providers[region] = self.aws_provider(alias, region, alias=alias)
+        return self._region_providers[region]
 
     def _backend(self, out_dir: Path) -> None:
         state = self.config.state

@@ -29,7 +29,7 @@ class EdgeStack(PlatformStack):
 
     def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment, out_dir: Path):
         super().__init__(scope, spec, config, env, provider_region=env.primary_region, out_dir=out_dir)
-        self.us_east_1 = self.aws_provider("us_east_1", EDGE_REGION, alias="us_east_1")
+        self.us_east_1 = self.provider_in(EDGE_REGION)
         n = self.namer
         zone_id = dns.hosted_zone_id(self, config.project.domain, config.project.hosted_zone_id, self.dns_provider)
         viewer_names = (env.app_domain, *env.viewer_aliases)
@@ -46,7 +46,8 @@ class EdgeStack(PlatformStack):
                                                           log_retention_days=env.log_retention_days,
                                                           kms_key_arn=self.key.arn))
         origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
-            secret_name=origin_verify_secret_name(config, env), primary_region=env.primary_region, owner=False))
+            secret_name=origin_verify_secret_name(config, env), owner=False,
+            primary_provider=self.provider_in(env.primary_region)))
         self.cdn = Distribution(self, "cdn", DistributionProps(
             namer=n, viewer_names=viewer_names, origin_name=env.origin_domain,
             regional_origin_names=tuple(env.regional_origin_domain(r) for r in env.regions),
@@ -75,7 +76,7 @@ class EdgeStack(PlatformStack):
             deploy_role_name=config.deploy_role_name(env), partition=self.partition, account_token=self.account_id))
         primary_topic = aws.data_aws_sns_topic.DataAwsSnsTopic(
             self, "primary-error-topic", name=config.namer(env, env.primary_region).name("errors", "sns_topic"),
-            region=env.primary_region)
+            provider=self.provider_in(env.primary_region))
         self.budget = Budget(self, "budget", BudgetProps(
             namer=n, environment=env.name, limit_usd=env.budget_limit_usd, topic_arn=primary_topic.arn,
             emails=env.alert_emails))

@@ -90,7 +90,8 @@ class RegionalStack(PlatformStack):
             namer=n, service="origin-cert", domain_name=shared, alternative_names=(own,), zone_id=zone_id,
             owned_names=(shared, own) if primary else (own,), dns_provider=self.dns_provider))
         self.origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
-            secret_name=origin_verify_secret_name(self.config, env), primary_region=env.primary_region, owner=primary,
+            secret_name=origin_verify_secret_name(self.config, env), owner=primary,
+            primary_provider=None if primary else self.provider_in(env.primary_region),
             namer=n, kms_key_arn=self.key.arn, recovery_window_days=0 if env.force_destroy else 30))
         self.load_balancer = LoadBalancer(self, "web-lb", LoadBalancerProps(
             namer=n, vpc_id=self.network.vpc.id, public_subnet_ids=self.network.subnet_ids["public"],
@@ -109,7 +110,7 @@ class RegionalStack(PlatformStack):
         if env.db_backup_replication and len(env.regions) > 1 and region == env.regions[1]:
             BackupReplica(self, "database-backups", BackupReplicaProps(
                 source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
-                source_region=env.primary_region, kms_key_arn=self.key.arn,
+                source_provider=self.provider_in(env.primary_region), kms_key_arn=self.key.arn,
                 retention_days=env.db_backup_retention_days))
         self.compute = Compute(self, "web", ComputeProps(
             namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
