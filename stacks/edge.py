@@ -29,7 +29,9 @@ class EdgeStack(PlatformStack):
 
     def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment, out_dir: Path):
         super().__init__(scope, spec, config, env, provider_region=env.primary_region, out_dir=out_dir)
-        self.us_east_1 = self.provider_in(EDGE_REGION)
+        # Always its own alias, also when the primary region is us-east-1: CloudFront's
+        # resources say explicitly which provider they need.
+        self.us_east_1 = self.aws_provider("us_east_1", EDGE_REGION, alias="us_east_1")
         n = self.namer
         zone_id = dns.hosted_zone_id(self, config.project.domain, config.project.hosted_zone_id, self.dns_provider)
         viewer_names = (env.app_domain, *env.viewer_aliases)

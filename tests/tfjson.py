@@ -26,6 +26,12 @@ def providers(stack: dict) -> dict[str | None, dict]:
     return {block.get("alias"): block for block in stack["provider"]["aws"]}
 
 
+def provider_region(stack: dict, body: dict) -> str:
+    """The region a resource or data source works in: its provider's (`aws` or `aws.<alias>`)."""
+    alias = body.get("provider", "aws").removeprefix("${").removesuffix("}").partition(".")[2] or None
+    return providers(stack)[alias]["region"]
+
+
 def walk(value: Any):
     """Every (key, value) pair anywhere in a JSON document."""
     if isinstance(value, dict):
