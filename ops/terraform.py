@@ -1,15 +1,23 @@
-"""Drive the Terraform CLI over synthesized stacks: init, plan, show, apply, output.
+"""Drive the Terraform CLI over synthesized stacks: init, validate, plan, show, apply, output.
 
-Each stack runs in `<out>/stacks/<stack>`. Failures that are about the machine rather than the
-stack (no Terraform, an old one, providers that cannot be downloaded, no AWS credentials) raise
-`EnvironmentProblem` with one actionable sentence; a stack that fails raises `StackFailed` naming
-the stack and Terraform's own last error lines. Tests drive this module with a `terraform`
-stand-in on PATH that records its arguments and replays canned output (tests/test_ops.py).
+Each stack runs in `<out>/stacks/<stack>`, with the environment `ops.toolchain` decides (shared
+plugin cache, provider mirror when there is one). A stack's dependency lock file lives outside
+the synth output, in `<locks_dir>/<stack>.terraform.lock.hcl` (synth replaces the output folder,
+like state it must survive): it is copied in before `init`, so every init verifies the
+provider's recorded checksums, and copied back after, so a new stack records them once. Lock
+files and the plugin cache live beside the output folder (`terraform-locks/`, `.terraform.d/`).
+
+Failures that are about the machine rather than the stack (no Terraform, an old one, providers
+that cannot be downloaded, no AWS credentials) raise `EnvironmentProblem` with one actionable
+sentence; a stack that fails raises `StackFailed` naming the stack and Terraform's own last
+error lines. Tests drive this module with a `terraform` stand-in on PATH that records its
+arguments and replays canned output (tests/test_ops.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,19 +25,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops import toolchain
+from ops.toolchain import EnvironmentProblem
+
+__all__ = ["EnvironmentProblem", "StackFailed", "StackResult", "Terraform", "check_version", "find_terraform"]
+
 MIN_VERSION = (1, 10)  # S3-native state locking (use_lockfile)
 PLAN_FILE = "plan.tfplan"
 PLAN_JSON = "plan.json"
+LOCK_FILE = ".terraform.lock.hcl"
+LOCKS_DIR = "terraform-locks"  # beside the output folder
 
 _PROVIDERS = re.compile(r"(Failed to query available provider packages|could not connect to registry|"
                         r"Failed to install provider|dial tcp|no such host)", re.IGNORECASE)
 _CREDENTIALS = re.compile(r"(No valid credential sources found|NoCredentialProviders|failed to refresh cached "
                           r"credentials|InvalidClientTokenId|ExpiredToken|AccessDenied.*AssumeRole|"
                           r"retrieving caller identity|get identity)", re.IGNORECASE)
-
-
-class EnvironmentProblem(RuntimeError):
-    """The machine cannot run Terraform for us; the message says how to fix it."""
 
 
 class StackFailed(RuntimeError):
@@ -54,6 +65,14 @@ def find_terraform() -> str:
     return path
 
 
+@dataclass
+class Diagnostic:
+    severity: str  # error or warning
+    summary: str
+    detail: str
+    address: str  # where Terraform points (resource address or file:line), may be empty
+
+
 def check_version(terraform: str) -> str:
     try:
         done = subprocess.run([terraform, "version", "-json"], capture_output=True, text=True, timeout=60)
@@ -70,16 +89,21 @@ def check_version(terraform: str) -> str:
 class Terraform:
     """Runs terraform in one stack folder at a time. `echo` receives output lines (--verbose)."""
 
-    def __init__(self, out_dir: Path, terraform: str | None = None, echo: Callable[[str], None] | None = None):
+    def __init__(self, out_dir: Path, terraform: str | None = None, echo: Callable[[str], None] | None = None,
+                 chain: toolchain.Toolchain | None = None):
         self.out_dir = out_dir
-        self.terraform = terraform or find_terraform()
+        beside = out_dir.resolve().parent
+        self.chain = chain or toolchain.resolve(beside / toolchain.TOOLS_DIR.name)
+        self.terraform = terraform or self.chain.terraform
         self.echo = echo
+        self.locks_dir = beside / LOCKS_DIR
 
-    def _run(self, stack: str, step: str, *args: str) -> str:
+    def _run(self, stack: str, step: str, *args: str, check: bool = True) -> str:
         cwd = self.out_dir / "stacks" / stack
         command = [self.terraform, *args]
         try:
-            process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                       env={**os.environ, **self.chain.env})
         except OSError as exc:
             raise EnvironmentProblem(f"cannot run {self.terraform}: {exc.strerror}") from None
         lines = []
@@ -88,11 +112,10 @@ class Terraform:
             lines.append(line.rstrip("\n"))
             if self.echo:
                 self.echo(line.rstrip("\n"))
-        if process.wait() != 0:
+        if process.wait() != 0 and check:
             text = "\n".join(lines)
             if _PROVIDERS.search(text):
-                raise EnvironmentProblem("Terraform could not download the AWS provider (no internet or no registry "
-                                         "access?): allow registry.terraform.io or configure a provider mirror")
+                raise EnvironmentProblem(toolchain.provider_problem())
             if _CREDENTIALS.search(text):
                 raise EnvironmentProblem("AWS credentials are missing or cannot assume the deploy role: configure "
                                          "credentials (AWS_PROFILE, SSO or OIDC) that may assume it; see README "
@@ -101,8 +124,27 @@ class Terraform:
             raise StackFailed(stack, step, " | ".join(errors)[:500] or "no output")
         return "\n".join(lines)
 
-    def init(self, stack: str) -> None:
-        self._run(stack, "init", "init", "-input=false", "-no-color")
+    def init(self, stack: str, backend: bool = True) -> None:
+        """`terraform init` with the stack's lock file from `locks_dir` (and saved back there)."""
+        kept = self.locks_dir / f"{stack}{LOCK_FILE}"
+        here = self.out_dir / "stacks" / stack / LOCK_FILE
+        if kept.is_file():
+            shutil.copyfile(kept, here)
+        self._run(stack, "init", "init", "-input=false", "-no-color", *([] if backend else ["-backend=false"]))
+        if here.is_file():
+            self.locks_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(here, kept)
+
+    def validate(self, stack: str) -> list[Diagnostic]:
+        """`terraform init -backend=false` and `validate -json`: Terraform's own diagnostics (no AWS call)."""
+        self.init(stack, backend=False)
+        text = self._run(stack, "validate", "validate", "-json", "-no-color", check=False)
+        try:
+            found = json.loads(text)["diagnostics"]
+        except (ValueError, KeyError, TypeError):
+            raise StackFailed(stack, "validate", f"validate -json did not return JSON: {text[-300:]}") from None
+        return [Diagnostic(d.get("severity", "error"), d.get("summary", ""), d.get("detail", ""),
+                           d.get("address") or _where(d.get("range"))) for d in found]
 
     def plan(self, stack: str, variables: dict[str, str] | None = None, destroy: bool = False) -> Path:
         args = ["plan", "-input=false", "-no-color", f"-out={PLAN_FILE}"]
@@ -128,3 +170,9 @@ class Terraform:
             return {k: v.get("value") for k, v in json.loads(text or "{}").items()}
         except (ValueError, AttributeError):
             raise StackFailed(stack, "output", "terraform output -json did not return JSON") from None
+
+
+def _where(source_range: dict | None) -> str:
+    if not source_range:
+        return ""
+    return f"{source_range.get('filename', '')}:{source_range.get('start', {}).get('line', '')}"

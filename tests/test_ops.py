@@ -130,7 +130,7 @@ def test_the_first_failure_stops_the_run_and_names_the_stack(fake, tmp_path):
 @pytest.mark.parametrize(("behavior", "message"), [
     ({"version": "1.9.8"}, "Terraform 1.9.8 is too old"),
     ({"fail": {"dev-us-east-1": {"init": "Error: Failed to query available provider packages"}}},
-     "could not download the AWS provider"),
+     "could not install the AWS provider hashicorp/aws 5.100.0"),
     ({"fail": {"dev-us-east-1": {"plan": "Error: No valid credential sources found"}}}, "AWS credentials"),
 ])
 def test_machine_problems_are_one_actionable_line_and_exit_2(fake, tmp_path, behavior, message):
