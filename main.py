@@ -10,6 +10,7 @@ synthesize, so `list` and `validate-config` answer instantly.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -120,6 +121,39 @@ def validate_config(config: ConfigOption = None) -> None:
             ", ".join(e.cidrs[r] for r in e.regions),
             f"{e.instance_count} ({e.min_capacity}..{e.max_capacity}) {e.instance_type}", e.nat_policy]
            for e in cfg.environments.values()])
+
+
+@cli.command()
+def validate(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
+             out: OutOption = Path("cdktf.out")) -> None:
+    """Synthesize, then `terraform validate` every chosen stack with the real provider (no AWS call).
+    Exit 1 when Terraform reports an error or a warning."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ops import terraform
+    from stacks import app
+
+    cfg = load_config(config)
+    specs = select(cfg, env, region)
+    try:
+        app.synth(cfg, specs, out)
+        runner = terraform.Terraform(out)
+        terraform.check_version(runner.terraform)
+        for spec in specs:  # one after the other: they share the plugin cache
+            runner.init(spec.name, backend=False)
+        # Stacks are independent and validation reads nothing remote: run them side by side.
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            found = dict(zip(specs, pool.map(lambda s: runner.validate(s.name), specs), strict=True))
+    except (terraform.EnvironmentProblem, app.OutputDirError) as exc:
+        fail([str(exc)])
+    except terraform.StackFailed as exc:
+        fail([str(exc)], code=1)
+    table(f"terraform validate ({runner.chain.describe()})", ["Stack", "Result", "Diagnostics"],
+          [[s.name, "valid" if not d else "INVALID",
+            "; ".join(f"{x.severity}: {x.summary} ({x.address}) {x.detail}".strip() for x in d) or "-"]
+           for s, d in found.items()])
+    if any(found.values()):
+        raise typer.Exit(1)
 
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's own output.")]

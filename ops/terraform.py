@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ LOCKS_DIR = "terraform-locks"  # beside the output folder
 
 _PROVIDERS = re.compile(r"(Failed to query available provider packages|could not connect to registry|"
                         r"Failed to install provider|dial tcp|no such host)", re.IGNORECASE)
+_CHECKSUM = re.compile(r"(doesn't match any of the checksums|checksums previously recorded)", re.IGNORECASE)
 _CREDENTIALS = re.compile(r"(No valid credential sources found|NoCredentialProviders|failed to refresh cached "
                           r"credentials|InvalidClientTokenId|ExpiredToken|AccessDenied.*AssumeRole|"
                           r"retrieving caller identity|get identity)", re.IGNORECASE)
@@ -97,6 +99,8 @@ class Terraform:
         self.terraform = terraform or self.chain.terraform
         self.echo = echo
         self.locks_dir = beside / LOCKS_DIR
+        # Terraform's plugin cache is not safe for concurrent installs: inits take turns.
+        self._init_lock = threading.Lock()
 
     def _run(self, stack: str, step: str, *args: str, check: bool = True) -> str:
         cwd = self.out_dir / "stacks" / stack
@@ -114,6 +118,11 @@ class Terraform:
                 self.echo(line.rstrip("\n"))
         if process.wait() != 0 and check:
             text = "\n".join(lines)
+            if _CHECKSUM.search(text):
+                raise EnvironmentProblem(
+                    f"{stack}: the AWS provider Terraform found does not match the checksums recorded in "
+                    f"{self.locks_dir / (stack + LOCK_FILE)}; if the provider changed on purpose, delete that lock "
+                    "file and run again (it is recorded anew), otherwise find out why the package differs")
             if _PROVIDERS.search(text):
                 raise EnvironmentProblem(toolchain.provider_problem())
             if _CREDENTIALS.search(text):
@@ -128,16 +137,20 @@ class Terraform:
         """`terraform init` with the stack's lock file from `locks_dir` (and saved back there)."""
         kept = self.locks_dir / f"{stack}{LOCK_FILE}"
         here = self.out_dir / "stacks" / stack / LOCK_FILE
-        if kept.is_file():
-            shutil.copyfile(kept, here)
-        self._run(stack, "init", "init", "-input=false", "-no-color", *([] if backend else ["-backend=false"]))
-        if here.is_file():
-            self.locks_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(here, kept)
+        with self._init_lock:
+            # A stack without its own lock file yet starts from a sibling's: every stack pins the same
+            # provider, so it gets the same recorded checksums and the cached install is reused, not
+            # installed again (which would also swap the cache under a stack running concurrently).
+            seed = kept if kept.is_file() else next(iter(sorted(self.locks_dir.glob(f"*{LOCK_FILE}"))), None)
+            if seed is not None:
+                shutil.copyfile(seed, here)
+            self._run(stack, "init", "init", "-input=false", "-no-color", *([] if backend else ["-backend=false"]))
+            if here.is_file():
+                self.locks_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(here, kept)
 
     def validate(self, stack: str) -> list[Diagnostic]:
-        """`terraform init -backend=false` and `validate -json`: Terraform's own diagnostics (no AWS call)."""
-        self.init(stack, backend=False)
+        """`validate -json` after `init(stack, backend=False)`: Terraform's own diagnostics (no AWS call)."""
         text = self._run(stack, "validate", "validate", "-json", "-no-color", check=False)
         try:
             found = json.loads(text)["diagnostics"]
