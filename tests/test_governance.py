@@ -186,7 +186,8 @@ def test_monthly_budget_alerts_the_error_topic_and_mail(default_config, synthesi
     for notification in budget["notification"]:
         _, _, topic = referenced(stack, notification["subscriber_sns_topic_arns"][0])
         assert topic["name"] == f"{env}-{config_env.primary_region}-errors-a1"
-        assert topic["region"] == config_env.primary_region
+        alias = topic["provider"].partition(".")[2] or None  # "aws" or "aws.<alias>"
+        assert providers(stack)[alias]["region"] == config_env.primary_region, "read where it lives"
 
 
 def test_error_topics_admit_budgets(synthesized):
