@@ -22,6 +22,7 @@ from constructs import Construct
 import webapp
 from config.regions import ELB_LOG_DELIVERY_SERVICE_REGIONS
 from modules import aws
+from modules.bucket import SecureBucket
 from modules.naming import Namer
 from modules.origin_verify import HEADER as ORIGIN_VERIFY_HEADER
 from modules.policy import Statement
@@ -32,12 +33,12 @@ ROUTE53_HEALTH_PREFIX_LIST = "com.amazonaws.{region}.route53-healthchecks"
 ACCESS_LOG_PREFIX = "alb"
 
 
-def access_log_delivery_statement(scope: Construct, region: str, bucket_name: str, account_id: str,
-                                  partition: str) -> Statement:
+def access_log_delivery_statement(scope: Construct, region: str, bucket_arn: str, account_id: str) -> Statement:
     """The log bucket policy statement letting Elastic Load Balancing deliver this account's ALB
-    access logs: the region's ELB account (from the aws_elb_service_account data source), or
-    the log-delivery service principal in regions launched after August 2022."""
-    objects = f"arn:{partition}:s3:::{bucket_name}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"
+    access logs under the load balancer's prefix: the region's ELB account (from the
+    aws_elb_service_account data source), or the log-delivery service principal in regions
+    launched after August 2022."""
+    objects = f"{bucket_arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"
     if region in ELB_LOG_DELIVERY_SERVICE_REGIONS:
         principal = {"Service": ("logdelivery.elasticloadbalancing.amazonaws.com",)}
     else:
@@ -52,8 +53,8 @@ class LoadBalancerProps:
     vpc_id: str
     public_subnet_ids: list[str]
     certificate_arn: str  # the validation's ARN: the listener waits for issuance
-    log_bucket_id: str
-    log_bucket_policy: object  # the bucket policy resource: ELB checks write access at creation
+    log_bucket: SecureBucket  # receives the access logs; the load balancer adds its delivery grant
+    account_id: str  # token: the account whose logs ELB delivers (part of the object key)
     deletion_protection: bool
     region: str
     origin_verify_values: list[str]  # header values accepted (current and previous)
@@ -84,13 +85,15 @@ class LoadBalancer(Construct):
                 tags=n.resource_tags(f"{service}-https-in"))
             self.security_groups[service] = group
         self.security_group = self.security_groups["alb"]  # the one the instances admit traffic from
+        p.log_bucket.add_to_policy(access_log_delivery_statement(self, p.region, p.log_bucket.arn, p.account_id))
         self.alb = aws.lb.Lb(
             self, "alb", name=n.name("alb", "alb"), internal=False, load_balancer_type="application",
             security_groups=[g.id for g in self.security_groups.values()], subnets=p.public_subnet_ids,
             drop_invalid_header_fields=True, enable_deletion_protection=p.deletion_protection,
             desync_mitigation_mode="strictest", idle_timeout=60,
-            access_logs=aws.lb.LbAccessLogs(bucket=p.log_bucket_id, prefix=ACCESS_LOG_PREFIX, enabled=True),
-            tags=n.resource_tags("alb", "alb"), depends_on=[p.log_bucket_policy])
+            access_logs=aws.lb.LbAccessLogs(bucket=p.log_bucket.id, prefix=ACCESS_LOG_PREFIX, enabled=True),
+            # ELB checks write access to the bucket when logging is enabled.
+            tags=n.resource_tags("alb", "alb"), depends_on=[p.log_bucket.policy])
         self.target_group = aws.lb_target_group.LbTargetGroup(
             self, "tg", name=n.name("web", "target_group"), port=webapp.PORT, protocol="HTTP",
             vpc_id=p.vpc_id, target_type="instance", deregistration_delay="30",

@@ -5,10 +5,17 @@ ownership enforced (no ACLs), default encryption, a policy denying plain HTTP an
 below 1.2, server access logging, and lifecycle rules that keep old versions from
 accumulating cost. What varies is explicit and has to be justified: SSE-S3 instead of the
 region's KMS key needs a reason; a bucket without access logging needs a reason.
+
+Access logging is wired the AWS CDK way: a bucket that logs asks its log bucket to admit it
+(`admit_access_logs`), so the log bucket's policy names each source bucket and its own prefix
+(`<log bucket ARN>/s3/<source name>/*`) instead of a wildcard over every bucket that might ever
+log there, and the logging configuration waits for that policy: S3 refuses to enable logging
+into a bucket whose policy does not yet admit the delivery.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from cdktf import TerraformProvider
@@ -36,17 +43,21 @@ class SecureBucketProps:
     lifecycle: Lifecycle
     kms_key_arn: str | None = None
     sse_s3_reason: str | None = None  # required when kms_key_arn is None
-    access_log_bucket: str | None = None  # bucket id receiving this bucket's access logs
+    access_log_bucket: SecureBucket | None = None  # receives this bucket's access logs and admits them
     no_access_log_reason: str | None = None  # required when access_log_bucket is None
-    receives_access_logs: bool = False  # admit S3 server access logs of this env/region's buckets
     force_destroy: bool = False
     extra_statements: list[Statement] = field(default_factory=list)  # e.g. log delivery services
-    partition: str = "aws"  # token from aws_partition
     provider: TerraformProvider | None = None  # another region's provider (the edge's us-east-1)
 
 
+S3_ACCESS_LOG_PREFIX = "s3"  # server access logs land under s3/<source bucket name>/
+S3_LOGGING_SERVICE = "logging.s3.amazonaws.com"
+POLICY_DOCUMENT_ID = "policy-document"
+
+
 class SecureBucket(Construct):
-    """Exposes `bucket` (the aws_s3_bucket), `name`, `id` and `arn`."""
+    """Exposes `bucket` (the aws_s3_bucket), `name`, `id`, `arn`, `policy` (the aws_s3_bucket_policy)
+    and `logging` (the aws_s3_bucket_logging, or None)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: SecureBucketProps):
         super().__init__(scope, construct_id)
@@ -74,10 +85,15 @@ class SecureBucket(Construct):
             rule=aws.s3_bucket_ownership_controls.S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
         self._encryption()
         self._policy()
+        self.logging = None
         if p.access_log_bucket is not None:
-            aws.s3_bucket_logging.S3BucketLoggingA(self, "logging", bucket=self.id, provider=p.provider,
-                                                   target_bucket=p.access_log_bucket,
-                                                   target_prefix=f"s3/{self.name}/")
+            target = p.access_log_bucket
+            prefix = f"{S3_ACCESS_LOG_PREFIX}/{self.name}/"
+            target.admit_access_logs(self, prefix)
+            self.logging = aws.s3_bucket_logging.S3BucketLoggingA(
+                self, "logging", bucket=self.id, provider=p.provider, target_bucket=target.id, target_prefix=prefix,
+                # S3 checks the target's policy when logging is enabled: a race would fail the apply.
+                depends_on=[target.policy])
         self._lifecycle()
 
     def _encryption(self) -> None:
@@ -100,24 +116,57 @@ class SecureBucket(Construct):
         everyone = {"AWS": ("*",)}
         objects = (self.arn, f"{self.arn}/*")
         # Deny statements may name "s3:*": they take away, they grant nothing.
-        statements = [
+        self._statements = [
             Statement("DenyInsecureTransport", ("s3:*",), objects, everyone,
                       (Condition("Bool", "aws:SecureTransport", ("false",)),), effect="Deny"),
             Statement("DenyTlsBelow12", ("s3:*",), objects, everyone,
                       (Condition("NumericLessThan", "s3:TlsVersion", ("1.2",)),), effect="Deny"),
+            *p.extra_statements,
         ]
-        if p.receives_access_logs:
-            statements.append(Statement(
-                "S3ServerAccessLogsFromThisEnvironmentAndRegion", ("s3:PutObject",), (f"{self.arn}/s3/*",),
-                {"Service": ("logging.s3.amazonaws.com",)},
-                (Condition("StringEquals", "aws:SourceAccount", (p.account_id,)),
-                 Condition("ArnLike", "aws:SourceArn", (f"arn:{p.partition}:s3:::{p.namer.prefix}*",)))))
-        statements.extend(p.extra_statements)
         # One policy per bucket (S3 allows only one); applied after the public access block so
         # that an ordering race cannot briefly allow a public policy.
         self.policy = aws.s3_bucket_policy.S3BucketPolicy(self, "policy", bucket=self.id, provider=p.provider,
-                                            policy=document(self, "policy-document", statements).json,
-                                            depends_on=[self.public_access_block])
+                                                          policy=self._render_policy(),
+                                                          depends_on=[self.public_access_block])
+
+    def _render_policy(self) -> str:
+        """(Re)builds the one `aws_iam_policy_document` of this bucket from its statements and
+        returns its `.json`. A document's statements are fixed when it is constructed, so a grant
+        added later replaces the document: same construct id, hence the same logical name in the
+        synthesized JSON, and no stale copy left behind. Statements keep their order of arrival
+        (construction order), so synthesis stays deterministic."""
+        self.node.try_remove_child(POLICY_DOCUMENT_ID)
+        return document(self, POLICY_DOCUMENT_ID, list(self._statements)).json
+
+    def add_to_policy(self, statement: Statement) -> None:
+        """Adds a statement to the bucket policy after construction, for whoever delivers into this
+        bucket (access logs, load balancer logs): each grant is added by the construct that needs
+        it, so the policy admits exactly the deliveries that exist."""
+        if any(s.sid == statement.sid for s in self._statements):
+            raise ValueError(f"bucket {self.props.service}: the policy already has a statement {statement.sid}")
+        self._statements.append(statement)
+        self.policy.policy = self._render_policy()
+
+    def admit_access_logs(self, source: SecureBucket, prefix: str) -> None:
+        """Lets S3 deliver `source`'s server access logs under `prefix` of this bucket, and nothing
+        else: the exact `<this bucket>/<prefix>*` objects, only from that bucket in its account
+        (the statement AWS documents for the logging service principal). S3 delivers server access
+        logs only into a bucket of the same account and region that uses SSE-S3, so anything else
+        is refused here rather than by S3 at apply time."""
+        p = self.props
+        if p.kms_key_arn is not None:
+            raise ValueError(f"bucket {p.service}: S3 server access logs cannot be delivered to an SSE-KMS bucket")
+        if source.props.provider is not p.provider or source.props.account_id != p.account_id:
+            raise ValueError(f"bucket {source.props.service}: S3 delivers access logs only within one account and "
+                             f"region, not into {p.service}")
+        if not prefix.endswith("/"):
+            raise ValueError(f"bucket {source.props.service}: the access log prefix {prefix!r} must end with '/'")
+        words = re.split(r"[^A-Za-z0-9]+", source.props.service)
+        self.add_to_policy(Statement(
+            "S3ServerAccessLogsFrom" + "".join(w[:1].upper() + w[1:] for w in words), ("s3:PutObject",),
+            (f"{self.arn}/{prefix}*",), {"Service": (S3_LOGGING_SERVICE,)},
+            (Condition("StringEquals", "aws:SourceAccount", (source.props.account_id,)),
+             Condition("ArnLike", "aws:SourceArn", (source.arn,)))))
 
     def _lifecycle(self) -> None:
         """Data buckets keep old versions, moving them to cheaper classes, then expire them. Log

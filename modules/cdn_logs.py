@@ -46,7 +46,7 @@ class CdnLogs(Construct):
                       Condition("ArnLike", "aws:SourceArn",
                                 (f"arn:{p.partition}:logs:{EDGE_REGION}:{p.account_token}:delivery-source:*",)))
         self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="cdn-logs", account_id=p.account_id, partition=p.partition, lifecycle=p.lifecycle,
+            namer=n, service="cdn-logs", account_id=p.account_id, lifecycle=p.lifecycle,
             sse_s3_reason="vended log delivery without a key grant for the delivery service",
             no_access_log_reason="it is the CloudFront log bucket; its own access logs add cost, not insight",
             force_destroy=p.force_destroy, provider=p.provider,

@@ -46,7 +46,7 @@ class ConfigRulesProps:
     manage_recorder: bool  # this stack owns the (account, region) recorder
     record_global_resources: bool  # only in the environment's primary region
     kms_key_arn: str
-    log_bucket_id: str
+    log_bucket: SecureBucket  # the region's access log bucket; it admits the Config bucket's logs
     lifecycle: Lifecycle
     force_destroy: bool
     notification_topic_arn: str | None
@@ -77,8 +77,8 @@ class ConfigRules(Construct):
         from_config = {"Service": ("config.amazonaws.com",)}
         this_account = Condition("StringEquals", "aws:SourceAccount", (p.account_token,))
         self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="config", account_id=p.account_id, partition=p.partition, lifecycle=p.lifecycle,
-            kms_key_arn=p.kms_key_arn, access_log_bucket=p.log_bucket_id, force_destroy=p.force_destroy,
+            namer=n, service="config", account_id=p.account_id, lifecycle=p.lifecycle,
+            kms_key_arn=p.kms_key_arn, access_log_bucket=p.log_bucket, force_destroy=p.force_destroy,
             extra_statements=[
                 Statement("ConfigAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), from_config,
                           (this_account,)),

@@ -57,9 +57,8 @@ class IngestProps:
     region: str
     account_id: str  # configuration value (bucket name)
     account_token: str  # token (policies)
-    partition: str  # token
     kms_key_arn: str
-    log_bucket_id: str
+    log_bucket: SecureBucket  # the region's access log bucket; it admits this bucket's logs
     lifecycle: Lifecycle
     force_destroy: bool
     vpc_id: str
@@ -82,8 +81,8 @@ class Ingest(Construct):
         self.props = p = props
         n = p.namer
         self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="ingest", account_id=p.account_id, partition=p.partition, lifecycle=p.lifecycle,
-            kms_key_arn=p.kms_key_arn, access_log_bucket=p.log_bucket_id, force_destroy=p.force_destroy))
+            namer=n, service="ingest", account_id=p.account_id, lifecycle=p.lifecycle,
+            kms_key_arn=p.kms_key_arn, access_log_bucket=p.log_bucket, force_destroy=p.force_destroy))
         self.dead_letter_queue = aws.sqs_queue.SqsQueue(
             self, "dlq", name=n.name("ingest-dlq", "sqs_queue"), kms_master_key_id=p.kms_key_arn,
             kms_data_key_reuse_period_seconds=300, message_retention_seconds=DLQ_RETENTION_SECONDS,

@@ -10,7 +10,7 @@ from constructs import Construct
 from config.model import Config, Environment, StackSpec
 from modules import dns
 from modules.alarms import WebAlarms, WebAlarmsProps
-from modules.alb import LoadBalancer, LoadBalancerProps, access_log_delivery_statement
+from modules.alb import LoadBalancer, LoadBalancerProps
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
@@ -40,15 +40,13 @@ class RegionalStack(PlatformStack):
             deletion_window_days=env.key_deletion_window_days, topic_publisher_accounts=other_accounts,
             # RDS names its exported log groups itself (/aws/rds/instance/<identifier>/<log>).
             log_group_prefixes=(f"{RDS_LOG_GROUP_PREFIX}{self.namer.prefix}",)))
-        log_bucket_name = self.namer.bucket("logs", env.account_id)
+        # Whatever logs into this bucket (the ALB, the ingest and Config buckets) adds its own grant.
         self.log_bucket = SecureBucket(self, "log-bucket", SecureBucketProps(
-            namer=self.namer, service="logs", account_id=env.account_id, partition=self.partition,
+            namer=self.namer, service="logs", account_id=env.account_id,
             lifecycle=self.lifecycle(current_expire_days=env.log_retention_days),
             sse_s3_reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 buckets",
             no_access_log_reason="it is the access log bucket; logging it into itself would loop",
-            receives_access_logs=True, force_destroy=env.force_destroy,
-            extra_statements=[access_log_delivery_statement(self, region, log_bucket_name, self.account_id,
-                                                            self.partition)]))
+            force_destroy=env.force_destroy))
         self.network = Network(self, "network", NetworkProps(
             namer=self.namer, region=region, cidr=env.cidrs[region], az_count=env.az_count,
             nat_policy=env.nat_policy, interface_endpoints=env.interface_endpoints,
@@ -65,13 +63,13 @@ class RegionalStack(PlatformStack):
             self.config_rules = ConfigRules(self, "config", ConfigRulesProps(
                 namer=self.namer, region=region, account_id=env.account_id, account_token=self.account_id,
                 partition=self.partition, manage_recorder=owns_recorder, record_global_resources=env.is_primary(region),
-                kms_key_arn=self.key.arn, log_bucket_id=self.log_bucket.id, lifecycle=self.lifecycle(),
+                kms_key_arn=self.key.arn, log_bucket=self.log_bucket, lifecycle=self.lifecycle(),
                 force_destroy=env.force_destroy,
                 notification_topic_arn=self.error_topic.arn if env.config_notifications else None))
         self._web_tier()
         self.ingest = Ingest(self, "ingest", IngestProps(
             namer=self.namer, region=region, account_id=env.account_id, account_token=self.account_id,
-            partition=self.partition, kms_key_arn=self.key.arn, log_bucket_id=self.log_bucket.id,
+            kms_key_arn=self.key.arn, log_bucket=self.log_bucket,
             lifecycle=self.lifecycle(), force_destroy=env.force_destroy, vpc_id=self.network.vpc.id,
             subnet_ids=self.network.subnet_ids["app"], error_topic_arn=self.error_topic.arn,
             memory_mb=env.lambda_memory_mb, timeout_s=env.lambda_timeout_s,
@@ -95,8 +93,8 @@ class RegionalStack(PlatformStack):
             namer=n, kms_key_arn=self.key.arn, recovery_window_days=0 if env.force_destroy else 30))
         self.load_balancer = LoadBalancer(self, "web-lb", LoadBalancerProps(
             namer=n, vpc_id=self.network.vpc.id, public_subnet_ids=self.network.subnet_ids["public"],
-            certificate_arn=self.certificate.arn, log_bucket_id=self.log_bucket.id,
-            log_bucket_policy=self.log_bucket.policy, deletion_protection=env.deletion_protection, region=region,
+            certificate_arn=self.certificate.arn, log_bucket=self.log_bucket, account_id=self.account_id,
+            deletion_protection=env.deletion_protection, region=region,
             origin_verify_values=self.origin_verify.accepted))
         lb = self.load_balancer
         self.database = Database(self, "database", DatabaseProps(

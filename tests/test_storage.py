@@ -44,10 +44,10 @@ def data_bucket_stack(tmp_path_factory):
     key = aws.kms_key.KmsKey(stack, "key", enable_key_rotation=True, tags=namer.resource_tags("kms"))
     logs = SecureBucket(stack, "logs", SecureBucketProps(
         namer=namer, service="logs", account_id="111111111111", lifecycle=Lifecycle(current_expire_days=14),
-        sse_s3_reason="log delivery", no_access_log_reason="log bucket", receives_access_logs=True))
+        sse_s3_reason="log delivery", no_access_log_reason="log bucket"))
     SecureBucket(stack, "data", SecureBucketProps(
         namer=namer, service="ingest", account_id="111111111111", lifecycle=Lifecycle(), kms_key_arn=key.arn,
-        access_log_bucket=logs.id,
+        access_log_bucket=logs,
         extra_statements=[Statement("ReadForReports", ("s3:GetObject",), (f"{logs.arn}/*",),
                                     {"Service": ("reports.example.invalid",)})]))
     app.synth()
@@ -118,19 +118,106 @@ def test_every_bucket_but_the_log_bucket_has_access_logging(synthesized, data_bu
         assert log["target_prefix"] == f"s3/{body['bucket']}/"
 
 
-def test_log_bucket_admits_access_logs_of_this_environment_and_region_only(synthesized):
+def name_of(reference: str) -> str:
+    """The logical name in `${aws_s3_bucket.<name>.id}`."""
+    return reference.split("aws_s3_bucket.")[1].split(".")[0]
+
+
+def logging_statements(stack: dict, bucket_name: str) -> list[dict]:
+    """The statements of a bucket's policy that grant the S3 logging service anything."""
+    policy = attached(stack, "aws_s3_bucket_policy", bucket_name)
+    return [s for s in policy_document(stack, policy["policy"])
+            if any("logging.s3.amazonaws.com" in p["identifiers"] for p in s.get("principals", []))]
+
+
+def test_log_bucket_admits_each_logging_bucket_at_its_own_prefix_only(synthesized, data_bucket_stack):
+    """Least privilege, and what moto (like S3) reads: one statement per source bucket whose only
+    resource is exactly `<log bucket ARN>/<that source's target prefix>*`, limited to that source
+    bucket and account; no wildcard over every bucket of the region."""
+    every = {**synthesized.stacks, "construct": data_bucket_stack}
+    checked = 0
+    for stack_name, stack in every.items():
+        sources_by_target: dict[str, list[dict]] = {}
+        for logging in resources(stack, "aws_s3_bucket_logging").values():
+            sources_by_target.setdefault(name_of(logging["target_bucket"]), []).append(logging)
+        for target, loggings in sources_by_target.items():
+            statements = logging_statements(stack, target)
+            assert len(statements) == len(loggings), (stack_name, "one statement per source bucket, nothing more")
+            for logging in loggings:
+                source = name_of(logging["bucket"])
+                (statement,) = [s for s in statements if any(
+                    refers_to(c["values"], "aws_s3_bucket", source, "arn") for c in s["condition"])]
+                assert statement["effect"] == "Allow" and statement["actions"] == ["s3:PutObject"]
+                assert statement["principals"] == [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}]
+                assert statement["resources"] == [f"${{aws_s3_bucket.{target}.arn}}/{logging['target_prefix']}*"]
+                conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+                assert conditions["aws:SourceArn"] == ("ArnLike", [f"${{aws_s3_bucket.{source}.arn}}"])
+                test, (account,) = conditions["aws:SourceAccount"]
+                assert test == "StringEquals" and f"-{account}-" in resources(stack, "aws_s3_bucket")[source]["bucket"]
+                checked += 1
+    assert checked == 12 + 1, "the ingest and Config buckets of every regional stack, and the construct test's"
     for stack_name, name, body in buckets(synthesized.stacks):
-        if body["tags"]["Service"] != "logs":
-            continue
-        stack = synthesized.stacks[stack_name]
-        policy = attached(stack, "aws_s3_bucket_policy", name)["policy"]
-        statements = {s["sid"]: s for s in policy_document(stack, policy)}
-        access = statements["S3ServerAccessLogsFromThisEnvironmentAndRegion"]
-        assert access["principals"] == [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}]
-        assert access["actions"] == ["s3:PutObject"]
-        conditions = {c["variable"]: c["values"] for c in access["condition"]}
-        assert conditions["aws:SourceArn"][0].endswith(f":s3:::{stack_name}-*")
-        assert "aws:SourceAccount" in conditions
+        if body["tags"]["Service"] == "cdn-logs":
+            assert logging_statements(synthesized.stacks[stack_name], name) == [], "nothing logs into it"
+
+
+def test_every_bucket_logging_waits_for_the_target_bucket_policy(synthesized, data_bucket_stack):
+    """S3 refuses to enable logging into a bucket whose policy does not admit the delivery yet:
+    without the dependency, Terraform may create both at once and the apply fails (or races)."""
+    every = {**synthesized.stacks, "construct": data_bucket_stack}
+    checked = 0
+    for stack_name, stack in every.items():
+        for logging in resources(stack, "aws_s3_bucket_logging").values():
+            target = name_of(logging["target_bucket"])
+            (policy_name,) = [n for n, b in resources(stack, "aws_s3_bucket_policy").items()
+                              if refers_to(b["bucket"], "aws_s3_bucket", target, "id")]
+            assert f"aws_s3_bucket_policy.{policy_name}" in logging.get("depends_on", []), (stack_name, logging)
+            checked += 1
+    assert checked == 12 + 1
+
+
+def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_path):
+    """Grants added after construction re-render the bucket's single policy document: no second
+    document, no stale copy, the same logical name; duplicates and impossible deliveries fail
+    at synth time."""
+    from cdktf import App, TerraformStack
+
+    from modules import aws
+    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.naming import Namer
+
+    app = App(outdir=str(tmp_path / "out"))
+    stack = TerraformStack(app, "dev-us-east-1")
+    aws.provider.AwsProvider(stack, "aws", region="us-east-1")
+    namer = Namer("dev", "us-east-1", "a1")
+    logs = SecureBucket(stack, "logs", SecureBucketProps(
+        namer=namer, service="logs", account_id="1" * 12, lifecycle=Lifecycle(current_expire_days=14),
+        sse_s3_reason="log delivery", no_access_log_reason="log bucket"))
+    for service in ("first", "second-source"):
+        SecureBucket(stack, service, SecureBucketProps(
+            namer=namer, service=service, account_id="1" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
+            access_log_bucket=logs))
+    with pytest.raises(ValueError, match="already has a statement S3ServerAccessLogsFromFirst"):
+        logs.admit_access_logs(stack.node.find_child("first"), "again/")
+    keyed = SecureBucket(stack, "keyed", SecureBucketProps(
+        namer=namer, service="keyed", account_id="1" * 12, lifecycle=Lifecycle(), kms_key_arn="${aws_kms_key.k.arn}",
+        no_access_log_reason="test"))
+    with pytest.raises(ValueError, match="cannot be delivered to an SSE-KMS bucket"):
+        keyed.admit_access_logs(logs, "s3/x/")
+    other_account = SecureBucket(stack, "other", SecureBucketProps(
+        namer=namer, service="other", account_id="2" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
+        no_access_log_reason="test"))
+    with pytest.raises(ValueError, match="only within one account and region"):
+        logs.admit_access_logs(other_account, "s3/other/")
+    app.synth()
+    synthesized = load_stacks(tmp_path / "out")["dev-us-east-1"]
+    documents = [n for n in synthesized["data"]["aws_iam_policy_document"] if n.startswith("logs_")]
+    assert len(documents) == 1, documents
+    logs_name = next(n for n, b in resources(synthesized, "aws_s3_bucket").items() if b["tags"]["Service"] == "logs")
+    policy = attached(synthesized, "aws_s3_bucket_policy", logs_name)
+    sids = [s["sid"] for s in policy_document(synthesized, policy["policy"])]
+    assert sids == ["DenyInsecureTransport", "DenyTlsBelow12", "S3ServerAccessLogsFromFirst",
+                    "S3ServerAccessLogsFromSecondSource"]
 
 
 def test_extra_statements_join_the_single_bucket_policy(data_bucket_stack):
@@ -231,16 +318,12 @@ def test_every_access_log_delivery_is_admitted_by_the_log_bucket_policy(synthesi
     checked = 0
     for stack_name, stack in synthesized.stacks.items():
         for logging in resources(stack, "aws_s3_bucket_logging").values():
-            target_name = logging["target_bucket"].split("aws_s3_bucket.")[1].split(".")[0]
-            source_name = logging["bucket"].split("aws_s3_bucket.")[1].split(".")[0]
-            source = resources(stack, "aws_s3_bucket")[source_name]
-            policy = attached(stack, "aws_s3_bucket_policy", target_name)
-            (statement,) = [s for s in policy_document(stack, policy["policy"])
-                            if s["sid"] == "S3ServerAccessLogsFromThisEnvironmentAndRegion"]
-            source_arns = {c["variable"]: c["values"] for c in statement["condition"]}["aws:SourceArn"]
-            assert any(fnmatch.fnmatchcase(f"arn:${{data.aws_partition.partition.partition}}:s3:::{source['bucket']}",
-                                           pattern) for pattern in source_arns), (stack_name, source["bucket"])
-            allowed = statement["resources"][0].split("/", 1)[1]  # e.g. s3/*
-            assert fnmatch.fnmatchcase(f"{logging['target_prefix']}key", allowed), logging["target_prefix"]
+            target, source = name_of(logging["target_bucket"]), name_of(logging["bucket"])
+            admitted = [s for s in logging_statements(stack, target)
+                        if {c["variable"]: c["values"] for c in s["condition"]}["aws:SourceArn"]
+                        == [f"${{aws_s3_bucket.{source}.arn}}"]]
+            (statement,) = admitted
+            allowed = statement["resources"][0].split("}/", 1)[1]  # e.g. s3/<source name>/*
+            assert fnmatch.fnmatchcase(f"{logging['target_prefix']}key", allowed), (stack_name, allowed)
             checked += 1
     assert checked == 12, "the ingest and Config buckets of every regional stack"

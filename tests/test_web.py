@@ -136,7 +136,9 @@ def test_alb_is_public_hardened_logged_and_admits_443_only(default_config, synth
     log_bucket, _ = tagged(stack, "aws_s3_bucket", "logs")
     assert alb["access_logs"]["enabled"] is True and alb["access_logs"]["prefix"] == "alb"
     assert refers_to(alb["access_logs"]["bucket"], "aws_s3_bucket", log_bucket, "id")
-    assert any("aws_s3_bucket_policy" in d for d in alb["depends_on"]), "ELB checks bucket access at creation"
+    (log_policy,) = [n for n, b in resources(stack, "aws_s3_bucket_policy").items()
+                     if refers_to(b["bucket"], "aws_s3_bucket", log_bucket, "id")]
+    assert f"aws_s3_bucket_policy.{log_policy}" in alb["depends_on"], "ELB checks bucket access at creation"
     sg_name, _sg = tagged(stack, "aws_security_group", "alb")
     assert refers_to(alb["security_groups"], "aws_security_group", sg_name, "id")
     ingress = [r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
@@ -166,17 +168,18 @@ def test_log_bucket_admits_alb_log_delivery_without_hand_written_accounts(defaul
         data = json.loads(json.dumps(default_data))
         data["environments"]["dev"]["regions"] = ["eu-central-2"]
         stack = synthesize(model.parse(data, "c.toml"), tmp_path / "o", env="dev").stacks[name]
-    bucket, body = tagged(stack, "aws_s3_bucket", "logs")
+    bucket, _ = tagged(stack, "aws_s3_bucket", "logs")
     policy = next(p for p in resources(stack, "aws_s3_bucket_policy").values()
                   if refers_to(p["bucket"], "aws_s3_bucket", bucket, "id"))
     (delivery,) = [s for s in policy_document(stack, policy["policy"]) if s["sid"] == "AlbAccessLogDelivery"]
     assert delivery["actions"] == ["s3:PutObject"]
-    assert delivery["resources"][0].endswith(
-        f":s3:::{body['bucket']}/alb/AWSLogs/${{data.aws_caller_identity.caller.account_id}}/*")
+    assert delivery["resources"] == [
+        f"${{aws_s3_bucket.{bucket}.arn}}/alb/AWSLogs/${{data.aws_caller_identity.caller.account_id}}/*"]
     (principals,) = delivery["principals"]
     assert principals["type"] == principal
     if principal == "AWS":
-        assert principals["identifiers"] == ["${data.aws_elb_service_account.elb-service-account.arn}"]
+        (account_source,) = stack["data"]["aws_elb_service_account"]
+        assert principals["identifiers"] == [f"${{data.aws_elb_service_account.{account_source}.arn}}"]
     else:
         assert principals["identifiers"] == ["logdelivery.elasticloadbalancing.amazonaws.com"]
 
