@@ -12,6 +12,10 @@
 - Origins: HTTPS only, TLS 1.2, to names the regional certificates cover, each request carrying
   the origin-verify header the load balancers require.
 - A response headers policy adds HSTS, nosniff, frame denial, a strict referrer policy.
+
+The AWS-managed policies are attached by their fixed IDs rather than looked up by name: a
+lookup lists the account's policies at plan time, which needs cloudfront:ListCachePolicies /
+ListOriginRequestPolicies on the deploy role and which emulators such as moto do not answer.
 """
 
 from __future__ import annotations
@@ -30,6 +34,16 @@ CACHED_METHODS = ["GET", "HEAD"]
 FAILOVER_STATUS_CODES = [500, 502, 503, 504]
 DEFAULT_ORIGIN = "origin"
 GROUP_ORIGIN = "regions"
+
+# AWS-managed policy IDs are fixed and the same in every account. Source: Amazon CloudFront
+# Developer Guide, "Use managed cache policies"
+# (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-managed-cache-policies.html)
+# and "Use managed origin request policies"
+# (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-managed-origin-request-policies.html).
+CACHING_DISABLED_POLICY_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # Managed-CachingDisabled
+CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # Managed-CachingOptimized
+# Managed-AllViewerExceptHostHeader: every viewer header, cookie and query string except Host.
+ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 
 @dataclass(frozen=True)
@@ -52,12 +66,6 @@ class Distribution(Construct):
         super().__init__(scope, construct_id)
         p, n = props, props.namer
         cf = aws.cloudfront_distribution
-        caching_disabled = aws.data_aws_cloudfront_cache_policy.DataAwsCloudfrontCachePolicy(
-            self, "caching-disabled", name="Managed-CachingDisabled")
-        caching_optimized = aws.data_aws_cloudfront_cache_policy.DataAwsCloudfrontCachePolicy(
-            self, "caching-optimized", name="Managed-CachingOptimized")
-        forward_all_but_host = aws.data_aws_cloudfront_origin_request_policy.DataAwsCloudfrontOriginRequestPolicy(
-            self, "all-viewer-except-host", name="Managed-AllViewerExceptHostHeader")
         headers = self._security_headers(n)
 
         def origin(origin_id: str, domain: str):
@@ -87,12 +95,14 @@ class Distribution(Construct):
             default_cache_behavior=cf.CloudfrontDistributionDefaultCacheBehavior(
                 target_origin_id=DEFAULT_ORIGIN, viewer_protocol_policy="redirect-to-https",
                 allowed_methods=ALL_METHODS, cached_methods=CACHED_METHODS, compress=True,
-                cache_policy_id=caching_disabled.id, origin_request_policy_id=forward_all_but_host.id,
+                cache_policy_id=CACHING_DISABLED_POLICY_ID,
+                origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID,
                 response_headers_policy_id=headers.id),
             ordered_cache_behavior=[cf.CloudfrontDistributionOrderedCacheBehavior(
                 path_pattern=path, target_origin_id=static_target, viewer_protocol_policy="redirect-to-https",
                 allowed_methods=READ_METHODS, cached_methods=CACHED_METHODS, compress=True,
-                cache_policy_id=caching_optimized.id, origin_request_policy_id=forward_all_but_host.id,
+                cache_policy_id=CACHING_OPTIMIZED_POLICY_ID,
+                origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID,
                 response_headers_policy_id=headers.id) for path in p.static_paths] or None,
             restrictions=cf.CloudfrontDistributionRestrictions(
                 geo_restriction=cf.CloudfrontDistributionRestrictionsGeoRestriction(restriction_type="none")),

@@ -14,6 +14,12 @@ from config import model
 REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
             "prod-us-west-2"]
 EDGE = ["dev-global", "staging-global", "prod-global"]
+# AWS-managed CloudFront policies, by the IDs the CloudFront Developer Guide documents ("Use managed
+# cache policies", "Use managed origin request policies"); spelled out here, not imported, so a
+# typo in modules/cdn.py fails the test.
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 
 def env_of(config, name):
@@ -236,11 +242,8 @@ def test_default_behavior_uses_the_failover_name_and_static_paths_the_origin_gro
     default = d["default_cache_behavior"]
     assert default["target_origin_id"] == "origin"
     assert sorted(default["allowed_methods"]) == ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
-    policies = {n: b["name"] for n, b in stack["data"]["aws_cloudfront_cache_policy"].items()}
-    _, _, cache = referenced(stack, default["cache_policy_id"])
-    assert cache["name"] == "Managed-CachingDisabled" and "Managed-CachingOptimized" in policies.values()
-    _, _, request = referenced(stack, default["origin_request_policy_id"])
-    assert request["name"] == "Managed-AllViewerExceptHostHeader", "the viewer Host header is not forwarded"
+    assert default["cache_policy_id"] == CACHING_DISABLED
+    assert default["origin_request_policy_id"] == ALL_VIEWER_EXCEPT_HOST_HEADER, "the viewer Host header stays behind"
     headers_name, headers = only(stack, "aws_cloudfront_response_headers_policy")
     assert refers_to(default["response_headers_policy_id"], "aws_cloudfront_response_headers_policy", headers_name,
                      "id")
@@ -251,7 +254,23 @@ def test_default_behavior_uses_the_failover_name_and_static_paths_the_origin_gro
     assert group["failover_criteria"]["status_codes"] == [500, 502, 503, 504]
     (static,) = d["ordered_cache_behavior"]
     assert static["path_pattern"] == "/static/*" and static["target_origin_id"] == group["origin_id"]
+    assert static["cache_policy_id"] == CACHING_OPTIMIZED
+    assert static["origin_request_policy_id"] == ALL_VIEWER_EXCEPT_HOST_HEADER
     assert sorted(static["allowed_methods"]) == ["GET", "HEAD", "OPTIONS"], "origin groups reject writes"
+
+
+def test_managed_cloudfront_policies_are_attached_by_id_not_looked_up(synthesized):
+    """A lookup lists the account's policies at plan time: it needs list permissions the deploy
+    role need not have, and moto answers those calls with 404. The IDs are fixed by AWS."""
+    for name, stack in synthesized.stacks.items():
+        data = stack.get("data", {})
+        assert "aws_cloudfront_cache_policy" not in data, name
+        assert "aws_cloudfront_origin_request_policy" not in data, name
+    for name in EDGE:
+        _, d = only(synthesized.stacks[name], "aws_cloudfront_distribution")
+        behaviors = [d["default_cache_behavior"], *d["ordered_cache_behavior"]]
+        assert {b["cache_policy_id"] for b in behaviors} == {CACHING_DISABLED, CACHING_OPTIMIZED}
+        assert {b["origin_request_policy_id"] for b in behaviors} == {ALL_VIEWER_EXCEPT_HOST_HEADER}
 
 
 def test_web_acl_in_prod_with_managed_rule_groups(synthesized):
