@@ -71,7 +71,8 @@ class Postgres:
         self.stop()
 
     def sql(self, statement: str) -> None:
-        subprocess.run([str(self.bin / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", statement], check=True, capture_output=True,
+        subprocess.run([str(self.bin / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", statement],
+                       check=True, capture_output=True,
                        env={**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": "postgres",
                             "PGPASSWORD": self.superuser_password, "PGDATABASE": "postgres",
                             "PGSSLMODE": "require"})
