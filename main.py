@@ -299,19 +299,28 @@ def outputs(env: Annotated[str, typer.Option("--env", "-e", help="Environment na
 @cli.command()
 def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name.")], region: RegionOption = None,
           config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
-          timeout: Annotated[int, typer.Option(help="Seconds to wait for the ingest manifest.")] = 120) -> None:
-    """Post-deployment checks: ingest, database, HTTPS health on every name, alarms. Exit 1 on any failure."""
+          timeout: Annotated[int, typer.Option(help="Seconds to wait for the ingest manifest.")] = 120,
+          resolve: Annotated[list[str] | None, typer.Option(
+              "--resolve", help="NAME=ADDRESS:PORT: connect there for NAME (TLS still checks NAME), like curl's "
+                                "--connect-to; for probing through a tunnel or port forward (repeatable).",
+              show_default=False)] = None) -> None:
+    """Post-deployment checks: ingest, database, HTTPS health on every name, alarms. Exit 1 on any failure.
+    TLS trusts the system's CAs (SSL_CERT_FILE adds a bundle); AWS calls honour AWS_ENDPOINT_URL."""
     import boto3
 
-    from ops.smoke import Smoke
+    from ops.smoke import Smoke, parse_resolve
 
+    try:
+        connect_to = parse_resolve(resolve or [])
+    except ValueError as exc:
+        fail([str(exc)])
     cfg = load_config(config)
     if env == "all":
         fail(["smoke tests one environment at a time: pass --env NAME"])
     specs = [s for s in select(cfg, env, region) if s.role != "edge"]
     values = stack_outputs(cfg, specs, out)
     checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, boto3.Session(),
-                   timeout=timeout).run()
+                   resolve=connect_to, timeout=timeout).run()
     table(f"Smoke test of {env}", ["Check", "Result", "Detail"],
           [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks])
     if not all(c.ok for c in checks):

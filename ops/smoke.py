@@ -37,6 +37,19 @@ class Check:
     detail: str
 
 
+def parse_resolve(values: list[str]) -> dict[str, tuple[str, int]]:
+    """`NAME=ADDRESS:PORT` entries (like curl's --connect-to): connect to ADDRESS:PORT whenever a
+    probe would connect to NAME, still presenting NAME for TLS. Raises ValueError on bad entries."""
+    mapping = {}
+    for value in values:
+        name, _, target = value.partition("=")
+        address, _, port = target.rpartition(":")
+        if not name or not address or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"--resolve {value!r}: expected NAME=ADDRESS:PORT, e.g. app.example.com=127.0.0.1:8443")
+        mapping[name] = (address, int(port))
+    return mapping
+
+
 def https_status(host: str, path: str, address: tuple[str, int] | None = None, context: ssl.SSLContext | None = None,
                  timeout: float = 10) -> int:
     """Status code of GET https://host/path (certificate verified against `host`)."""
@@ -117,7 +130,8 @@ class Smoke:
         secrets = self.session.client("secretsmanager", region_name=region)
         secret = json.loads(secrets.get_secret_value(SecretId=outputs["db_secret_arn"])["SecretString"])
         host, _, port = outputs["db_endpoint"].rpartition(":")
-        ok, detail, _ = query(host, port or "5432", "app", secret["username"], secret["password"])
+        host, port = self.resolve.get(host, (host, port or "5432"))
+        ok, detail, _ = query(host, str(port), "app", secret["username"], secret["password"])
         if not ok:
             raise SmokeFailure(f"read-only query failed: {detail} (run from inside the VPC or an SSM port forward)")
         return "read-only SELECT over TLS with the RDS-managed credentials"

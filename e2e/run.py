@@ -1,0 +1,371 @@
+"""`make e2e`: deploy one environment to an emulated AWS with the project's own commands, prove it
+works, prove a second plan is clean, and destroy it.
+
+    python -m e2e.run [--config PATH] [--env NAME]
+
+1. Starts the emulator (e2e/emulator.py: moto server plus the responders it lists) on a free
+   loopback port and seeds what a fresh account and the configuration imply (e2e/seed.py).
+2. Runs `main.py deploy --env NAME`: real `terraform init/plan/apply` of every stack of the
+   environment in dependency order, with the review gate. The stacks are the ones a real deploy
+   synthesizes; the only differences are in the environment: `AWS_ENDPOINT_URL` (which boto3 and
+   the AWS provider honour) and test credentials. moto answers GetCallerIdentity and AssumeRole,
+   so the providers' credential validation, account checks and role assumption run for real.
+   State goes to a temporary folder (the configuration is copied with `[state]` pointing there),
+   so an emulated run can never touch the state of a real deployment.
+3. Stands up on loopback what an emulator cannot run, and says so: per region a real PostgreSQL
+   holding the database the stack created, with the credentials of the secret the emulator holds;
+   the webapp, unpacked from the user data of the launch template the stack created, run by the
+   instances' Python (3.9); a TLS front for the load balancers and CloudFront (a throw-away CA,
+   trusted through SSL_CERT_FILE). The Lambda runs through the emulator's own runner.
+4. `main.py smoke --env NAME` with `--resolve` entries for the names the emulator cannot resolve.
+5. `main.py plan` again: any change not in `EMULATOR_DRIFT` (what moto does not round-trip, each
+   with its reason) fails. A `terraform plan` run by hand in a stack folder is reviewed with
+   `main.py review`. `cdktf deploy` and `cdktf destroy` (cdktf-cli in .tools/) run on the edge stack.
+6. `main.py destroy --env NAME --allow-destroy`; every state must be empty afterwards.
+
+The last line is `e2e: <N> stacks applied (<R> resources), smoke passed, destroyed in <S> s`;
+exit 0 only when every step passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from config import model  # noqa: E402
+from e2e import frontend, seed  # noqa: E402
+from e2e.emulator import Emulator, describe  # noqa: E402
+from e2e.postgres import Postgres  # noqa: E402
+from ops import terraform, toolchain  # noqa: E402
+
+CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"
+# What moto 5.2.5 does not return after an apply, so Terraform plans it again every time:
+# (resource type, top-level attribute) -> why. Any other change in the second plan fails.
+EMULATOR_DRIFT: dict[tuple[str, str], str] = {
+    ("aws_autoscaling_group", "default_instance_warmup"): "moto does not store default_instance_warmup",
+    ("aws_autoscaling_policy", "enabled"): "moto does not return the policy's enabled flag",
+    ("aws_db_parameter_group", "parameter"): "moto does not return user-set parameters with their apply method",
+    ("aws_kms_key", "rotation_period_in_days"): "moto does not return the rotation period",
+    ("aws_lambda_function", "dead_letter_config"): "moto does not return the dead-letter target",
+    ("aws_lambda_function", "logging_config"): "moto does not return the logging configuration",
+    ("aws_launch_template", "tag_specifications"): "moto does not return tag specifications as written",
+    ("aws_vpc_security_group_ingress_rule", "description"): "moto drops security-group rule descriptions",
+    ("aws_vpc_security_group_egress_rule", "description"): "moto drops security-group rule descriptions",
+    ("aws_iam_role_policy", "policy"): "follows the KMS key's rotation period above (the key policy re-renders)",
+    ("aws_cloudfront_distribution", "default_cache_behavior"): "moto returns forwarded_values for a cache-policy "
+                                                               "behavior",
+    ("aws_cloudfront_distribution", "ordered_cache_behavior"): "moto returns forwarded_values for a cache-policy "
+                                                               "behavior",
+}
+
+
+class E2EFailure(RuntimeError):
+    """A step failed; the message names it and what went wrong."""
+
+
+def say(message: str) -> None:
+    print(f"e2e: {message}", flush=True)
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string accepts JSON's escapes
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Tables of scalars, lists and inline tables, and tables of such tables (the configuration's shape)."""
+    lines: list[str] = []
+
+    def table(path: list[str], body: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in body.items() if not isinstance(v, dict) or not all(
+            isinstance(x, dict) for x in v.values()) or not v}
+        nested = {k: v for k, v in body.items() if k not in scalars}
+        if path:
+            lines.append(f"[{'.'.join(json.dumps(p) for p in path)}]")
+        lines.extend(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in scalars.items())
+        lines.append("")
+        for key, value in nested.items():
+            table([*path, key], value)
+
+    table([], data)
+    return "\n".join(lines)
+
+
+def emulated_config(source: Path, state_dir: Path, target: Path) -> Path:
+    """The configuration as given, with local state in `state_dir`: an emulated run never reads or
+    writes the state of a real deployment, whatever backend the configuration names."""
+    data = tomllib.loads(source.read_text())
+    data["state"] = {"backend": "local", "local_dir": str(state_dir)}
+    target.write_text(f"# {source} for `make e2e`: state in {state_dir}\n" + dump_toml(data))
+    return target
+
+
+# --- running the project's own commands ------------------------------------------------------
+
+class Session:
+    def __init__(self, config_path: Path, env_name: str, work: Path, environ: dict[str, str]):
+        self.config_path, self.env_name, self.work, self.environ = config_path, env_name, work, environ
+        self.out = work / "cdktf.out"
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def main(self, *args: str, ok: tuple[int, ...] = (0,), extra_env: dict[str, str] | None = None) -> str:
+        """`python main.py ARGS --env NAME --config CONFIG --out OUT`; output logged, returned."""
+        command = [sys.executable, str(ROOT / "main.py"), *args, "--env", self.env_name,
+                   "--config", str(self.config_path), "--out", str(self.out)]
+        return self.run(args[0], command, ok=ok, extra_env=extra_env)
+
+    def run(self, name: str, command: list[str], ok: tuple[int, ...] = (0,), cwd: Path = ROOT,
+            extra_env: dict[str, str] | None = None) -> str:
+        log = self.logs / f"{len(list(self.logs.iterdir())):02d}-{name}.log"
+        started = time.monotonic()
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              env={**self.environ, **(extra_env or {})}, check=False)
+        log.write_text(f"$ {' '.join(command)}\n{done.stdout}\n--- stderr ---\n{done.stderr}")
+        say(f"{name}: exit {done.returncode} in {time.monotonic() - started:.0f} s (log: {log})")
+        if done.returncode not in ok:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+            raise E2EFailure(f"{name} exited {done.returncode}:\n{tail}")
+        return done.stdout
+
+
+def aws_environment(url: str) -> dict[str, str]:
+    """The standard AWS settings, pointed at the emulator; nothing project-specific."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
+    environ.update({"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                    "AWS_EC2_METADATA_DISABLED": "true", "PYTHONUNBUFFERED": "1"})
+    return environ
+
+
+# --- what the emulator cannot run -----------------------------------------------------------
+
+def managed_resources(state_dir: Path, stacks: list[str]) -> int:
+    count = 0
+    for stack in stacks:
+        path = state_dir / f"{stack}.tfstate"
+        if path.is_file() and path.stat().st_size:
+            state = json.loads(path.read_text())
+            count += sum(len(r.get("instances", [])) for r in state.get("resources", []) if r.get("mode") == "managed")
+    return count
+
+
+def user_data_of(ec2: Any, autoscaling: Any, asg_name: str) -> str:
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])["AutoScalingGroups"]
+    spec = group.get("LaunchTemplate") or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+    (version,) = ec2.describe_launch_template_versions(
+        LaunchTemplateId=spec["LaunchTemplateId"], Versions=[spec.get("Version", "$Latest")])["LaunchTemplateVersions"]
+    return base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
+
+
+def unpack_webapp(script: str, into: Path) -> dict[str, str]:
+    """Extract the webapp bundle and the environment file from the boot script (modules/userdata.py)."""
+    bundle = re.search(r"<<'BUNDLE'[^\n]*\n(.*?)\nBUNDLE\n", script, re.S)
+    env_file = re.search(r"<<'ENV'\n(.*?)\nENV\n", script, re.S)
+    if not bundle or not env_file:
+        raise E2EFailure("the launch template's user data has no webapp bundle or environment file")
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(bundle.group(1)))), mode="r") as tar:
+        tar.extractall(into, filter="data")
+    return dict(line.split("=", 1) for line in env_file.group(1).splitlines() if "=" in line)
+
+
+def instance_python() -> str:
+    """Amazon Linux 2023's Python (3.9), as the instances run the webapp."""
+    found = sorted(Path("/root/.pyenv/versions").glob("3.9.*/bin/python3"))
+    if not found:
+        raise E2EFailure("Python 3.9 (the instances' interpreter) was not found under /root/.pyenv/versions")
+    return str(found[-1])
+
+
+@contextmanager
+def stand_ins(session: Session, cfg: model.Config, env: model.Environment, url: str,
+              outputs: dict[str, dict]) -> Iterator[list[str]]:
+    """Per region: PostgreSQL with the stack's database and secret, the webapp from its user data;
+    one TLS front for every load balancer name and the viewer name. Yields the --resolve entries."""
+    with ExitStack() as stack:
+        front = stack.enter_context(frontend.TlsFront(session.work / "tls"))
+        resolve: list[str] = []
+        for region in env.regions:
+            values = outputs[f"{env.name}-{region}"]
+            def aws(service: str, region: str = region) -> Any:
+                return seed.client(url, service, env.account_id, region)
+
+            secret = json.loads(aws("secretsmanager").get_secret_value(
+                SecretId=values["db_secret_arn"])["SecretString"])
+            database = stack.enter_context(Postgres())
+            database.sql(f"CREATE ROLE \"{secret['username']}\" LOGIN PASSWORD '{secret['password']}'")
+            database.sql(f"CREATE DATABASE app OWNER \"{secret['username']}\"")
+            db_host = values["db_endpoint"].rpartition(":")[0]
+            resolve.append(f"{db_host}=127.0.0.1:{database.port}")
+            say(f"{region}: PostgreSQL {database.port} on loopback stands in for {db_host} "
+                "(database app, credentials from the secret the emulator holds)")
+            folder = session.work / "webapp" / region
+            folder.mkdir(parents=True)
+            app_env = unpack_webapp(user_data_of(aws("ec2"), aws("autoscaling"), values["asg_name"]),
+                                    folder)
+            port = stack.enter_context(frontend.Process(
+                [instance_python(), "-m", "webapp.server"], cwd=folder, log=session.logs / f"webapp-{region}.log",
+                env={**app_env, "WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": "0", "PATH": os.environ["PATH"]}))
+            front.route(env.regional_origin_domain(region), port)
+            if env.is_primary(region):
+                front.route(env.origin_domain, port)
+                front.route(env.app_domain, port)  # CloudFront sends viewers to the closest healthy region
+            say(f"{region}: webapp from the launch template's user data on 127.0.0.1:{port} (Python 3.9)")
+        front.start()
+        resolve.extend(f"{name}=127.0.0.1:{front.port}" for name in front.names())
+        say(f"TLS front on 127.0.0.1:{front.port} for {', '.join(front.names())} (CA {front.ca_file})")
+        session.environ["SSL_CERT_FILE"] = str(front.ca_file)
+        yield resolve
+
+
+# --- second plan ------------------------------------------------------------------------------
+
+def unexpected_changes(out: Path, stacks: list[str]) -> list[str]:
+    found = []
+    for stack in stacks:
+        plan = json.loads((out / "stacks" / stack / terraform.PLAN_JSON).read_text())
+        for change in plan.get("resource_changes", []):
+            actions = change["change"]["actions"]
+            if actions in (["no-op"], ["read"]):
+                continue
+            if actions != ["update"]:
+                found.append(f"{stack}: {change['address']} {'/'.join(actions)}")
+                continue
+            before, after = change["change"].get("before") or {}, change["change"].get("after") or {}
+            unknown = change["change"].get("after_unknown") or {}
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k) or unknown.get(k))
+            odd = [k for k in changed if (change["type"], k) not in EMULATOR_DRIFT and k != "tags_all"]
+            if odd:
+                found.append(f"{stack}: {change['address']} changes {', '.join(odd)}")
+    return found
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+def run(config_path: Path, env_name: str) -> str:
+    started = time.monotonic()
+    cfg = model.load(config_path)
+    if env_name not in cfg.environments:
+        raise E2EFailure(f"--env {env_name!r}: the configuration has {', '.join(cfg.environments)}")
+    env = cfg.environments[env_name]
+    if cfg.project.hosted_zone_id:
+        raise E2EFailure("project.hosted_zone_id is set: the emulator cannot create a zone with a given id; "
+                         "run e2e with a configuration that looks the zone up by domain")
+    specs = cfg.select(env_name)
+    stacks = [s.name for s in specs]
+    work = Path(tempfile.mkdtemp(prefix=f"e2e-{env_name}-"))
+    state_dir = work / "state"
+    config_copy = emulated_config(cfg.source, state_dir, work / "config.toml")
+    say(f"{cfg.source} environment {env_name}: {len(stacks)} stacks ({', '.join(stacks)}); work folder {work}")
+    with Emulator(log_path=work / "logs-emulator.log") as emulator:
+        say(f"emulator on {emulator.url}; what it adds to moto:")
+        for line in describe().splitlines():
+            say(f"  {line}")
+        environ = aws_environment(emulator.url)
+        environ["TF_PLUGIN_CACHE_DIR"] = str(toolchain.TOOLS_DIR / "plugin-cache")
+        session = Session(config_copy, env_name, work, environ)
+        accounts_regions = {(env.account_id, r) for r in env.regions}
+        for line in seed.seed(emulator.url, dns_account=cfg.dns_account_id(env), domain=cfg.project.domain,
+                              accounts_regions=sorted(accounts_regions)):
+            say(f"seeded {line}")
+        session.main("deploy")
+        resources = managed_resources(state_dir, stacks)
+        say(f"deployed {len(stacks)} stacks, {resources} resources")
+        outputs = json.loads(session.main("outputs", "--json"))
+        with stand_ins(session, cfg, env, emulator.url, outputs) as resolve:
+            session.main("smoke", *[arg for entry in resolve for arg in ("--resolve", entry)])
+        session.main("plan", ok=(0, 3))
+        odd = unexpected_changes(session.out, stacks)
+        say(f"second plan: {len(odd)} unexpected change(s); allowed emulator drift:")
+        for (type_, attribute), why in sorted(EMULATOR_DRIFT.items()):
+            say(f"  {type_}.{attribute}: {why}")
+        if odd:
+            raise E2EFailure("the second plan changes what it should not:\n  " + "\n  ".join(odd))
+        hand_plan_and_review(session, specs[0].name)
+        cdktf_deploy_and_destroy(session, next(s for s in specs if s.role == "edge").name)
+        destroy_started = time.monotonic()
+        session.main("destroy", "--allow-destroy")
+        left = managed_resources(state_dir, stacks)
+        if left:
+            raise E2EFailure(f"destroy left {left} resources in state ({state_dir})")
+        say(f"destroyed in {time.monotonic() - destroy_started:.0f} s")
+    return (f"e2e: {len(stacks)} stacks applied ({resources} resources), smoke passed, destroyed in "
+            f"{time.monotonic() - started:.0f} s")
+
+
+def hand_plan_and_review(session: Session, stack: str) -> None:
+    """What a user does by hand in a synthesized stack folder, then `main.py review` of its JSON."""
+    folder = session.out / "stacks" / stack
+    chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name)
+    environ = {**chain.env, **{k: v for k, v in session.environ.items() if k != "TF_CLI_CONFIG_FILE"}}
+    environ.update({k: v for k, v in chain.env.items() if k == "TF_CLI_CONFIG_FILE"})
+    session.run("terraform-plan-by-hand", [chain.terraform, "plan", "-input=false", "-no-color", "-out=hand.tfplan"],
+                cwd=folder, extra_env=environ)
+    text = session.run("terraform-show", [chain.terraform, "show", "-json", "hand.tfplan"], cwd=folder,
+                       extra_env=environ)
+    (folder / "hand.json").write_text(text)
+    session.run("review", [sys.executable, str(ROOT / "main.py"), "review", str(folder / "hand.json")])
+
+
+def cdktf_deploy_and_destroy(session: Session, stack: str) -> None:
+    """`cdktf deploy STACK` and `cdktf destroy STACK` with the cdktf CLI, synthesizing through main.py."""
+    if not CDKTF.is_file():
+        raise E2EFailure(f"{CDKTF} is missing: run `make tools` (installs cdktf-cli into .tools/)")
+    chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name)
+    app = (f"{sys.executable} {ROOT / 'main.py'} synth --env {session.env_name} --config {session.config_path} "
+           f"--out {session.out}")
+    from modules.runtime import bundled_node_bin
+
+    node_bin = bundled_node_bin()
+    environ = {**chain.env, "CHECKPOINT_DISABLE": "1", "CI": "1",
+               "PATH": f"{node_bin}{os.pathsep}{session.environ['PATH']}" if node_bin else session.environ["PATH"]}
+    for action in ("deploy", "destroy"):
+        session.run(f"cdktf-{action}", [str(CDKTF), action, stack, "--app", app, "--output", str(session.out),
+                                        "--auto-approve", "--skip-provider-lock"], extra_env=environ)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "config" / "default.toml")
+    parser.add_argument("--env", default="dev")
+    args = parser.parse_args(argv)
+    try:
+        print(run(args.config.resolve(), args.env), flush=True)
+    except (E2EFailure, model.ConfigError, terraform.EnvironmentProblem) as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        for line in problems:
+            print(f"e2e: FAILED: {line}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
