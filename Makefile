@@ -2,6 +2,8 @@
 #   make synth                 set up .venv (first time) and synthesize every environment
 #   make synth ENV=prod        one environment (REGION=us-west-2 for one region)
 #   make test                  set up .venv and .venv-checkov (first time) and run the tests
+#   make e2e                   deploy the dev environment to an emulated AWS, smoke-test it, destroy it
+#   make e2e CONFIG=path ENV=name   another configuration or environment
 PYTHON ?= python3
 VENV   ?= .venv
 CHECKOV_VENV ?= .venv-checkov
@@ -9,11 +11,16 @@ ENV    ?= all
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check --compile
 REGION_ARG := $(if $(REGION),--region $(REGION),)
+TOOLS  ?= .tools
+CDKTF_CLI_VERSION := 0.21.0
+CDKTF  := $(TOOLS)/node_modules/.bin/cdktf
+# e2e deploys one environment: ENV when given on the command line, else dev.
+E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),dev)
 # The tool runs from this folder; only its pinned dependencies (pyproject.toml) are installed.
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
-.PHONY: setup setup-dev synth list test lint bench clean
+.PHONY: setup setup-dev tools synth list validate test e2e lint bench clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.runtime: pyproject.toml
@@ -33,8 +40,16 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --compile -r requirements-checkov.txt
 	touch $@
 
+# The cdktf CLI (npm), with the virtualenv's Node 24 and its npm, into this project's own folder.
+$(CDKTF): $(VENV)/.runtime
+	node_bin=$$($(PY) -c "from modules.runtime import bundled_node_bin; print(bundled_node_bin())") && \
+	PATH="$$node_bin:$$PATH" "$$node_bin/node" "$$node_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
+	  --prefix $(TOOLS) --no-audit --no-fund --loglevel=error --save-exact cdktf-cli@$(CDKTF_CLI_VERSION)
+	touch $@
+
 setup: $(VENV)/.runtime
-setup-dev: $(VENV)/.dev $(CHECKOV_VENV)/.installed
+tools: $(CDKTF)
+setup-dev: $(VENV)/.dev $(CHECKOV_VENV)/.installed $(CDKTF)
 
 synth: setup
 	$(PY) main.py synth --env $(ENV) $(REGION_ARG)
@@ -42,8 +57,14 @@ synth: setup
 list: setup
 	$(PY) main.py list --env $(ENV) $(REGION_ARG)
 
+validate: setup
+	$(PY) main.py validate --env $(ENV) $(REGION_ARG)
+
 test: setup-dev
 	$(PY) -m pytest
+
+e2e: setup-dev
+	$(PY) -m e2e.run --env $(E2E_ENV) $(if $(CONFIG),--config $(CONFIG),)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
