@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from config import model  # noqa: E402
 from e2e import frontend, seed  # noqa: E402
 from e2e.emulator import Emulator, describe  # noqa: E402
-from e2e.postgres import Postgres  # noqa: E402
+from e2e.postgres import Postgres, free_port  # noqa: E402
 from ops import terraform, toolchain  # noqa: E402
 
 CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"
@@ -233,7 +233,8 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, url: 
                                     folder)
             port = stack.enter_context(frontend.Process(
                 [instance_python(), "-m", "webapp.server"], cwd=folder, log=session.logs / f"webapp-{region}.log",
-                env={**app_env, "WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": "0", "PATH": os.environ["PATH"]}))
+                env={**app_env, "WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()),
+                     "PATH": os.environ["PATH"]}))
             front.route(env.regional_origin_domain(region), port)
             if env.is_primary(region):
                 front.route(env.origin_domain, port)

@@ -1,0 +1,114 @@
+"""The e2e harness's own logic (e2e/run.py, e2e/frontend.py), offline and fast: the emulated run
+never touches real state, the second-plan check lets only listed emulator drift through, the
+webapp is unpacked from the user data the stack really carries, the TLS front is trusted
+through its CA only. `make e2e` runs the whole thing against the emulator."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import tomllib
+
+import pytest
+from typer.testing import CliRunner
+
+from config import model
+from e2e import frontend, run
+from e2e.postgres import free_port
+from main import cli
+from modules import userdata
+from ops.smoke import https_status, parse_resolve
+from webapp import HEALTH_PATH
+
+
+def test_the_emulated_configuration_keeps_everything_but_the_state(tmp_path):
+    source = model.load().source
+    copy = run.emulated_config(source, tmp_path / "state", tmp_path / "c.toml")
+    original, emulated = tomllib.loads(source.read_text()), tomllib.loads(copy.read_text())
+    assert emulated.pop("state") == {"backend": "local", "local_dir": str(tmp_path / "state")}
+    original.pop("state", None)
+    assert emulated == original
+    assert model.load(copy).state.local_dir == str(tmp_path / "state")
+
+
+def test_an_s3_backend_configuration_is_emulated_with_local_state(tmp_path):
+    source = tmp_path / "s3.toml"
+    source.write_text(model.load().source.read_text() + '\n[state]\nbackend = "s3"\nbucket = "acme-tf-state"\n'
+                      'region = "eu-central-1"\n[environments.dev.dns_weights]\n')
+    emulated = tomllib.loads(run.emulated_config(source, tmp_path / "st", tmp_path / "c.toml").read_text())
+    assert emulated["state"] == {"backend": "local", "local_dir": str(tmp_path / "st")}
+
+
+def test_toml_writer_round_trips_the_configuration_shapes():
+    data = {"project": {"name": "x", "n": 3, "flag": True, "list": ["a", "b\"c"]},
+            "environments": {"dev": {"regions": ["us-east-1"], "dns_weights": {"us-east-1": 10}}}}
+    assert tomllib.loads(run.dump_toml(data)) == data
+
+
+def plan_with(tmp_path, *changes):
+    stack = tmp_path / "stacks" / "dev-us-east-1"
+    stack.mkdir(parents=True)
+    (stack / "plan.json").write_text(json.dumps({"format_version": "1.2", "resource_changes": list(changes)}))
+    return ["dev-us-east-1"]
+
+
+def update(type_, before, after):
+    return {"address": f"{type_}.x", "type": type_,
+            "change": {"actions": ["update"], "before": before, "after": after, "after_unknown": {}}}
+
+
+def test_listed_emulator_drift_passes_and_anything_else_fails(tmp_path):
+    stacks = plan_with(tmp_path,
+                       update("aws_kms_key", {"rotation_period_in_days": None, "tags_all": {}},
+                              {"rotation_period_in_days": 365, "tags_all": {}}),
+                       update("aws_kms_key", {"description": "a"}, {"description": "b"}),
+                       {"address": "aws_s3_bucket.y", "type": "aws_s3_bucket",
+                        "change": {"actions": ["delete", "create"]}},
+                       {"address": "aws_vpc.z", "type": "aws_vpc", "change": {"actions": ["no-op"]}})
+    assert run.unexpected_changes(tmp_path, stacks) == [
+        "dev-us-east-1: aws_kms_key.x changes description", "dev-us-east-1: aws_s3_bucket.y delete/create"]
+
+
+def test_every_allowed_drift_says_why():
+    assert run.EMULATOR_DRIFT and all(len(why) > 20 for why in run.EMULATOR_DRIFT.values())
+
+
+def test_the_webapp_is_unpacked_from_the_user_data_the_stack_carries(tmp_path):
+    script = userdata.render({"WEBAPP_ENVIRONMENT": "dev", "WEBAPP_REGION": "us-east-1"})
+    environment = run.unpack_webapp(script, tmp_path)
+    assert environment == {"WEBAPP_ENVIRONMENT": "dev", "WEBAPP_REGION": "us-east-1"}
+    assert (tmp_path / "webapp" / "server.py").read_text() == (userdata.WEBAPP_DIR / "server.py").read_text()
+
+
+def test_user_data_without_a_bundle_is_a_clear_failure(tmp_path):
+    with pytest.raises(run.E2EFailure, match="no webapp bundle"):
+        run.unpack_webapp("#!/bin/bash\necho hi\n", tmp_path)
+
+
+def test_the_tls_front_serves_the_webapp_under_each_routed_name(tmp_path):
+    log = tmp_path / "webapp.log"
+    with frontend.Process([sys.executable, "-m", "webapp.server"], cwd=userdata.WEBAPP_DIR.parent, log=log,
+                          env={"WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()),
+                               "PATH": "/usr/bin:/bin"}) as port, \
+            frontend.TlsFront(tmp_path / "tls") as front:
+        front.route("us-east-1.origin.dev.example.com", port)
+        front.route("app.dev.example.com", port)
+        front.start()
+        trusted = ssl.create_default_context(cafile=str(front.ca_file))
+        address = ("127.0.0.1", front.port)
+        assert https_status("app.dev.example.com", HEALTH_PATH, address, trusted) == 200
+        assert https_status("us-east-1.origin.dev.example.com", HEALTH_PATH, address, trusted) == 200
+        with pytest.raises(ssl.SSLCertVerificationError):  # the system's CAs do not know the throw-away CA
+            https_status("app.dev.example.com", HEALTH_PATH, address, ssl.create_default_context())
+        with pytest.raises(RuntimeError, match="route every name before start"):
+            front.route("late.example.com", port)
+
+
+def test_resolve_entries_are_parsed_and_bad_ones_are_exit_2(tmp_path):
+    assert parse_resolve(["db.x.rds.amazonaws.com=127.0.0.1:5433"]) == {"db.x.rds.amazonaws.com": ("127.0.0.1", 5433)}
+    for bad in ("app.example.com", "app.example.com=127.0.0.1", "=1.2.3.4:5", "a=1.2.3.4:99999"):
+        with pytest.raises(ValueError, match="expected NAME=ADDRESS:PORT"):
+            parse_resolve([bad])
+    result = CliRunner().invoke(cli, ["smoke", "--env", "dev", "--resolve", "nonsense", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "expected NAME=ADDRESS:PORT" in result.stderr
