@@ -138,24 +138,30 @@ class Session:
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
-    def main(self, *args: str, ok: tuple[int, ...] = (0,), extra_env: dict[str, str] | None = None) -> str:
+    def main(self, *args: str, ok: tuple[int, ...] = (0,), extra_env: dict[str, str] | None = None,
+             capture: bool = False) -> str:
         """`python main.py ARGS --env NAME --config CONFIG --out OUT`; output logged, returned."""
         command = [sys.executable, str(ROOT / "main.py"), *args, "--env", self.env_name,
                    "--config", str(self.config_path), "--out", str(self.out)]
-        return self.run(args[0], command, ok=ok, extra_env=extra_env)
+        return self.run(args[0], command, ok=ok, extra_env=extra_env, capture=capture)
 
     def run(self, name: str, command: list[str], ok: tuple[int, ...] = (0,), cwd: Path = ROOT,
-            extra_env: dict[str, str] | None = None) -> str:
+            extra_env: dict[str, str] | None = None, capture: bool = False) -> str:
+        """Run a command, its output streamed to a numbered log file; `capture` returns stdout instead."""
         log = self.logs / f"{len(list(self.logs.iterdir())):02d}-{name}.log"
         started = time.monotonic()
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                              env={**self.environ, **(extra_env or {})}, check=False)
-        log.write_text(f"$ {' '.join(command)}\n{done.stdout}\n--- stderr ---\n{done.stderr}")
+        with log.open("w") as sink:  # streamed, so a long step can be followed with tail -f
+            sink.write(f"$ {' '.join(command)}\n")
+            sink.flush()
+            done = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE if capture else sink, stderr=sink,
+                                  text=True, env={**self.environ, **(extra_env or {})}, check=False)
+            if capture:
+                sink.write(f"--- stdout ---\n{done.stdout}")
         say(f"{name}: exit {done.returncode} in {time.monotonic() - started:.0f} s (log: {log})")
         if done.returncode not in ok:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+            tail = "\n".join(log.read_text().strip().splitlines()[-25:])
             raise E2EFailure(f"{name} exited {done.returncode}:\n{tail}")
-        return done.stdout
+        return done.stdout or ""
 
 
 def aws_environment(url: str) -> dict[str, str]:
@@ -300,7 +306,7 @@ def run(config_path: Path, env_name: str) -> str:
         session.main("deploy")
         resources = managed_resources(state_dir, stacks)
         say(f"deployed {len(stacks)} stacks, {resources} resources")
-        outputs = json.loads(session.main("outputs", "--json"))
+        outputs = json.loads(session.main("outputs", "--json", capture=True))
         with stand_ins(session, cfg, env, emulator.url, outputs) as resolve:
             session.main("smoke", *[arg for entry in resolve for arg in ("--resolve", entry)])
         session.main("plan", ok=(0, 3))
@@ -331,7 +337,7 @@ def hand_plan_and_review(session: Session, stack: str) -> None:
     session.run("terraform-plan-by-hand", [chain.terraform, "plan", "-input=false", "-no-color", "-out=hand.tfplan"],
                 cwd=folder, extra_env=environ)
     text = session.run("terraform-show", [chain.terraform, "show", "-json", "hand.tfplan"], cwd=folder,
-                       extra_env=environ)
+                       extra_env=environ, capture=True)
     (folder / "hand.json").write_text(text)
     session.run("review", [sys.executable, str(ROOT / "main.py"), "review", str(folder / "hand.json")])
 
