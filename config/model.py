@@ -727,6 +727,13 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
             if project.ci_account_id == env.account_id:
                 r.problem("project.ci_account_id", f"is environment {env.name!r}'s own account; cross-account "
                                                    "trust must name another account (a dedicated CI account)")
+            trusted = ({e.account_id for e in environments.values()} | set(env.trusted_accounts)
+                       | ({project.ci_account_id} if project.ci_account_id else set())) - {env.account_id}
+            if not trusted:  # IAM refuses a trust policy without principals
+                r.problem(f"environments.{env.name}", f"its cross-account roles would trust no account (no other "
+                                                       f"environment's account, no trusted_accounts, no "
+                                                       f"project.ci_account_id besides {env.account_id}); set "
+                                                       "project.ci_account_id or trusted_accounts")
         _check_name_lengths(r, environments, project)
         _check_dns_names(r, environments, project)
     return environments

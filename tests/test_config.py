@@ -205,7 +205,7 @@ def test_override_is_used_and_overlapping_override_is_rejected(default_data):
 def test_automatic_cidrs_never_overlap_for_any_layout(region_lists):
     envs = {f"e{i}": {"account_id": f"{i + 1:012d}", "regions": regions} for i, regions in enumerate(region_lists)}
     data = {"project": {"name": "pp", "suffix": "", "domain": "example.com", "owner": "o",
-                        "cost_center": "c", "external_id": "ext-id"},
+                        "cost_center": "c", "external_id": "ext-id", "ci_account_id": "999999999999"},
             "environments": envs}
     assert_disjoint(all_blocks(parse(data)))
 
@@ -213,7 +213,7 @@ def test_automatic_cidrs_never_overlap_for_any_layout(region_lists):
 def test_more_environments_than_slots_need_explicit_cidrs():
     envs = {f"e{i}": {"account_id": f"{i + 1:012d}", "regions": ["us-east-1"]} for i in range(9)}
     data = {"project": {"name": "pp", "suffix": "", "domain": "example.com", "owner": "o",
-                        "cost_center": "c", "external_id": "ext-id"},
+                        "cost_center": "c", "external_id": "ext-id", "ci_account_id": "999999999999"},
             "environments": envs}
     assert "set cidrs.us-east-1 explicitly" in "\n".join(problems(data))
 
@@ -294,3 +294,16 @@ def test_other_accounts_are_the_other_environments_and_trusted_ones_never_the_ow
     shared = changed(default_data, "environments.staging.account_id", "111111111111")
     config = parse(shared)
     assert config.other_accounts(config.environments["dev"]) == ("333333333333",)
+
+
+def test_roles_that_would_trust_no_account_are_a_configuration_error(tmp_path):
+    lone = tmp_path / "lone.toml"
+    lone.write_text('[project]\nname = "web"\nsuffix = "a1"\ndomain = "example.com"\nowner = "o"\ncost_center = "c"\n'
+                    'external_id = "x-123456"\n[environments.dev]\naccount_id = "444444444444"\n'
+                    'regions = ["us-east-1"]\n')
+    with pytest.raises(model.ConfigError) as caught:
+        model.load(lone)
+    assert any("environments.dev: its cross-account roles would trust no account" in p for p in caught.value.problems)
+    lone.write_text(lone.read_text().replace('cost_center = "c"\n',
+                                             'cost_center = "c"\nci_account_id = "555555555555"\n'))
+    assert model.load(lone).trusted_by(model.load(lone).environments["dev"]) == ("555555555555",)
