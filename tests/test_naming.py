@@ -74,7 +74,7 @@ def test_any_accepted_configuration_fits_the_tightest_limit(env, suffix, region)
     from config import model
 
     data = {"project": {"name": "pp", "suffix": suffix, "domain": "example.com", "owner": "o",
-                        "cost_center": "c", "external_id": "ext-id"},
+                        "cost_center": "c", "external_id": "ext-id", "ci_account_id": "999999999999"},
             "environments": {env: {"account_id": "123456789012", "regions": [region]}}}
     try:
         model.parse(data)
