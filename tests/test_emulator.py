@@ -1,0 +1,272 @@
+"""The e2e emulator (moto server + responders) over real HTTP with boto3: each responder does what the
+AWS provider needs, per account, and would fail without it (moto alone: 404, not implemented, Docker).
+Offline, no Terraform. Every test works in accounts of its own: moto's state is process-wide."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+import pytest
+from botocore.exceptions import ClientError
+
+from e2e.emulator import RESPONDERS, Emulator, describe
+from e2e.seed import ROUTE53_HEALTHCHECKS, client, seed
+
+DEFAULT_ACCOUNT = "123456789012"
+SECURITY_HEADERS = {
+    "Name": "security-headers",
+    "Comment": "HSTS, nosniff",
+    "SecurityHeadersConfig": {
+        "StrictTransportSecurity": {"Override": True, "IncludeSubdomains": True, "Preload": True,
+                                    "AccessControlMaxAgeSec": 63072000},
+        "ContentTypeOptions": {"Override": True},
+        "FrameOptions": {"Override": True, "FrameOption": "DENY"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def url():
+    with Emulator() as emulator:
+        yield emulator.url
+
+
+def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def test_responders_are_documented():
+    assert len(RESPONDERS) >= 4 and all(r.api and r.why and r.what for r in RESPONDERS)
+    assert all(r.api in describe() for r in RESPONDERS)
+
+
+def test_response_headers_policies_per_account(url):
+    cf, other = client(url, "cloudfront", "210000000001"), client(url, "cloudfront", "210000000002")
+    created = cf.create_response_headers_policy(ResponseHeadersPolicyConfig=SECURITY_HEADERS)
+    policy_id, etag = created["ResponseHeadersPolicy"]["Id"], created["ETag"]
+    assert created["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"] == SECURITY_HEADERS
+
+    got = cf.get_response_headers_policy(Id=policy_id)
+    assert got["ETag"] == etag and got["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"] == SECURITY_HEADERS
+    assert cf.get_response_headers_policy_config(Id=policy_id)["ResponseHeadersPolicyConfig"] == SECURITY_HEADERS
+    listed = cf.list_response_headers_policies(Type="custom")["ResponseHeadersPolicyList"]
+    assert [s["ResponseHeadersPolicy"]["Id"] for s in listed["Items"]] == [policy_id]
+    with pytest.raises(ClientError) as excinfo:
+        cf.create_response_headers_policy(ResponseHeadersPolicyConfig=SECURITY_HEADERS)
+    assert error_code(excinfo) == "ResponseHeadersPolicyAlreadyExists"
+
+    # another account neither sees it nor collides with its name
+    with pytest.raises(ClientError) as excinfo:
+        other.get_response_headers_policy(Id=policy_id)
+    assert error_code(excinfo) == "NoSuchResponseHeadersPolicy"
+    assert other.list_response_headers_policies()["ResponseHeadersPolicyList"]["Quantity"] == 0
+
+    changed = {**SECURITY_HEADERS, "Comment": "changed"}
+    with pytest.raises(ClientError) as excinfo:
+        cf.update_response_headers_policy(Id=policy_id, IfMatch="E-STALE", ResponseHeadersPolicyConfig=changed)
+    assert error_code(excinfo) == "PreconditionFailed"
+    updated = cf.update_response_headers_policy(Id=policy_id, IfMatch=etag, ResponseHeadersPolicyConfig=changed)
+    assert updated["ETag"] != etag
+    assert cf.get_response_headers_policy(Id=policy_id)["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"][
+        "Comment"] == "changed"
+
+    with pytest.raises(ClientError) as excinfo:
+        cf.delete_response_headers_policy(Id=policy_id, IfMatch=etag)  # the old ETag
+    assert error_code(excinfo) == "PreconditionFailed"
+    cf.delete_response_headers_policy(Id=policy_id, IfMatch=updated["ETag"])
+    with pytest.raises(ClientError) as excinfo:
+        cf.get_response_headers_policy(Id=policy_id)
+    assert error_code(excinfo) == "NoSuchResponseHeadersPolicy"
+
+
+def test_managed_cache_and_origin_request_policies_by_name(url):
+    """What data.aws_cloudfront_cache_policy / _origin_request_policy do: list, find the name, get by id."""
+    cf = client(url, "cloudfront", "210000000003")
+    cache = {s["CachePolicy"]["CachePolicyConfig"]["Name"]: s["CachePolicy"]["Id"]
+             for s in cf.list_cache_policies(Type="managed")["CachePolicyList"]["Items"]}
+    assert cache["Managed-CachingDisabled"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    got = cf.get_cache_policy(Id=cache["Managed-CachingOptimized"])
+    assert got["ETag"] and got["CachePolicy"]["CachePolicyConfig"]["DefaultTTL"] == 86400
+    origin = {s["OriginRequestPolicy"]["OriginRequestPolicyConfig"]["Name"]: s["OriginRequestPolicy"]["Id"]
+              for s in cf.list_origin_request_policies()["OriginRequestPolicyList"]["Items"]}
+    config = cf.get_origin_request_policy(Id=origin["Managed-AllViewerExceptHostHeader"])["OriginRequestPolicy"][
+        "OriginRequestPolicyConfig"]
+    assert config["HeadersConfig"] == {"HeaderBehavior": "allExcept", "Headers": {"Quantity": 1, "Items": ["host"]}}
+
+
+def test_budget_subscribers_tags_and_update(url):
+    account = "210000000004"
+    budgets = client(url, "budgets", account)
+    notification = {"NotificationType": "FORECASTED", "ComparisonOperator": "GREATER_THAN", "Threshold": 80.0,
+                    "ThresholdType": "PERCENTAGE"}
+    subscribers = [{"SubscriptionType": "EMAIL", "Address": "ops@example.com"}]
+    budget = {"BudgetName": "monthly", "BudgetType": "COST", "TimeUnit": "MONTHLY",
+              "BudgetLimit": {"Amount": "10", "Unit": "USD"}}
+    budgets.create_budget(AccountId=account, Budget=budget, ResourceTags=[{"Key": "Project", "Value": "webapp"}],
+                          NotificationsWithSubscribers=[{"Notification": notification, "Subscribers": subscribers}])
+
+    stored = budgets.describe_notifications_for_budget(AccountId=account, BudgetName="monthly")["Notifications"]
+    found = budgets.describe_subscribers_for_notification(AccountId=account, BudgetName="monthly",
+                                                          Notification=stored[0])
+    assert found["Subscribers"] == subscribers
+    with pytest.raises(ClientError) as excinfo:
+        budgets.describe_subscribers_for_notification(AccountId=account, BudgetName="monthly",
+                                                      Notification={**notification, "Threshold": 99.0})
+    assert error_code(excinfo) == "NotFoundException"
+
+    arn = f"arn:aws:budgets::{account}:budget/monthly"
+    assert budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"] == [{"Key": "Project", "Value": "webapp"}]
+    budgets.tag_resource(ResourceARN=arn, ResourceTags=[{"Key": "Owner", "Value": "platform"}])
+    budgets.untag_resource(ResourceARN=arn, ResourceTagKeys=["Project"])
+    assert budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"] == [{"Key": "Owner", "Value": "platform"}]
+
+    budgets.update_budget(AccountId=account, NewBudget={**budget, "BudgetLimit": {"Amount": "20", "Unit": "USD"}})
+    described = budgets.describe_budget(AccountId=account, BudgetName="monthly")["Budget"]
+    assert described["BudgetLimit"]["Amount"] == "20"
+    assert budgets.describe_subscribers_for_notification(AccountId=account, BudgetName="monthly",
+                                                         Notification=stored[0])["Subscribers"] == subscribers
+
+
+def test_seed_zone_in_dns_account_and_prefix_lists_per_account_region_idempotently(url):
+    dns, workload = "210000000005", "210000000006"
+    places = [(workload, "us-east-1"), (workload, "us-west-2"), (dns, "us-east-1")]
+    first = seed(url, dns_account=dns, domain="seed.example.com", accounts_regions=places)
+    again = seed(url, dns_account=dns, domain="seed.example.com", accounts_regions=places)
+    assert all(line.endswith("created") for line in first if "route53-healthchecks" in line or "hosted zone" in line)
+    assert all(line.endswith("present") for line in again) and len(again) == len(first) == 1 + 2 * len(places)
+
+    def zones(account: str | None) -> list[str]:
+        return [z["Name"] for z in client(url, "route53", account).list_hosted_zones()["HostedZones"]]
+
+    # assumed-role keys select the role's account: the zone is there, not in moto's default account
+    assert zones(dns) == ["seed.example.com."]
+    assert "seed.example.com." not in zones(None) and zones(workload) == []
+
+    for account, region in places:
+        ec2 = client(url, "ec2", account, region)
+        for name in (ROUTE53_HEALTHCHECKS.format(region=region), "com.amazonaws.global.cloudfront.origin-facing"):
+            lists = ec2.describe_managed_prefix_lists(
+                Filters=[{"Name": "prefix-list-name", "Values": [name]}])["PrefixLists"]
+            assert len(lists) == 1, (account, region, name)
+            entries = ec2.get_managed_prefix_list_entries(PrefixListId=lists[0]["PrefixListId"])["Entries"]
+            assert lists[0]["AddressFamily"] == "IPv4" and len(entries) >= 2
+    other_region = client(url, "ec2", dns, "us-west-2").describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [ROUTE53_HEALTHCHECKS.format(region="us-west-2")]}])
+    assert other_region["PrefixLists"] == []
+
+
+def tls_only(bucket: str, *extra: dict) -> str:
+    resources = [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    deny = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": resources}
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {**deny, "Sid": "DenyInsecureTransport", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {**deny, "Sid": "DenyTlsBelow12", "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}}, *extra]})
+
+
+def test_tls_only_bucket_policy_admits_object_requests_and_other_denials_hold(url):
+    s3 = client(url, "s3", "210000000009")
+    s3.create_bucket(Bucket="emulator-tls-only")
+    s3.put_bucket_policy(Bucket="emulator-tls-only", Policy=tls_only("emulator-tls-only", {
+        "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::emulator-tls-only/secret/*"}))
+    s3.put_object(Bucket="emulator-tls-only", Key="open/a.txt", Body=b"a")
+    s3.put_object(Bucket="emulator-tls-only", Key="secret/b.txt", Body=b"b")
+    assert s3.get_object(Bucket="emulator-tls-only", Key="open/a.txt")["Body"].read() == b"a"
+    with pytest.raises(ClientError) as excinfo:
+        s3.get_object(Bucket="emulator-tls-only", Key="secret/b.txt")
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    deleted = s3.delete_objects(Bucket="emulator-tls-only", Delete={"Objects": [{"Key": "open/a.txt"},
+                                                                                {"Key": "secret/b.txt"}]})
+    assert not deleted.get("Errors") and len(deleted["Deleted"]) == 2
+
+
+def test_versions_and_delete_markers_of_a_suspended_bucket_can_be_deleted(url):
+    """What force_destroy does after Terraform removed the bucket's versioning resource."""
+    s3 = client(url, "s3", "210000000010")
+    s3.create_bucket(Bucket="emulator-versions")
+    s3.put_bucket_versioning(Bucket="emulator-versions", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="emulator-versions", Key="incoming/a.txt", Body=b"a")
+    s3.delete_object(Bucket="emulator-versions", Key="incoming/a.txt")  # a delete marker
+    s3.put_bucket_versioning(Bucket="emulator-versions", VersioningConfiguration={"Status": "Suspended"})
+    listed = s3.list_object_versions(Bucket="emulator-versions")
+    every = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+             for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+    assert len(every) == 2
+    deleted = s3.delete_objects(Bucket="emulator-versions", Delete={"Objects": every})
+    assert not deleted.get("Errors")
+    s3.delete_bucket(Bucket="emulator-versions")
+
+
+HANDLER = """
+import json, os, time, boto3
+from urllib.parse import unquote_plus
+
+def main(event, context):
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    for record in event.get("Records", []):
+        bucket, key = record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
+        boto3.client("s3").put_object(Bucket=bucket, Key="processed/" + key.rsplit("/", 1)[-1],
+                                      Body=json.dumps({"account": account, "greeting": os.environ["GREETING"]}))
+    print("records:", len(event.get("Records", [])))
+    return {"account": account, "function": context.function_name,
+            "remaining": context.get_remaining_time_in_millis() > 0}
+
+def slow(event, context):
+    time.sleep(10)
+"""
+
+
+def make_function(url: str, account: str, name: str, handler: str, timeout: int) -> str:
+    role = client(url, "iam", account).create_role(
+        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.py", HANDLER)
+    return client(url, "lambda", account).create_function(
+        FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"], Handler=handler, Timeout=timeout,
+        Code={"ZipFile": package.getvalue()}, Environment={"Variables": {"GREETING": "hello"}})["FunctionArn"]
+
+
+def test_lambda_runs_on_s3_events_without_docker_in_its_own_account(url):
+    account = "210000000007"
+    arn = make_function(url, account, "ingest", "app.main", timeout=30)
+    lam, s3 = client(url, "lambda", account), client(url, "s3", account)
+
+    invoked = lam.invoke(FunctionName="ingest", Payload=b"{}")
+    assert "FunctionError" not in invoked
+    assert json.loads(invoked["Payload"].read()) == {"account": account, "function": "ingest", "remaining": True}
+
+    s3.create_bucket(Bucket="emulator-ingest")
+    s3.put_bucket_policy(Bucket="emulator-ingest", Policy=tls_only("emulator-ingest"))  # as the stacks' buckets
+    lam.add_permission(FunctionName="ingest", StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::emulator-ingest")
+    only_incoming = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}}
+    s3.put_bucket_notification_configuration(Bucket="emulator-ingest", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
+                                          "Filter": only_incoming}]})
+    s3.put_object(Bucket="emulator-ingest", Key="elsewhere/b.txt", Body=b"not for the function")
+    s3.put_object(Bucket="emulator-ingest", Key="incoming/a.txt", Body=b"data")
+
+    deadline, written = time.monotonic() + 60, None
+    while written is None and time.monotonic() < deadline:
+        try:
+            written = json.loads(s3.get_object(Bucket="emulator-ingest", Key="processed/a.txt")["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.2)
+    assert written == {"account": account, "greeting": "hello"}
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="emulator-ingest")["Contents"]]
+    assert "processed/b.txt" not in keys  # the prefix filter held
+
+
+def test_lambda_timeout_is_a_function_error(url):
+    account = "210000000008"
+    make_function(url, account, "slow", "app.slow", timeout=1)
+    started = time.monotonic()
+    invoked = client(url, "lambda", account).invoke(FunctionName="slow", Payload=b"{}")
+    assert time.monotonic() - started < 8
+    assert invoked["FunctionError"] == "Handled"
+    assert "Task timed out after 1.00 seconds" in json.loads(invoked["Payload"].read())["errorMessage"]
