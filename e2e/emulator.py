@@ -86,6 +86,9 @@ RESPONDERS: tuple[Responder, ...] = (
               "moto fails on delete markers ('FakeDeleteMarker' object has no attribute 'dispose'): HTTP 500, "
               "destroying a bucket that ever had an object deleted retries for many minutes",
               "gives delete markers the missing no-op dispose()"),
+    Responder("S3 event notifications",
+              "moto encodes the key's slashes (incoming%2Fa.txt) and sends no versionId or sequencer",
+              "encodes the key as AWS does (incoming/a.txt) and adds the object's versionId and a sequencer"),
 )
 
 
@@ -179,6 +182,15 @@ class Emulator:
     def start(self) -> Emulator:
         if "MOTO_ACCOUNT_ID" in os.environ:
             raise RuntimeError("MOTO_ACCOUNT_ID is set: moto would put every account's calls into that one account")
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # undo what was done (environment, patches, log handler)
+            raise
+        log.info("emulator serving on %s", self.url)
+        return self
+
+    def _start(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
@@ -194,21 +206,22 @@ class Emulator:
                 http_log.debug("%s %s %s", self.command, self.path, getattr(code, "value", code))
 
         app = Middleware(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=Quiet)
+        try:
+            self._server = make_server(self.host, self.port, app, threaded=True, request_handler=Quiet)
+        except SystemExit as exit_:  # werkzeug exits when the port is taken
+            raise OSError(f"cannot listen on {self.host}:{self.port} (in use?)") from exit_
         self._set_env("MOTO_PORT", str(self._server.server_port))  # moto builds some self-URLs from it
         self._workdir = Path(tempfile.mkdtemp(prefix="e2e-emulator-"))
         self._install_patches(Runner(self.url, self._workdir))
         self._thread = threading.Thread(target=self._server.serve_forever, name="e2e-emulator", daemon=True)
         self._thread.start()
-        log.info("emulator serving on %s", self.url)
-        return self
 
     def stop(self) -> None:
-        if self._server is not None:
+        if self._thread is not None:  # shutdown() would wait forever for a loop that never ran
             self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._server is not None:
+            self._server.server_close()
         while self._undo:
             self._undo.pop()()
         if self._workdir is not None:
@@ -259,6 +272,7 @@ class Emulator:
         self._patch(LambdaFunction, "_invoke_lambda", lambda fn, event=None: runner.run(fn, event))
         self._patch(FakeBucket, "get_permission", s3.permission)
         self._patch(FakeDeleteMarker, "dispose", s3.dispose_delete_marker)
+        self._patch(notifications, "_get_s3_event", s3.event_like_aws(notifications._get_s3_event))
         # S3 invokes Lambda asynchronously; moto would hold the PutObject until the function ends
         invoke = notifications._invoke_awslambda
         self._patch(notifications, "_invoke_awslambda", lambda *args: threading.Thread(

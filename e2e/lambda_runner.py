@@ -15,7 +15,8 @@ temporary folder and runs the handler in a subprocess of the matching Python (th
 - the function's timeout (killed after it, like Lambda's `Task timed out`).
 
 It returns `(payload, errored, logs)` as moto's `invoke` expects, saves the logs to the function's
-log group like moto does, and logs each invocation to the `e2e.emulator` logger.
+log group like moto does, and logs each invocation to the `e2e.emulator` logger. Python runtimes
+only; layers, VPC settings and asynchronous retries / dead-letter queues are not emulated.
 """
 
 from __future__ import annotations

@@ -16,14 +16,20 @@ Delete markers. Once a bucket's versioning is suspended (Terraform destroys `aws
 before the bucket), moto deletes a key with all its versions and calls `dispose()` on each, which its
 `FakeDeleteMarker` lacks: AttributeError, HTTP 500, and `force_destroy` retries for many minutes.
 `dispose_delete_marker` is that missing method (a marker holds no data to release).
+
+Event notifications. moto URL-encodes the whole key, slashes too (`incoming%2Fa.txt`; AWS sends
+`incoming/a.txt`), and leaves out the `versionId` and `sequencer` AWS adds: a handler that
+recognises replays by version sees none. `event_like_aws` wraps moto's event builder to add them.
 """
 
 from __future__ import annotations
 
 import json
 import operator
+import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote_plus
 
 # The request context of an SDK call to AWS over HTTPS
 TLS_REQUEST = {"aws:securetransport": "true", "s3:tlsversion": "1.3"}
@@ -72,3 +78,21 @@ def permission(bucket: Any, action: str, resource: str) -> Any:
 
 def dispose_delete_marker(marker: Any, garbage: bool = False) -> None:
     """`FakeDeleteMarker.dispose`: nothing to release (`FakeKey.dispose` closes the object's buffer)."""
+
+
+def event_like_aws(build: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """moto's `_get_s3_event(event_name, bucket, key, notification_id)`, with the key encoded as AWS does
+    and the object's `versionId` (versioned buckets) and a `sequencer`."""
+
+    def wrapper(event_name: Any, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event = build(event_name, bucket, key, notification_id)
+        for record in event["Records"]:
+            found = record["s3"]["object"]
+            found["key"] = quote_plus(key.name, safe="/")
+            version = getattr(key, "version_id", None)
+            if bucket.is_versioned and version and version != "null":
+                found["versionId"] = str(version)
+            found["sequencer"] = f"{time.time_ns():018X}"
+        return event
+
+    return wrapper

@@ -207,9 +207,11 @@ from urllib.parse import unquote_plus
 def main(event, context):
     account = boto3.client("sts").get_caller_identity()["Account"]
     for record in event.get("Records", []):
-        bucket, key = record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"])
-        boto3.client("s3").put_object(Bucket=bucket, Key="processed/" + key.rsplit("/", 1)[-1],
-                                      Body=json.dumps({"account": account, "greeting": os.environ["GREETING"]}))
+        bucket, found = record["s3"]["bucket"]["name"], record["s3"]["object"]
+        boto3.client("s3").put_object(
+            Bucket=bucket, Key="processed/" + unquote_plus(found["key"]).rsplit("/", 1)[-1],
+            Body=json.dumps({"account": account, "greeting": os.environ["GREETING"], "key": found["key"],
+                             "version": found.get("versionId")}))
     print("records:", len(event.get("Records", [])))
     return {"account": account, "function": context.function_name,
             "remaining": context.get_remaining_time_in_millis() > 0}
@@ -241,7 +243,9 @@ def test_lambda_runs_on_s3_events_without_docker_in_its_own_account(url):
     assert json.loads(invoked["Payload"].read()) == {"account": account, "function": "ingest", "remaining": True}
 
     s3.create_bucket(Bucket="emulator-ingest")
-    s3.put_bucket_policy(Bucket="emulator-ingest", Policy=tls_only("emulator-ingest"))  # as the stacks' buckets
+    # as the stacks' ingest bucket: versioned, TLS only
+    s3.put_bucket_versioning(Bucket="emulator-ingest", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_policy(Bucket="emulator-ingest", Policy=tls_only("emulator-ingest"))
     lam.add_permission(FunctionName="ingest", StatementId="s3", Action="lambda:InvokeFunction",
                        Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::emulator-ingest")
     only_incoming = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}}
@@ -249,15 +253,16 @@ def test_lambda_runs_on_s3_events_without_docker_in_its_own_account(url):
         "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
                                           "Filter": only_incoming}]})
     s3.put_object(Bucket="emulator-ingest", Key="elsewhere/b.txt", Body=b"not for the function")
-    s3.put_object(Bucket="emulator-ingest", Key="incoming/a.txt", Body=b"data")
+    version = s3.put_object(Bucket="emulator-ingest", Key="incoming/a b.txt", Body=b"data")["VersionId"]
 
     deadline, written = time.monotonic() + 60, None
     while written is None and time.monotonic() < deadline:
         try:
-            written = json.loads(s3.get_object(Bucket="emulator-ingest", Key="processed/a.txt")["Body"].read())
+            written = json.loads(s3.get_object(Bucket="emulator-ingest", Key="processed/a b.txt")["Body"].read())
         except s3.exceptions.NoSuchKey:
             time.sleep(0.2)
-    assert written == {"account": account, "greeting": "hello"}
+    # the function ran in its account, with its environment, and got the event AWS would send
+    assert written == {"account": account, "greeting": "hello", "key": "incoming/a+b.txt", "version": version}
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="emulator-ingest")["Contents"]]
     assert "processed/b.txt" not in keys  # the prefix filter held
 
