@@ -112,3 +112,13 @@ def test_resolve_entries_are_parsed_and_bad_ones_are_exit_2(tmp_path):
             parse_resolve([bad])
     result = CliRunner().invoke(cli, ["smoke", "--env", "dev", "--resolve", "nonsense", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "expected NAME=ADDRESS:PORT" in result.stderr
+
+
+def test_the_readme_names_every_emulator_responder():
+    from pathlib import Path
+
+    from e2e.emulator import RESPONDERS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for responder in RESPONDERS:
+        assert f"| {responder.api} |" in readme, f"README's emulator table lacks {responder.api}"
