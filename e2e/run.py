@@ -303,13 +303,13 @@ def run(config_path: Path, env_name: str) -> str:
         for line in seed.seed(emulator.url, dns_account=cfg.dns_account_id(env), domain=cfg.project.domain,
                               accounts_regions=sorted(accounts_regions)):
             say(f"seeded {line}")
-        session.main("deploy")
+        session.main("deploy", "--verbose")
         resources = managed_resources(state_dir, stacks)
         say(f"deployed {len(stacks)} stacks, {resources} resources")
         outputs = json.loads(session.main("outputs", "--json", capture=True))
         with stand_ins(session, cfg, env, emulator.url, outputs) as resolve:
             session.main("smoke", *[arg for entry in resolve for arg in ("--resolve", entry)])
-        session.main("plan", ok=(0, 3))
+        session.main("plan", "--verbose", ok=(0, 3))
         odd = unexpected_changes(session.out, stacks)
         say(f"second plan: {len(odd)} unexpected change(s); allowed emulator drift:")
         for (type_, attribute), why in sorted(EMULATOR_DRIFT.items()):
@@ -319,7 +319,7 @@ def run(config_path: Path, env_name: str) -> str:
         hand_plan_and_review(session, specs[0].name)
         cdktf_deploy_and_destroy(session, next(s for s in specs if s.role == "edge").name)
         destroy_started = time.monotonic()
-        session.main("destroy", "--allow-destroy")
+        session.main("destroy", "--allow-destroy", "--verbose")
         left = managed_resources(state_dir, stacks)
         if left:
             raise E2EFailure(f"destroy left {left} resources in state ({state_dir})")
