@@ -307,8 +307,9 @@ def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name
     """Post-deployment checks: ingest, database, HTTPS health on every name, alarms. Exit 1 on any failure.
     TLS trusts the system's CAs (SSL_CERT_FILE adds a bundle); AWS calls honour AWS_ENDPOINT_URL."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    from ops.smoke import Smoke, parse_resolve
+    from ops.smoke import Smoke, environment_session, parse_resolve
 
     try:
         connect_to = parse_resolve(resolve or [])
@@ -319,7 +320,12 @@ def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name
         fail(["smoke tests one environment at a time: pass --env NAME"])
     specs = [s for s in select(cfg, env, region) if s.role != "edge"]
     values = stack_outputs(cfg, specs, out)
-    checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, boto3.Session(),
+    try:
+        session = environment_session(cfg, cfg.environments[env], boto3.Session())
+    except (BotoCoreError, ClientError) as exc:
+        fail([f"cannot assume {cfg.provider_role_arn(cfg.environments[env])} ({type(exc).__name__}): configure "
+              "credentials that may assume it (README 'Credentials')"])
+    checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, session,
                    resolve=connect_to, timeout=timeout).run()
     table(f"Smoke test of {env}", ["Check", "Result", "Detail"],
           [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks])

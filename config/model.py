@@ -323,6 +323,13 @@ class Environment:
         return region == self.primary_region
 
 
+def role_arn(account_id: str, role_name: str) -> str:
+    """The ARN of a role assumed from outside. Provider blocks are configured before any data
+    source can be read, so this is the one ARN built from configuration (account id and role
+    name both validated); the `aws` partition is the only one the tool supports."""
+    return f"arn:aws:iam::{account_id}:role/{role_name}"
+
+
 @dataclass(frozen=True)
 class StackSpec:
     """One stack of the app: what `list` prints and `synth` builds."""
@@ -400,6 +407,11 @@ class Config:
     def provider_role_name(self, env: Environment) -> str:
         """The role the providers assume: the bootstrap role until the deploy roles exist."""
         return self.project.bootstrap_role_name or self.deploy_role_name(env)
+
+    def provider_role_arn(self, env: Environment) -> str:
+        """The ARN of the role the providers assume in `env`'s account; operations (smoke,
+        doctor) act through the same role, so they see exactly what Terraform created."""
+        return role_arn(env.account_id, self.provider_role_name(env))
 
     def dns_account_id(self, env: Environment) -> str:
         return self.project.dns_account_id or env.account_id

@@ -62,7 +62,7 @@ def aws(config: Config, session: Any) -> list[Check]:
                                                 "or OIDC) that may assume the deploy roles")]
     checks = [Check("AWS credentials", True, me["Arn"])]
     for env in config.environments.values():
-        role = f"arn:aws:iam::{env.account_id}:role/{config.provider_role_name(env)}"
+        role = config.provider_role_arn(env)
         try:
             session.client("sts").assume_role(RoleArn=role, RoleSessionName="platform-doctor",
                                               ExternalId=config.project.external_id, DurationSeconds=900)

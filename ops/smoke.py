@@ -153,5 +153,16 @@ class Smoke:
         return f"{len(expected)} alarms present"
 
 
+def environment_session(config: Config, env: Environment, base: Any) -> Any:
+    """A boto3 session in `env`'s account, through the role the providers assume (with the
+    project's external id): operator credentials may assume it, but themselves live elsewhere."""
+    import boto3
+
+    keys = base.client("sts").assume_role(RoleArn=config.provider_role_arn(env), RoleSessionName="platform-smoke",
+                                          ExternalId=config.project.external_id, DurationSeconds=3600)["Credentials"]
+    return boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
+                         aws_session_token=keys["SessionToken"])
+
+
 class SmokeFailure(RuntimeError):
     """A check that ran and found the environment wrong."""

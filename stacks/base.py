@@ -8,17 +8,10 @@ from pathlib import Path
 from cdktf import LocalBackend, S3Backend, TerraformStack
 from constructs import Construct
 
-from config.model import Config, Environment, StackSpec
+from config.model import Config, Environment, StackSpec, role_arn
 from modules import aws
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def role_arn(account_id: str, role_name: str) -> str:
-    """The ARN of a role the provider assumes. Provider blocks are configured before any data
-    source can be read, so this is the one ARN built from configuration (account id and role
-    name both validated); the `aws` partition is the only one the tool supports."""
-    return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
 def origin_verify_secret_name(config: Config, env: Environment) -> str:

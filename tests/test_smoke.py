@@ -191,3 +191,15 @@ def test_doctor_and_smoke_on_the_command_line(aws_env, tmp_path, monkeypatch):
     assert smoke_run.exit_code == 1, smoke_run.output
     assert "FAIL" in smoke_run.stdout and "us-east-1: ingest" in smoke_run.stdout
     assert [s for s, step in fake.steps() if step == "output"] == ["dev-us-east-1", "dev-us-west-2"]
+
+
+def test_smoke_acts_in_the_environment_account_through_the_providers_role(aws_env, default_config):
+    import boto3
+
+    from ops.smoke import environment_session
+
+    env = default_config.environments["staging"]
+    session = environment_session(default_config, env, boto3.Session())
+    identity = session.client("sts", region_name="us-east-1").get_caller_identity()
+    assert identity["Account"] == env.account_id
+    assert f":assumed-role/{default_config.provider_role_name(env)}/platform-smoke" in identity["Arn"]
