@@ -142,7 +142,8 @@ def validate(env: EnvOption = "all", region: RegionOption = None, config: Config
         for spec in specs:  # one after the other: they share the plugin cache
             runner.init(spec.name, backend=False)
         # Stacks are independent and validation reads nothing remote: run them side by side.
-        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        # Each validation runs a provider process of several hundred MB: at most four at once.
+        with ThreadPoolExecutor(max_workers=min(4, max(2, os.cpu_count() or 2))) as pool:
             found = dict(zip(specs, pool.map(lambda s: runner.validate(s.name), specs), strict=True))
     except (terraform.EnvironmentProblem, app.OutputDirError) as exc:
         fail([str(exc)])

@@ -16,6 +16,7 @@ arguments and replays canned output (tests/test_ops.py).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,28 +104,37 @@ class Terraform:
         # Terraform's plugin cache is not safe for concurrent installs: inits take turns.
         self._init_lock = threading.Lock()
 
-    def _run(self, stack: str, step: str, *args: str, check: bool = True) -> str:
+    def _run(self, stack: str, step: str, *args: str, check: bool = True, json_output: bool = False) -> str:
+        """Run terraform in the stack folder. Returns its output; with `json_output`, stdout only
+        (Terraform writes warnings, e.g. about the CLI configuration, to stderr)."""
         cwd = self.out_dir / "stacks" / stack
         command = [self.terraform, *args]
         try:
-            process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE if json_output else subprocess.STDOUT, text=True,
                                        env={**os.environ, **self.chain.env})
         except OSError as exc:
             raise EnvironmentProblem(f"cannot run {self.terraform}: {exc.strerror}") from None
-        lines = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            if self.echo:
-                self.echo(line.rstrip("\n"))
+        lines: list[str] = []
+        if json_output:
+            out, err = process.communicate()
+            lines = err.splitlines()
+        else:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line.rstrip("\n"))
+                if self.echo:
+                    self.echo(line.rstrip("\n"))
+            out = "\n".join(lines)
         if process.wait() != 0 and check:
-            text = "\n".join(lines)
+            text = "\n".join([*lines, *([out] if json_output else [])])
+            lines = text.splitlines()
             if _CHECKSUM.search(text):
                 raise EnvironmentProblem(
                     f"{stack}: the AWS provider Terraform found does not match the checksums recorded in "
                     f"{self.locks_dir / (stack + LOCK_FILE)}; if the provider changed on purpose, delete that lock "
                     "file and run again (it is recorded anew), otherwise find out why the package differs")
-            if _PROVIDERS.search(text):
+            if step == "init" and _PROVIDERS.search(text):  # later steps' network errors are about AWS
                 raise EnvironmentProblem(toolchain.provider_problem())
             if _CREDENTIALS.search(text):
                 raise EnvironmentProblem("AWS credentials are missing or cannot assume the deploy role: configure "
@@ -131,13 +142,13 @@ class Terraform:
                                          "'Credentials'")
             errors = [ln.strip() for ln in lines if ln.strip().startswith("Error")] or lines[-3:]
             raise StackFailed(stack, step, " | ".join(errors)[:500] or "no output")
-        return "\n".join(lines)
+        return out
 
     def init(self, stack: str, backend: bool = True) -> None:
         """`terraform init` with the stack's lock file from `locks_dir` (and saved back there)."""
         kept = self.locks_dir / f"{stack}{LOCK_FILE}"
         here = self.out_dir / "stacks" / stack / LOCK_FILE
-        with self._init_lock:
+        with self._init_lock, self._cache_lock():
             # A stack without its own lock file yet starts from a sibling's: every stack pins the same
             # provider, so it gets the same recorded checksums and the cached install is reused, not
             # installed again (which would also swap the cache under a stack running concurrently).
@@ -149,9 +160,20 @@ class Terraform:
                 self.locks_dir.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(here, kept)
 
+    @contextmanager
+    def _cache_lock(self):
+        """Other processes (another `plan`, `make e2e`) may share the plugin cache: take turns."""
+        lock_path = Path(self.chain.env["TF_PLUGIN_CACHE_DIR"]) / ".platform-init.lock"
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def validate(self, stack: str) -> list[Diagnostic]:
         """`validate -json` after `init(stack, backend=False)`: Terraform's own diagnostics (no AWS call)."""
-        text = self._run(stack, "validate", "validate", "-json", "-no-color", check=False)
+        text = self._run(stack, "validate", "validate", "-json", "-no-color", check=False, json_output=True)
         try:
             found = json.loads(text)["diagnostics"]
         except (ValueError, KeyError, TypeError):
@@ -169,7 +191,7 @@ class Terraform:
         return self.out_dir / "stacks" / stack / PLAN_FILE
 
     def show_json(self, stack: str) -> Path:
-        text = self._run(stack, "show", "show", "-json", "-no-color", PLAN_FILE)
+        text = self._run(stack, "show", "show", "-json", "-no-color", PLAN_FILE, json_output=True)
         path = self.out_dir / "stacks" / stack / PLAN_JSON
         path.write_text(text)
         return path
@@ -178,7 +200,7 @@ class Terraform:
         self._run(stack, "apply", "apply", "-input=false", "-no-color", PLAN_FILE)
 
     def outputs(self, stack: str) -> dict:
-        text = self._run(stack, "output", "output", "-json", "-no-color")
+        text = self._run(stack, "output", "output", "-json", "-no-color", json_output=True)
         try:
             return {k: v.get("value") for k, v in json.loads(text or "{}").items()}
         except (ValueError, AttributeError):

@@ -107,9 +107,11 @@ def resolve(tools_dir: Path = TOOLS_DIR, environ: dict[str, str] | None = None) 
     cache.mkdir(parents=True, exist_ok=True)
     extra["TF_PLUGIN_CACHE_DIR"] = str(cache)
     mirror = find_mirror(environ)
-    if mirror is not None and not user_cli_config(environ):
+    if not user_cli_config(environ):
+        # Ours, also without a mirror: a TF_CLI_CONFIG_FILE naming a missing file makes Terraform
+        # warn on every command (and a warning on stderr is not what `-json` callers expect).
         config = tools_dir / "terraform.rc"
-        text = cli_config_text(mirror, cache)
+        text = cli_config_text(mirror, cache) if mirror else f'plugin_cache_dir = "{cache}"\n'
         if not config.is_file() or config.read_text() != text:
             config.write_text(text)
         extra["TF_CLI_CONFIG_FILE"] = str(config)

@@ -111,3 +111,36 @@ def test_the_users_own_cli_configuration_is_respected(tmp_path):
 def test_no_terraform_is_one_actionable_line(tmp_path):
     with pytest.raises(toolchain.EnvironmentProblem, match="Terraform was not found on PATH: install"):
         toolchain.resolve(tmp_path / "tools", {"PATH": str(tmp_path)})
+
+
+def test_a_cli_configuration_named_but_missing_is_replaced_also_without_a_mirror(tmp_path, monkeypatch):
+    monkeypatch.setattr(toolchain, "MIRRORS", ())
+    chain = toolchain.resolve(tmp_path / "tools", {"PATH": "/usr/local/bin:/usr/bin",
+                                                   "TF_CLI_CONFIG_FILE": str(tmp_path / "missing.rc")})
+    assert chain.mirror is None
+    cache = chain.env["TF_PLUGIN_CACHE_DIR"]
+    assert Path(chain.env["TF_CLI_CONFIG_FILE"]).read_text() == f'plugin_cache_dir = "{cache}"\n'
+
+
+def test_an_invalid_stack_is_reported_with_terraforms_diagnostics(one_stack):
+    import json
+
+    base, tf = one_stack
+    tf.init("dev-us-east-1", backend=False)  # an earlier test may have synthesized the folder anew
+    path = base / "out" / "stacks" / "dev-us-east-1" / "cdk.tf.json"
+    original = path.read_text()
+    broken = json.loads(original)
+    broken["output"]["vpc_id"]["value"] = "${aws_vpc.does_not_exist.id}"
+    path.write_text(json.dumps(broken))
+    try:
+        (diagnostic,) = tf.validate("dev-us-east-1")
+    finally:
+        path.write_text(original)
+    assert diagnostic.severity == "error" and "undeclared resource" in diagnostic.summary.lower()
+
+
+def test_the_toolchain_check_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert toolchain.main() == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Terraform was not found on PATH") and len(err.strip().splitlines()) == 1
