@@ -14,8 +14,8 @@ REGION_ARG := $(if $(REGION),--region $(REGION),)
 TOOLS  ?= .tools
 CDKTF_CLI_VERSION := 0.21.0
 CDKTF  := $(TOOLS)/node_modules/.bin/cdktf
-# e2e deploys one environment: ENV when given on the command line, else dev.
-E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),dev)
+# e2e deploys one environment: ENV when given on the command line, else dev (or the first one).
+E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),)
 # The tool runs from this folder; only its pinned dependencies (pyproject.toml) are installed.
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
@@ -49,7 +49,7 @@ $(CDKTF): $(VENV)/.runtime
 
 setup: $(VENV)/.runtime
 tools: $(CDKTF)
-setup-dev: $(VENV)/.dev $(CHECKOV_VENV)/.installed $(CDKTF)
+setup-dev: $(VENV)/.dev $(CHECKOV_VENV)/.installed
 
 synth: setup
 	$(PY) main.py synth --env $(ENV) $(REGION_ARG)
@@ -63,8 +63,8 @@ validate: setup
 test: setup-dev
 	$(PY) -m pytest
 
-e2e: setup-dev
-	$(PY) -m e2e.run --env $(E2E_ENV) $(if $(CONFIG),--config $(CONFIG),)
+e2e: setup-dev $(CDKTF)
+	$(PY) -m e2e.run --cdktf $(CDKTF) $(if $(E2E_ENV),--env $(E2E_ENV),) $(if $(CONFIG),--config $(CONFIG),)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,7 @@ moto 5.2.5 runs a function (Invoke, and S3 bucket notifications, which call the 
 `error running docker` and S3 events are silently dropped. `run` replaces
 `LambdaFunction._invoke_lambda`: it extracts the deployment package moto keeps (`code_bytes`) into a
 temporary folder and runs the handler in a subprocess of the matching Python (the function's
-`python3.X` under /root/.pyenv when present, else this interpreter), with
+`python3.X`, found by e2e/runtimes.py; missing is an error), with
 
 - `PYTHONPATH` = the package + a folder linking this interpreter's boto3, botocore and their
   pure-Python dependencies (the Lambda runtime provides boto3; nothing is installed at run time);
@@ -21,20 +21,20 @@ only; layers, VPC settings and asynchronous retries / dead-letter queues are not
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import io
 import json
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from e2e.runtimes import find_python
 
 log = logging.getLogger("e2e.emulator")
 
@@ -90,10 +90,8 @@ class Runner:
 
     @staticmethod
     def interpreter(runtime: str | None) -> str:
-        """The function's Python (pyenv's `python3.X`) when this machine has it, else ours."""
-        version = (runtime or "").removeprefix("python")
-        found = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python3")) if version else []
-        return found[-1] if found else sys.executable
+        """The function's Python (`python3.X`, e2e/runtimes.py); missing is an error, not a fallback."""
+        return find_python((runtime or "").removeprefix("python"))
 
     def credentials(self, fn: Any) -> dict[str, str]:
         """AssumeRole of the execution role in moto's STS, as Lambda does: the keys map to the role's account."""

@@ -36,6 +36,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -54,9 +55,10 @@ from config import model  # noqa: E402
 from e2e import frontend, seed  # noqa: E402
 from e2e.emulator import Emulator, describe  # noqa: E402
 from e2e.postgres import Postgres, free_port  # noqa: E402
+from e2e.runtimes import INSTANCE_PYTHON, RuntimeMissing, find_python  # noqa: E402
 from ops import terraform, toolchain  # noqa: E402
 
-CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"
+CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"  # `make tools`; the Makefile passes its own path
 # What moto 5.2.5 does not return after an apply, so Terraform plans it again every time:
 # (resource type, top-level attribute) -> why. Any other change in the second plan fails.
 EMULATOR_DRIFT: dict[tuple[str, str], str] = {
@@ -120,12 +122,20 @@ def dump_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def emulated_config(source: Path, state_dir: Path, target: Path) -> Path:
+def emulated_config(source: Path, state_dir: Path, target: Path, changes: dict[str, dict] | None = None) -> Path:
     """The configuration as given, with local state in `state_dir`: an emulated run never reads or
-    writes the state of a real deployment, whatever backend the configuration names."""
+    writes the state of a real deployment, whatever backend the configuration names. `changes`
+    (table -> keys) are what the run itself must set, such as the emulator's hosted zone id."""
     data = tomllib.loads(source.read_text())
+    for table, keys in (changes or {}).items():
+        for key, value in keys.items():
+            if isinstance(value, dict):
+                data.setdefault(table, {}).setdefault(key, {}).update(value)
+            else:
+                data.setdefault(table, {})[key] = value
     data["state"] = {"backend": "local", "local_dir": str(state_dir)}
-    target.write_text(f"# {source} for `make e2e`: state in {state_dir}\n" + dump_toml(data))
+    text = f"# {source} for `make e2e`: state in {state_dir}\n" + dump_toml(data)
+    target.write_text(text)
     return target
 
 
@@ -174,14 +184,18 @@ def aws_environment(url: str) -> dict[str, str]:
 
 # --- what the emulator cannot run -----------------------------------------------------------
 
-def managed_resources(state_dir: Path, stacks: list[str]) -> int:
-    count = 0
+def managed_resources(state_dir: Path, stacks: list[str]) -> dict[str, int]:
+    """Managed resource instances per stack, from its local state file (a missing file counts -1)."""
+    counts = {}
     for stack in stacks:
         path = state_dir / f"{stack}.tfstate"
-        if path.is_file() and path.stat().st_size:
-            state = json.loads(path.read_text())
-            count += sum(len(r.get("instances", [])) for r in state.get("resources", []) if r.get("mode") == "managed")
-    return count
+        if not path.is_file() or not path.stat().st_size:
+            counts[stack] = -1
+            continue
+        state = json.loads(path.read_text())
+        counts[stack] = sum(len(r.get("instances", [])) for r in state.get("resources", [])
+                            if r.get("mode") == "managed")
+    return counts
 
 
 def user_data_of(ec2: Any, autoscaling: Any, asg_name: str) -> str:
@@ -205,17 +219,26 @@ def unpack_webapp(script: str, into: Path) -> dict[str, str]:
 
 def instance_python() -> str:
     """Amazon Linux 2023's Python (3.9), as the instances run the webapp."""
-    found = sorted(Path("/root/.pyenv/versions").glob("3.9.*/bin/python3"))
-    if not found:
-        raise E2EFailure("Python 3.9 (the instances' interpreter) was not found under /root/.pyenv/versions")
-    return str(found[-1])
+    try:
+        return find_python(INSTANCE_PYTHON)
+    except RuntimeMissing as exc:
+        raise E2EFailure(str(exc)) from None
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_identifier(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
 
 
 @contextmanager
 def stand_ins(session: Session, cfg: model.Config, env: model.Environment, url: str,
-              outputs: dict[str, dict]) -> Iterator[list[str]]:
+              outputs: dict[str, dict]) -> Iterator[tuple[list[str], Path]]:
     """Per region: PostgreSQL with the stack's database and secret, the webapp from its user data;
-    one TLS front for every load balancer name and the viewer name. Yields the --resolve entries."""
+    one TLS front for every load balancer name and the viewer name. Yields the --resolve entries
+    and the CA file that makes the front trusted."""
     with ExitStack() as stack:
         front = stack.enter_context(frontend.TlsFront(session.work / "tls"))
         resolve: list[str] = []
@@ -227,8 +250,9 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, url: 
             secret = json.loads(aws("secretsmanager").get_secret_value(
                 SecretId=values["db_secret_arn"])["SecretString"])
             database = stack.enter_context(Postgres())
-            database.sql(f"CREATE ROLE \"{secret['username']}\" LOGIN PASSWORD '{secret['password']}'")
-            database.sql(f"CREATE DATABASE app OWNER \"{secret['username']}\"")
+            user = sql_identifier(secret["username"])
+            database.sql(f"CREATE ROLE {user} LOGIN PASSWORD {sql_literal(secret['password'])}")
+            database.sql(f"CREATE DATABASE app OWNER {user}")
             db_host = values["db_endpoint"].rpartition(":")[0]
             resolve.append(f"{db_host}=127.0.0.1:{database.port}")
             say(f"{region}: PostgreSQL {database.port} on loopback stands in for {db_host} "
@@ -249,8 +273,7 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, url: 
         front.start()
         resolve.extend(f"{name}=127.0.0.1:{front.port}" for name in front.names())
         say(f"TLS front on 127.0.0.1:{front.port} for {', '.join(front.names())} (CA {front.ca_file})")
-        session.environ["SSL_CERT_FILE"] = str(front.ca_file)
-        yield resolve
+        yield resolve, front.ca_file
 
 
 # --- second plan ------------------------------------------------------------------------------
@@ -269,7 +292,7 @@ def unexpected_changes(out: Path, stacks: list[str]) -> list[str]:
             before, after = change["change"].get("before") or {}, change["change"].get("after") or {}
             unknown = change["change"].get("after_unknown") or {}
             changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k) or unknown.get(k))
-            odd = [k for k in changed if (change["type"], k) not in EMULATOR_DRIFT and k != "tags_all"]
+            odd = [k for k in changed if (change["type"], k) not in EMULATOR_DRIFT]
             if odd:
                 found.append(f"{stack}: {change['address']} changes {', '.join(odd)}")
     return found
@@ -277,15 +300,13 @@ def unexpected_changes(out: Path, stacks: list[str]) -> list[str]:
 
 # --- the run ----------------------------------------------------------------------------------
 
-def run(config_path: Path, env_name: str) -> str:
+def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
     started = time.monotonic()
     cfg = model.load(config_path)
+    env_name = env_name or ("dev" if "dev" in cfg.environments else next(iter(cfg.environments)))
     if env_name not in cfg.environments:
         raise E2EFailure(f"--env {env_name!r}: the configuration has {', '.join(cfg.environments)}")
     env = cfg.environments[env_name]
-    if cfg.project.hosted_zone_id:
-        raise E2EFailure("project.hosted_zone_id is set: the emulator cannot create a zone with a given id; "
-                         "run e2e with a configuration that looks the zone up by domain")
     specs = cfg.select(env_name)
     stacks = [s.name for s in specs]
     work = Path(tempfile.mkdtemp(prefix=f"e2e-{env_name}-"))
@@ -297,18 +318,28 @@ def run(config_path: Path, env_name: str) -> str:
         for line in describe().splitlines():
             say(f"  {line}")
         environ = aws_environment(emulator.url)
-        environ["TF_PLUGIN_CACHE_DIR"] = str(toolchain.TOOLS_DIR / "plugin-cache")
+        # One provider install for every run on this machine: the project's cache unless you chose one.
+        environ.setdefault("TF_PLUGIN_CACHE_DIR", str(toolchain.TOOLS_DIR / "plugin-cache"))
         session = Session(config_copy, env_name, work, environ)
         accounts_regions = {(env.account_id, r) for r in env.regions}
         for line in seed.seed(emulator.url, dns_account=cfg.dns_account_id(env), domain=cfg.project.domain,
                               accounts_regions=sorted(accounts_regions)):
             say(f"seeded {line}")
+        if cfg.project.hosted_zone_id:  # the emulator chose the seeded zone's id: the copy names that one
+            zone_id = seed.zone_id(emulator.url, cfg.dns_account_id(env), cfg.project.domain)
+            emulated_config(cfg.source, state_dir, config_copy, {"project": {"hosted_zone_id": zone_id}})
+            say(f"project.hosted_zone_id {cfg.project.hosted_zone_id} is {zone_id} in the emulator")
+        deploy_started = time.monotonic()
         session.main("deploy", "--verbose")
-        resources = managed_resources(state_dir, stacks)
-        say(f"deployed {len(stacks)} stacks, {resources} resources")
+        counts = managed_resources(state_dir, stacks)
+        if min(counts.values()) <= 0:
+            raise E2EFailure(f"deploy reported success but a stack has no resources in state: {counts}")
+        resources = sum(counts.values())
+        say(f"deployed {len(stacks)} stacks, {resources} resources in {time.monotonic() - deploy_started:.0f} s")
         outputs = json.loads(session.main("outputs", "--json", capture=True))
-        with stand_ins(session, cfg, env, emulator.url, outputs) as resolve:
-            session.main("smoke", *[arg for entry in resolve for arg in ("--resolve", entry)])
+        with stand_ins(session, cfg, env, emulator.url, outputs) as (resolve, ca_file):
+            session.main("smoke", *[arg for entry in resolve for arg in ("--resolve", entry)],
+                         extra_env={"SSL_CERT_FILE": str(ca_file)})
         session.main("plan", "--verbose", ok=(0, 3))
         odd = unexpected_changes(session.out, stacks)
         say(f"second plan: {len(odd)} unexpected change(s); allowed emulator drift:")
@@ -317,23 +348,29 @@ def run(config_path: Path, env_name: str) -> str:
         if odd:
             raise E2EFailure("the second plan changes what it should not:\n  " + "\n  ".join(odd))
         hand_plan_and_review(session, specs[0].name)
-        cdktf_deploy_and_destroy(session, next(s for s in specs if s.role == "edge").name)
+        cdktf_deploy_and_destroy(session, cdktf, next(s for s in specs if s.role == "edge").name)
+        if env.deletion_protection:  # as an operator must: switch protection off, apply, then destroy
+            say(f"{env_name} has deletion_protection: applying it switched off before destroying")
+            emulated_config(session.config_path, state_dir, config_copy,
+                            {"environments": {env_name: {"deletion_protection": False}}})
+            session.main("deploy", "--verbose")
         destroy_started = time.monotonic()
         session.main("destroy", "--allow-destroy", "--verbose")
-        left = managed_resources(state_dir, stacks)
+        destroyed_in = time.monotonic() - destroy_started
+        left = {stack: n for stack, n in managed_resources(state_dir, stacks).items() if n > 0}
         if left:
-            raise E2EFailure(f"destroy left {left} resources in state ({state_dir})")
-        say(f"destroyed in {time.monotonic() - destroy_started:.0f} s")
+            raise E2EFailure(f"destroy left resources in state ({state_dir}): {left}")
+    say(f"all steps passed in {time.monotonic() - started:.0f} s; removing {work}")
+    shutil.rmtree(work, ignore_errors=True)
     return (f"e2e: {len(stacks)} stacks applied ({resources} resources), smoke passed, destroyed in "
-            f"{time.monotonic() - started:.0f} s")
+            f"{destroyed_in:.0f} s")
 
 
 def hand_plan_and_review(session: Session, stack: str) -> None:
     """What a user does by hand in a synthesized stack folder, then `main.py review` of its JSON."""
     folder = session.out / "stacks" / stack
-    chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name)
-    environ = {**chain.env, **{k: v for k, v in session.environ.items() if k != "TF_CLI_CONFIG_FILE"}}
-    environ.update({k: v for k, v in chain.env.items() if k == "TF_CLI_CONFIG_FILE"})
+    chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name, session.environ)
+    environ = {**session.environ, **chain.env}
     session.run("terraform-plan-by-hand", [chain.terraform, "plan", "-input=false", "-no-color", "-out=hand.tfplan"],
                 cwd=folder, extra_env=environ)
     text = session.run("terraform-show", [chain.terraform, "show", "-json", "hand.tfplan"], cwd=folder,
@@ -342,11 +379,11 @@ def hand_plan_and_review(session: Session, stack: str) -> None:
     session.run("review", [sys.executable, str(ROOT / "main.py"), "review", str(folder / "hand.json")])
 
 
-def cdktf_deploy_and_destroy(session: Session, stack: str) -> None:
+def cdktf_deploy_and_destroy(session: Session, cdktf: Path, stack: str) -> None:
     """`cdktf deploy STACK` and `cdktf destroy STACK` with the cdktf CLI, synthesizing through main.py."""
-    if not CDKTF.is_file():
-        raise E2EFailure(f"{CDKTF} is missing: run `make tools` (installs cdktf-cli into .tools/)")
-    chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name)
+    if not cdktf.is_file():
+        raise E2EFailure(f"{cdktf} is missing: run `make tools` (installs cdktf-cli into .tools/)")
+    chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name, session.environ)
     app = (f"{sys.executable} {ROOT / 'main.py'} synth --env {session.env_name} --config {session.config_path} "
            f"--out {session.out}")
     from modules.runtime import bundled_node_bin
@@ -355,21 +392,24 @@ def cdktf_deploy_and_destroy(session: Session, stack: str) -> None:
     environ = {**chain.env, "CHECKPOINT_DISABLE": "1", "CI": "1",
                "PATH": f"{node_bin}{os.pathsep}{session.environ['PATH']}" if node_bin else session.environ["PATH"]}
     for action in ("deploy", "destroy"):
-        session.run(f"cdktf-{action}", [str(CDKTF), action, stack, "--app", app, "--output", str(session.out),
+        session.run(f"cdktf-{action}", [str(cdktf), action, stack, "--app", app, "--output", str(session.out),
                                         "--auto-approve", "--skip-provider-lock"], extra_env=environ)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "default.toml")
-    parser.add_argument("--env", default="dev")
+    parser.add_argument("--env", default=None, help="default: dev, or the configuration's first environment")
+    parser.add_argument("--cdktf", type=Path, default=CDKTF, help="the cdktf CLI (make tools installs it)")
     args = parser.parse_args(argv)
     try:
-        print(run(args.config.resolve(), args.env), flush=True)
+        print(run(args.config.resolve(), args.env, args.cdktf.resolve()), flush=True)
     except (E2EFailure, model.ConfigError, terraform.EnvironmentProblem) as exc:
-        problems = getattr(exc, "problems", None) or [str(exc)]
-        for line in problems:
+        for line in getattr(exc, "problems", None) or [str(exc)]:
             print(f"e2e: FAILED: {line}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as exc:  # anything else is still one line (the logs named above have the detail)
+        print(f"e2e: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
 

@@ -77,3 +77,8 @@ def seed(url: str, *, dns_account: str, domain: str, accounts_regions: Iterable[
             list_id, created = _prefix_list(ec2, name, cidrs, description)
             done.append(f"prefix list {name} ({list_id}) in {account} {region}: {'created' if created else 'present'}")
     return done
+
+
+def zone_id(url: str, dns_account: str, domain: str) -> str:
+    """The id of the public zone of `domain` in `dns_account` (seeded first, so it exists)."""
+    return _hosted_zone(client(url, "route53", dns_account), domain)[0]
