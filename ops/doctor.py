@@ -45,9 +45,13 @@ def node() -> Check:
     return Check("Node.js", True, f"{version} ({path})")
 
 
-def terraform() -> Check:
+def terraform(root: Path) -> Check:
+    """Terraform's version, and where the AWS provider the stacks pin will come from."""
+    from ops import toolchain
+
     try:
-        return Check("Terraform", True, tf.check_version(tf.find_terraform()))
+        version = tf.check_version(tf.find_terraform())
+        return Check("Terraform", True, f"{version}; {toolchain.check(root / toolchain.TOOLS_DIR.name)}")
     except tf.EnvironmentProblem as exc:
         return Check("Terraform", False, str(exc))
 
@@ -95,4 +99,4 @@ def state(config: Config, session: Any, root: Path) -> Check:
 
 
 def run(config: Config, session: Any, root: Path) -> list[Check]:
-    return [packages(), node(), terraform(), *aws(config, session), state(config, session, root)]
+    return [packages(), node(), terraform(root), *aws(config, session), state(config, session, root)]

@@ -169,6 +169,7 @@ def test_doctor_reports_each_check(default_config, aws_env, tmp_path):
     assert results["State backend"].ok
     terraform = results["Terraform"]
     assert terraform.ok or "install Terraform >= 1.10" in terraform.detail
+    assert not terraform.ok or "hashicorp/aws 5.100.0 from" in terraform.detail
 
 
 def test_doctor_and_smoke_on_the_command_line(aws_env, tmp_path, monkeypatch):
