@@ -158,8 +158,9 @@ def environment_session(config: Config, env: Environment, base: Any) -> Any:
     project's external id): operator credentials may assume it, but themselves live elsewhere."""
     import boto3
 
-    keys = base.client("sts").assume_role(RoleArn=config.provider_role_arn(env), RoleSessionName="platform-smoke",
-                                          ExternalId=config.project.external_id, DurationSeconds=3600)["Credentials"]
+    sts = base.client("sts", region_name=env.primary_region)  # regional STS; no default region needed
+    keys = sts.assume_role(RoleArn=config.provider_role_arn(env), RoleSessionName="platform-smoke",
+                           ExternalId=config.project.external_id, DurationSeconds=3600)["Credentials"]
     return boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
                          aws_session_token=keys["SessionToken"])
 

@@ -194,8 +194,10 @@ def test_doctor_and_smoke_on_the_command_line(aws_env, tmp_path, monkeypatch):
     assert [s for s, step in fake.steps() if step == "output"] == ["dev-us-east-1", "dev-us-west-2"]
 
 
-def test_smoke_acts_in_the_environment_account_through_the_providers_role(aws_env, default_config):
+def test_smoke_acts_in_the_environment_account_through_the_providers_role(aws_env, default_config, monkeypatch):
     import boto3
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # an operator's shell may have none
 
     from ops.smoke import environment_session
 
