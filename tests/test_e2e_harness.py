@@ -70,6 +70,21 @@ def test_listed_emulator_drift_passes_and_anything_else_fails(tmp_path):
         "dev-us-east-1: aws_kms_key.x changes description", "dev-us-east-1: aws_s3_bucket.y delete/create"]
 
 
+def test_nested_drift_is_matched_by_path_and_unknown_values_are_consequences(tmp_path):
+    cdn = "aws_cloudfront_distribution"
+    stacks = plan_with(tmp_path,
+                       update(cdn, {"default_cache_behavior": [{"forwarded_values": [{"a": 1}], "compress": True}]},
+                              {"default_cache_behavior": [{"forwarded_values": [], "compress": True}]}),
+                       update(cdn, {"default_cache_behavior": [{"forwarded_values": [], "compress": True}]},
+                              {"default_cache_behavior": [{"forwarded_values": [], "compress": False}]}),
+                       {"address": "aws_launch_template.t", "type": "aws_launch_template",
+                        "change": {"actions": ["update"], "before": {"latest_version": 1, "tag_specifications": []},
+                                   "after": {"tag_specifications": [{"resource_type": "instance"}]},
+                                   "after_unknown": {"latest_version": True}}})
+    assert run.unexpected_changes(tmp_path, stacks) == [
+        f"dev-us-east-1: {cdn}.x changes default_cache_behavior.compress"]
+
+
 def test_every_allowed_drift_says_why():
     assert run.EMULATOR_DRIFT and all(len(why) > 20 for why in run.EMULATOR_DRIFT.values())
 
@@ -122,3 +137,11 @@ def test_the_readme_names_every_emulator_responder():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for responder in RESPONDERS:
         assert f"| {responder.api} |" in readme, f"README's emulator table lacks {responder.api}"
+
+
+def test_the_readme_lists_every_allowed_drift():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for (type_, path), why in run.EMULATOR_DRIFT.items():
+        assert f"| `{type_}` | `{path}` | {why} |" in readme, f"README's drift table lacks {type_} {path}"
