@@ -41,10 +41,15 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	touch $@
 
 # The cdktf CLI (npm), with the virtualenv's Node 24 and its npm, into this project's own folder.
+# Its terminal module ships no prebuilt binary for Node 24 (ABI 137): it is compiled here against
+# the virtualenv's Node headers (gcc and make, no download).
 $(CDKTF): $(VENV)/.runtime
 	node_bin=$$($(PY) -c "from modules.runtime import bundled_node_bin; print(bundled_node_bin())") && \
 	PATH="$$node_bin:$$PATH" "$$node_bin/node" "$$node_bin/../lib/node_modules/npm/bin/npm-cli.js" install \
-	  --prefix $(TOOLS) --no-audit --no-fund --loglevel=error --save-exact cdktf-cli@$(CDKTF_CLI_VERSION)
+	  --prefix $(TOOLS) --no-audit --no-fund --loglevel=error --save-exact cdktf-cli@$(CDKTF_CLI_VERSION) && \
+	cd $(TOOLS)/node_modules/@cdktf/node-pty-prebuilt-multiarch && \
+	PATH="$$node_bin:$$PATH" "$$node_bin/node" "$$node_bin/../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js" \
+	  rebuild --nodedir="$$node_bin/.." >/dev/null
 	touch $@
 
 setup: $(VENV)/.runtime
