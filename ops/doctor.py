@@ -11,6 +11,7 @@ from typing import Any
 
 from config.model import Config
 from ops import terraform as tf
+from ops.smoke import environment_session
 
 PACKAGES = ("cdktf", "cdktf-cdktf-provider-aws", "constructs", "jsii", "typer")
 
@@ -68,8 +69,7 @@ def aws(config: Config, session: Any) -> list[Check]:
     for env in config.environments.values():
         role = config.provider_role_arn(env)
         try:
-            session.client("sts").assume_role(RoleArn=role, RoleSessionName="platform-doctor",
-                                              ExternalId=config.project.external_id, DurationSeconds=900)
+            environment_session(config, env, session)  # exactly how smoke reaches the environment
             checks.append(Check(f"{env.name}: deploy role", True, role))
         except (BotoCoreError, ClientError) as exc:
             checks.append(Check(f"{env.name}: deploy role", False,

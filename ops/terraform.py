@@ -22,14 +22,13 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ops import toolchain
-from ops.toolchain import EnvironmentProblem
+from ops.toolchain import EnvironmentProblem, find_terraform
 
 __all__ = ["EnvironmentProblem", "StackFailed", "StackResult", "Terraform", "check_version", "find_terraform"]
 
@@ -61,12 +60,6 @@ class StackResult:
     review: object | None = None
 
 
-def find_terraform() -> str:
-    path = shutil.which("terraform")
-    if path is None:
-        raise EnvironmentProblem("Terraform was not found on PATH: install Terraform >= 1.10 "
-                                 "(https://developer.hashicorp.com/terraform/install)")
-    return path
 
 
 @dataclass
@@ -101,8 +94,6 @@ class Terraform:
         self.terraform = terraform or self.chain.terraform
         self.echo = echo
         self.locks_dir = beside / LOCKS_DIR
-        # Terraform's plugin cache is not safe for concurrent installs: inits take turns.
-        self._init_lock = threading.Lock()
 
     def _run(self, stack: str, step: str, *args: str, check: bool = True, json_output: bool = False) -> str:
         """Run terraform in the stack folder. Returns its output; with `json_output`, stdout only
@@ -148,7 +139,7 @@ class Terraform:
         """`terraform init` with the stack's lock file from `locks_dir` (and saved back there)."""
         kept = self.locks_dir / f"{stack}{LOCK_FILE}"
         here = self.out_dir / "stacks" / stack / LOCK_FILE
-        with self._init_lock, self._cache_lock():
+        with self._cache_lock():
             # A stack without its own lock file yet starts from a sibling's: every stack pins the same
             # provider, so it gets the same recorded checksums and the cached install is reused, not
             # installed again (which would also swap the cache under a stack running concurrently).
@@ -162,7 +153,8 @@ class Terraform:
 
     @contextmanager
     def _cache_lock(self):
-        """Other processes (another `plan`, `make e2e`) may share the plugin cache: take turns."""
+        """Terraform's plugin cache is not safe for concurrent installs: inits take turns, across
+        threads (each opens the lock file anew, and flock locks per open file) and processes."""
         lock_path = Path(self.chain.env["TF_PLUGIN_CACHE_DIR"]) / ".platform-init.lock"
         with open(lock_path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)

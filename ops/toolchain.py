@@ -94,13 +94,19 @@ class Toolchain:
         return f"terraform {self.terraform}; hashicorp/aws {PROVIDER_VERSION} from {source}"
 
 
+def find_terraform(path: str | None = None) -> str:
+    """The terraform binary on PATH (or on `path`), or one line saying how to install it."""
+    found = shutil.which("terraform", path=path)
+    if found is None:
+        raise EnvironmentProblem("Terraform was not found on PATH: install Terraform >= 1.10 "
+                                 "(https://developer.hashicorp.com/terraform/install)")
+    return found
+
+
 def resolve(tools_dir: Path = TOOLS_DIR, environ: dict[str, str] | None = None) -> Toolchain:
     """Find Terraform and decide where the provider comes from; writes the CLI config if needed."""
     environ = dict(os.environ if environ is None else environ)
-    terraform = shutil.which("terraform", path=environ.get("PATH"))
-    if terraform is None:
-        raise EnvironmentProblem("Terraform was not found on PATH: install Terraform >= 1.10 "
-                               "(https://developer.hashicorp.com/terraform/install)")
+    terraform = find_terraform(environ.get("PATH"))
     extra: dict[str, str] = {"TF_IN_AUTOMATION": "1"}
     cache = Path(environ.get("TF_PLUGIN_CACHE_DIR") or tools_dir / "plugin-cache")
     tools_dir.mkdir(parents=True, exist_ok=True)
