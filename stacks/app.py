@@ -8,6 +8,7 @@ from pathlib import Path
 from cdktf import App
 
 from config.model import Config, StackSpec
+from stacks import checkov
 from stacks.edge import EdgeStack
 from stacks.regional import RegionalStack
 
@@ -69,6 +70,7 @@ def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -
         raise OutputDirError(f"cannot create {out_dir}: {exc.strerror}; choose a writable folder with --out") from None
     try:
         build_app(config, specs, out_dir, staging).synth()
+        checkov.write(config, specs, staging)  # checkov's skips for exactly these stacks
         check_replaceable(out_dir)
         if out_dir.exists():  # the whole previous output goes: stacks no longer selected cannot linger
             shutil.rmtree(out_dir)
