@@ -198,6 +198,18 @@ def terraform_run(action: str, env: str, region: str | None, config: Path | None
         fail([str(exc)], code=3)
     except terraform.StackFailed as exc:
         fail([str(exc), "stopped: the stacks after it were not touched"], code=1)
+    except pipeline.Interrupted as exc:  # SIGINT/SIGTERM: Terraform was stopped gracefully and waited for
+        import shlex
+
+        if exc.results:
+            summary(exc.results)
+        resume = shlex.join(["python", "main.py", action, "--env", env, *(["--region", region] if region else []),
+                             *(["--config", str(config)] if config else []), "--out", str(out),
+                             *(a for c in counts or [] for a in ("--instance-count", c)),
+                             *(["--allow-destroy"] if allow_destroy else [])])
+        for line in exc.report(resume):
+            typer.echo(line, err=True)
+        raise typer.Exit(exc.exit_code) from None
     summary(results)
     if action == "plan" and any(r.review and r.review.destructive for r in results):
         raise typer.Exit(3)
@@ -300,17 +312,19 @@ def outputs(env: Annotated[str, typer.Option("--env", "-e", help="Environment na
 @cli.command()
 def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name.")], region: RegionOption = None,
           config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
-          timeout: Annotated[int, typer.Option(help="Seconds to wait for the ingest manifest.")] = 120,
+          timeout: Annotated[int, typer.Option(
+              help="Seconds to wait for the ingest manifest and for the SSM command.")] = 120,
           resolve: Annotated[list[str] | None, typer.Option(
               "--resolve", help="NAME=ADDRESS:PORT: connect there for NAME (TLS still checks NAME), like curl's "
-                                "--connect-to; for probing through a tunnel or port forward (repeatable).",
+                                "--connect-to; e.g. to point the viewer name at a test front (repeatable).",
               show_default=False)] = None) -> None:
-    """Post-deployment checks: ingest, database, HTTPS health on every name, alarms. Exit 1 on any failure.
+    """Post-deployment checks from outside the VPC: ingest, Route 53 health checks, the database through an
+    instance's /ready (SSM Run Command), HTTPS health through CloudFront, alarms. Exit 1 on any failure.
     TLS trusts the system's CAs (SSL_CERT_FILE adds a bundle); AWS calls honour AWS_ENDPOINT_URL."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ops.smoke import Smoke, environment_session, parse_resolve
+    from ops.smoke import Smoke, dns_session, environment_session, parse_resolve
 
     try:
         connect_to = parse_resolve(resolve or [])
@@ -326,8 +340,13 @@ def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name
     except (BotoCoreError, ClientError) as exc:
         fail([f"cannot assume {cfg.provider_role_arn(cfg.environments[env])} ({type(exc).__name__}): configure "
               "credentials that may assume it (README 'Credentials')"])
+    try:
+        zone_session = dns_session(cfg, cfg.environments[env], boto3.Session(), session)
+    except (BotoCoreError, ClientError) as exc:
+        fail([f"cannot assume the DNS role in account {cfg.dns_account_id(cfg.environments[env])} "
+              f"({type(exc).__name__}): configure credentials that may assume it (README 'Credentials')"])
     checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, session,
-                   resolve=connect_to, timeout=timeout).run()
+                   resolve=connect_to, timeout=timeout, dns_session=zone_session).run()
     table(f"Smoke test of {env}", ["Check", "Result", "Detail"],
           [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks])
     if not all(c.ok for c in checks):
@@ -345,7 +364,7 @@ def doctor(config: ConfigOption = None) -> None:
     results = checks.run(cfg, boto3.Session(), Path(__file__).resolve().parent)
     table("doctor", ["Check", "Result", "Detail"], [[c.name, "OK" if c.ok else "FIX", c.detail] for c in results])
     if not all(c.ok for c in results):
-        raise typer.Exit(1)
+        raise typer.Exit(checks.exit_code(results))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ every VPC CIDR allocated) or raises `ConfigError` carrying one line per problem:
 nothing here raises anything else, whatever the input (a property-based test holds us to it).
 
 Per-environment defaults come from a *profile* (dev, staging or prod; an environment named
-like a profile uses it, any other defaults to dev). The table `PROFILES` is the documented
+like a profile uses it, any other defaults to dev, except a name that looks like production,
+which must set its profile). The table `PROFILES` is the documented
 source of those defaults; the README reproduces it.
 """
 
@@ -41,6 +42,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "alert_emails": [],
         "dns_routing_policy": "failover",
         "trusted_accounts": [],
+        "deployer_account_ids": [],
         "deploy_role_name": None,  # default: <env>-global-deploy[suffix] from the naming helper
         "force_destroy": True,
         "key_deletion_window_days": 7,
@@ -82,6 +84,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "alert_emails": [],
         "dns_routing_policy": "failover",
         "trusted_accounts": [],
+        "deployer_account_ids": [],
         "deploy_role_name": None,  # default: <env>-global-deploy[suffix] from the naming helper
         "force_destroy": False,
         "key_deletion_window_days": 14,
@@ -123,6 +126,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "alert_emails": [],
         "dns_routing_policy": "failover",
         "trusted_accounts": [],
+        "deployer_account_ids": [],
         "deploy_role_name": None,  # default: <env>-global-deploy[suffix] from the naming helper
         "force_destroy": False,
         "key_deletion_window_days": 30,
@@ -177,6 +181,9 @@ PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 RESERVED_ENVIRONMENT_NAMES = ("all", GLOBAL)
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
+# Names that say "production" (prod2, prodeu, prd, live, production...): such an environment must
+# choose its profile explicitly rather than silently get the dev profile's cheap defaults.
+_PRODUCTION_LIKE = re.compile(r"prod|prd|live")
 _SUFFIX = re.compile(r"^[a-z0-9]{0,8}$")
 _PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
@@ -256,6 +263,7 @@ class Environment:
     alert_emails: tuple[str, ...]
     dns_routing_policy: str
     trusted_accounts: tuple[str, ...]
+    deployer_account_ids: tuple[str, ...]  # besides project.ci_account_id, who may assume the deploy role
     deploy_role_name: str | None  # None: the naming helper's <env>-global-deploy[suffix]
     force_destroy: bool
     key_deletion_window_days: int
@@ -331,6 +339,15 @@ def role_arn(account_id: str, role_name: str) -> str:
 
 
 @dataclass(frozen=True)
+class AssumeRole:
+    """The parameters of one sts:AssumeRole, as a provider block and boto3 both pass them."""
+
+    role_arn: str
+    external_id: str
+    session_name: str
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """One stack of the app: what `list` prints and `synth` builds."""
 
@@ -386,12 +403,22 @@ class Config:
         return tuple(sorted(accounts - {env.account_id}))
 
     def trusted_by(self, env: Environment) -> tuple[str, ...]:
-        """Accounts the environment's cross-account roles trust: the other environments', the
-        configured trusted accounts and the CI account; never the environment's own (F6)."""
-        accounts = set(self.other_accounts(env))
+        """Accounts the environment's read-only role trusts: the other environments', the
+        configured trusted accounts, the CI account and the deployers; never the environment's
+        own (F6). Looking is harmless; deploying is not, see `deployers_of`."""
+        accounts = set(self.other_accounts(env)) | set(self.deployers_of(env))
+        return tuple(sorted(accounts - {env.account_id}))
+
+    def deployers_of(self, env: Environment) -> tuple[str, ...]:
+        """Accounts the environment's deploy role trusts: the CI account and the accounts listed
+        in `deployer_account_ids`, nothing else, so an administrator of another environment cannot
+        deploy this one (the external id is in the repository and protects nothing). With neither
+        configured, only the environment's own account (configuration refuses that for the prod
+        profile)."""
+        accounts = set(env.deployer_account_ids)
         if self.project.ci_account_id:
             accounts.add(self.project.ci_account_id)
-        return tuple(sorted(accounts - {env.account_id}))
+        return tuple(sorted(accounts)) or (env.account_id,)
 
     def owns_config_recorder(self, env: Environment, region: str) -> bool:
         """One AWS Config recorder per (account, region): the first environment in file order that
@@ -412,6 +439,16 @@ class Config:
         """The ARN of the role the providers assume in `env`'s account; operations (smoke,
         doctor) act through the same role, so they see exactly what Terraform created."""
         return role_arn(env.account_id, self.provider_role_name(env))
+
+    def assume_role(self, env: Environment, stack_name: str, *, account_id: str | None = None,
+                    role_name: str | None = None) -> AssumeRole:
+        """How the providers of stack `stack_name` enter an account (`env`'s own unless
+        `account_id`, with `role_name` or the provider role), and how `doctor` and `smoke` do,
+        so that they succeed or fail exactly as Terraform would: the role ARN, the external id
+        its trust policy requires, and the session name rule."""
+        return AssumeRole(role_arn=role_arn(account_id or env.account_id, role_name or self.provider_role_name(env)),
+                          external_id=self.project.external_id,
+                          session_name=f"{self.project.name}-{stack_name}"[:64])
 
     def dns_account_id(self, env: Environment) -> str:
         return self.project.dns_account_id or env.account_id
@@ -615,7 +652,7 @@ def load(path: Path | str | None = None) -> Config:
     """Read and validate a TOML file (the embedded default when `path` is None)."""
     source = Path(path) if path is not None else DEFAULT_CONFIG
     try:
-        text = source.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8-sig")  # editors on Windows may write a BOM
     except FileNotFoundError:
         raise ConfigError([f"{source}: file not found; pass an existing TOML file with --config"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -739,13 +776,20 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
             if project.ci_account_id == env.account_id:
                 r.problem("project.ci_account_id", f"is environment {env.name!r}'s own account; cross-account "
                                                    "trust must name another account (a dedicated CI account)")
+            deployers = set(env.deployer_account_ids) | ({project.ci_account_id} if project.ci_account_id else set())
+            if env.profile == "prod" and not deployers:
+                r.problem(f"environments.{env.name}.deployer_account_ids",
+                          "a prod-profile environment needs a deployer its deploy role trusts; set "
+                          "project.ci_account_id (the account CI deploys from) or list the accounts allowed to "
+                          f"deploy here, e.g. deployer_account_ids = [\"{env.account_id}\"] for this account only")
             trusted = ({e.account_id for e in environments.values()} | set(env.trusted_accounts)
-                       | ({project.ci_account_id} if project.ci_account_id else set())) - {env.account_id}
+                       | deployers) - {env.account_id}
             if not trusted:  # IAM refuses a trust policy without principals
-                r.problem(f"environments.{env.name}", f"its cross-account roles would trust no account (no other "
-                                                       f"environment's account, no trusted_accounts, no "
-                                                       f"project.ci_account_id besides {env.account_id}); set "
-                                                       "project.ci_account_id or trusted_accounts")
+                r.problem(f"environments.{env.name}", f"its read-only role would trust no account (no other "
+                                                       f"environment's account, no trusted_accounts, "
+                                                       f"deployer_account_ids or project.ci_account_id besides "
+                                                       f"{env.account_id}); set project.ci_account_id, "
+                                                       "deployer_account_ids or trusted_accounts")
         _check_name_lengths(r, environments, project)
         _check_dns_names(r, environments, project)
     return environments
@@ -769,6 +813,12 @@ def _resolve_domain(r: _Reader, env: Environment, project: Project) -> Environme
 
 def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environment | None:
     r.unknown_keys(table, ENV_KEYS, path)
+    if name not in PROFILES and "profile" not in table and _PRODUCTION_LIKE.search(name):
+        r.problem(f"{path}.profile", f"missing; {name!r} looks like a production environment, and without a profile "
+                                     "it would get the dev profile's defaults (force_destroy, one NAT gateway, "
+                                     'no deletion protection): set profile = "prod" (or "staging" or "dev" '
+                                     "if it is not production)")
+        return None
     profile = r.value(table, "profile", path, str, name if name in PROFILES else "dev",
                       _one_of(tuple(PROFILES)))
     defaults = PROFILES.get(profile, PROFILES["dev"])
@@ -792,6 +842,8 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
                                       _one_of(ROUTING_POLICIES)),
         "trusted_accounts": r.value(table, "trusted_accounts", path, (list, str), defaults["trusted_accounts"],
                                     _check_accounts),
+        "deployer_account_ids": r.value(table, "deployer_account_ids", path, (list, str),
+                                        defaults["deployer_account_ids"], _check_accounts),
         "deploy_role_name": r.value(table, "deploy_role_name", path, str, defaults["deploy_role_name"],
                                     _regex(_ROLE_NAME, "an IAM role name: 1-64 letters, digits and + = , . @ _ -")),
         "force_destroy": r.value(table, "force_destroy", path, bool, defaults["force_destroy"]),
@@ -908,6 +960,7 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
                        viewer_aliases=tuple(v.pop("viewer_aliases")), static_paths=tuple(v.pop("static_paths")),
                        alert_emails=tuple(v.pop("alert_emails")),
                        trusted_accounts=tuple(v.pop("trusted_accounts")),
+                       deployer_account_ids=tuple(v.pop("deployer_account_ids")),
                        cidrs={k: str(c) for k, c in cidrs.items()}, domain=domain,
                        deploy_role_name=deploy_role_name, **v)
 

@@ -1,14 +1,18 @@
 """Cross-account roles of one environment's account (R6, F6), created once, in its edge stack.
 
 - `<env>-global-ops-readonly-<suffix>`: for people and tools of the other environments' accounts
-  (and `trusted_accounts`, the CI account) to look without touching: AWS's ViewOnlyAccess (lists
-  and describes, no data reads) plus CloudWatch read access.
+  (and `trusted_accounts`, the CI account, the deployers) to look without touching: AWS's
+  ViewOnlyAccess (lists and describes, no data reads) plus CloudWatch read access. Its trust names
+  other accounts only (configuration rejects the environment's own, F6).
 - the deploy role (`deploy_role_name`): what every provider of the environment assumes, so one CI
   identity deploys every environment. PowerUserAccess for the services, plus IAM limited to roles,
-  policies and instance profiles whose names start with this environment's prefix.
+  policies and instance profiles whose names start with this environment's prefix. It trusts only
+  the deployers (`Config.deployers_of`: the CI account and `deployer_account_ids`, else the
+  environment's own account), never the other environments: an administrator of dev must not be
+  able to deploy prod, and the external id sits in the repository, so it cannot be the barrier.
 
-Trust policies name other accounts only (configuration rejects the environment's own), require
-the configured external id and, with `require_mfa`, MFA; sessions last at most an hour.
+Both trust policies require the configured external id and, with `require_mfa`, MFA; sessions
+last at most an hour.
 Bootstrap: the first apply of an account runs with an administrator role (`bootstrap_role_name`),
 since the providers cannot assume a role that does not exist yet.
 """
@@ -42,8 +46,9 @@ IAM_ACTIONS = (
 class CrossAccountProps:
     namer: Namer
     environment: str
-    account_id: str  # the environment's own account (configuration), never trusted
-    trusted_accounts: tuple[str, ...]
+    account_id: str  # the environment's own account (configuration), never trusted by the read-only role
+    trusted_accounts: tuple[str, ...]  # who may assume the read-only role (Config.trusted_by)
+    deployer_accounts: tuple[str, ...]  # who may assume the deploy role (Config.deployers_of)
     external_id: str
     require_mfa: bool
     deploy_role_name: str
@@ -59,11 +64,14 @@ class CrossAccountRoles(Construct):
         self._props = p = props
         n = p.namer
         if p.account_id in p.trusted_accounts:
-            raise ValueError("cross-account roles must not trust their own account")
+            raise ValueError("the read-only cross-account role must not trust its own account")
+        if not p.deployer_accounts:
+            raise ValueError("the deploy role needs at least one deployer account")
         self.readonly = self._role("ops-readonly", n.name("ops-readonly", "iam_role"),
-                                   "Read-only operations access from the other environments", READONLY_POLICIES)
+                                   "Read-only operations access from the other environments", READONLY_POLICIES,
+                                   p.trusted_accounts, "OtherAccountsAssume")
         self.deploy = self._role("deploy", p.deploy_role_name, "Deploys this environment (assumed by the providers)",
-                                 DEPLOY_POLICIES)
+                                 DEPLOY_POLICIES, p.deployer_accounts, "DeployersAssume")
         prefix = f"{p.environment}-"
         iam = document(self, "deploy-iam", [Statement(
             "ManageOwnIamOnly", IAM_ACTIONS,
@@ -72,14 +80,15 @@ class CrossAccountRoles(Construct):
         aws.iam_role_policy.IamRolePolicy(self, "deploy-iam-policy", name=n.name("deploy-iam", "iam_policy"),
                                           role=self.deploy.id, policy=iam.json)
 
-    def _role(self, service: str, name: str, description: str, managed: tuple[str, ...]):
+    def _role(self, service: str, name: str, description: str, managed: tuple[str, ...],
+              accounts: tuple[str, ...], sid: str):
         p, n = self.props, self.props.namer
         conditions = [Condition("StringEquals", "sts:ExternalId", (p.external_id,))]
         if p.require_mfa:
             conditions.append(Condition("Bool", "aws:MultiFactorAuthPresent", ("true",)))
         trust = document(self, f"{service}-trust", [Statement(
-            "OtherAccountsAssume", ("sts:AssumeRole",), (),
-            {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in p.trusted_accounts)}, tuple(conditions))])
+            sid, ("sts:AssumeRole",), (),
+            {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in accounts)}, tuple(conditions))])
         role = aws.iam_role.IamRole(self, service, name=name, assume_role_policy=trust.json,
                                     max_session_duration=SESSION_SECONDS, description=description,
                                     tags=n.resource_tags(service, "iam_role"))

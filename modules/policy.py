@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cdktf import Fn
+from cdktf import Fn, TerraformStack
 from constructs import Construct
 
 from modules import aws
@@ -65,12 +65,41 @@ def trust(scope: Construct, construct_id: str, sid: str, service: str, condition
                                                     conditions)])
 
 
+# The AWS-managed policies the modules attach, by name, with their IAM path. AWS publishes both
+# (AWS Managed Policy Reference Guide, https://docs.aws.amazon.com/aws-managed-policy/latest/reference/
+# <name>.html, "Policy ARN"), and they are the same in every account: the ARN is built from the
+# partition, not looked up. A lookup (`data.aws_iam_policy`) calls iam:ListPolicies, GetPolicy and
+# GetPolicyVersion, which the deploy role (PowerUserAccess, no iam:*) may not, so refresh would fail.
+AWS_MANAGED_POLICY_PATHS: dict[str, str] = {
+    "AmazonSSMManagedInstanceCore": "/",
+    "CloudWatchAgentServerPolicy": "/",
+    "AWSLambdaVPCAccessExecutionRole": "/service-role/",
+    "AWSXRayDaemonWriteAccess": "/",
+    "AmazonRDSEnhancedMonitoringRole": "/service-role/",
+    "AWS_ConfigRole": "/service-role/",
+    "ViewOnlyAccess": "/job-function/",
+    "CloudWatchReadOnlyAccess": "/",
+    "PowerUserAccess": "/",
+}
+
+
+def managed_policy_arn(scope: Construct, policy_name: str) -> str:
+    """The ARN of an AWS-managed policy, in the partition Terraform reads for the stack (its
+    `partition` data source, created here for a bare stack)."""
+    if policy_name not in AWS_MANAGED_POLICY_PATHS:
+        raise ValueError(f"{policy_name!r} is not in AWS_MANAGED_POLICY_PATHS; add it with its path from the "
+                         "AWS Managed Policy Reference Guide")
+    stack = TerraformStack.of(scope)
+    found = stack.node.try_find_child("partition")
+    partition = (found or aws.data_aws_partition.DataAwsPartition(stack, "partition")).partition
+    return f"arn:{partition}:iam::aws:policy{AWS_MANAGED_POLICY_PATHS[policy_name]}{policy_name}"
+
+
 def attach_managed(scope: Construct, construct_id: str, role_name: str, policy_name: str):
-    """Attach an AWS-managed policy, found by name through a data source (never a typed ARN).
-    Used where AWS offers no resource-level permissions (ENIs, X-Ray, SSM, Config, monitoring)."""
-    managed = aws.data_aws_iam_policy.DataAwsIamPolicy(scope, f"{construct_id}-policy", name=policy_name)
-    return aws.iam_role_policy_attachment.IamRolePolicyAttachment(scope, f"{construct_id}-attachment",
-                                                                  role=role_name, policy_arn=managed.arn)
+    """Attach an AWS-managed policy by its ARN (no lookup, see AWS_MANAGED_POLICY_PATHS). Used
+    where AWS offers no resource-level permissions (ENIs, X-Ray, SSM, Config, monitoring)."""
+    return aws.iam_role_policy_attachment.IamRolePolicyAttachment(
+        scope, f"{construct_id}-attachment", role=role_name, policy_arn=managed_policy_arn(scope, policy_name))
 
 
 def document(scope: Construct, construct_id: str, statements: list[Statement]):

@@ -1,4 +1,10 @@
-"""`doctor`: can this machine synthesize, plan and deploy? One line per check: OK, or the fix."""
+"""`doctor`: can this machine synthesize, plan and deploy? One line per check: OK, or the fix.
+
+Exit codes follow the README's contract: 2 when the machine lacks something (Python packages,
+Terraform, AWS credentials: `MACHINE` checks), 1 when a check against the world failed (a role
+that cannot be assumed, an unreachable state bucket, Node.js). Roles are checked through
+`ops.access`, i.e. exactly as the providers assume them (role ARN, external id, session name).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from config.model import Config
+from ops import access
 from ops import terraform as tf
-from ops.smoke import environment_session
 
 PACKAGES = ("cdktf", "cdktf-cdktf-provider-aws", "constructs", "jsii", "typer")
+# Checks whose failure is "a machine problem" (README: exit 2); any other failure exits 1.
+MACHINE = ("Python packages", "Terraform", "AWS credentials")
 
 
 @dataclass
@@ -67,13 +75,20 @@ def aws(config: Config, session: Any) -> list[Check]:
                                                 "or OIDC) that may assume the deploy roles")]
     checks = [Check("AWS credentials", True, me["Arn"])]
     for env in config.environments.values():
-        role = config.provider_role_arn(env)
-        try:
-            environment_session(config, env, session)  # exactly how smoke reaches the environment
-            checks.append(Check(f"{env.name}: deploy role", True, role))
-        except (BotoCoreError, ClientError) as exc:
-            checks.append(Check(f"{env.name}: deploy role", False,
-                                f"cannot assume {role} ({type(exc).__name__}): bootstrap the account (README)"))
+        role, region = access.provider_access(config, env)
+        dns_role, _ = access.provider_access(config, env, dns=True)
+        roles = [("deploy role", role, "bootstrap the account (README)")]
+        if dns_role.role_arn != role.role_arn:
+            roles.append(("DNS role", dns_role, "create it in the DNS account, trusting these credentials "
+                                                "with the project's external id (README)"))
+        for label, assumed, fix in roles:
+            try:
+                access.assume(assumed, region, session)  # exactly as the providers assume it
+                checks.append(Check(f"{env.name}: {label}", True, assumed.role_arn))
+            except (BotoCoreError, ClientError) as exc:
+                checks.append(Check(f"{env.name}: {label}", False, f"cannot assume {assumed.role_arn} with external "
+                                                                   f"id {assumed.external_id!r} "
+                                                                   f"({type(exc).__name__}): {fix}"))
     return checks
 
 
@@ -100,3 +115,12 @@ def state(config: Config, session: Any, root: Path) -> Check:
 
 def run(config: Config, session: Any, root: Path) -> list[Check]:
     return [packages(), node(), terraform(root), *aws(config, session), state(config, session, root)]
+
+
+def exit_code(results: list[Check]) -> int:
+    """0 when every check passed; 2 when a machine problem failed (README: missing credentials,
+    Terraform or packages); otherwise 1."""
+    failed = {c.name for c in results if not c.ok}
+    if not failed:
+        return 0
+    return 2 if failed & set(MACHINE) else 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from cdktf import LocalBackend, S3Backend, TerraformStack
 from constructs import Construct
 
-from config.model import Config, Environment, StackSpec, role_arn
+from config.model import Config, Environment, StackSpec
 from modules import aws
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +46,11 @@ class PlatformStack(TerraformStack):
 
     def aws_provider(self, construct_id: str, region: str, *, alias: str | None = None,
                      account_id: str | None = None, role_name: str | None = None):
-        """An AWS provider that can only ever act in the intended account."""
+        """An AWS provider that can only ever act in the intended account. Every provider (default,
+        `dns`, `us_east_1`, the regional aliases) assumes its role through `Config.assume_role`,
+        with the external id the roles' trust policies require; `doctor` and `smoke` use the same."""
         account_id = account_id or self.env.account_id
+        access = self.config.assume_role(self.env, self.spec.name, account_id=account_id, role_name=role_name)
         p = aws.provider
         return p.AwsProvider(
             self, construct_id,
@@ -55,8 +58,7 @@ class PlatformStack(TerraformStack):
             alias=alias,
             allowed_account_ids=[account_id],
             assume_role=[p.AwsProviderAssumeRole(
-                role_arn=role_arn(account_id, role_name or self.config.provider_role_name(self.env)),
-                session_name=f"{self.config.project.name}-{self.spec.name}"[:64],
+                role_arn=access.role_arn, external_id=access.external_id, session_name=access.session_name,
             )],
             default_tags=[p.AwsProviderDefaultTags(tags=self.namer.default_tags())],
         )

@@ -17,6 +17,7 @@ from modules.cdn import Distribution, DistributionProps
 from modules.cdn_logs import CdnLogs, CdnLogsProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.cross_account import CrossAccountProps, CrossAccountRoles
+from modules.dns_failover import origin_group_names
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.origin_verify import OriginVerify, OriginVerifyProps
 from modules.waf import LOG_PREFIX, WebAcl, WebAclProps
@@ -52,7 +53,8 @@ class EdgeStack(PlatformStack):
             primary_provider=self.provider_in(env.primary_region)))
         self.cdn = Distribution(self, "cdn", DistributionProps(
             namer=n, viewer_names=viewer_names, origin_name=env.origin_domain,
-            regional_origin_names=tuple(env.regional_origin_domain(r) for r in env.regions),
+            group_origin_names=origin_group_names(
+                env.origin_domain, tuple(env.regional_origin_domain(r) for r in env.regions), env.dns_routing_policy),
             static_paths=env.static_paths, certificate_arn=self.certificate.arn,
             origin_verify_value=origin_verify.current, price_class=env.price_class,
             web_acl_arn=self.web_acl.acl.arn if self.web_acl else None))
@@ -74,6 +76,7 @@ class EdgeStack(PlatformStack):
                     provider=self.dns_provider))
         self.roles = CrossAccountRoles(self, "cross-account", CrossAccountProps(
             namer=n, environment=env.name, account_id=env.account_id, trusted_accounts=config.trusted_by(env),
+            deployer_accounts=config.deployers_of(env),
             external_id=config.project.external_id, require_mfa=env.require_mfa,
             deploy_role_name=config.deploy_role_name(env), partition=self.partition, account_token=self.account_id))
         primary_topic = aws.data_aws_sns_topic.DataAwsSnsTopic(

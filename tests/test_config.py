@@ -303,7 +303,7 @@ def test_roles_that_would_trust_no_account_are_a_configuration_error(tmp_path):
                     'regions = ["us-east-1"]\n')
     with pytest.raises(model.ConfigError) as caught:
         model.load(lone)
-    assert any("environments.dev: its cross-account roles would trust no account" in p for p in caught.value.problems)
+    assert any("environments.dev: its read-only role would trust no account" in p for p in caught.value.problems)
     lone.write_text(lone.read_text().replace('cost_center = "c"\n',
                                              'cost_center = "c"\nci_account_id = "555555555555"\n'))
     assert model.load(lone).trusted_by(model.load(lone).environments["dev"]) == ("555555555555",)
