@@ -12,6 +12,15 @@ that cannot be downloaded, no AWS credentials) raise `EnvironmentProblem` with o
 sentence; a stack that fails raises `StackFailed` naming the stack and Terraform's own last
 error lines. Tests drive this module with a `terraform` stand-in on PATH that records its
 arguments and replays canned output (tests/test_ops.py).
+
+Interrupts: inside `forwarding_interrupts()` (plan, deploy and destroy use it) Terraform runs in
+its own session, so the terminal's Ctrl-C reaches only this process, and SIGINT or SIGTERM to this
+process is forwarded to Terraform as exactly one SIGINT, Terraform's graceful stop (Terraform
+treats SIGINT and SIGTERM alike: the first lets it finish the operations in flight, save state and
+release the lock; a second makes it exit at once). Its output is drained until it exits: a
+Terraform writing to a closed pipe dies before it saves state. The step then raises `Interrupted`.
+A second interrupt is forwarded too (Terraform exits immediately, risking its state), and after
+`FORCE_KILL_AFTER` seconds the CLI stops waiting and kills it. Tests: tests/test_signals.py.
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,13 +41,16 @@ from pathlib import Path
 from ops import toolchain
 from ops.toolchain import EnvironmentProblem, find_terraform
 
-__all__ = ["EnvironmentProblem", "StackFailed", "StackResult", "Terraform", "check_version", "find_terraform"]
+__all__ = ["EnvironmentProblem", "Interrupted", "StackFailed", "StackResult", "Terraform", "check_version",
+           "find_terraform"]
 
 MIN_VERSION = (1, 10)  # S3-native state locking (use_lockfile)
 PLAN_FILE = "plan.tfplan"
 PLAN_JSON = "plan.json"
 LOCK_FILE = ".terraform.lock.hcl"
 LOCKS_DIR = "terraform-locks"  # beside the output folder
+# After a second interrupt Terraform exits at once on its own; this long, and the CLI stops waiting.
+FORCE_KILL_AFTER = 10.0
 
 _PROVIDERS = re.compile(r"(Failed to query available provider packages|could not connect to registry|"
                         r"Failed to install provider|dial tcp|no such host)", re.IGNORECASE)
@@ -52,14 +66,116 @@ class StackFailed(RuntimeError):
         self.stack, self.step, self.detail = stack, step, detail
 
 
+class Interrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped the run at `step` of `stack`. `started`: Terraform was running
+    that step (and was waited for), else the run stopped before starting it. `forced`: a second
+    interrupt made Terraform exit without finishing (its state may lack what it just did)."""
+
+    def __init__(self, stack: str | None, step: str, started: bool, signals: list[signal.Signals], forced: bool):
+        where = f"terraform {step} of {stack}" if stack else step
+        super().__init__(f"interrupted by {signals[0].name} {'during' if started else 'before'} {where}")
+        self.stack, self.step, self.started, self.signals, self.forced = stack, step, started, signals, forced
+
+
+class Interrupts:
+    """SIGINT/SIGTERM handling while Terraform runs (a context manager; main thread only, elsewhere
+    it stays inactive and signals keep their usual effect).
+
+    The handler only records the signal and forwards it: it never raises, so the read of
+    Terraform's output simply continues (PEP 475) until Terraform exits. Each running Terraform
+    gets at most as many SIGINTs as this process received, never more than two: one more than
+    intended would turn Terraform's graceful stop into an immediate exit."""
+
+    def __init__(self) -> None:
+        self.received: list[signal.Signals] = []
+        self.active = False
+        self._sent: dict[subprocess.Popen, int] = {}  # running Terraform processes -> SIGINTs sent
+        self._registering = False
+        self._previous: dict[int, object] = {}
+        self._killer: threading.Timer | None = None
+
+    @property
+    def forced(self) -> bool:
+        return len(self.received) > 1
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+            self.active = True
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        self.active = False
+        if self._killer:
+            self._killer.cancel()
+
+    def _due(self) -> int:
+        return min(len(self.received), 2)
+
+    def _forward(self, process: subprocess.Popen) -> None:
+        while process in self._sent and self._sent[process] < self._due() and process.poll() is None:
+            self._sent[process] += 1
+            process.send_signal(signal.SIGINT)
+
+    def register(self, process: subprocess.Popen) -> None:
+        """Track a Terraform just started; forward what arrived before it was tracked."""
+        while True:
+            self._registering = True  # the handler leaves forwarding to us meanwhile (no double send)
+            self._sent.setdefault(process, 0)
+            self._forward(process)
+            self._registering = False
+            if self._sent[process] >= self._due() or process.poll() is not None:
+                return
+
+    def unregister(self, process: subprocess.Popen) -> None:
+        self._sent.pop(process, None)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received.append(signal.Signals(signum))
+        running = [p for p in list(self._sent) if p.poll() is None]
+        if not self._registering:
+            for process in running:
+                self._forward(process)
+        name = signal.Signals(signum).name
+        if len(self.received) == 1:
+            _say(f"{name} received: asked Terraform to stop gracefully; waiting for it to save its state "
+                 "(interrupt again to stop waiting, at the risk of losing state)" if running else
+                 f"{name} received: stopping before the next Terraform step")
+        elif len(self.received) == 2 and running:
+            _say(f"second interrupt ({name}): Terraform was told to exit immediately, without finishing the "
+                 f"operations in flight; it is killed if still running in {FORCE_KILL_AFTER:.0f} s")
+            self._killer = threading.Timer(FORCE_KILL_AFTER, self._kill, [running])
+            self._killer.daemon = True
+            self._killer.start()
+
+    @staticmethod
+    def _kill(processes: list[subprocess.Popen]) -> None:
+        for process in processes:
+            if process.poll() is None:
+                try:  # its own process group (start_new_session): its provider plugins too
+                    os.killpg(process.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def _say(message: str) -> None:
+    """Write from a signal handler: unbuffered, so it cannot collide with a print it interrupted."""
+    try:
+        os.write(2, f"{message}\n".encode())
+    except OSError:
+        pass
+
+
 @dataclass
 class StackResult:
     stack: str
     status: str = "pending"
     plan_json: Path | None = None
     review: object | None = None
-
-
 
 
 @dataclass
@@ -94,30 +210,50 @@ class Terraform:
         self.terraform = terraform or self.chain.terraform
         self.echo = echo
         self.locks_dir = beside / LOCKS_DIR
+        self.interrupts = Interrupts()
+
+    def forwarding_interrupts(self) -> Interrupts:
+        """`with terraform.forwarding_interrupts():` SIGINT/SIGTERM stop Terraform gracefully and
+        make the current step raise `Interrupted` once Terraform has exited (module docstring)."""
+        return self.interrupts
+
+    def _interrupted(self, stack: str, step: str, started: bool) -> Interrupted:
+        return Interrupted(stack, step, started, list(self.interrupts.received), self.interrupts.forced)
 
     def _run(self, stack: str, step: str, *args: str, check: bool = True, json_output: bool = False) -> str:
         """Run terraform in the stack folder. Returns its output; with `json_output`, stdout only
         (Terraform writes warnings, e.g. about the CLI configuration, to stderr)."""
         cwd = self.out_dir / "stacks" / stack
         command = [self.terraform, *args]
+        if self.interrupts.received:
+            raise self._interrupted(stack, step, started=False)
         try:
+            # Its own session while we forward interrupts: the terminal's Ctrl-C must not reach it
+            # too (two interrupts make Terraform exit without saving state).
             process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE if json_output else subprocess.STDOUT, text=True,
-                                       env={**os.environ, **self.chain.env})
+                                       env={**os.environ, **self.chain.env}, start_new_session=self.interrupts.active)
         except OSError as exc:
             raise EnvironmentProblem(f"cannot run {self.terraform}: {exc.strerror}") from None
+        self.interrupts.register(process)
         lines: list[str] = []
-        if json_output:
-            out, err = process.communicate()
-            lines = err.splitlines()
-        else:
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line.rstrip("\n"))
-                if self.echo:
-                    self.echo(line.rstrip("\n"))
-            out = "\n".join(lines)
-        if process.wait() != 0 and check:
+        try:  # read to the end, interrupted or not: Terraform dies writing to a closed pipe
+            if json_output:
+                out, err = process.communicate()
+                lines = err.splitlines()
+            else:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    lines.append(line.rstrip("\n"))
+                    if self.echo:
+                        self.echo(line.rstrip("\n"))
+                out = "\n".join(lines)
+            code = process.wait()
+        finally:
+            self.interrupts.unregister(process)
+        if self.interrupts.received and code != 0:
+            raise self._interrupted(stack, step, started=True)
+        if code != 0 and check:
             text = "\n".join([*lines, *([out] if json_output else [])])
             lines = text.splitlines()
             if _CHECKSUM.search(text):

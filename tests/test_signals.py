@@ -1,0 +1,129 @@
+"""Interrupting `deploy` (Ctrl-C, a CI cancel) must not lose Terraform's state.
+
+The real CLI runs `main.py deploy` in a subprocess against tests/fake_terraform.py, a stand-in
+that, like Terraform, needs time after an interrupt to finish, prints all the while, and only then
+saves its state. The first stack applies at once; the second blocks in `apply` until interrupted;
+the third is never reached. The tests wait for the stand-in's own "applying" line (not for time to
+pass) before they signal the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = Path(__file__).with_name("fake_terraform.py")
+STACKS = ("dev-us-east-1", "dev-us-west-2", "dev-global")  # deploy order of the config below
+SLOW = STACKS[1]
+WAIT = 300  # seconds: a guard against hanging forever (a synth takes 5-15 s), never an expectation
+
+
+class Cli:
+    """`main.py deploy` with its merged output read line by line on a thread."""
+
+    def __init__(self, tmp_path: Path):
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        terraform = bin_dir / "terraform"
+        terraform.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+        terraform.chmod(terraform.stat().st_mode | stat.S_IEXEC)
+        self.state_dir = tmp_path / "state"
+        config = tmp_path / "interrupt.toml"
+        project = (ROOT / "config" / "default.toml").read_text().split("[environments.")[0]
+        config.write_text(f'{project}[environments.dev]\naccount_id = "111111111111"\n'
+                          f'regions = ["us-east-1", "us-west-2"]\n\n[state]\nlocal_dir = "{self.state_dir}"\n')
+        self.command = [sys.executable, str(ROOT / "main.py"), "deploy", "--env", "dev", "--config", str(config),
+                        "--out", str(tmp_path / "out"), "--verbose"]
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
+               "FAKE_TF_SLOW_APPLY": SLOW}
+        # Its own process group, like a job in a shell: killpg below is what the terminal's Ctrl-C does.
+        self.process = subprocess.Popen(self.command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, marker: str) -> None:
+        while True:
+            line = self.lines.get(timeout=WAIT)
+            if line is None:
+                pytest.fail(f"the CLI ended before printing {marker!r}:\n" + "\n".join(self.seen))
+            self.seen.append(line)
+            if marker in line:
+                return
+
+    def finish(self) -> tuple[int, str]:
+        while (line := self.lines.get(timeout=WAIT)) is not None:
+            self.seen.append(line)
+        return self.process.wait(timeout=WAIT), "\n".join(self.seen)
+
+    def state(self, stack: str) -> Path:
+        return self.state_dir / f"{stack}.tfstate"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def cli(tmp_path):
+    running = Cli(tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize(("send", "code"), [
+    # The terminal's Ctrl-C: SIGINT to the whole foreground process group.
+    (lambda process: os.killpg(process.pid, signal.SIGINT), 130),
+    # A CI cancel: SIGTERM to the CLI alone.
+    (lambda process: os.kill(process.pid, signal.SIGTERM), 143),
+], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_deploy_waits_for_terraform_to_save_its_state(cli, send, code):
+    cli.wait_for(f"fake-terraform: applying {SLOW}")
+    send(cli.process)
+    exit_code, output = cli.finish()
+    assert cli.state(SLOW).is_file(), f"Terraform was not let to save its state:\n{output}"
+    assert json.loads(cli.state(SLOW).read_text())["lineage"] == SLOW
+    assert f"fake-terraform: saved the state of {SLOW}" in output, "Terraform's output was drained to the end"
+    assert exit_code == code, output
+    assert "Traceback" not in output
+    assert f"applied: {STACKS[0]}" in output
+    assert f"interrupted: {SLOW} (terraform apply stopped gracefully" in output
+    assert str(cli.state(SLOW)) in output, "the report says where the state is"
+    assert f"not started: {STACKS[2]}" in output
+    assert "to resume, run the same command again: python main.py deploy --env dev --config" in output
+    assert not cli.state(STACKS[2]).exists()
+    assert output.count("Gracefully shutting down") == 1, "Terraform received exactly one interrupt"
+
+
+def test_a_second_interrupt_stops_waiting_and_says_what_that_risks(cli):
+    cli.wait_for(f"fake-terraform: applying {SLOW}")
+    os.killpg(cli.process.pid, signal.SIGINT)
+    cli.wait_for("Gracefully shutting down")
+    os.killpg(cli.process.pid, signal.SIGINT)
+    exit_code, output = cli.finish()
+    assert "Two interrupts received. Exiting immediately" in output, "the second interrupt reached Terraform"
+    assert not cli.state(SLOW).exists()
+    assert exit_code == 130, output
+    assert "Traceback" not in output
+    assert f"applied: {STACKS[0]}" in output
+    assert f"interrupted: {SLOW} (terraform apply was told to exit immediately and may not have saved" in output
+    assert str(cli.state(SLOW)) in output and "terraform import" in output
+    assert f"not started: {STACKS[2]}" in output
