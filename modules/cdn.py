@@ -7,7 +7,9 @@
   (Managed-CachingDisabled); the viewer request is forwarded except its Host header
   (Managed-AllViewerExceptHostHeader), so the load balancer sees its own certificate's name.
 - Read-only path patterns (`static_paths`, default /static/*): an origin group, the first region
-  then the second on 500/502/503/504, cached (Managed-CachingOptimized). Only GET/HEAD/OPTIONS:
+  then, on 500/502/503/504, the second: a group has exactly two origins, so with a failover chain
+  of three or more regions the second is the chain's `failover-1` name, which fails over through
+  every other region in turn. Cached (Managed-CachingOptimized). Only GET/HEAD/OPTIONS:
   CloudFront rejects an origin group on a behavior that allows POST, PUT, PATCH or DELETE.
 - Origins: HTTPS only, TLS 1.2, to names the regional certificates cover, each request carrying
   the origin-verify header the load balancers require.
@@ -51,7 +53,9 @@ class DistributionProps:
     namer: Namer
     viewer_names: tuple[str, ...]  # app.<env domain> first
     origin_name: str  # origin.<env domain>
-    regional_origin_names: tuple[str, ...]  # <region>.origin.<env domain>, primary first
+    # The origin group's members in failover order: the first region's own name, then the second
+    # region's or the name failing over through the rest (one name: a single region, no group).
+    group_origin_names: tuple[str, ...]
     static_paths: tuple[str, ...]
     certificate_arn: str  # the us-east-1 validation's ARN
     origin_verify_value: str
@@ -76,12 +80,13 @@ class Distribution(Construct):
                     origin_ssl_protocols=["TLSv1.2"], origin_read_timeout=30, origin_keepalive_timeout=5),
                 custom_header=[cf.CloudfrontDistributionOriginCustomHeader(name=HEADER, value=p.origin_verify_value)])
 
-        regional = list(p.regional_origin_names[:2])
+        if not 1 <= len(p.group_origin_names) <= 2:
+            raise ValueError(f"an origin group has one or two origins, got {p.group_origin_names}")
         origins = [origin(DEFAULT_ORIGIN, p.origin_name)]
-        origins += [origin(self.regional_id(i), name) for i, name in enumerate(regional)]
+        origins += [origin(self.regional_id(i), name) for i, name in enumerate(p.group_origin_names)]
         groups = []
         static_target = self.regional_id(0)
-        if len(regional) == 2:
+        if len(p.group_origin_names) == 2:
             groups = [cf.CloudfrontDistributionOriginGroup(
                 origin_id=GROUP_ORIGIN,
                 failover_criteria=cf.CloudfrontDistributionOriginGroupFailoverCriteria(
@@ -113,6 +118,8 @@ class Distribution(Construct):
 
     @staticmethod
     def regional_id(index: int) -> str:
+        """The origin id of the group's member at `index` (kept from when members were always
+        regions, so existing distributions keep their origin ids)."""
         return f"region-{index + 1}"
 
     def _security_headers(self, n: Namer):

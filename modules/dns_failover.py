@@ -7,8 +7,14 @@
 - This region's member of `origin.<env domain>`, the name CloudFront's default behavior uses:
   an alias to the load balancer with the health check attached and evaluate_target_health on,
   under the environment's routing policy:
-  - failover: the first region PRIMARY, the second SECONDARY; further regions keep only their
-    regional record (a failover set has exactly one primary and one secondary);
+  - failover: a failover set has exactly one PRIMARY and one SECONDARY, so more than two
+    regions form a chain of nested failover sets (Route 53's "complex failover"): level 0 is
+    `origin.<env domain>`, level k is `failover-<k>.origin.<env domain>`. Region k is the
+    PRIMARY of level k; the SECONDARY of level k is the next level's name (an alias to another
+    record of the zone, evaluate_target_health on and no health check of its own, so it is
+    healthy while any region below it is), and the last region is the SECONDARY of the last
+    level. With two regions this is the plain PRIMARY/SECONDARY pair; with n regions every one
+    of them answers once all those before it are unhealthy;
   - latency: every region, answered by the closest healthy one;
   - weighted: every region, with its configured weight.
 
@@ -32,6 +38,49 @@ HEALTH_CHECK_INTERVAL = 10
 FAILURE_THRESHOLD = 3
 
 
+def chain_name(origin_name: str, level: int) -> str:
+    """The name of one level of the nested failover chain: level 0 is `origin.<env domain>`
+    itself, level k `failover-<k>.origin.<env domain>` (every region from the k-th on)."""
+    return origin_name if level == 0 else f"failover-{level}.{origin_name}"
+
+
+def standby_name(origin_name: str, region_count: int, routing_policy: str) -> str | None:
+    """The name that fails over through every region after the first, when the regions form a
+    chain (failover routing over three or more): CloudFront's origin group takes only two
+    origins, the first region and this name. None otherwise (the second region's own name
+    then is the group's other member)."""
+    if routing_policy == "failover" and region_count > 2:
+        return chain_name(origin_name, 1)
+    return None
+
+
+def origin_group_names(origin_name: str, regional_names: tuple[str, ...], routing_policy: str) -> tuple[str, ...]:
+    """CloudFront's origin group in failover order (at most two, CloudFront's limit): the first
+    region's own name, then the standby name of a chain or else the second region's own name."""
+    standby = standby_name(origin_name, len(regional_names), routing_policy)
+    return (regional_names[0], standby) if standby else regional_names[:2]
+
+
+@dataclass(frozen=True)
+class FailoverMember:
+    name: str  # the failover set's name: origin.<env domain> or a chain level
+    role: str  # PRIMARY or SECONDARY
+
+
+def failover_members(regions: tuple[str, ...], region: str,
+                     origin_name: str) -> tuple[FailoverMember, FailoverMember | None]:
+    """Where `region` sits in the failover chain: (its health-checked member, an alias to its
+    load balancer; the member pointing the level above at this region's level, or None for the
+    first and the last region)."""
+    position, last = regions.index(region), len(regions) - 1
+    if position == 0:
+        return FailoverMember(chain_name(origin_name, 0), "PRIMARY"), None
+    if position == last:
+        return FailoverMember(chain_name(origin_name, position - 1), "SECONDARY"), None
+    return (FailoverMember(chain_name(origin_name, position), "PRIMARY"),
+            FailoverMember(chain_name(origin_name, position - 1), "SECONDARY"))
+
+
 @dataclass(frozen=True)
 class RegionalDnsProps:
     namer: Namer
@@ -48,8 +97,10 @@ class RegionalDnsProps:
 
 
 class RegionalDns(Construct):
-    """Exposes `health_check`, `regional_record` and `origin_record` (None when the routing
-    policy gives this region no member: failover beyond the second region)."""
+    """Exposes `health_check`, `regional_record`, `origin_record` (this region's health-checked
+    member: of `origin.<env domain>`, or with failover routing of its level of the chain) and
+    `chain_record` (failover over three or more regions, the regions in the middle: the level
+    above's SECONDARY, an alias to this region's level; None otherwise)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: RegionalDnsProps):
         super().__init__(scope, construct_id)
@@ -63,25 +114,33 @@ class RegionalDns(Construct):
         self.regional_record = r53.Route53Record(
             self, "regional", zone_id=p.zone_id, name=p.regional_name, type="A", alias=alias,
             provider=p.dns_provider)
-        self.origin_record = None
-        member = self._routing(p)
-        if member is None:
-            return
-        self.origin_record = r53.Route53Record(
-            self, "origin", zone_id=p.zone_id, name=p.origin_name, type="A", alias=alias,
-            set_identifier=p.region, health_check_id=self.health_check.id, provider=p.dns_provider, **member)
-
-    @staticmethod
-    def _routing(p: RegionalDnsProps) -> dict | None:
-        r53 = aws.route53_record
-        position = p.regions.index(p.region)
+        self.chain_record = None
         if p.routing_policy == "failover":
-            if position > 1:
-                return None
-            role = "PRIMARY" if position == 0 else "SECONDARY"
-            return {"failover_routing_policy": r53.Route53RecordFailoverRoutingPolicy(type=role)}
-        if p.routing_policy == "latency":
-            return {"latency_routing_policy": r53.Route53RecordLatencyRoutingPolicy(region=p.region)}
-        if p.routing_policy == "weighted":
-            return {"weighted_routing_policy": r53.Route53RecordWeightedRoutingPolicy(weight=p.weight or 0)}
-        raise ValueError(f"unknown routing policy {p.routing_policy!r}")
+            member, chain = failover_members(p.regions, p.region, p.origin_name)
+            self.origin_record = self._member(p, member.name, alias, health_check_id=self.health_check.id,
+                                              failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(
+                                                  type=member.role))
+            if chain is not None:
+                # Its target is this region's own level, created above: referencing that record's
+                # name makes Terraform create it first (Route 53 refuses an alias to a missing name).
+                self.chain_record = self._member(
+                    p, chain.name, r53.Route53RecordAlias(name=self.origin_record.fqdn, zone_id=p.zone_id,
+                                                          evaluate_target_health=True),
+                    construct_id="chain",
+                    failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=chain.role))
+        elif p.routing_policy == "latency":
+            self.origin_record = self._member(p, p.origin_name, alias, health_check_id=self.health_check.id,
+                                              latency_routing_policy=r53.Route53RecordLatencyRoutingPolicy(
+                                                  region=p.region))
+        elif p.routing_policy == "weighted":
+            self.origin_record = self._member(p, p.origin_name, alias, health_check_id=self.health_check.id,
+                                              weighted_routing_policy=r53.Route53RecordWeightedRoutingPolicy(
+                                                  weight=p.weight or 0))
+        else:
+            raise ValueError(f"unknown routing policy {p.routing_policy!r}")
+
+    def _member(self, p: RegionalDnsProps, name: str, alias, construct_id: str = "origin", **routing):
+        """A record of a routing set: the region is its set identifier (unique within each name)."""
+        return aws.route53_record.Route53Record(
+            self, construct_id, zone_id=p.zone_id, name=name, type="A", alias=alias, set_identifier=p.region,
+            provider=p.dns_provider, **routing)

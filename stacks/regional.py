@@ -16,7 +16,7 @@ from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
 from modules.config_recorder import ConfigRules, ConfigRulesProps
 from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps
-from modules.dns_failover import RegionalDns, RegionalDnsProps
+from modules.dns_failover import RegionalDns, RegionalDnsProps, standby_name
 from modules.ingest import Ingest, IngestProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.naming import RDS_LOG_GROUP_PREFIX
@@ -83,10 +83,16 @@ class RegionalStack(PlatformStack):
                                      self.dns_provider)
         shared, own = env.origin_domain, env.regional_origin_domain(region)
         primary = env.is_primary(region)
-        # The shared name's validation record belongs to the primary region's stack only.
+        # CloudFront's origin group also connects to the name failing over through every region
+        # after the first (a failover chain of three or more): those regions must answer to it.
+        # The primary's certificate names it too, so that, like the shared name, its validation
+        # record belongs to the primary region's stack only (the others deploy after it).
+        standby = standby_name(shared, len(env.regions), env.dns_routing_policy)
+        shared_names = (shared, standby) if standby else (shared,)
         self.certificate = DnsValidatedCertificate(self, "origin-cert", CertificateProps(
-            namer=n, service="origin-cert", domain_name=shared, alternative_names=(own,), zone_id=zone_id,
-            owned_names=(shared, own) if primary else (own,), dns_provider=self.dns_provider))
+            namer=n, service="origin-cert", domain_name=shared, alternative_names=(own, *shared_names[1:]),
+            zone_id=zone_id, owned_names=(*shared_names, own) if primary else (own,),
+            dns_provider=self.dns_provider))
         self.origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
             secret_name=origin_verify_secret_name(self.config, env), owner=primary,
             primary_provider=None if primary else self.provider_in(env.primary_region),
@@ -153,9 +159,9 @@ class RegionalStack(PlatformStack):
                         description="SNS topic for application errors and alarms of this region")
         TerraformOutput(self, "regional_origin_record", value=self.dns.regional_record.fqdn,
                         description="This region's origin name (alias to its load balancer)")
-        if self.dns.origin_record is not None:
-            TerraformOutput(self, "origin_record", value=self.dns.origin_record.fqdn,
-                            description="The environment's health-checked origin name (this region's member)")
+        TerraformOutput(self, "origin_record", value=self.dns.origin_record.fqdn,
+                        description="The name whose health-checked member is this region: origin.<env domain>, "
+                                    "or its level of the failover chain")
         TerraformOutput(self, "db_endpoint", value=self.database.endpoint,
                         description="PostgreSQL endpoint (host:port); credentials are in db_secret_arn")
         TerraformOutput(self, "db_secret_arn", value=self.database.secret_arn,

@@ -111,12 +111,18 @@ def test_weighted_routing_uses_configured_weights(default_data, tmp_path):
     assert weights == {"us-east-1": 200, "us-west-2": 55}
 
 
-def test_failover_beyond_two_regions_keeps_only_the_regional_record(default_data, tmp_path):
+def test_failover_beyond_two_regions_chains_nested_failover_sets(default_data, tmp_path):
+    """The third region is the SECONDARY of the second's level (tests/test_routing.py follows
+    the whole chain for three and four regions)."""
     stacks = variant(default_data, tmp_path, "dev", regions=["us-east-1", "us-west-2", "eu-west-1"])
     third = stacks["dev-eu-west-1"]
     assert records(third, "origin.dev.example.com") == {}
-    assert records(third, "eu-west-1.origin.dev.example.com")
-    assert "origin_record" not in third["output"]
+    (member,) = records(third, "failover-1.origin.dev.example.com").values()
+    assert member["failover_routing_policy"] == {"type": "SECONDARY"} and member["health_check_id"]
+    second = records(stacks["dev-us-west-2"], "origin.dev.example.com")
+    (chain,) = second.values()
+    assert chain["failover_routing_policy"] == {"type": "SECONDARY"} and "health_check_id" not in chain
+    assert third["output"]["origin_record"]
 
 
 def test_routing_configuration_errors_are_clear(default_data):
