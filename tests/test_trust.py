@@ -1,0 +1,221 @@
+"""Who may enter an environment's account, and how (issue 13, items 1, 2 and doctor's exit code).
+
+- Every provider block (default, `dns`, `us_east_1`, regional aliases) assumes its role with the
+  external id its trust policy requires, and `doctor` assumes exactly the same way.
+- Deploy roles trust only the deployers (CI account, `deployer_account_ids`; else the account
+  itself); the read-only role may trust the other environments.
+- `doctor` exits 2 for missing AWS credentials, as the README promises.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from conftest import synthesize
+from tfjson import policy_document, providers, resources
+from typer.testing import CliRunner
+
+from config import model
+from ops import access, doctor
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "config" / "examples").glob("*.toml"))
+
+
+@pytest.fixture(scope="module")
+def shared_account(tmp_path_factory):
+    """The example with a separate DNS account and role: its `dns` providers assume another role."""
+    config = model.load(ROOT / "config" / "examples" / "shared-account-dns-account.toml")
+    return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
+
+
+def roles_of(stack: dict) -> dict[str, dict]:
+    return {b["tags"]["Service"]: b for b in resources(stack, "aws_iam_role").values()
+            if b["tags"]["Service"] in ("ops-readonly", "deploy")}
+
+
+def trusted_accounts(stack: dict, role: dict) -> set[str]:
+    (trust,) = policy_document(stack, role["assume_role_policy"])
+    return {arn.split(":")[4] for arn in trust["principals"][0]["identifiers"]}
+
+
+# ------------------------------------------------------------------ item 1: external id everywhere
+
+@pytest.mark.parametrize("which", ["default", "shared"])
+def test_every_provider_assumes_its_role_with_the_external_id(synthesized, shared_account, which):
+    result = synthesized if which == "default" else shared_account
+    config = result.config
+    aliases_seen = set()
+    for spec in config.stacks():
+        env = config.environments[spec.environment]
+        for alias, block in providers(result.stacks[spec.name]).items():
+            # `us_east_1` in an edge stack is CloudFront's; in a regional stack it reads the primary's
+            aliases_seen.add(alias if alias in (None, "dns") or (alias, spec.role) == ("us_east_1", "edge")
+                             else "regional")
+            (assume,) = block["assume_role"]
+            dns = alias == "dns"
+            expected = config.assume_role(env, spec.name, account_id=config.dns_account_id(env) if dns else None,
+                                          role_name=config.dns_role_name(env) if dns else None)
+            assert assume == {"role_arn": expected.role_arn, "external_id": config.project.external_id,
+                              "session_name": expected.session_name}, (spec.name, alias)
+            assert block["allowed_account_ids"] == [expected.role_arn.split(":")[4]]
+    assert aliases_seen == {None, "dns", "us_east_1", "regional"}, "every kind of provider block was checked"
+
+
+class RecordingSTS:
+    """Stands in for boto3's STS client: records every AssumeRole, returns fake keys."""
+
+    def __init__(self, calls: list, region: str | None):
+        self.calls, self.region = calls, region
+
+    def get_caller_identity(self):
+        return {"Arn": "arn:aws:iam::123456789012:user/operator"}
+
+    def assume_role(self, **kwargs):
+        self.calls.append({**kwargs, "region": self.region})
+        return {"Credentials": {"AccessKeyId": "AKIA", "SecretAccessKey": "s", "SessionToken": "t"}}
+
+
+class RecordingSession:
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def client(self, service: str, region_name: str | None = None):
+        assert service == "sts", service
+        return RecordingSTS(self.calls, region_name)
+
+
+@pytest.mark.parametrize("which", ["default", "shared"])
+def test_doctor_assumes_every_role_exactly_as_the_providers_do(synthesized, shared_account, which):
+    result = synthesized if which == "default" else shared_account
+    session = RecordingSession()
+    checks = doctor.aws(result.config, session)
+    assert all(c.ok for c in checks), checks
+    seen = {(c["RoleArn"], c["ExternalId"], c["RoleSessionName"], c["region"]) for c in session.calls}
+    expected = set()
+    for env in result.config.environments.values():
+        primary = result.stacks[f"{env.name}-{env.primary_region}"]
+        for block in providers(primary).values():  # the default provider and the `dns` alias
+            (assume,) = block["assume_role"]
+            expected.add((assume["role_arn"], assume["external_id"], assume["session_name"], block["region"]))
+    assert seen == expected
+    if which == "shared":
+        assert any(":role/platform-dns" in arn for arn, *_ in seen), "the DNS account's role is checked too"
+
+
+def test_smoke_and_doctor_share_one_way_in(synthesized):
+    """`environment_session` (smoke's way in) asks STS for the same thing the default provider does."""
+    env = synthesized.config.environments["staging"]
+    session = RecordingSession()
+    access.environment_session(synthesized.config, env, session)
+    (call,) = session.calls
+    (assume,) = providers(synthesized.stacks["staging-us-east-1"])[None]["assume_role"]
+    assert (call["RoleArn"], call["ExternalId"], call["RoleSessionName"]) == (
+        assume["role_arn"], assume["external_id"], assume["session_name"])
+
+
+# ------------------------------------------------------------------ item 2: who may deploy
+
+def test_deploy_roles_trust_only_the_ci_account_by_default(synthesized):
+    config = synthesized.config
+    ci = config.project.ci_account_id
+    assert ci, "the default configuration names a CI account (its prod environment needs a deployer)"
+    for env in config.environments.values():
+        stack = synthesized.stacks[f"{env.name}-global"]
+        roles = roles_of(stack)
+        assert trusted_accounts(stack, roles["deploy"]) == {ci}, env.name
+        others = {e.account_id for e in config.environments.values()} - {env.account_id}
+        assert trusted_accounts(stack, roles["ops-readonly"]) == others | {ci}, "read-only may trust the others"
+
+
+@pytest.fixture(scope="module")
+def without_ci(default_data, tmp_path_factory):
+    """dev and staging with no deployer configured, prod with two explicit deployer accounts."""
+    data = copy.deepcopy(default_data)
+    del data["project"]["ci_account_id"]
+    data["environments"]["prod"]["deployer_account_ids"] = ["333333333333", "444444444444"]
+    return synthesize(model.parse(data, "no-ci.toml"), tmp_path_factory.mktemp("no-ci") / "out")
+
+
+def test_without_deployers_a_deploy_role_trusts_only_its_own_account(without_ci):
+    for name, account in (("dev", "111111111111"), ("staging", "222222222222")):
+        stack = without_ci.stacks[f"{name}-global"]
+        roles = roles_of(stack)
+        assert trusted_accounts(stack, roles["deploy"]) == {account}, "never the other environments"
+        assert account not in trusted_accounts(stack, roles["ops-readonly"])
+
+
+def test_explicit_deployers_are_exactly_who_may_deploy(without_ci):
+    stack = without_ci.stacks["prod-global"]
+    roles = roles_of(stack)
+    assert trusted_accounts(stack, roles["deploy"]) == {"333333333333", "444444444444"}
+    assert trusted_accounts(stack, roles["ops-readonly"]) == {"111111111111", "222222222222", "444444444444"}
+    (trust,) = policy_document(stack, roles["deploy"]["assume_role_policy"])
+    assert {c["variable"]: c["values"] for c in trust["condition"]} == {
+        "sts:ExternalId": [without_ci.config.project.external_id]}
+
+
+def test_ci_account_and_deployers_together(default_data):
+    data = copy.deepcopy(default_data)
+    data["environments"]["staging"]["deployer_account_ids"] = ["444444444444"]
+    config = model.parse(data, "c.toml")
+    assert config.deployers_of(config.environments["staging"]) == ("444444444444", "999999999999")
+    assert config.deployers_of(config.environments["dev"]) == ("999999999999",)
+
+
+def test_a_prod_profile_environment_without_deployers_is_a_configuration_error(default_data):
+    data = copy.deepcopy(default_data)
+    del data["project"]["ci_account_id"]
+    data["environments"]["live"] = {"account_id": "555555555555", "regions": ["eu-west-1"], "profile": "prod"}
+    with pytest.raises(model.ConfigError) as caught:
+        model.parse(data, "c.toml")
+    problems = [p for p in caught.value.problems if "deployer" in p]
+    assert [p.split(": ")[1] for p in problems] == ["environments.prod.deployer_account_ids",
+                                                   "environments.live.deployer_account_ids"]
+    assert all("project.ci_account_id" in p and 'deployer_account_ids = ["' in p for p in problems), problems
+    assert len(caught.value.problems) == 2, "dev and staging fall back to their own account"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_names_who_deploys(path):
+    config = model.load(path)
+    for env in config.environments.values():
+        assert config.deployers_of(env) == (config.project.ci_account_id,), env.name
+
+
+def test_deployer_account_ids_are_validated(default_data):
+    data = copy.deepcopy(default_data)
+    data["environments"]["dev"]["deployer_account_ids"] = ["12345"]
+    with pytest.raises(model.ConfigError, match=r"environments\.dev\.deployer_account_ids: \['12345'\] are not"):
+        model.parse(data, "c.toml")
+
+
+# ------------------------------------------------------------------ doctor's exit codes
+
+def test_doctor_exits_2_without_credentials(tmp_path, monkeypatch):
+    from main import cli
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    config = tmp_path / "c.toml"
+    config.write_text(model.DEFAULT_CONFIG.read_text() + f'\n[state]\nlocal_dir = "{tmp_path / "state"}"\n')
+    result = CliRunner().invoke(cli, ["doctor", "--config", str(config)])
+    assert "AWS credentials" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+
+
+def test_doctor_exit_code_rule():
+    ok, bad = doctor.Check("x", True, ""), doctor.Check
+
+    assert doctor.exit_code([ok]) == 0
+    assert doctor.exit_code([ok, bad("prod: deploy role", False, "")]) == 1
+    assert doctor.exit_code([bad("Node.js", False, "")]) == 1, "README: a missing Node.js exits 1"
+    for machine in ("AWS credentials", "Terraform", "Python packages"):
+        assert doctor.exit_code([bad("prod: deploy role", False, ""), bad(machine, False, "")]) == 2, machine
