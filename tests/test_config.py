@@ -79,6 +79,24 @@ def test_environment_without_profile_name_defaults_to_dev(default_data):
     assert parse(data).environments["qa"].profile == "dev"
 
 
+@pytest.mark.parametrize("name", ["live", "production", "prod2", "prodeu", "prd", "euprod", "liveus"])
+def test_a_production_like_name_must_choose_its_profile(default_data, name):
+    data = changed(default_data, f"environments.{name}", {"account_id": "444444444444", "regions": ["eu-west-1"]})
+    (problem,) = problems(data)
+    assert problem.startswith(f"test.toml: environments.{name}.profile: missing; {name!r} looks like a production")
+    assert 'set profile = "prod"' in problem
+    data["environments"][name]["profile"] = "prod"
+    assert parse(data).environments[name].profile == "prod"
+    data["environments"][name]["profile"] = "dev"
+    assert parse(data).environments[name].profile == "dev", "an explicit choice is respected"
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    with_bom = tmp_path / "bom.toml"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + model.DEFAULT_CONFIG.read_bytes())
+    assert model.load(with_bom).environments == model.load().environments
+
+
 @pytest.mark.parametrize(("path", "value", "fragments"), [
     ("project.suffix", "A_1", ["project.suffix", "lower-case"]),
     ("project.suffix", 7, ["project.suffix", "must be a string"]),
