@@ -25,6 +25,23 @@ ROOT = Path(__file__).resolve().parents[1]
 FAKE = Path(__file__).with_name("fake_terraform.py")
 STACKS = ("dev-us-east-1", "dev-us-west-2", "dev-global")  # deploy order of the config below
 SLOW = STACKS[1]
+CONFIG = """
+[project]
+name = "webapp"
+suffix = "a1"
+domain = "example.com"
+owner = "platform"
+cost_center = "cc-000"
+external_id = "webapp-interrupt-test"
+ci_account_id = "999999999999"
+
+[environments.dev]
+account_id = "111111111111"
+regions = ["us-east-1", "us-west-2"]
+
+[state]
+local_dir = "{state_dir}"
+"""
 WAIT = 300  # seconds: a guard against hanging forever (a synth takes 5-15 s), never an expectation
 
 
@@ -39,9 +56,7 @@ class Cli:
         terraform.chmod(terraform.stat().st_mode | stat.S_IEXEC)
         self.state_dir = tmp_path / "state"
         config = tmp_path / "interrupt.toml"
-        project = (ROOT / "config" / "default.toml").read_text().split("[environments.")[0]
-        config.write_text(f'{project}[environments.dev]\naccount_id = "111111111111"\n'
-                          f'regions = ["us-east-1", "us-west-2"]\n\n[state]\nlocal_dir = "{self.state_dir}"\n')
+        config.write_text(CONFIG.format(state_dir=self.state_dir))
         self.command = [sys.executable, str(ROOT / "main.py"), "deploy", "--env", "dev", "--config", str(config),
                         "--out", str(tmp_path / "out"), "--verbose"]
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
@@ -127,3 +142,73 @@ def test_a_second_interrupt_stops_waiting_and_says_what_that_risks(cli):
     assert f"interrupted: {SLOW} (terraform apply was told to exit immediately and may not have saved" in output
     assert str(cli.state(SLOW)) in output and "terraform import" in output
     assert f"not started: {STACKS[2]}" in output
+
+
+# ------------------------------------------------------------------ the forwarding itself, in-process
+
+COUNTER = """
+import signal, sys, time
+seen = []
+signal.signal(signal.SIGINT, lambda *a: seen.append(1))  # counts them, stops for none
+print("ready", flush=True)
+for line in sys.stdin:  # the test says when to report
+    print(len(seen), flush=True)
+"""
+
+
+def test_terraform_gets_at_most_two_interrupts():
+    """Three interrupts to the CLI: Terraform gets two (one more than intended turns a graceful
+    stop into an immediate exit; after two, Terraform is already exiting)."""
+    from ops import terraform
+
+    interrupts = terraform.Interrupts()
+    with interrupts:
+        child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
+        assert child.stdout.readline() == "ready\n"
+        interrupts.register(child)
+        for expected in ("1", "2", "2"):  # one at a time: pending signals of one kind coalesce
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs (and forwards) before kill() returns
+            child.stdin.write("report\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == f"{expected}\n"
+        assert interrupts.forced and len(interrupts.received) == 3
+        child.stdin.close()
+        assert child.wait(timeout=WAIT) == 0
+        interrupts.unregister(child)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handlers are restored"
+
+
+def test_a_terraform_still_running_after_the_second_interrupt_is_killed(monkeypatch):
+    from ops import terraform
+
+    monkeypatch.setattr(terraform, "FORCE_KILL_AFTER", 0.1)
+    interrupts = terraform.Interrupts()
+    with interrupts:
+        child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
+        assert child.stdout.readline() == "ready\n"
+        interrupts.register(child)
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert child.wait(timeout=WAIT) == -signal.SIGKILL, "it ignored both: killed, process group and all"
+        interrupts.unregister(child)
+
+
+def test_an_interrupt_that_came_before_terraform_was_tracked_is_forwarded_once():
+    from ops import terraform
+
+    interrupts = terraform.Interrupts()
+    with interrupts:
+        os.kill(os.getpid(), signal.SIGINT)  # between the check in _run and the start of Terraform
+        child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
+        assert child.stdout.readline() == "ready\n"
+        interrupts.register(child)
+        interrupts.register(child)  # registering again sends nothing more
+        child.stdin.write("report\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "1\n"
+        child.stdin.close()
+        assert child.wait(timeout=WAIT) == 0
+        interrupts.unregister(child)
