@@ -107,8 +107,7 @@ class Compute(Construct):
             attach_managed(self, policy, self.role.name, policy)
         if p.secret_arns:
             grant = document(self, "app-policy", [
-                Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
-                          p.secret_arns),
+                Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
                 Statement("DecryptOwnSecret", ("kms:Decrypt",), (p.kms_key_arn,), conditions=(
                     Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),)),
             ])

@@ -9,10 +9,12 @@ Lambda function packaged from `lambda/ingest/`.
   encrypted SQS dead-letter queue after Lambda's retries.
 - Code: the `*.py` files of lambda/ingest are staged into a clean folder (no __pycache__, so the
   hash only changes with the code) and packaged as a TerraformAsset; source_code_hash follows it.
-- IAM: read and delete `incoming/*`, write `processed/*` and `quarantine/*`, look up those two
-  prefixes (idempotency), publish to the error topic, send to the DLQ, use the key through S3,
-  SNS and SQS, write its own log group; the AWS-managed VPC-access and X-Ray policies because
-  ENI and trace APIs have no resource-level permissions.
+- IAM: exactly what the handler and Lambda call (tests/test_iam_grants.py runs the handler and
+  checks every call against this policy, and that no grant is unused): read and delete
+  `incoming/*`, write `processed/*` and `quarantine/*`, read those two and list the bucket (so a
+  missing result is a 404, not a 403), publish to the error topic, send to the DLQ, use the key
+  through S3, SNS and SQS, write its own log group's streams; the AWS-managed VPC-access and
+  X-Ray policies because ENI and trace APIs have no resource-level permissions.
 - Wiring: the invoke permission for S3 names the bucket and the account; the notification,
   filtered to `incoming/`, is created after it (S3 validates the destination).
 """
@@ -139,15 +141,20 @@ class Ingest(Construct):
                       (f"{objects}incoming/*",)),
             Statement("WriteResults", ("s3:PutObject",), (f"{objects}processed/*", f"{objects}quarantine/*")),
             Statement("CheckResults", ("s3:GetObject",), (f"{objects}processed/*", f"{objects}quarantine/*")),
-            # Without ListBucket a missing result answers 403 instead of 404; scoped to the two prefixes.
-            Statement("ListResults", ("s3:ListBucket",), (self.bucket.arn,), conditions=(
-                Condition("StringLike", "s3:prefix", ("processed/*", "quarantine/*")),)),
+            # The handler looks for processed/<name>.json and quarantine/<name> before doing any work
+            # (replays). S3 answers a HeadObject of a missing key with 404 only if the caller may list
+            # the bucket, else 403 (which the handler must treat as a failure: every new object would
+            # end in the dead-letter queue). That check carries no s3:prefix, so an s3:prefix
+            # condition can never admit it: ListBucket on this one bucket, whose every prefix the role
+            # already reads or writes, so listing reveals no object it could not reach anyway.
+            Statement("ListResults", ("s3:ListBucket",), (self.bucket.arn,)),
             Statement("PublishErrors", ("sns:Publish",), (p.error_topic_arn,)),
             Statement("DeadLetters", ("sqs:SendMessage",), (self.dead_letter_queue.arn,)),
             Statement("UseKeyThroughServices", ("kms:Decrypt", "kms:GenerateDataKey"), (p.kms_key_arn,),
                       conditions=(Condition("StringEquals", "kms:ViaService", via),)),
-            Statement("WriteOwnLogs", ("logs:CreateLogStream", "logs:PutLogEvents"),
-                      (self.log_group.arn, f"{self.log_group.arn}:*")),
+            # Streams are authorized as log-group:<name>:log-stream:<stream>; the bare group ARN is
+            # only for tagging actions, which the function never calls.
+            Statement("WriteOwnLogs", ("logs:CreateLogStream", "logs:PutLogEvents"), (f"{self.log_group.arn}:*",)),
         ])
         aws.iam_role_policy.IamRolePolicy(self, "grants", name=n.name("ingest", "iam_policy"), role=role.id,
                                           policy=grants.json)
