@@ -42,3 +42,12 @@ def environment_session(config: Config, env: Environment, base: Any) -> Any:
     """A boto3 session in `env`'s account through the role its providers assume: operator
     credentials may assume it, but themselves live elsewhere."""
     return assume(*provider_access(config, env), base)
+
+
+def dns_session(config: Config, env: Environment, base: Any, environment: Any) -> Any:
+    """A boto3 session where the hosted zone and health checks live, through the role the `dns`
+    providers assume; `environment` (from `environment_session`) when that is the same role."""
+    dns, region = provider_access(config, env, dns=True)
+    if dns.role_arn == provider_access(config, env)[0].role_arn:
+        return environment
+    return assume(dns, region, base)

@@ -219,3 +219,17 @@ def test_doctor_exit_code_rule():
     assert doctor.exit_code([bad("Node.js", False, "")]) == 1, "README: a missing Node.js exits 1"
     for machine in ("AWS credentials", "Terraform", "Python packages"):
         assert doctor.exit_code([bad("prod: deploy role", False, ""), bad(machine, False, "")]) == 2, machine
+
+
+def test_the_dns_session_uses_the_dns_providers_role(synthesized, shared_account):
+    environment = object()
+    env = synthesized.config.environments["dev"]
+    assert access.dns_session(synthesized.config, env, RecordingSession(), environment) is environment, \
+        "same role as the environment: no second AssumeRole"
+    session = RecordingSession()
+    env = shared_account.config.environments["dev"]
+    access.dns_session(shared_account.config, env, session, environment)
+    (call,) = session.calls
+    (assume,) = providers(shared_account.stacks["dev-us-east-1"])["dns"]["assume_role"]
+    assert (call["RoleArn"], call["ExternalId"], call["RoleSessionName"]) == (
+        assume["role_arn"], assume["external_id"], assume["session_name"])
