@@ -2,8 +2,8 @@
 deploy, destroy, smoke-test, check the machine (doctor) and read outputs.
 
 Each command is a few lines that call into `config/` and `stacks/`. Bad input (configuration,
---env, --region, --out) exits with code 2 and one `error:` line per problem on stderr, never
-a traceback. `stacks` (and with it cdktf and Node) is imported only by commands that
+--env, --region, --out, a usage error Click detects) exits with code 2 and one `error:` line per
+problem on stderr, never a traceback. `stacks` (and with it cdktf and Node) is imported only by commands that
 synthesize, so `list` and `validate-config` answer instantly.
 """
 
@@ -11,33 +11,74 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from config import model
 
+try:  # typer 0.2x vendors Click as typer._click
+    from typer._click import exceptions as click_errors
+except ImportError:  # older typer: Click itself
+    from click import exceptions as click_errors
+
+
+class OneLineErrors(TyperGroup):
+    """Click's usage errors (an unknown option, an option without its value, a folder given as
+    --config, a file as --out) become one `error:` line and exit 2, like every other bad input
+    (README: exit codes); Click alone prints a usage block and a multi-line message."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except getattr(click_errors, "NoArgsIsHelpError", ()) as exc:  # bare `main.py`: the help is the answer
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_errors.ClickException as exc:
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            context = getattr(exc, "ctx", None)
+            hint = f" (see '{context.command_path} --help')" if context is not None else ""
+            typer.echo(f"error: {message}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except (typer.Abort, click_errors.Abort):
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 cli = typer.Typer(
+    cls=OneLineErrors,
     help="Synthesize and operate the multi-region web platform (CDK for Terraform).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "[default: ...]" is text, not Rich markup
 )
 
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", help="TOML configuration file [default: config/default.toml].",
-    dir_okay=False, show_default=False)]
+    metavar="PATH", dir_okay=False, show_default=False)]
 EnvOption = Annotated[str, typer.Option(
-    "--env", "-e", help="Environment name from the configuration, or 'all'.")]
+    "--env", "-e", help="Environment name from the configuration, or 'all'.", metavar="NAME")]
+OneEnvOption = Annotated[str, typer.Option(
+    "--env", "-e", help="Environment name from the configuration.", metavar="NAME")]
 RegionOption = Annotated[str | None, typer.Option(
     "--region", "-r", help="Only this region's stacks ('global' selects the edge stacks).",
-    show_default=False)]
+    metavar="REGION", show_default=False)]
 OutOption = Annotated[Path, typer.Option(
     "--out", "-o", help="Output folder; replaced on every synth (state never lives here).",
-    file_okay=False)]
+    metavar="DIR", file_okay=False)]
+ReadOutOption = Annotated[Path, typer.Option(
+    "--out", "-o", help="Your synth output folder; left as it is (this command synthesizes into a "
+                        "private folder beside it and removes that).", metavar="DIR", file_okay=False)]
 
 # Tables in a pipe or a CI log must not be truncated to 80 columns.
 _probe = Console()
@@ -159,19 +200,35 @@ def validate(env: EnvOption = "all", region: RegionOption = None, config: Config
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's own output.")]
 CountOption = Annotated[list[str] | None, typer.Option(
-    "--instance-count", help="REGION=N: the instance_count variable for that region's stacks (repeatable).",
-    show_default=False)]
+    "--instance-count", help="The instance_count variable for that region's stacks, within each selected "
+                             "environment's min_capacity..max_capacity (repeatable).",
+    metavar="REGION=N", show_default=False)]
 AllowDestroyOption = Annotated[bool, typer.Option(
     "--allow-destroy", help="Apply even when the plan deletes or replaces stateful resources.")]
 
 
-def instance_counts(values: list[str] | None, cfg: model.Config) -> dict[str, int]:
+def instance_counts(values: list[str] | None, cfg: model.Config, specs: list[model.StackSpec]) -> dict[str, int]:
+    """REGION=N per region, checked before any work: the region must be one the selected stacks
+    run in, and N within the capacity (min_capacity..max_capacity) of every selected environment
+    there; Terraform would otherwise fail mid-run on the Auto Scaling group, or the variable's
+    validation, after the stacks before it were applied."""
     counts: dict[str, int] = {}
+    regions = list(dict.fromkeys(s.region for s in specs if s.role != "edge"))
+    problems = []
     for value in values or []:
         region, _, number = value.partition("=")
-        if not number.isdigit() or region not in {r for e in cfg.environments.values() for r in e.regions}:
-            fail([f"--instance-count {value!r}: expected REGION=N with a region of the configuration"])
+        if not number.isdigit() or region not in regions:
+            fail([f"--instance-count {value!r}: expected REGION=N with a region of the selected stacks "
+                  f"({', '.join(regions) or 'none'})"])
         counts[region] = int(number)
+        for env in dict.fromkeys(s.environment for s in specs if s.region == region):
+            e = cfg.environments[env]
+            if not e.min_capacity <= counts[region] <= e.max_capacity:
+                problems.append(f"--instance-count {value}: environment {env} allows {e.min_capacity}.."
+                                f"{e.max_capacity} instances (min_capacity..max_capacity); choose a count in "
+                                f"that range or change those settings")
+    if problems:
+        fail(problems)
     return counts
 
 
@@ -182,7 +239,7 @@ def terraform_run(action: str, env: str, region: str | None, config: Path | None
 
     cfg = load_config(config)
     specs = select(cfg, env, region)
-    variables = instance_counts(counts, cfg)
+    variables = instance_counts(counts, cfg, specs)
     results: list = []
     try:
         runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
@@ -245,7 +302,7 @@ def deploy(env: EnvOption = "all", region: RegionOption = None, config: ConfigOp
 
 
 @cli.command()
-def destroy(env: Annotated[str, typer.Option("--env", "-e", help="The environment to destroy.")],
+def destroy(env: Annotated[str, typer.Option("--env", "-e", help="The environment to destroy.", metavar="NAME")],
             region: RegionOption = None, config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
             verbose: VerboseOption = False, allow_destroy: AllowDestroyOption = False) -> None:
     """Plan -destroy and apply, edge stack first; refuses stateful deletes without --allow-destroy."""
@@ -255,7 +312,8 @@ def destroy(env: Annotated[str, typer.Option("--env", "-e", help="The environmen
 
 
 @cli.command("review")
-def review_plan(plan_json: Annotated[Path, typer.Argument(help="`terraform show -json` output.", dir_okay=False)],
+def review_plan(plan_json: Annotated[Path, typer.Argument(help="`terraform show -json` output.", dir_okay=False,
+                                                          metavar="PLAN.json")],
                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
     """Summarize a Terraform JSON plan; exit 3 when it deletes or replaces stateful resources."""
     from ops import review
@@ -275,12 +333,24 @@ def review_plan(plan_json: Annotated[Path, typer.Argument(help="`terraform show 
 
 
 def stack_outputs(cfg: model.Config, specs: list[model.StackSpec], out: Path) -> dict[str, dict]:
+    """Each stack's outputs from its state. Reading must not replace what the user synthesized (or
+    a saved plan), so this synthesizes into a private folder beside `out` (the same lock files,
+    plugin cache and relative state paths), runs `terraform init` and `output` there, and removes it."""
+    import shutil
+    import tempfile
+
     from ops import terraform
     from stacks import app
 
+    beside = out.resolve().parent
     try:
-        app.synth(cfg, specs, out)
-        runner = terraform.Terraform(out)
+        beside.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix=f".{out.name}.read-", dir=beside))
+    except OSError as exc:
+        fail([f"cannot create a private folder in {beside}: {exc.strerror}; choose a writable --out"])
+    try:
+        app.synth(cfg, specs, private)
+        runner = terraform.Terraform(private)
         values = {}
         for spec in specs:
             runner.init(spec.name)
@@ -292,13 +362,15 @@ def stack_outputs(cfg: model.Config, specs: list[model.StackSpec], out: Path) ->
         fail([str(exc)])
     except terraform.StackFailed as exc:
         fail([str(exc)], code=1)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 @cli.command()
-def outputs(env: Annotated[str, typer.Option("--env", "-e", help="Environment name.")], region: RegionOption = None,
-            config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
+def outputs(env: OneEnvOption, region: RegionOption = None,
+            config: ConfigOption = None, out: ReadOutOption = Path("cdktf.out"),
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
-    """The stacks' outputs (D3) from Terraform state."""
+    """The stacks' outputs from Terraform state (the output folder is left as it is)."""
     cfg = load_config(config)
     values = stack_outputs(cfg, select(cfg, env, region), out)
     if as_json:
@@ -310,13 +382,14 @@ def outputs(env: Annotated[str, typer.Option("--env", "-e", help="Environment na
 
 
 @cli.command()
-def smoke(env: Annotated[str, typer.Option("--env", "-e", help="Environment name.")], region: RegionOption = None,
-          config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
+def smoke(env: OneEnvOption, region: RegionOption = None,
+          config: ConfigOption = None, out: ReadOutOption = Path("cdktf.out"),
           timeout: Annotated[int, typer.Option(
-              help="Seconds to wait for the ingest manifest and for the SSM command.")] = 120,
+              metavar="SECONDS", help="Seconds to wait for the ingest manifest and for the SSM command.")] = 120,
           resolve: Annotated[list[str] | None, typer.Option(
-              "--resolve", help="NAME=ADDRESS:PORT: connect there for NAME (TLS still checks NAME), like curl's "
-                                "--connect-to; e.g. to point the viewer name at a test front (repeatable).",
+              "--resolve", metavar="NAME=ADDRESS:PORT",
+              help="NAME=ADDRESS:PORT: connect there for NAME (TLS still checks NAME), like curl's "
+                   "--connect-to; e.g. to point the viewer name at a test front (repeatable).",
               show_default=False)] = None) -> None:
     """Post-deployment checks from outside the VPC: ingest, Route 53 health checks, the database through an
     instance's /ready (SSM Run Command), HTTPS health through CloudFront, alarms. Exit 1 on any failure.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,131 @@ def test_synth_as_a_real_process_with_no_system_node(tmp_path):
 def test_no_command_prints_help():
     result = run()
     assert "synth" in result.output and "validate-config" in result.output
+
+
+# ------------------------------------------------------------------ usage errors and help text
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["synth", "--config", "config"], "Invalid value for '--config' / '-c': file 'config' is a directory"),
+    (["synth", "--out", "README.md"], "Invalid value for '--out' / '-o': dir 'README.md' is a file"),
+    (["synth", "--env"], "Option '--env' requires an argument"),
+    (["synth", "--environment", "dev"], "No such option: --environment (see 'main.py synth --help')"),
+    (["launch"], "No such command 'launch'. Did you mean 'plan'? (see 'main.py --help')"),
+])
+def test_usage_errors_are_one_error_line_and_exit_2(args, says):
+    """Click's own rendering is a usage block and a boxed message; every bad input here is one
+    `error:` line with exit 2, as the README's exit-code table says."""
+    result = runner.invoke(cli, args, prog_name="main.py")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith("error: ") and says in result.stderr
+    assert result.stdout == ""
+
+
+def test_usage_error_as_a_real_process():
+    done = subprocess.run([sys.executable, "main.py", "list", "--region"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "error: Option '--region' requires an argument\n" and done.stdout == ""
+
+
+COMMANDS = ["synth", "list", "validate-config", "validate", "plan", "deploy", "destroy", "review", "outputs",
+            "smoke", "doctor"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_text_is_plain_and_true(command):
+    """Help is plain text: the default of --config is shown (Rich markup mode ate `[default: ...]`),
+    flags have no `<bool>` metavar, and no internal requirement code (D3, R5, F15) appears."""
+    result = run(command, "--help")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "<bool>" not in text and "╭" not in text
+    assert not re.search(r"\b[DRF]\d{1,2}\b", text), re.search(r"\b[DRF]\d{1,2}\b", text)
+    if "--config" in text:
+        assert "[default: config/default.toml]" in " ".join(text.split())
+    for flag in ("--verbose", "--allow-destroy", "--json", "--help"):
+        if flag in text:
+            assert re.search(rf"{flag}\s{{2,}}\S", text), f"{flag} shows a metavar"
+
+
+def test_commands_list_is_complete():
+    """The help test above covers every command."""
+    assert sorted(c.name or c.callback.__name__.replace("_", "-") for c in cli.registered_commands) == sorted(COMMANDS)
+
+
+# ------------------------------------------------------------------ --instance-count against capacity
+
+def test_instance_count_outside_the_environments_capacity_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    result = run("plan", "--env", "all", "--instance-count", "us-east-1=5", "--out", str(out))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --instance-count us-east-1=5: environment dev allows 2..4 instances (min_capacity..max_capacity); "
+        "choose a count in that range or change those settings"], "staging (..6) and prod (..12) allow 5"
+    assert not out.exists(), "nothing was synthesized"
+    assert "allows 2..12" in run("plan", "--env", "prod", "--instance-count", "us-west-2=13",
+                                 "--out", str(out)).stderr
+
+
+def test_instance_count_for_a_region_outside_the_selection_is_refused(tmp_path):
+    result = run("plan", "--env", "dev", "--region", "us-east-1", "--instance-count", "us-west-2=3",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "expected REGION=N with a region of the selected stacks (us-east-1)" in result.stderr
+
+
+def test_instance_count_within_capacity_is_accepted(default_config):
+    from main import instance_counts
+
+    specs = default_config.select("prod")
+    assert instance_counts(["us-west-2=12", "us-east-1=2"], default_config, specs) == {"us-west-2": 12,
+                                                                                      "us-east-1": 2}
+
+
+# ------------------------------------------------------------------ reading commands leave the synth alone
+
+STAND_IN = '''#!{python}
+import json, os, sys
+from pathlib import Path
+with open({log!r}, "a") as log:
+    log.write(json.dumps({{"cwd": os.getcwd(), "args": sys.argv[1:]}}) + "\\n")
+if sys.argv[1] == "version":
+    print(json.dumps({{"terraform_version": "1.11.0"}}))
+elif sys.argv[1] == "output":
+    assert Path("cdk.tf.json").is_file()
+    print(json.dumps({{"asg_name": {{"value": Path.cwd().name + "-web"}}}}))
+'''
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_outputs_leave_the_users_synth_as_it_is(tmp_path, monkeypatch):
+    """`outputs` (and `smoke`, through the same function) synthesize into a private folder beside
+    --out and remove it: the user's synth of other stacks, and a saved plan, stay as they were."""
+    out = tmp_path / "cdktf.out"
+    (out / "stacks" / "prod-global").mkdir(parents=True)
+    (out / "manifest.json").write_text('{"stacks": {"prod-global": {}}}')
+    (out / "stacks" / "prod-global" / "cdk.tf.json").write_text("{}")
+    (out / "stacks" / "prod-global" / "plan.tfplan").write_text("a reviewed plan")
+    before = snapshot(out)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.jsonl"
+    script = bin_dir / "terraform"
+    script.write_text(STAND_IN.format(python=sys.executable, log=str(log)))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    result = run("outputs", "--env", "dev", "--region", "us-east-1", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"dev-us-east-1": {"asg_name": "dev-us-east-1-web"}}
+    assert snapshot(out) == before, "the user's synth was replaced"
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    folders = {Path(c["cwd"]) for c in calls if c["args"][0] in ("init", "output")}
+    assert len(folders) == 1
+    (folder,) = folders
+    assert folder.parent.parent.parent == tmp_path and folder.parent.parent.name.startswith(".cdktf.out.read-")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".cdktf.out")], "the private folder is removed"

@@ -85,12 +85,12 @@ def invoke(tmp_path, *args):
 
 
 def test_plan_runs_init_plan_show_per_stack_in_order(fake, tmp_path):
-    result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "us-west-2=5")
+    result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "us-west-2=4")  # dev: 2..4
     assert result.exit_code == 0, result.output
     assert fake.steps() == [(s, step) for s in ("dev-us-east-1", "dev-us-west-2", "dev-global")
                             for step in ("init", "plan", "show")]
     plans = {c["stack"]: c["args"] for c in fake.calls() if c["args"][0] == "plan"}
-    assert "-var=instance_count=5" in plans["dev-us-west-2"] and "-out=plan.tfplan" in plans["dev-us-west-2"]
+    assert "-var=instance_count=4" in plans["dev-us-west-2"] and "-out=plan.tfplan" in plans["dev-us-west-2"]
     assert not any(a.startswith("-var") for a in plans["dev-us-east-1"] + plans["dev-global"])
     assert "dev-us-east-1" in result.stdout and "planned" in result.stdout
     assert (tmp_path / "out" / "stacks" / "dev-global" / "plan.json").is_file()
