@@ -55,9 +55,6 @@ class Stmt:
     principals: dict[str, tuple[str, ...]] | None = None  # None: identity policy; {"*": ("*",)}: anyone
     conditions: tuple[Cond, ...] = ()
 
-    def __hash__(self) -> int:
-        return hash((self.sid, self.effect, self.actions, self.resources, self.conditions))
-
 
 @dataclass(frozen=True)
 class Policy:

@@ -83,7 +83,8 @@ def event(bucket: str, key: str, version: str | None) -> dict:
 
 def run_ingest(d: Deployment, monkeypatch) -> tuple[str, list[Call]]:
     """Runs the real handler entry point through every path (new, replayed, invalid, replayed
-    invalid, no version id) with the synthesized environment; returns (role ARN, calls)."""
+    invalid, and an event without a version id, which the handler supports for unversioned
+    buckets) with the synthesized environment; returns (role ARN, calls)."""
     logical, function = ingest_function(d)
     environment = {k: d.resolve(v) for k, v in function["environment"]["variables"].items()}
     bucket = ingest_bucket(d, logical)
@@ -109,7 +110,8 @@ def run_ingest(d: Deployment, monkeypatch) -> tuple[str, list[Call]]:
 
         good, bad = put("incoming/data 1.csv", good_type), put("incoming/bad.bin", "application/x-msdownload")
         put("incoming/plain.csv", good_type)
-        boto3.setup_default_session()
+        previous = boto3.DEFAULT_SESSION
+        boto3.setup_default_session()  # the handler's own boto3.client() calls use it
         try:
             recorder.attach(boto3.DEFAULT_SESSION._session)
             outcomes = [handler.handler(e, None)["results"] for e in (
@@ -117,7 +119,7 @@ def run_ingest(d: Deployment, monkeypatch) -> tuple[str, list[Call]]:
                 event(bucket, "incoming/bad.bin", bad), event(bucket, "incoming/bad.bin", bad),
                 event(bucket, "incoming/plain.csv", None))]
         finally:
-            boto3.DEFAULT_SESSION = None
+            boto3.DEFAULT_SESSION = previous
     assert outcomes == [["processed"], ["duplicate"], ["quarantined"], ["duplicate"], ["processed"]], outcomes
     # What Lambda itself does with the role, from the function's configuration.
     log_group = d.resolve(function["logging_config"]["log_group"])
