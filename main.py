@@ -397,7 +397,8 @@ def smoke(env: OneEnvOption, region: RegionOption = None,
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ops.smoke import Smoke, dns_session, environment_session, parse_resolve
+    from ops.access import environment_session
+    from ops.smoke import Smoke, dns_session, parse_resolve
 
     try:
         connect_to = parse_resolve(resolve or [])

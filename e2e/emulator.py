@@ -31,7 +31,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from e2e import budgets, cloudfront, s3
+from e2e import budgets, cloudfront, instances, s3
 from e2e.lambda_runner import Runner
 
 log = logging.getLogger("e2e.emulator")  # invocations, gaps, what moto failed at
@@ -89,6 +89,17 @@ RESPONDERS: tuple[Responder, ...] = (
     Responder("S3 event notifications",
               "moto encodes the key's slashes (incoming%2Fa.txt) and sends no versionId or sequencer",
               "encodes the key as AWS does (incoming/a.txt) and adds the object's versionId and a sequencer"),
+    Responder("SSM GetCommandInvocation (AWS-RunShellScript)",
+              "SendCommand runs nothing: every invocation is 'Success' with empty output, so the smoke test's "
+              "/ready probe through an instance could never fail (or report anything)",
+              "runs the command's script with bash here, as the instance's agent would, with the instance's "
+              "loopback service port pointed at the region's stand-in webapp (e2e/run.py); InProgress until it "
+              "ends, then Success or Failed with its output and exit code, TimedOut after executionTimeout"),
+    Responder("Route 53 GetHealthCheckStatus",
+              "every health check is reported 'Success' whatever its target does",
+              "requests the health check's target (FQDN, port, path; HTTPS unverified with SNI, like Route 53's "
+              "checkers) at the address of the stand-in answering that name (e2e/run.py's TLS front); no "
+              "stand-in or a status outside 2xx/3xx is a Failure"),
 )
 
 
@@ -131,11 +142,16 @@ class Middleware:
     def __init__(self, app: Callable[..., Iterable[bytes]]):
         self.app = app
         self.response_headers_policies = cloudfront.ResponseHeadersPolicies()
+        self.stand_ins = instances.StandIns()
 
     def respond(self, request: Request) -> Response | None:
         if _signed_for(request, "cloudfront") and request.path.startswith(cloudfront.PREFIX):
             response = self.response_headers_policies.handle(request, account_of(request))
             return response if response is not None else cloudfront.managed_policy(request)
+        if _signed_for(request, "ssm") and request.headers.get("X-Amz-Target") == "AmazonSSM.GetCommandInvocation":
+            return self.stand_ins.command_invocation(request, account_of(request))
+        if _signed_for(request, "route53") and request.path.endswith("/status"):
+            return self.stand_ins.health_check_status(request, account_of(request))
         return None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -169,6 +185,7 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None):
         self.host, self.port, self.log_path = host, port, log_path
         self._server: Any = None
+        self._app: Middleware | None = None
         self._thread: threading.Thread | None = None
         self._undo: list[Callable[[], None]] = []
         self._workdir: Path | None = None
@@ -178,6 +195,14 @@ class Emulator:
         if self._server is None:
             raise RuntimeError("the emulator is not started")
         return f"http://{self.host}:{self._server.server_port}"
+
+    @property
+    def stand_ins(self) -> instances.StandIns:
+        """Where the loopback stand-ins listen (the instances' webapp per account and region, the names
+        health checks target): e2e/run.py fills it in; the SSM and Route 53 responders read it."""
+        if self._app is None:
+            raise RuntimeError("the emulator is not started")
+        return self._app.stand_ins
 
     def start(self) -> Emulator:
         if "MOTO_ACCOUNT_ID" in os.environ:
@@ -205,7 +230,7 @@ class Emulator:
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 http_log.debug("%s %s %s", self.command, self.path, getattr(code, "value", code))
 
-        app = Middleware(DomainDispatcherApplication(create_backend_app))
+        app = self._app = Middleware(DomainDispatcherApplication(create_backend_app))
         try:
             self._server = make_server(self.host, self.port, app, threaded=True, request_handler=Quiet)
         except SystemExit as exit_:  # werkzeug exits when the port is taken
@@ -226,7 +251,7 @@ class Emulator:
             self._undo.pop()()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
-        self._server = self._thread = self._workdir = None
+        self._server = self._thread = self._workdir = self._app = None
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -15,9 +15,13 @@ works, prove a second plan is clean, and destroy it.
 3. Stands up on loopback what an emulator cannot run, and says so: per region a real PostgreSQL
    holding the database the stack created, with the credentials of the secret the emulator holds;
    the webapp, unpacked from the user data of the launch template the stack created, run by the
-   instances' Python (3.9); a TLS front for the load balancers and CloudFront (a throw-away CA,
-   trusted through SSL_CERT_FILE). The Lambda runs through the emulator's own runner.
-4. `main.py smoke --env NAME` with `--resolve` entries for the names the emulator cannot resolve.
+   instances' Python (3.9) with the instance role's credentials and that database; a TLS front for
+   the load balancers and CloudFront (a throw-away CA, trusted through SSL_CERT_FILE). They are
+   registered with the emulator: its SSM responder runs Run Command scripts against the region's
+   webapp, its Route 53 responder requests health-check targets at the front. The Lambda runs
+   through the emulator's own runner.
+4. `main.py smoke --env NAME` with one `--resolve` entry: the viewer name (CloudFront's) at the
+   front. Like an operator, smoke reaches nothing else directly.
 5. `main.py plan` again: any change not in `EMULATOR_DRIFT` (what moto does not round-trip, each
    with its reason) fails. A `terraform plan` run by hand in a stack folder is reviewed with
    `main.py review`. `cdktf deploy` and `cdktf destroy` (cdktf-cli in .tools/) run on the edge stack.
@@ -241,11 +245,14 @@ def sql_identifier(value: str) -> str:
 
 
 @contextmanager
-def stand_ins(session: Session, cfg: model.Config, env: model.Environment, url: str,
+def stand_ins(session: Session, cfg: model.Config, env: model.Environment, emulator: Emulator,
               outputs: dict[str, dict]) -> Iterator[tuple[list[str], Path]]:
-    """Per region: PostgreSQL with the stack's database and secret, the webapp from its user data;
-    one TLS front for every load balancer name and the viewer name. Yields the --resolve entries
-    and the CA file that makes the front trusted."""
+    """Per region: PostgreSQL with the stack's database and secret, the webapp from its user data
+    (with the instance role's credentials and that database); one TLS front for every load balancer
+    name and the viewer name. Registers them with the emulator (SSM Run Command reaches the webapp,
+    Route 53 health checks the front). Yields the --resolve entry of the viewer name, the only name
+    an operator connects to, and the CA file that makes the front trusted."""
+    url = emulator.url
     with ExitStack() as stack:
         front = stack.enter_context(frontend.TlsFront(session.work / "tls"))
         resolve: list[str] = []
@@ -261,26 +268,38 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, url: 
             database.sql(f"CREATE ROLE {user} LOGIN PASSWORD {sql_literal(secret['password'])}")
             database.sql(f"CREATE DATABASE app OWNER {user}")
             db_host = values["db_endpoint"].rpartition(":")[0]
-            resolve.append(f"{db_host}=127.0.0.1:{database.port}")
             say(f"{region}: PostgreSQL {database.port} on loopback stands in for {db_host} "
                 "(database app, credentials from the secret the emulator holds)")
             folder = session.work / "webapp" / region
             folder.mkdir(parents=True)
             app_env = unpack_webapp(user_data_of(aws("ec2"), aws("autoscaling"), values["asg_name"]),
                                     folder)
+            role = cfg.namer(env, region).name("web", "iam_role")  # the instance profile's role
+            keys = aws("sts").assume_role(RoleArn=model.role_arn(env.account_id, role),
+                                          RoleSessionName="e2e-instance")["Credentials"]
             port = stack.enter_context(frontend.Process(
                 [instance_python(), "-m", "webapp.server"], cwd=folder, log=session.logs / f"webapp-{region}.log",
                 env={**app_env, "WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()),
+                     "WEBAPP_DB_HOST": "127.0.0.1", "WEBAPP_DB_PORT": str(database.port),
+                     "WEBAPP_AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+                     "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"], "AWS_SESSION_TOKEN": keys["SessionToken"],
                      "PATH": os.environ["PATH"]}))
+            emulator.stand_ins.webapps[(env.account_id, region)] = (int(app_env["WEBAPP_PORT"]), port)
             front.route(env.regional_origin_domain(region), port)
             if env.is_primary(region):
                 front.route(env.origin_domain, port)
                 front.route(env.app_domain, port)  # CloudFront sends viewers to the closest healthy region
             say(f"{region}: webapp from the launch template's user data on 127.0.0.1:{port} (Python 3.9)")
         front.start()
-        resolve.extend(f"{name}=127.0.0.1:{front.port}" for name in front.names())
-        say(f"TLS front on 127.0.0.1:{front.port} for {', '.join(front.names())} (CA {front.ca_file})")
-        yield resolve, front.ca_file
+        emulator.stand_ins.endpoints.update({name: ("127.0.0.1", front.port) for name in front.names()})
+        resolve.append(f"{env.app_domain}=127.0.0.1:{front.port}")
+        say(f"TLS front on 127.0.0.1:{front.port} for {', '.join(front.names())} (CA {front.ca_file}); "
+            "Route 53 health checks reach it, smoke only by the viewer name")
+        try:
+            yield resolve, front.ca_file
+        finally:
+            emulator.stand_ins.webapps.clear()
+            emulator.stand_ins.endpoints.clear()
 
 
 # --- second plan ------------------------------------------------------------------------------
@@ -366,7 +385,7 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
         resources = sum(counts.values())
         say(f"deployed {len(stacks)} stacks, {resources} resources in {time.monotonic() - deploy_started:.0f} s")
         outputs = json.loads(session.main("outputs", "--json", capture=True))
-        with stand_ins(session, cfg, env, emulator.url, outputs) as (resolve, ca_file):
+        with stand_ins(session, cfg, env, emulator, outputs) as (resolve, ca_file):
             session.main("smoke", *[arg for entry in resolve for arg in ("--resolve", entry)],
                          extra_env={"SSL_CERT_FILE": str(ca_file)})
         session.main("plan", "--verbose", ok=(0, 3))

@@ -1,12 +1,17 @@
 """Post-deployment smoke test (D4): does the deployed environment actually work?
 
+It probes from where an operator really stands, outside the VPC and without network access to it:
+the load balancers admit only CloudFront and the Route 53 health checkers, and the database sits in
+isolated subnets, so nothing here ever connects to a load balancer or a database address.
+
 Per region: upload a probe under `incoming/` and wait (bounded) for the ingest function's manifest;
-read the database with the RDS-managed Secrets Manager credentials in a read-only transaction;
-HTTPS GET of the health path on the regional origin name; the environment's alarms exist. Once:
-HTTPS GET of the health path on the viewer name. Probe objects (every version) are removed
-afterwards. AWS calls go through boto3, so the standard `AWS_ENDPOINT_URL` and credential settings
-apply (tests point them at moto). The database is private: run the smoke test from inside the VPC
-(or through an SSM port forward) for that check to pass.
+the region's Route 53 health check (found by its Name tag from the naming helper) as the health
+checkers see it; the database through the instances: SSM Run Command on one running web instance
+asks its own `http://127.0.0.1:<port>/ready` (which answers 200 only when the database does) and
+the command's output is read back; the environment's alarms exist. Once: HTTPS GET of the health
+path on the viewer name, which is CloudFront. Probe objects (every version) are removed afterwards.
+AWS calls go through boto3, so the standard `AWS_ENDPOINT_URL` and credential settings apply
+(tests point them at moto).
 """
 
 from __future__ import annotations
@@ -25,9 +30,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import webapp
 from config.model import Config, Environment
-from webapp.database import query
+from ops import access
 
 ALARMS = ("cpu-high", "alb-5xx", "target-5xx", "unhealthy-hosts")
+HEALTH_CHECK_SERVICE = "origin-health"  # modules/dns_failover.py tags each region's health check with this name
+# Route 53 considers an endpoint healthy when more than 18% of its health checkers report it healthy.
+HEALTHY_SHARE = 0.18
+# SSM command states that are not final (GetCommandInvocation); anything else is the outcome.
+SSM_PENDING = ("Pending", "InProgress", "Delayed")
+COMMAND_SECONDS = 30  # executionTimeout of the probe on the instance: the agent ends it after this
 
 
 @dataclass
@@ -65,26 +76,42 @@ def https_status(host: str, path: str, address: tuple[str, int] | None = None, c
     return int(parts[1])
 
 
+def ready_script(port: int = webapp.PORT) -> str:
+    """The shell the instance runs: its own readiness endpoint on loopback (curl is in Amazon Linux
+    2023's base image). The last output line is `HTTP <status>`; curl fails (exit != 0) only when
+    nothing answers, so a 503 still comes back with the webapp's explanation in the body."""
+    return (f"curl --silent --show-error --max-time 10 --write-out '\\nHTTP %{{http_code}}\\n' "
+            f"http://127.0.0.1:{port}{webapp.READY_PATH}")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]
+
+
 class Smoke:
+    """`session` acts in the environment's account, `dns_session` in the hosted zone's account
+    (where the Route 53 health checks live; the same session when that is the environment's)."""
+
     def __init__(self, config: Config, env: Environment, regions: list[str], outputs: dict[str, dict],
                  session: Any, resolve: dict[str, tuple[str, int]] | None = None,
                  context: ssl.SSLContext | None = None, timeout: float = 120, poll: float = 2,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, dns_session: Any = None):
         self.config, self.env, self.regions, self.outputs = config, env, regions, outputs
         self.session, self.resolve, self.context = session, resolve or {}, context
+        self.dns_session = dns_session or session
         self.timeout, self.poll, self.sleep = timeout, poll, sleep
 
     def run(self) -> list[Check]:
         checks = []
         for region in self.regions:
             outputs = self.outputs.get(f"{self.env.name}-{region}", {})
-            name = self.env.regional_origin_domain(region)
             checks.append(self._guard(f"{region}: ingest", self.ingest, region, outputs))
-            checks.append(self._guard(f"{region}: database", self.database, region, outputs))
-            checks.append(self._guard(f"{region}: https://{name}{webapp.HEALTH_PATH}", self.https, name))
+            checks.append(self._guard(f"{region}: Route 53 health check", self.health_check, region))
+            checks.append(self._guard(f"{region}: database (/ready on an instance, SSM)", self.ready, region,
+                                      outputs))
             checks.append(self._guard(f"{region}: alarms", self.alarms, region))
         viewer = self.env.app_domain
-        checks.append(self._guard(f"https://{viewer}{webapp.HEALTH_PATH}", self.https, viewer))
+        checks.append(self._guard(f"https://{viewer}{webapp.HEALTH_PATH} (CloudFront)", self.viewer, viewer))
         return checks
 
     @staticmethod
@@ -94,7 +121,7 @@ class Smoke:
         except SmokeFailure as exc:
             return Check(name, False, str(exc))
         except (ClientError, BotoCoreError, OSError, ValueError, KeyError) as exc:
-            return Check(name, False, f"{type(exc).__name__}: {exc}"[:300])
+            return Check(name, False, _one_line(f"{type(exc).__name__}: {exc}", 300))
 
     def ingest(self, region: str, outputs: dict) -> str:
         bucket = outputs["ingest_bucket_name"]
@@ -126,20 +153,90 @@ class Smoke:
                     if item["Key"] == key:
                         s3.delete_object(Bucket=bucket, Key=key, VersionId=item["VersionId"])
 
-    def database(self, region: str, outputs: dict) -> str:
-        secrets = self.session.client("secretsmanager", region_name=region)
-        secret = json.loads(secrets.get_secret_value(SecretId=outputs["db_secret_arn"])["SecretString"])
-        host, _, port = outputs["db_endpoint"].rpartition(":")
-        host, port = self.resolve.get(host, (host, port or "5432"))
-        ok, detail, _ = query(host, str(port), "app", secret["username"], secret["password"])
-        if not ok:
-            raise SmokeFailure(f"read-only query failed: {detail} (run from inside the VPC or an SSM port forward)")
-        return "read-only SELECT over TLS with the RDS-managed credentials"
+    def health_check(self, region: str) -> str:
+        """The region's Route 53 health check as the health checkers see it (they, unlike the
+        operator, may reach the load balancer)."""
+        name = self.config.namer(self.env, region).name(HEALTH_CHECK_SERVICE)
+        route53 = self.dns_session.client("route53", region_name="us-east-1")  # a global API, served there
+        check_id = self._health_check_id(route53, name)
+        observations = route53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
+        reports = [o.get("StatusReport", {}).get("Status", "") for o in observations]
+        healthy = [r for r in reports if r.startswith("Success")]
+        if not reports:
+            raise SmokeFailure(f"health check {name} ({check_id}) has no observations yet: try again in a minute")
+        if len(healthy) <= HEALTHY_SHARE * len(reports):
+            failing = next(r for r in reports if not r.startswith("Success"))
+            raise SmokeFailure(f"health check {name} ({check_id}) is unhealthy: {len(reports) - len(healthy)} of "
+                               f"{len(reports)} checkers fail, e.g. {_one_line(failing)}")
+        return f"{name} healthy for {len(healthy)} of {len(reports)} checkers"
 
-    def https(self, host: str) -> str:
+    @staticmethod
+    def _health_check_id(route53: Any, name: str) -> str:
+        ids: list[str] = []
+        for page in route53.get_paginator("list_health_checks").paginate():
+            ids.extend(h["Id"] for h in page["HealthChecks"])
+        for start in range(0, len(ids), 10):  # ListTagsForResources takes at most 10 ids
+            tagged = route53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=ids[start:start + 10])
+            for item in tagged["ResourceTagSets"]:
+                if {"Key": "Name", "Value": name} in item.get("Tags", []):
+                    return item["ResourceId"]
+        raise SmokeFailure(f"no Route 53 health check tagged Name={name} in the hosted zone's account: "
+                           "is the region's stack deployed?")
+
+    def ready(self, region: str, outputs: dict) -> str:
+        """The database as the application sees it: one running instance of the region's Auto
+        Scaling group asks its own readiness endpoint through SSM Run Command."""
+        instance = self._running_instance(region, outputs["asg_name"])
+        ssm = self.session.client("ssm", region_name=region)
+        command = ssm.send_command(
+            InstanceIds=[instance], DocumentName="AWS-RunShellScript", Comment="platform smoke: /ready",
+            Parameters={"commands": [ready_script()], "executionTimeout": [str(COMMAND_SECONDS)]},
+        )["Command"]["CommandId"]
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                result = ssm.get_command_invocation(CommandId=command, InstanceId=instance)
+            except ClientError as exc:  # the invocation appears a moment after SendCommand
+                if exc.response.get("Error", {}).get("Code") != "InvocationDoesNotExist":
+                    raise
+                result = {"Status": "Pending"}
+            if result["Status"] not in SSM_PENDING:
+                break
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"SSM command {command} on {instance} still {result['Status']} after "
+                                   f"{self.timeout:.0f} s: is the SSM agent online? (Fleet Manager)")
+            self.sleep(self.poll)
+        output = result.get("StandardOutputContent", "")
+        lines = output.strip().splitlines()
+        if result["Status"] != "Success" or not lines or not lines[-1].startswith("HTTP "):
+            error = _one_line(result.get("StandardErrorContent", "") or output) or "no output"
+            raise SmokeFailure(f"SSM command {command} on {instance} {result['Status']} "
+                               f"(exit {result.get('ResponseCode', '?')}): {error}")
+        status, body = lines[-1].removeprefix("HTTP "), _one_line("\n".join(lines[:-1]))
+        if status != "200":
+            raise SmokeFailure(f"{instance}: {webapp.READY_PATH} answered {status}: {body}")
+        return f"{instance}: {webapp.READY_PATH} 200 {body}"
+
+    def _running_instance(self, region: str, group: str) -> str:
+        autoscaling = self.session.client("autoscaling", region_name=region)
+        groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+        members = sorted(i["InstanceId"] for g in groups for i in g.get("Instances", [])
+                         if i.get("LifecycleState") == "InService")
+        if members:
+            ec2 = self.session.client("ec2", region_name=region)
+            running = ec2.describe_instances(InstanceIds=members, Filters=[
+                {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+            found = sorted(i["InstanceId"] for r in running for i in r["Instances"])
+            if found:
+                return found[0]
+        raise SmokeFailure(f"no running in-service instance in Auto Scaling group {group}: see its activity history")
+
+    def viewer(self, host: str) -> str:
+        """The viewer name is CloudFront's: the only HTTPS way in for an operator."""
         status = https_status(host, webapp.HEALTH_PATH, self.resolve.get(host), self.context)
         if status != 200:
-            raise SmokeFailure(f"HTTP {status}, expected 200")
+            raise SmokeFailure(f"CloudFront answered HTTP {status}, expected 200"
+                               + (": no healthy origin?" if status >= 500 else ""))
         return "200"
 
     def alarms(self, region: str) -> str:
@@ -153,16 +250,14 @@ class Smoke:
         return f"{len(expected)} alarms present"
 
 
-def environment_session(config: Config, env: Environment, base: Any) -> Any:
-    """A boto3 session in `env`'s account, through the role the providers assume (with the
-    project's external id): operator credentials may assume it, but themselves live elsewhere."""
-    import boto3
-
-    sts = base.client("sts", region_name=env.primary_region)  # regional STS; no default region needed
-    keys = sts.assume_role(RoleArn=config.provider_role_arn(env), RoleSessionName="platform-smoke",
-                           ExternalId=config.project.external_id, DurationSeconds=3600)["Credentials"]
-    return boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
-                         aws_session_token=keys["SessionToken"])
+def dns_session(config: Config, env: Environment, base: Any, environment: Any) -> Any:
+    """A boto3 session where the Route 53 health checks live: the hosted zone's account, through the
+    role the providers' `dns` alias assumes (`ops.access`, same external id). `environment` (the
+    session from `access.environment_session`) when that is the same role."""
+    zone, region = access.provider_access(config, env, dns=True)
+    if zone.role_arn == access.provider_access(config, env)[0].role_arn:
+        return environment
+    return access.assume(zone, region, base)
 
 
 class SmokeFailure(RuntimeError):

@@ -1,15 +1,19 @@
-"""D4: the smoke test against moto in server mode (AWS_ENDPOINT_URL, the standard setting), a real
-local PostgreSQL and a local HTTPS server, so the same code runs against AWS."""
+"""D4: the smoke test against the e2e emulator (moto in server mode plus its SSM and Route 53
+responders, reached through AWS_ENDPOINT_URL as AWS would be), a real local PostgreSQL behind the
+real webapp's /ready, and a local HTTPS server standing in for CloudFront, so the same code runs
+against AWS. Smoke probes only from where an operator stands: AWS APIs and the viewer name."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import boto3
 import pytest
@@ -17,22 +21,35 @@ from test_ingest_handler import load_handler
 from test_readiness import Postgres, free_port
 
 import webapp
-from ops import doctor
-from ops.smoke import ALARMS, Smoke
+from e2e.emulator import Emulator
+from ops import doctor, smoke
+from ops.smoke import ALARMS, HEALTH_CHECK_SERVICE, Smoke
+from webapp.database import from_environment
+from webapp.server import make_server
 
 REGIONS = ["us-east-1", "us-west-2"]
-NAMES = ["app.dev.example.com", "us-east-1.origin.dev.example.com", "us-west-2.origin.dev.example.com"]
+VIEWER = "app.dev.example.com"
+NAMES = [VIEWER, "us-east-1.origin.dev.example.com", "us-west-2.origin.dev.example.com"]
+ACCOUNT = "123456789012"  # moto's account for plain test keys
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator() as running:
+        yield running
 
 
 @pytest.fixture
-def aws_env(moto_endpoint, monkeypatch):
-    aws_server = moto_endpoint
+def aws_env(emulator, monkeypatch):
     import urllib.request
 
-    urllib.request.urlopen(urllib.request.Request(f"{aws_server}/moto-api/reset", method="POST"))  # a clean account
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_server)
+    urllib.request.urlopen(urllib.request.Request(f"{emulator.url}/moto-api/reset", method="POST"))  # clean
+    emulator.stand_ins.webapps.clear()
+    emulator.stand_ins.endpoints.clear()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return boto3.Session()
 
@@ -47,6 +64,22 @@ def database():
     server.stop()
 
 
+class Front(BaseHTTPRequestHandler):
+    """CloudFront and the load balancers: /health answers `statuses[host]` (200 unless set)."""
+
+    statuses: ClassVar[dict[str, int]] = {}
+
+    def do_GET(self):
+        host = (self.headers.get("Host") or "").split(":")[0]
+        status = self.statuses.get(host, 200) if self.path == webapp.HEALTH_PATH else 404
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
 def https_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
@@ -54,31 +87,41 @@ def https_server(tmp_path_factory):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=smoke",
                     "-addext", "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES),
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self):
-            status = 200 if self.path == webapp.HEALTH_PATH else 404
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = ssl.create_default_context(cafile=str(cert))
-    yield {name: ("127.0.0.1", server.server_address[1]) for name in NAMES}, client
+    yield ("127.0.0.1", server.server_address[1]), client
     server.shutdown()
 
 
-def deployed(session, config, database):
-    """What a deploy leaves behind, per region: the ingest bucket, the RDS secret, the alarms."""
+@pytest.fixture
+def front(https_server):
+    Front.statuses = {}
+    address, context = https_server
+    return address, context
+
+
+def webapp_server(session, region, secret_arn, db_port):
+    """The real webapp (its /ready asks the database with the secret), as an instance runs it."""
+    environ = {"WEBAPP_DB_SECRET_ARN": secret_arn, "WEBAPP_DB_HOST": "127.0.0.1", "WEBAPP_DB_PORT": str(db_port),
+               "WEBAPP_DB_NAME": "app", "WEBAPP_REGION": region, "WEBAPP_AWS_ENDPOINT_URL": os.environ[
+                   "AWS_ENDPOINT_URL"], "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "PATH": os.environ["PATH"]}
+    server = make_server("127.0.0.1", 0, from_environment(environ), {"environment": "dev", "region": region})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def deployed(session, config, database, emulator, front_address, stack):
+    """What a deploy leaves behind, per region: the ingest bucket, the RDS secret, the alarms, the
+    Auto Scaling group with running instances (their webapp registered with the emulator), the
+    Route 53 health check (its target registered with the emulator)."""
     env = config.environments["dev"]
     outputs = {}
+    route53 = session.client("route53")
     for region in REGIONS:
         namer = config.namer(env, region)
         bucket = namer.bucket("ingest", env.account_id)
@@ -94,9 +137,47 @@ def deployed(session, config, database):
             cloudwatch.put_metric_alarm(AlarmName=namer.name(alarm, "alarm"), MetricName="CPUUtilization",
                                         Namespace="AWS/EC2", Statistic="Average", Period=60, EvaluationPeriods=1,
                                         Threshold=90, ComparisonOperator="GreaterThanThreshold")
-        outputs[f"dev-{region}"] = {"ingest_bucket_name": bucket, "db_secret_arn": secret,
-                                    "db_endpoint": f"127.0.0.1:{database.port}"}
+        asg = namer.name("web", "asg")
+        ec2 = session.client("ec2", region_name=region)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ec2.create_launch_template(LaunchTemplateName=asg, LaunchTemplateData={"ImageId": image,
+                                                                               "InstanceType": "t4g.micro"})
+        session.client("autoscaling", region_name=region).create_auto_scaling_group(
+            AutoScalingGroupName=asg, MinSize=2, MaxSize=2, AvailabilityZones=[f"{region}a"],
+            LaunchTemplate={"LaunchTemplateName": asg, "Version": "$Latest"})
+        server = stack.enter_context(closing_server(webapp_server(session, region, secret, database.port)))
+        emulator.stand_ins.webapps[(ACCOUNT, region)] = (webapp.PORT, server.server_address[1])
+        origin = env.regional_origin_domain(region)
+        check = route53.create_health_check(CallerReference=f"{region}-{os.urandom(4).hex()}", HealthCheckConfig={
+            "Type": "HTTPS", "FullyQualifiedDomainName": origin, "Port": 443, "ResourcePath": webapp.HEALTH_PATH,
+            "EnableSNI": True, "RequestInterval": 10, "FailureThreshold": 3})["HealthCheck"]["Id"]
+        route53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check, AddTags=[
+            {"Key": "Name", "Value": namer.name(HEALTH_CHECK_SERVICE)}])
+        emulator.stand_ins.endpoints[origin] = front_address
+        outputs[f"dev-{region}"] = {"ingest_bucket_name": bucket, "db_secret_arn": secret, "asg_name": asg,
+                                    "db_endpoint": f"dev-{region}-db-a1.c0abc.{region}.rds.amazonaws.com:5432",
+                                    "alb_dns_name": f"dev-{region}-alb-a1-42.{region}.elb.amazonaws.com"}
     return outputs
+
+
+class closing_server:
+    def __init__(self, server):
+        self.server = server
+
+    def __enter__(self):
+        return self.server
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stack():
+    from contextlib import ExitStack
+
+    with ExitStack() as opened:
+        yield opened
 
 
 def run_ingest_function(session, buckets, stop):
@@ -120,44 +201,145 @@ def run_ingest_function(session, buckets, stop):
         time.sleep(0.2)
 
 
-def test_a_working_environment_passes_and_the_probes_are_cleaned_up(default_config, aws_env, database,
-                                                                     https_server):
-    resolve, context = https_server
-    outputs = deployed(aws_env, default_config, database)
+def smoke_run(config, session, outputs, front, **kwargs):
+    address, context = front
+    settings = {"resolve": {VIEWER: address}, "context": context, "timeout": 30, "poll": 0.2, **kwargs}
+    return {c.name: c for c in Smoke(config, config.environments["dev"], REGIONS, outputs, session,
+                                     **settings).run()}
+
+
+DATABASE = "{region}: database (/ready on an instance, SSM)"
+HEALTH = "{region}: Route 53 health check"
+VIEWER_CHECK = f"https://{VIEWER}{webapp.HEALTH_PATH} (CloudFront)"
+
+
+def test_a_working_environment_passes_and_the_probes_are_cleaned_up(default_config, aws_env, database, front,
+                                                                     emulator, stack):
+    outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
     stop = threading.Event()
     buckets = [(r, outputs[f"dev-{r}"]["ingest_bucket_name"]) for r in REGIONS]
     worker = threading.Thread(target=run_ingest_function, args=(aws_env, buckets, stop), daemon=True)
     worker.start()
     try:
-        checks = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env,
-                       resolve=resolve, context=context, timeout=30, poll=0.2).run()
+        checks = smoke_run(default_config, aws_env, outputs, front)
     finally:
         stop.set()
         worker.join(5)
-    failed = [(c.name, c.detail) for c in checks if not c.ok]
+    failed = [(c.name, c.detail) for c in checks.values() if not c.ok]
     assert not failed, failed
     assert len(checks) == 4 * len(REGIONS) + 1
+    for region in REGIONS:
+        assert '"database": "ok' in checks[DATABASE.format(region=region)].detail or \
+            "ready" in checks[DATABASE.format(region=region)].detail
+        assert "healthy for 3 of 3 checkers" in checks[HEALTH.format(region=region)].detail
     for region, bucket in buckets:
         versions = aws_env.client("s3", region_name=region).list_object_versions(Bucket=bucket)
         assert not versions.get("Versions") and not versions.get("DeleteMarkers"), "probe objects removed"
 
 
-def test_a_broken_environment_fails_with_reasons(default_config, aws_env, database, https_server):
-    resolve, context = https_server
-    outputs = deployed(aws_env, default_config, database)
-    outputs["dev-us-west-2"]["db_endpoint"] = f"127.0.0.1:{free_port()}"  # database down
+def test_a_broken_environment_fails_with_one_line_reasons(default_config, aws_env, database, front, emulator,
+                                                          stack):
+    outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
+    emulator.stand_ins.webapps[(ACCOUNT, "us-east-1")] = (webapp.PORT, free_port())  # the webapp is down
+    broken = stack.enter_context(closing_server(webapp_server(  # the database is down
+        aws_env, "us-west-2", outputs["dev-us-west-2"]["db_secret_arn"], free_port())))
+    emulator.stand_ins.webapps[(ACCOUNT, "us-west-2")] = (webapp.PORT, broken.server_address[1])
+    del emulator.stand_ins.endpoints["us-west-2.origin.dev.example.com"]  # the health checkers get no answer
+    Front.statuses[VIEWER] = 502  # CloudFront finds no healthy origin
     aws_env.client("cloudwatch", region_name="us-east-1").delete_alarms(AlarmNames=["dev-us-east-1-alb-5xx-a1"])
-    resolve = dict(resolve)
-    del resolve["app.dev.example.com"]  # the viewer name does not resolve here
-    checks = {c.name: c for c in Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env,
-                                       resolve=resolve, context=context, timeout=0.5, poll=0.1).run()}
+    checks = smoke_run(default_config, aws_env, outputs, front, timeout=0.5, poll=0.1)
+    for check in checks.values():
+        assert "\n" not in check.detail and len(check.detail) <= 300, check
     assert not checks["us-east-1: ingest"].ok and "no manifest" in checks["us-east-1: ingest"].detail
-    assert not checks["us-west-2: database"].ok and "unreachable" in checks["us-west-2: database"].detail
-    assert checks["us-east-1: database"].ok
+    down = checks[DATABASE.format(region="us-east-1")]
+    assert not down.ok and "Failed (exit 7)" in down.detail and "curl: (7)" in down.detail, down
+    no_db = checks[DATABASE.format(region="us-west-2")]
+    assert not no_db.ok and f"{webapp.READY_PATH} answered 503" in no_db.detail, no_db
+    assert checks[HEALTH.format(region="us-east-1")].ok
+    unhealthy = checks[HEALTH.format(region="us-west-2")]
+    assert not unhealthy.ok and "is unhealthy: 3 of 3 checkers fail" in unhealthy.detail, unhealthy
     assert not checks["us-east-1: alarms"].ok and "dev-us-east-1-alb-5xx-a1" in checks["us-east-1: alarms"].detail
     assert checks["us-west-2: alarms"].ok
-    viewer = checks[f"https://app.dev.example.com{webapp.HEALTH_PATH}"]
-    assert not viewer.ok
+    viewer = checks[VIEWER_CHECK]
+    assert not viewer.ok and viewer.detail == "CloudFront answered HTTP 502, expected 200: no healthy origin?"
+
+
+def hanging_server(stack):
+    """Accepts connections and never answers (a stuck webapp)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stack.callback(listener.close)
+    return listener.getsockname()[1]
+
+
+def test_an_ssm_command_that_times_out_on_the_instance(default_config, aws_env, database, front, emulator,
+                                                       stack, monkeypatch):
+    outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
+    emulator.stand_ins.webapps[(ACCOUNT, "us-east-1")] = (webapp.PORT, hanging_server(stack))
+    monkeypatch.setattr(smoke, "COMMAND_SECONDS", 1)  # the agent's executionTimeout ends the script
+    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=20,
+                  poll=0.2)
+    with pytest.raises(smoke.SmokeFailure, match=r"^SSM command \S+ on i-\w+ TimedOut \(exit -1\): "
+                                                 r"execution timed out after 1 s$"):
+        probe.ready("us-east-1", outputs["dev-us-east-1"])
+
+
+def test_an_ssm_command_still_running_at_the_deadline(default_config, aws_env, database, front, emulator, stack):
+    outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
+    emulator.stand_ins.webapps[(ACCOUNT, "us-east-1")] = (webapp.PORT, hanging_server(stack))
+    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=0.5,
+                  poll=0.1)
+    with pytest.raises(smoke.SmokeFailure, match=r"still InProgress after 0 s: is the SSM agent online\?"):
+        probe.ready("us-east-1", outputs["dev-us-east-1"])
+
+
+def test_no_running_instance_and_no_health_check(default_config, aws_env, database, front, emulator, stack):
+    outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
+    autoscaling = aws_env.client("autoscaling", region_name="us-east-1")
+    asg = outputs["dev-us-east-1"]["asg_name"]
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=asg, MinSize=0, MaxSize=0, DesiredCapacity=0)
+    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=5, poll=0.1)
+    with pytest.raises(smoke.SmokeFailure, match=rf"^no running in-service instance in Auto Scaling group {asg}: "):
+        probe.ready("us-east-1", outputs["dev-us-east-1"])
+    route53 = aws_env.client("route53")
+    for item in route53.list_health_checks()["HealthChecks"]:
+        route53.delete_health_check(HealthCheckId=item["Id"])
+    with pytest.raises(smoke.SmokeFailure, match=r"^no Route 53 health check tagged "
+                                                 r"Name=dev-us-east-1-origin-health-a1 "):
+        probe.health_check("us-east-1")
+
+
+def test_smoke_never_connects_to_a_load_balancer_or_database(default_config, aws_env, database, front, emulator,
+                                                              stack, monkeypatch):
+    """Operators have no route to them: any attempt would time out against a correct deployment.
+    Every load balancer, origin and database name is pointed (--resolve) at a trap that counts
+    connections, and every name lookup and connect in this process is recorded."""
+    outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
+    trap = socket.socket()
+    trap.bind(("127.0.0.1", 0))
+    trap.listen(8)
+    trap.settimeout(0.2)
+    stack.callback(trap.close)
+    env = default_config.environments["dev"]
+    forbidden = {env.origin_domain} | {env.regional_origin_domain(r) for r in REGIONS}
+    for values in outputs.values():
+        forbidden |= {values["alb_dns_name"], values["db_endpoint"].rpartition(":")[0]}
+    looked_up, connected = [], []
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: looked_up.append(host) or real_getaddrinfo(
+        host, *a, **k))
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: connected.append(address) or real_connect(
+        self, address))
+    address, context = front
+    resolve = {VIEWER: address, **{name: trap.getsockname() for name in forbidden}}
+    checks = Smoke(default_config, env, REGIONS, outputs, aws_env, resolve=resolve, context=context, timeout=0.5,
+                   poll=0.1).run()
+    assert checks[-1].ok and checks[-1].name == VIEWER_CHECK
+    assert not forbidden & set(looked_up), "smoke looked up a load balancer or database name"
+    assert trap.getsockname() not in connected, "smoke connected to a load balancer or database address"
+    with pytest.raises(TimeoutError):
+        trap.accept()
 
 
 def test_doctor_reports_each_check(default_config, aws_env, tmp_path):
@@ -199,10 +381,10 @@ def test_smoke_acts_in_the_environment_account_through_the_providers_role(aws_en
 
     monkeypatch.delenv("AWS_DEFAULT_REGION")  # an operator's shell may have none
 
-    from ops.smoke import environment_session
+    from ops.access import environment_session
 
     env = default_config.environments["staging"]
     session = environment_session(default_config, env, boto3.Session())
     identity = session.client("sts", region_name="us-east-1").get_caller_identity()
     assert identity["Account"] == env.account_id
-    assert f":assumed-role/{default_config.provider_role_name(env)}/platform-smoke" in identity["Arn"]
+    assert f":assumed-role/{default_config.provider_role_name(env)}/" in identity["Arn"]
