@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,27 +14,44 @@ from stacks.edge import EdgeStack
 from stacks.regional import RegionalStack
 
 DEFAULT_OUT = Path("cdktf.out")
+CDKTF_CLI_OUTDIR = "CDKTF_OUTDIR"  # set by the cdktf CLI for the app it runs: its output folder
 
 
 class OutputDirError(RuntimeError):
     """The output folder cannot be replaced safely."""
 
 
+def deploys_after(spec: StackSpec, specs: list[StackSpec]) -> list[StackSpec]:
+    """The stacks among `specs` that `spec` reads from by name, so must deploy after (stacks
+    share no tokens: names are computed from configuration, and a reader's data source or
+    wait fails if the owner is not deployed yet). A secondary region reads the primary's
+    origin-verify secret, waits on the validation records of the names it shares with the
+    primary, and (db_backup_replication) replicates the primary's database backups. The edge
+    stack reads the primary's secret and error topic and fronts every region's origin names."""
+    same_env = [s for s in specs if s.environment == spec.environment and s is not spec]
+    if spec.role == "edge":
+        return [s for s in same_env if s.role != "edge"]
+    if spec.role == "secondary":
+        return [s for s in same_env if s.role == "primary"]
+    return []
+
+
 def build_app(config: Config, specs: list[StackSpec], out_dir: Path, write_to: Path | None = None) -> App:
-    """An App holding the selected stacks; each edge stack deploys after its environment's
-    regional stacks (DNS names are computed from configuration, so no cross-stack tokens).
+    """An App holding the selected stacks, each depending on the selected stacks it deploys
+    after (`deploys_after`), so manifest.json orders `cdktf deploy` and its parallel runs.
     `out_dir` is where the stacks will live (relative paths in the JSON are computed from it);
     `write_to` where this synth writes them (default: out_dir)."""
-    app = App(outdir=str(write_to or out_dir))
-    regional: dict[str, list[RegionalStack]] = {}
+    # Absolute: jsii's Node process resolves a relative folder against its own working directory,
+    # the one the process had when jsii started, not the current one.
+    app = App(outdir=str((write_to or out_dir).absolute()))
+    built = {}
     for spec in specs:
         env = config.environments[spec.environment]
-        if spec.role == "edge":
-            edge = EdgeStack(app, spec, config, env, out_dir)
-            for stack in regional.get(spec.environment, []):
-                edge.add_dependency(stack)
-        else:
-            regional.setdefault(spec.environment, []).append(RegionalStack(app, spec, config, env, out_dir))
+        stack_class = EdgeStack if spec.role == "edge" else RegionalStack
+        built[spec.name] = stack_class(app, spec, config, env, out_dir)
+    for spec in specs:
+        for dependency in deploys_after(spec, specs):
+            built[spec.name].add_dependency(built[dependency.name])
     return app
 
 
@@ -55,6 +73,24 @@ def check_replaceable(out_dir: Path) -> None:
                              "move the state to the configured [state] location first")
 
 
+def run_by_cdktf_cli(out_dir: Path) -> bool:
+    """True when the cdktf CLI runs this synth as its app, writing into the CLI's output folder."""
+    cli_out = os.environ.get(CDKTF_CLI_OUTDIR)
+    return bool(cli_out) and Path(cli_out).resolve() == out_dir.resolve()
+
+
+def keep_stack_folders_for_the_cli(previous: Path, staging: Path) -> None:
+    """The cdktf CLI (0.21) lists `<out>/stacks/*` before it runs the app and afterwards deletes
+    the folders of the stacks the new manifest.json does not list; a folder that has vanished
+    meanwhile makes it fail (`ENOENT ... lstat`). So when the CLI drives the synth, every earlier
+    stack folder the new output lacks is left as an empty folder, listed nowhere: the CLI
+    removes it right after, and the output ends as the manifest says."""
+    stacks = previous / "stacks"
+    for folder in sorted(stacks.iterdir()) if stacks.is_dir() else []:
+        if folder.is_dir() and not folder.is_symlink():
+            (staging / "stacks" / folder.name).mkdir(parents=True, exist_ok=True)
+
+
 def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -> dict[str, Path]:
     """Write `<out>/stacks/<stack>/cdk.tf.json` for every selected stack; return the paths.
 
@@ -71,6 +107,8 @@ def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -
     try:
         build_app(config, specs, out_dir, staging).synth()
         checkov.write(config, specs, staging)  # checkov's skips for exactly these stacks
+        if run_by_cdktf_cli(out_dir):
+            keep_stack_folders_for_the_cli(out_dir, staging)
         check_replaceable(out_dir)
         if out_dir.exists():  # the whole previous output goes: stacks no longer selected cannot linger
             shutil.rmtree(out_dir)
