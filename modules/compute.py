@@ -31,7 +31,10 @@ AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-
 ROOT_DEVICE = "/dev/xvda"
 GRACE_PERIOD = 300
 WARMUP = 180
-MANAGED_POLICIES = ("AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy")
+# The SSM agent ships with Amazon Linux 2023 (operators and `smoke` reach the instances through it).
+# No CloudWatch agent runs (user data installs none), so its policy is not attached: see
+# tests/test_iam_grants.py, which derives each managed policy from what the instances run.
+MANAGED_POLICIES = ("AmazonSSMManagedInstanceCore",)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class Compute(Construct):
         self.role = aws.iam_role.IamRole(
             self, "role", name=n.name("web", "iam_role"), assume_role_policy=trust_policy.json,
             max_session_duration=3600,
-            description="Web instances: SSM, CloudWatch agent, and the application's own secret",
+            description="Web instances: SSM and the application's own secret",
             tags=n.resource_tags("web", "iam_role"))
         for policy in MANAGED_POLICIES:
             attach_managed(self, policy, self.role.name, policy)

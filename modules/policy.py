@@ -72,7 +72,6 @@ def trust(scope: Construct, construct_id: str, sid: str, service: str, condition
 # GetPolicyVersion, which the deploy role (PowerUserAccess, no iam:*) may not, so refresh would fail.
 AWS_MANAGED_POLICY_PATHS: dict[str, str] = {
     "AmazonSSMManagedInstanceCore": "/",
-    "CloudWatchAgentServerPolicy": "/",
     "AWSLambdaVPCAccessExecutionRole": "/service-role/",
     "AWSXRayDaemonWriteAccess": "/",
     "AmazonRDSEnhancedMonitoringRole": "/service-role/",

@@ -324,3 +324,34 @@ def test_unmodelled_condition_operators_are_refused():
     grant = Stmt("S", "Allow", ("sns:Publish",), resources=("*",), conditions=(Cond("DateLessThan", "k", ("v",)),))
     with pytest.raises(NotImplementedError, match="DateLessThan"):
         allowed([grant], "sns:Publish", "t", k="2020-01-01")
+
+
+# --------------------------------------------------------------------------------------------------
+# AWS-managed policies: attached exactly where something that runs needs them
+
+
+def managed_needs_of_function(function: dict) -> set[str]:
+    """Lambda itself creates ENIs for a function in a VPC and sends its traces when tracing is active."""
+    needs = set()
+    if function.get("vpc_config"):
+        needs.add("AWSLambdaVPCAccessExecutionRole")
+    if function.get("tracing_config", {}).get("mode") == "Active":
+        needs.add("AWSXRayDaemonWriteAccess")
+    return needs
+
+
+def managed_needs_of_instances(user_data: str) -> set[str]:
+    """The SSM agent ships with Amazon Linux 2023; the CloudWatch agent runs only if user data installs it."""
+    needs = {"AmazonSSMManagedInstanceCore"}
+    if "amazon-cloudwatch-agent" in user_data:
+        needs.add("CloudWatchAgentServerPolicy")
+    return needs
+
+
+@pytest.mark.parametrize("name", REGIONAL)
+def test_managed_policies_follow_what_runs(synthesized, name):
+    d = deployment(synthesized, name)
+    (function,) = d.resources("aws_lambda_function").values()
+    assert set(d.role(ref(function["role"])[2])[2]) == managed_needs_of_function(function)
+    (template,) = d.resources("aws_launch_template").values()
+    assert set(d.role(web_role(d))[2]) == managed_needs_of_instances(template["user_data"])

@@ -290,7 +290,7 @@ def test_instance_role_is_least_privilege(synthesized, name):
     attached = [a for a in resources(stack, "aws_iam_role_policy_attachment").values()
                 if refers_to(a["role"], "aws_iam_role", role_name, "name")]
     names = sorted(a["policy_arn"].rpartition("/")[2] for a in attached)
-    assert names == ["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"]
+    assert names == ["AmazonSSMManagedInstanceCore"]
     (inline,) = [p for p in resources(stack, "aws_iam_role_policy").values()
                  if refers_to(p["role"], "aws_iam_role", role_name, "id")]
     statements = {s["sid"]: s for s in policy_document(stack, inline["policy"])}
