@@ -1,8 +1,9 @@
 """An offline IAM evaluator for the synthesized policies, and the AWS calls the repository's code makes.
 
-Why offline: moto can enforce IAM, but it answers a HeadObject of a missing key with 404 whatever the
-caller's permissions, ignores most conditions and never checks a KMS key policy; so the failure that
-matters most here (S3's 403 for a missing key without s3:ListBucket) cannot show there.
+Why offline: moto can enforce IAM (INITIAL_NO_AUTH_ACTION_COUNT), but it does not model S3's rule
+that a missing key is a 404 only for a caller with s3:ListBucket on the bucket (403 otherwise), nor
+the KMS calls services make with the caller's permissions, nor key policies; so the failure that
+mattered here (every new object's first lookup answered 403) cannot show there.
 
 Three parts:
 - `Resolver` turns a stack's Terraform references (`${aws_s3_bucket.x.arn}`...) into the concrete
