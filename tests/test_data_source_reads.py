@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from conftest import synthesize
-from tfjson import policy_document, resources
+from tfjson import policy_document, referenced, resources
 
 from config import model
 from modules.policy import AWS_MANAGED_POLICY_PATHS
@@ -116,10 +116,13 @@ def deploy_permissions(edge_stack: dict) -> Permissions:
                 if a["role"] == f"${{aws_iam_role.{role_name}.name}}"]
     assert attached, "the deploy role has managed policies"
     for attachment in attached:
-        prefix, _, path_and_name = attachment["policy_arn"].partition(":iam::aws:policy")
-        assert prefix == "arn:${data.aws_partition.partition.partition}", attachment["policy_arn"]
-        name = path_and_name.rpartition("/")[2]
-        assert path_and_name == managed[name]["Path"] + name, f"{name}: wrong path in its ARN"
+        if attachment["policy_arn"].startswith("${data.aws_iam_policy."):  # a lookup (the old way)
+            name = referenced(edge_stack, attachment["policy_arn"])[2]["name"]
+        else:
+            prefix, _, path_and_name = attachment["policy_arn"].partition(":iam::aws:policy")
+            assert prefix == "arn:${data.aws_partition.partition.partition}", attachment["policy_arn"]
+            name = path_and_name.rpartition("/")[2]
+            assert path_and_name == managed[name]["Path"] + name, f"{name}: wrong path in its ARN"
         permissions.add_aws(managed[name]["Document"])
     for inline in resources(edge_stack, "aws_iam_role_policy").values():
         if inline["role"] == f"${{aws_iam_role.{role_name}.id}}":
