@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import http.client
+import io
 import json
 import os
 import re
@@ -70,7 +71,9 @@ class StandIns:
         """GetCommandInvocation of an AWS-RunShellScript command moto holds; None leaves it to moto."""
         from moto.ssm.models import ssm_backends
 
-        body = json.loads(request.get_data() or b"{}")
+        data = request.get_data()
+        request.environ["wsgi.input"] = io.BytesIO(data)  # moto reads the body again when we pass
+        body = json.loads(data or b"{}")
         region = region_of(request)
         command_id, instance = body.get("CommandId", ""), body.get("InstanceId", "")
         commands = [c for c in ssm_backends[account][region]._commands if c.command_id == command_id]

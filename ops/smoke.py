@@ -84,6 +84,12 @@ def ready_script(port: int = webapp.PORT) -> str:
             f"http://127.0.0.1:{port}{webapp.READY_PATH}")
 
 
+def _output(outputs: dict, name: str) -> str:
+    if name not in outputs:
+        raise SmokeFailure(f"the stack has no output {name!r}: is it deployed? (main.py outputs shows its outputs)")
+    return outputs[name]
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
@@ -124,7 +130,7 @@ class Smoke:
             return Check(name, False, _one_line(f"{type(exc).__name__}: {exc}", 300))
 
     def ingest(self, region: str, outputs: dict) -> str:
-        bucket = outputs["ingest_bucket_name"]
+        bucket = _output(outputs, "ingest_bucket_name")
         s3 = self.session.client("s3", region_name=region)
         name = f"smoke-{uuid.uuid4().hex}.json"
         body = json.dumps({"smoke": True, "at": time.time()}).encode()
@@ -186,7 +192,7 @@ class Smoke:
     def ready(self, region: str, outputs: dict) -> str:
         """The database as the application sees it: one running instance of the region's Auto
         Scaling group asks its own readiness endpoint through SSM Run Command."""
-        instance = self._running_instance(region, outputs["asg_name"])
+        instance = self._running_instance(region, _output(outputs, "asg_name"))
         ssm = self.session.client("ssm", region_name=region)
         command = ssm.send_command(
             InstanceIds=[instance], DocumentName="AWS-RunShellScript", Comment="platform smoke: /ready",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import ssl
 import sys
+import time
 import tomllib
 
 import pytest
@@ -145,3 +146,49 @@ def test_the_readme_lists_every_allowed_drift():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for (type_, path), why in run.EMULATOR_DRIFT.items():
         assert f"| `{type_}` | `{path}` | {why} |" in readme, f"README's drift table lacks {type_} {path}"
+
+
+def test_the_stand_in_webapp_answers_ready_through_ssm_run_command(tmp_path):
+    """What `make e2e`'s smoke step relies on, without a deploy: the webapp run as `stand_ins` runs it
+    (the instances' Python 3.9, the instance role's assumed credentials, the secret from the emulator,
+    a real PostgreSQL) answers smoke's SSM probe of its /ready with 200 through the emulator."""
+    import boto3
+
+    from e2e import seed
+    from e2e.emulator import Emulator
+    from e2e.postgres import Postgres
+    from ops.smoke import ready_script
+    from webapp import PORT
+
+    account, region = "210000000030", "us-east-1"
+    with Emulator() as emulator, Postgres() as database:
+        database.sql("CREATE ROLE app_admin LOGIN PASSWORD 'rds-managed'")
+        database.sql("CREATE DATABASE app OWNER app_admin")
+        secret = seed.client(emulator.url, "secretsmanager", account, region).create_secret(
+            Name="rds-master", SecretString=json.dumps({"username": "app_admin", "password": "rds-managed"}))["ARN"]
+        keys = seed.client(emulator.url, "sts", account, region).assume_role(
+            RoleArn=model.role_arn(account, "dev-us-east-1-web-a1"), RoleSessionName="e2e-instance")["Credentials"]
+        environ = {"WEBAPP_DB_SECRET_ARN": secret, "WEBAPP_DB_NAME": "app", "WEBAPP_REGION": region,
+                   "WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()), "WEBAPP_DB_HOST": "127.0.0.1",
+                   "WEBAPP_DB_PORT": str(database.port), "WEBAPP_AWS_ENDPOINT_URL": emulator.url,
+                   "AWS_ACCESS_KEY_ID": keys["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+                   "AWS_SESSION_TOKEN": keys["SessionToken"], "PATH": "/usr/bin:/bin"}
+        with frontend.Process([run.instance_python(), "-m", "webapp.server"], cwd=userdata.WEBAPP_DIR.parent,
+                              log=tmp_path / "webapp.log", env=environ) as port:
+            emulator.stand_ins.webapps[(account, region)] = (PORT, port)
+            session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test")
+            ec2 = session.client("ec2", region_name=region, endpoint_url=emulator.url)
+            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+            ssm = seed.client(emulator.url, "ssm", account, region)
+            command = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
+                                       Parameters={"commands": [ready_script()]})["Command"]["CommandId"]
+            for _ in range(100):
+                result = ssm.get_command_invocation(CommandId=command, InstanceId=instance)
+                if result["Status"] != "InProgress":
+                    break
+                time.sleep(0.1)
+    assert result["Status"] == "Success", result
+    assert result["StandardOutputContent"].strip().splitlines()[-1] == "HTTP 200", result["StandardOutputContent"]
+    assert json.loads(result["StandardOutputContent"].strip().splitlines()[0]) == {
+        "status": "ready", "checks": {"database": "ok"}}

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import ClientError
@@ -29,9 +31,14 @@ SECURITY_HEADERS = {
 
 
 @pytest.fixture(scope="module")
-def url():
-    with Emulator() as emulator:
-        yield emulator.url
+def emulator():
+    with Emulator() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def url(emulator):
+    return emulator.url
 
 
 def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
@@ -275,3 +282,106 @@ def test_lambda_timeout_is_a_function_error(url):
     assert time.monotonic() - started < 8
     assert invoked["FunctionError"] == "Handled"
     assert "Task timed out after 1.00 seconds" in json.loads(invoked["Payload"].read())["errorMessage"]
+
+
+class _Answer(BaseHTTPRequestHandler):
+    """A stand-in webapp / health-check target: every GET answers `status` with the path in the body."""
+
+    status = 200
+
+    def do_GET(self):
+        body = f"{self.path} from {self.headers.get('Host')}".encode()
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def answering():
+    servers = []
+
+    def start(status: int) -> int:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), type("Answer", (_Answer,), {"status": status}))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _invocation(ssm, command_id: str, instance: str) -> dict:
+    for _ in range(100):
+        result = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+        if result["Status"] != "InProgress":
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"{command_id} still InProgress")
+
+
+def test_ssm_run_command_runs_the_script_against_the_regions_stand_in_webapp(emulator, url, answering):
+    """moto alone: every invocation 'Success' with empty output. Here the script really runs, with the
+    instance's loopback service port pointed at the region's stand-in."""
+    account, region = "210000000020", "us-west-2"
+    ec2, ssm = client(url, "ec2", account, region), client(url, "ssm", account, region)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+
+    def run(script: str, limit: int = 10) -> dict:
+        command = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={
+            "commands": [script], "executionTimeout": [str(limit)]})["Command"]["CommandId"]
+        return _invocation(ssm, command, instance)
+
+    probe = "curl --silent --show-error http://127.0.0.1:8080/ready"
+    nowhere = run(probe)
+    assert nowhere["Status"] == "Failed" and "no stand-in webapp" in nowhere["StandardErrorContent"]
+
+    emulator.stand_ins.webapps[(account, region)] = (8080, answering(200))
+    try:
+        done = run(probe)
+        assert done["Status"] == "Success" and done["ResponseCode"] == 0
+        assert done["StandardOutputContent"] == "/ready from 127.0.0.1:" + str(
+            emulator.stand_ins.webapps[(account, region)][1])
+        failed = run("echo to stderr >&2; exit 3")
+        assert (failed["Status"], failed["ResponseCode"], failed["StandardErrorContent"]) == (
+            "Failed", 3, "to stderr\n")
+        timed_out = run("echo started; sleep 5", limit=1)
+        assert timed_out["Status"] == "TimedOut" and timed_out["StandardOutputContent"] == "started\n"
+        assert "timed out after 1 s" in timed_out["StandardErrorContent"]
+    finally:
+        emulator.stand_ins.webapps.clear()
+    with pytest.raises(ClientError) as excinfo:
+        ssm.get_command_invocation(CommandId="00000000-0000-0000-0000-000000000000", InstanceId=instance)
+    assert error_code(excinfo) == "InvalidCommandId"  # moto's own answer for what it does not hold
+
+
+def test_route53_health_check_status_requests_the_target_at_its_stand_in(emulator, url, answering):
+    """moto alone: 'Success' for every health check. Here the target is requested at its stand-in."""
+    route53 = client(url, "route53", "210000000021")
+
+    def status(name: str) -> list[str]:
+        check = route53.create_health_check(CallerReference=name, HealthCheckConfig={
+            "Type": "HTTP", "FullyQualifiedDomainName": name, "Port": 80, "ResourcePath": "/health"})
+        observations = route53.get_health_check_status(HealthCheckId=check["HealthCheck"]["Id"])
+        return [o["StatusReport"]["Status"] for o in observations["HealthCheckObservations"]]
+
+    try:
+        emulator.stand_ins.endpoints["up.origin.example.com"] = ("127.0.0.1", answering(200))
+        emulator.stand_ins.endpoints["sick.origin.example.com"] = ("127.0.0.1", answering(503))
+        up = status("up.origin.example.com")
+        assert len(up) == 3 and all(s.startswith("Success: HTTP Status Code 200") for s in up)
+        sick = status("sick.origin.example.com")
+        assert all(s.startswith("Failure: HTTP Status Code 503") for s in sick)
+        unknown = status("gone.origin.example.com")
+        assert all(s.startswith("Failure:") and "no stand-in" in s for s in unknown)
+    finally:
+        emulator.stand_ins.endpoints.clear()
+    with pytest.raises(ClientError) as excinfo:
+        route53.get_health_check_status(HealthCheckId="00000000-0000-0000-0000-000000000000")
+    assert error_code(excinfo) == "NoSuchHealthCheck"
