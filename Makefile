@@ -1,7 +1,7 @@
 # Set-up and the main jobs. Every target creates what it needs on first use.
 #   make synth                 set up .venv (first time) and synthesize every environment
 #   make synth ENV=prod        one environment (REGION=us-west-2 for one region)
-#   make test                  set up .venv and .venv-checkov (first time) and run the tests
+#   make test                  set up .venv, .venv-checkov and the cdktf CLI (first time) and run the tests
 #   make e2e                   deploy the dev environment to an emulated AWS, smoke-test it, destroy it
 #   make e2e CONFIG=path ENV=name   another configuration or environment
 PYTHON ?= python3
@@ -65,7 +65,7 @@ list: setup
 validate: setup
 	$(PY) main.py validate --env $(ENV) $(REGION_ARG)
 
-test: setup-dev
+test: setup-dev $(CDKTF)
 	$(PY) -m pytest
 
 e2e: setup-dev $(CDKTF)
