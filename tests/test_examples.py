@@ -44,6 +44,13 @@ def shared_account_dns_account(config: model.Config) -> None:
         assert env.account_id not in config.trusted_by(env)
 
 
+def four_regions_failover(config: model.Config) -> None:
+    assert config.environments
+    for env in config.environments.values():
+        assert len(env.regions) == 4, f"{env.name}: {env.regions}"
+        assert env.dns_routing_policy == "failover", env.name
+
+
 def single_region(config: model.Config) -> None:
     assert config.environments
     for env in config.environments.values():
@@ -55,6 +62,7 @@ CLAIMS: dict[str, tuple[Callable[[model.Config], None], int]] = {
     "three-regions-latency.toml": (three_regions_latency, 8),
     "shared-account-dns-account.toml": (shared_account_dns_account, 6),
     "single-region.toml": (single_region, 2),
+    "four-regions-failover.toml": (four_regions_failover, 5),
 }
 
 
