@@ -1,5 +1,8 @@
 """R11: the webapp's readiness path against a real PostgreSQL (TLS only) and a Secrets Manager
-served by moto. `.ci/run` installs Debian's PostgreSQL when the machine lacks it."""
+served by moto. `.ci/run` installs Debian's PostgreSQL when the machine lacks it.
+
+Runs twice: here, and on Amazon Linux 2023's Python 3.9 (tests/test_runtimes_real.py, which
+passes its moto server in WEBAPP_TEST_MOTO_ENDPOINT), so it needs only pytest and boto3."""
 
 from __future__ import annotations
 
@@ -30,10 +33,11 @@ def postgres():
 
 
 @pytest.fixture
-def secrets(moto_endpoint):
-    client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_endpoint,
+def secrets(request):
+    endpoint = os.environ.get("WEBAPP_TEST_MOTO_ENDPOINT") or request.getfixturevalue("moto_endpoint")
+    client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    return client, moto_endpoint
+    return client, endpoint
 
 
 @pytest.fixture
@@ -138,7 +142,7 @@ def test_sigv4_matches_the_aws_documented_example():
     creds = aws.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     headers = aws.sign("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
                        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, b"", creds,
-                       "us-east-1", "iam", datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.UTC))
+                       "us-east-1", "iam", datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.timezone.utc))
     assert headers["authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
         "SignedHeaders=content-type;host;x-amz-date, "

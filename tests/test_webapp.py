@@ -1,24 +1,24 @@
-"""F7/F14: the application the instances run, over real HTTP on loopback."""
+"""F7/F14: the application the instances run, over real HTTP on loopback.
+
+Runs twice: here, and on Amazon Linux 2023's Python 3.9 (tests/test_runtimes_real.py), so it
+uses only pytest and the standard library. That the target groups and health checks probe
+HEALTH_PATH on PORT is asserted on the synthesized stacks in tests/test_web.py and test_edge.py.
+"""
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import socket
 import threading
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from http.client import HTTPConnection
-from pathlib import Path
 
 import pytest
-from tfjson import resources
 
 import webapp
 from webapp import server
 from webapp.database import DatabaseCheck, NotConfigured
-
-WEBAPP_DIR = Path(webapp.__file__).parent
 
 
 class Exploding(DatabaseCheck):
@@ -68,18 +68,12 @@ def status_and_body(response: bytes) -> tuple[int, dict]:
     return status, json.loads(body) if body else {}
 
 
-def test_the_synthesized_target_group_path_answers_200(synthesized):
-    groups = [tg for stack in synthesized.stacks.values() for tg in resources(stack, "aws_lb_target_group").values()]
-    assert len(groups) == 6, "one target group per regional stack"
-    paths = {tg["health_check"]["path"] for tg in groups}
-    ports = {tg["port"] for tg in groups}
-    assert paths == {webapp.HEALTH_PATH} and ports == {webapp.PORT}
+def test_the_health_path_answers_200():
     with running() as (port, _):
-        for path in paths:
-            response, data = request(port, "GET", path)
-            assert response.status == 200
-            assert json.loads(data) == {"status": "ok"}
-            assert response.getheader("Content-Type") == "application/json"
+        response, data = request(port, "GET", webapp.HEALTH_PATH)
+    assert response.status == 200
+    assert json.loads(data) == {"status": "ok"}
+    assert response.getheader("Content-Type") == "application/json"
 
 
 def test_readiness_reports_the_database_as_not_configured():
@@ -133,9 +127,26 @@ def test_malformed_requests_get_a_json_error_and_no_stack_trace(payload, status)
         json.loads(line)  # every log line is structured
 
 
-def test_an_unexpected_exception_is_a_500_without_details_and_is_logged():
+def test_a_readiness_check_that_raises_is_not_ready_with_a_reason_never_a_500():
+    """Whatever goes wrong inside the check (a bug, an API the interpreter lacks), /ready answers
+    503 with a reason the load balancer and an operator can read; the traceback goes to the log."""
     with running(Exploding()) as (port, logs):
         response, data = request(port, "GET", webapp.READY_PATH)
+        assert request(port, "GET", webapp.HEALTH_PATH)[0].status == 200
+    assert response.status == 503
+    assert json.loads(data) == {"status": "not ready", "checks": {"database": "check failed (RuntimeError)"}}
+    assert b"secret detail" not in data
+    errors = [json.loads(line) for line in logs.getvalue().splitlines() if '"level": "error"' in line]
+    assert errors and "secret detail" in errors[0]["traceback"]
+
+
+def test_an_unexpected_exception_is_a_500_without_details_and_is_logged(monkeypatch):
+    def explode(self):
+        raise RuntimeError("secret detail that must not leak")
+
+    monkeypatch.setattr(server.Handler, "_index", explode)
+    with running() as (port, logs):
+        response, data = request(port, "GET", "/")
     assert response.status == 500
     assert json.loads(data) == {"error": "internal error"}
     assert b"secret detail" not in data
@@ -161,7 +172,115 @@ def test_invalid_port_setting_exits_2_with_a_clear_log(port):
     assert record["level"] == "error" and "WEBAPP_PORT" in record["msg"]
 
 
-def test_webapp_runs_on_amazon_linux_2023_python_3_9():
-    """The instance's system Python is 3.9: no newer syntax in the service."""
-    for path in WEBAPP_DIR.glob("*.py"):
-        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 9))
+# ---------------------------------------------------------------------- under load (issue 13, item 12)
+
+def test_a_burst_of_connections_waits_in_the_listen_queue_instead_of_being_dropped():
+    """100 clients connect and send their request while the server is not yet accepting: all are
+    queued by the kernel and all answered. socketserver's default backlog of 5 drops the SYNs
+    beyond it, and those clients stall for a second or more (their connect times out here)."""
+    logs = io.StringIO()
+    with redirect_stdout(logs):
+        srv = server.make_server("127.0.0.1", 0, NotConfigured(), {"environment": "dev", "region": "us-east-1"})
+        port = srv.server_address[1]
+        clients = []
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        try:
+            try:
+                for _ in range(100):
+                    clients.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            except OSError as exc:
+                pytest.fail(f"connection {len(clients) + 1} of 100 was not queued ({exc}): the listen backlog "
+                            "is too small")
+            for sock in clients:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            thread.start()
+            for sock in clients:
+                sock.settimeout(10)
+                assert read_one_response(sock)[0] == 200
+        finally:
+            for sock in clients:
+                sock.close()
+            if thread.is_alive():
+                srv.shutdown()
+            srv.server_close()
+
+
+def read_one_response(sock: socket.socket, data: bytes = b"") -> tuple[int, bytes, int]:
+    """(status, body, recv calls) of one response with a Content-Length."""
+    calls = 0
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        calls += 1
+        assert chunk, "the server closed the connection before a response"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(
+        b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        calls += 1
+        assert chunk, "the server closed the connection mid-body"
+        body += chunk
+    return int(head.split(b" ", 2)[1]), body, calls
+
+
+def test_each_response_leaves_in_one_write_with_nagle_off(monkeypatch):
+    """Headers and body in one segment, on a socket with TCP_NODELAY: on a keep-alive connection
+    a separate body write waits for the client's delayed ACK (the 40 ms median of issue 13)."""
+    nodelay = []
+    setup = server.Handler.setup
+
+    def spy(self):
+        setup(self)
+        nodelay.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(server.Handler, "setup", spy)
+    with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for path in [webapp.HEALTH_PATH, webapp.READY_PATH, "/", "/nope"] * 5:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            _, body, calls = read_one_response(sock)
+            assert json.loads(body) and calls == 1, f"{path}: the response arrived in {calls} pieces"
+    assert nodelay and all(nodelay), "TCP_NODELAY is set on every accepted connection"
+
+
+def test_many_concurrent_keep_alive_clients_are_all_answered():
+    """200 clients at once, each with several requests on one connection: every request answered."""
+    results: list[int] = []
+    failures: list[str] = []
+
+    def client(port: int) -> None:
+        try:
+            conn = HTTPConnection("127.0.0.1", port, timeout=30)
+            for _ in range(5):
+                conn.request("GET", webapp.HEALTH_PATH)
+                response = conn.getresponse()
+                response.read()
+                results.append(response.status)
+            conn.close()
+        except OSError as exc:
+            failures.append(repr(exc))
+
+    with running() as (port, _):
+        threads = [threading.Thread(target=client, args=(port,)) for _ in range(200)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures[:3]
+    assert results == [200] * 1000
+
+
+def test_a_client_that_disconnects_is_a_log_line_not_a_traceback(monkeypatch):
+    """Under load clients reset connections mid-request: a JSON log line, nothing on stderr."""
+    def gone(self):
+        raise ConnectionResetError("peer reset")
+
+    monkeypatch.setattr(server.Handler, "parse_request", gone)
+    stderr = io.StringIO()
+    with redirect_stderr(stderr), running() as (port, logs):
+        assert raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+        monkeypatch.undo()
+        assert request(port, "GET", webapp.HEALTH_PATH)[0].status == 200
+    assert stderr.getvalue() == ""
+    records = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert {"msg": "client disconnected", "reason": "ConnectionResetError"}.items() <= records[0].items()

@@ -3,7 +3,8 @@ Route 53 health checks read HEALTH_PATH from here, so they can never probe a pat
 does not serve (F7).
 
 Runs on the instance's system Python (Amazon Linux 2023: Python 3.9) with the standard library
-only, so this package must stay Python 3.9 compatible (tests/test_webapp.py parses it as 3.9).
+only, so this package must stay Python 3.9 compatible: its tests run on a real 3.9 too
+(tests/test_runtimes_real.py), and ruff lints it for 3.9 (pyproject.toml).
 """
 
 HEALTH_PATH = "/health"  # liveness: 200 while the process is healthy

@@ -93,7 +93,7 @@ def get_secret_string(secret_id: str, region: str, environ: Mapping[str, str]) -
     body = json.dumps({"SecretId": secret_id}).encode()
     headers = {"content-type": "application/x-amz-json-1.1", "x-amz-target": "secretsmanager.GetSecretValue"}
     signed = sign("POST", endpoint + "/", headers, body, credentials(environ), region, "secretsmanager",
-                  datetime.datetime.now(datetime.UTC))
+                  datetime.datetime.now(datetime.timezone.utc))
     request = urllib.request.Request(endpoint + "/", data=body, method="POST", headers=signed)  # noqa: S310 (checked)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 (https endpoint)

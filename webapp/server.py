@@ -2,12 +2,15 @@
 
 - GET/HEAD HEALTH_PATH: 200 {"status": "ok"} while the process is healthy (the load balancer's
   and Route 53's probe).
-- GET/HEAD READY_PATH: 200 when the database answers, otherwise 503 with the reason.
+- GET/HEAD READY_PATH: 200 when the database answers, otherwise 503 with the reason; a check that
+  fails unexpectedly is a 503 too ("check failed (<error type>)", the traceback in the log).
 - GET/HEAD /: which environment and region answered (how a smoke test sees failover).
 - Unknown paths 404, known paths with another method 405 (with Allow), malformed requests 400,
   oversized bodies 413; every error is a JSON body, never a stack trace. Unexpected exceptions
   are logged server-side with their traceback and answered with 500.
 - One JSON object per log line on stdout (journald keeps them), including an access log.
+- Under load: a listen backlog of net.core.somaxconn, TCP_NODELAY and one write per response
+  (bench/webapp_load.py measures it: `make bench-web`).
 
 Run: `python3 -m webapp.server` (WEBAPP_HOST, WEBAPP_PORT, WEBAPP_ENVIRONMENT, WEBAPP_REGION).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -50,6 +54,10 @@ class Handler(BaseHTTPRequestHandler):
     # would otherwise answer them HTTP/0.9-style: a bare body).
     default_request_version = "HTTP/1.0"
     timeout = 15  # seconds a client may take to send its request (slow-client protection)
+    # A response's headers and body collect in this buffer and leave in one write when the request
+    # is done: two small writes on a keep-alive connection, with Nagle's algorithm on, wait for the
+    # client's delayed ACK (40 ms) before the body goes out.
+    wbufsize = 64 * 1024
     error_content_type = "application/json"
 
     # set by make_server
@@ -61,6 +69,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Each response is complete when written: nothing gains from Nagle's coalescing.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._started = time.monotonic()
 
     # ------------------------------------------------------------------ routing
@@ -94,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 status, payload = route()
                 self._reply(status, payload, send_body)
+        except ConnectionError:  # the client went away mid-response: nobody to answer
+            self.close_connection = True
         except Exception:  # never a stack trace to the client; always one in the log
             log("error", "unhandled exception", path=getattr(self, "path", None), traceback=traceback.format_exc())
             self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}, send_body, close=True)
@@ -132,7 +144,11 @@ class Handler(BaseHTTPRequestHandler):
         return HTTPStatus.OK, {"status": "ok"}
 
     def _ready(self) -> tuple[HTTPStatus, dict[str, Any]]:
-        ok, detail = self.database.check()
+        try:
+            ok, detail = self.database.check()
+        except Exception as exc:  # a broken check is "not ready" with a reason, never a 500
+            log("error", "readiness check failed", traceback=traceback.format_exc())
+            ok, detail = False, f"check failed ({type(exc).__name__})"
         status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
         return status, {"status": "ready" if ok else "not ready", "checks": {"database": detail}}
 
@@ -186,11 +202,34 @@ class Handler(BaseHTTPRequestHandler):
         log("warning", format % args, client=self.client_address[0])
 
 
-def make_server(host: str, port: int, database: DatabaseCheck, identity: dict[str, str]) -> ThreadingHTTPServer:
+def listen_backlog() -> int:
+    """The kernel's ceiling for a listen queue (net.core.somaxconn; 4096 on current Linux).
+    socketserver's default of 5 drops connection attempts as soon as a burst outpaces accept(),
+    and each dropped SYN costs its client a one-second retransmission."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return max(128, int(f.read()))
+    except (OSError, ValueError):
+        return max(128, socket.SOMAXCONN)
+
+
+class Server(ThreadingHTTPServer):
+    request_queue_size = listen_backlog()
+    daemon_threads = True  # a connection's thread never holds up shutdown
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """An exception that escaped the handler: a JSON log line, not a traceback on stderr.
+        A client that resets its connection is routine under load, not an error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log("info", "client disconnected", client=client_address[0], reason=type(error).__name__)
+        else:
+            log("error", "unhandled exception", client=client_address[0], traceback=traceback.format_exc())
+
+
+def make_server(host: str, port: int, database: DatabaseCheck, identity: dict[str, str]) -> Server:
     handler = type("BoundHandler", (Handler,), {"database": database, "identity": identity})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return Server((host, port), handler)
 
 
 def main(environ: Mapping[str, str] = os.environ) -> int:
