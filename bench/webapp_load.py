@@ -2,15 +2,18 @@
 Linux 2023's interpreter, found by e2e/runtimes.py; missing is an error), GET /health over
 keep-alive connections on loopback, at 50 and 400 concurrent connections (`make bench-web`).
 
-Why a Python load generator rather than wrk: it needs nothing beyond this repository on a fresh
-machine. It runs in its own processes (asyncio, one event loop per process) so it does not share
+The load comes from wrk when it is installed (Debian: `apt-get install wrk`; the README's
+figures), else from a Python generator here that needs nothing beyond this repository. The
+Python one runs in its own processes (asyncio, one event loop per process), so it does not share
 the server's interpreter lock, and counts what wrk counts: requests/s, latency percentiles from
-the request's first byte written to its response's last byte read (connect time excluded, as
-wrk does), and errors: connections refused or reset, responses other than 200, and requests
-without an answer within --timeout (2 s, wrk's default). On a shared machine the figures vary
-run to run; compare runs made one after the other.
+the request's first byte written to its response's last byte read, and errors: connections
+refused or reset, responses other than 200, and requests without an answer within --timeout
+(2 s, wrk's default). It spends more CPU per request than wrk, so on a small machine it reports
+fewer requests/s. On a shared machine the figures vary run to run; compare runs made one after
+the other.
 
     python3 bench/webapp_load.py [--connections 50,400] [--duration 10] [--source DIR]
+                                 [--generator auto|wrk|python]
 
 --source runs another copy of the webapp (for example the previous commit's, extracted with
 `git archive HEAD webapp | tar -x -C /tmp/before`), which is how the README's before/after
@@ -24,6 +27,8 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -124,6 +129,26 @@ def measure(port: int, connections: int, duration: float, timeout: float, proces
             "errors": errors}
 
 
+def measure_wrk(wrk: str, port: int, connections: int, duration: float, timeout: float, threads: int) -> dict:
+    """The same figures from wrk's report (its latency distribution, socket errors, non-2xx)."""
+    done = subprocess.run([wrk, f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration:g}s",
+                           f"--timeout={timeout:g}s", "--latency", f"http://127.0.0.1:{port}{webapp.HEALTH_PATH}"],
+                          capture_output=True, text=True, check=True).stdout
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+    def latency(pct: str) -> float:
+        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", done, re.M).groups()
+        return float(value) * scale[unit]
+
+    sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", done)
+    connect, read, write, timed_out = (int(n) for n in sockets.groups()) if sockets else (0, 0, 0, 0)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done)
+    return {"connections": connections, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1)),
+            "p50_ms": latency(50), "p99_ms": latency(99),
+            "errors": {"connect": connect, "read": read + write, "status": int(non_2xx.group(1)) if non_2xx else 0,
+                       "timeout": timed_out}}
+
+
 def start_server(python: str, source: Path, port: int, stderr: IO[bytes]) -> subprocess.Popen:
     env = {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": str(source), "WEBAPP_HOST": "127.0.0.1",
            "WEBAPP_PORT": str(port), "WEBAPP_ENVIRONMENT": "bench", "WEBAPP_REGION": "local"}
@@ -146,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", default="50,400", help="comma-separated levels (default 50,400)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per level (default 10)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as timed out")
-    parser.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes or wrk threads (2)")
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
+                        help="wrk when installed (auto), or the Python generator")
     parser.add_argument("--source", type=Path, default=ROOT, help="folder holding the webapp package to run")
     args = parser.parse_args(argv)
     try:
@@ -160,16 +187,24 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    wrk = shutil.which("wrk") if args.generator != "python" else None
+    if args.generator == "wrk" and not wrk:
+        print("error: wrk is not installed (Debian: apt-get install wrk); --generator python needs nothing",
+              file=sys.stderr)
+        return 1
     version = subprocess.run([python, "-V"], capture_output=True, text=True).stdout.strip()
     print(f"webapp {args.source} on {version}, GET {webapp.HEALTH_PATH}, keep-alive, {args.duration:g} s per level, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, load from {'wrk' if wrk else 'the Python generator'}")
     print(f"{'connections':>11} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors (connect/read/status/timeout)")
     port = free_port()
     stderr = tempfile.TemporaryFile()
     server = start_server(python, args.source.resolve(), port, stderr)
     try:
         for connections in levels:
-            r = measure(port, connections, args.duration, args.timeout, args.processes)
+            if wrk:
+                r = measure_wrk(wrk, port, connections, args.duration, args.timeout, args.processes)
+            else:
+                r = measure(port, connections, args.duration, args.timeout, args.processes)
             e = r["errors"]
             print(f"{connections:>11} {r['rps']:>10.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}  "
                   f"{sum(e.values())} ({e['connect']}/{e['read']}/{e['status']}/{e['timeout']})", flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import threading
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -284,3 +285,41 @@ def test_a_client_that_disconnects_is_a_log_line_not_a_traceback(monkeypatch):
     assert stderr.getvalue() == ""
     records = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert {"msg": "client disconnected", "reason": "ConnectionResetError"}.items() <= records[0].items()
+
+
+def test_idle_keep_alive_connections_hold_no_thread():
+    """A thread per connection let hundreds of busy threads fight over the interpreter lock (the
+    timeouts at 400 connections); idle connections now wait in epoll and a fixed pool serves."""
+    with running() as (port, _):
+        baseline = threading.active_count()
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
+        try:
+            for sock in clients:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            for sock in clients:
+                assert read_one_response(sock)[0] == 200
+            assert threading.active_count() == baseline, "100 open keep-alive connections, no new threads"
+            for sock in clients:  # and each is still usable
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_one_response(sock)[0] == 200
+        finally:
+            for sock in clients:
+                sock.close()
+
+
+def test_pipelined_requests_are_all_answered_in_order():
+    with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200", b"404", b"200"]
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(monkeypatch):
+    monkeypatch.setattr(server, "IDLE_TIMEOUT", 0)
+    with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_one_response(sock)[0] == 200
+        assert sock.recv(1) == b"", "the server closed the idle connection"

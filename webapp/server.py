@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import select
 import signal
 import socket
 import sys
@@ -27,7 +29,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +38,11 @@ from webapp.database import DatabaseCheck, from_environment
 
 MAX_BODY = 64 * 1024  # nothing here accepts a body; read and discard small ones, refuse large ones
 ALLOWED = "GET, HEAD"
+# An idle keep-alive connection is closed after this long. Longer than the load balancer's idle
+# timeout (modules/alb.py; tests/test_webapp_keepalive.py keeps them in step), as AWS advises: a
+# target that closes first races the load balancer's next request on that connection (a 502).
+IDLE_TIMEOUT = 75
+WORKERS = 16  # threads serving requests; idle connections hold none
 
 
 def log(level: str, message: str, **fields: Any) -> None:
@@ -67,11 +74,36 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version  # no Python version in the Server header
 
+    def __init__(self, request: socket.socket, client_address: Any, server: Server) -> None:
+        """One per connection. Unlike socketserver's handlers it serves nothing on creation: the
+        server calls serve_one() each time the connection has a request to read."""
+        self.request, self.client_address, self.server = request, client_address, server
+        self.idle_since = time.monotonic()
+        self.setup()
+
     def setup(self) -> None:
         super().setup()
         # Each response is complete when written: nothing gains from Nagle's coalescing.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._started = time.monotonic()
+
+    def serve_one(self) -> bool:
+        """Read and answer one request; True while the connection stays open."""
+        self._started = time.monotonic()
+        self.close_connection = True
+        self.handle_one_request()  # answers malformed requests itself; a read timeout closes
+        self.wfile.flush()
+        return not self.close_connection
+
+    def pending(self) -> bool:
+        """Another request is already here (pipelined): buffered, or readable right now."""
+        self.connection.setblocking(False)
+        try:
+            return bool(self.rfile.peek(1))
+        except OSError:
+            return False
+        finally:
+            self.connection.settimeout(self.timeout)
 
     # ------------------------------------------------------------------ routing
 
@@ -213,9 +245,106 @@ def listen_backlog() -> int:
         return max(128, socket.SOMAXCONN)
 
 
-class Server(ThreadingHTTPServer):
+class Server(HTTPServer):
+    """Connections wait for their next request in epoll, holding no thread; a connection with a
+    request to read joins a first-in-first-out queue that WORKERS threads serve.
+
+    Why not a thread per connection (socketserver's ThreadingMixIn): at a few hundred busy
+    connections as many threads contend for the interpreter lock, which has no fairness, so some
+    requests waited over two seconds (timeouts at 400 connections, issue 13), and every idle
+    keep-alive connection held a thread for up to IDLE_TIMEOUT. Here the queue keeps arrival
+    order and a few threads share the lock. A connection is armed one-shot: after it fires, only
+    the worker that took it re-arms it, so no two threads ever serve one connection. Linux only
+    (epoll), like the instances.
+    """
+
     request_queue_size = listen_backlog()
-    daemon_threads = True  # a connection's thread never holds up shutdown
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler]) -> None:
+        super().__init__(address, handler)
+        self._ready: queue.SimpleQueue[Handler | None] = queue.SimpleQueue()  # connections with a request
+        self._armed: dict[int, Handler] = {}  # by file descriptor: connections waiting in epoll
+        self._epoll = select.epoll()
+        self._stop_read, self._stop_write = os.pipe()  # wakes the watcher at server_close
+        self._epoll.register(self._stop_read, select.EPOLLIN)
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._watch, name="connections", daemon=True)]
+        self._threads += [threading.Thread(target=self._work, name=f"worker-{n}", daemon=True) for n in range(WORKERS)]
+        for thread in self._threads:
+            thread.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A new connection (from serve_forever's accept): it waits for its first request."""
+        connection = self.RequestHandlerClass(request, client_address, self)
+        self._armed[request.fileno()] = connection
+        self._epoll.register(request.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
+
+    def _watch(self) -> None:
+        """Queue the connections that became readable; close those idle longer than IDLE_TIMEOUT."""
+        swept = time.monotonic()
+        while not self._stopping:
+            for fd, _ in self._epoll.poll(1.0):
+                if fd == self._stop_read:
+                    return
+                connection = self._armed.pop(fd, None)
+                if connection is not None:
+                    self._ready.put(connection)
+            now = time.monotonic()
+            if now - swept >= 1:
+                swept = now
+                for fd, connection in list(self._armed.items()):
+                    if now - connection.idle_since > IDLE_TIMEOUT and self._armed.pop(fd, None) is connection:
+                        self._close(connection)
+
+    def _work(self) -> None:
+        while True:
+            connection = self._ready.get()
+            if connection is None:
+                return
+            try:
+                keep = connection.serve_one()
+            except Exception:  # what escaped the handler: logged, the connection closed
+                self.handle_error(connection.request, connection.client_address)
+                keep = False
+            if keep and connection.pending():
+                self._ready.put(connection)  # pipelined: back of the queue, behind those already waiting
+            elif keep and not self._stopping:
+                connection.idle_since = time.monotonic()
+                fd = connection.request.fileno()
+                self._armed[fd] = connection
+                try:
+                    self._epoll.modify(fd, select.EPOLLIN | select.EPOLLONESHOT)
+                except (OSError, ValueError):  # the server is closing
+                    self._armed.pop(fd, None)
+                    self._close(connection)
+            else:
+                self._close(connection)
+
+    def _close(self, connection: Handler) -> None:
+        try:
+            self._epoll.unregister(connection.request.fileno())
+        except (OSError, ValueError):
+            pass
+        try:
+            connection.finish()
+        except OSError:
+            pass
+        self.shutdown_request(connection.request)
+
+    def server_close(self) -> None:
+        """Stop the workers and close every connection (after shutdown() stopped accepting)."""
+        super().server_close()
+        self._stopping = True
+        for _ in range(WORKERS):
+            self._ready.put(None)
+        os.write(self._stop_write, b"\0")
+        self._threads[0].join(timeout=5)
+        for connection in list(self._armed.values()):
+            self._close(connection)
+        self._armed.clear()
+        self._epoll.close()
+        os.close(self._stop_read)
+        os.close(self._stop_write)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """An exception that escaped the handler: a JSON log line, not a traceback on stderr.
