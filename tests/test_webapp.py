@@ -323,3 +323,40 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(monkeypa
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_one_response(sock)[0] == 200
         assert sock.recv(1) == b"", "the server closed the idle connection"
+
+
+class Blocking(DatabaseCheck):
+    """A database that does not answer until released."""
+
+    def __init__(self):
+        self.entered, self.release, self.calls = threading.Event(), threading.Event(), 0
+
+    def check(self):
+        self.calls += 1
+        self.entered.set()
+        self.release.wait(30)
+        return True, "ok"
+
+
+def test_a_slow_database_never_holds_up_the_health_path(monkeypatch):
+    """/ready is public (through CloudFront) and workers are few: while one check waits on the
+    database, other /ready callers get "checking" at once and /health keeps answering."""
+    monkeypatch.setattr(server, "READY_TTL", 600)  # the answer is reused however slow this machine is
+    database = Blocking()
+    with running(database) as (port, _):
+        first: list = []
+        waiting = threading.Thread(target=lambda: first.append(request(port, "GET", webapp.READY_PATH)))
+        waiting.start()
+        try:
+            assert database.entered.wait(10)
+            for _ in range(3 * server.WORKERS):
+                response, data = request(port, "GET", webapp.READY_PATH)
+                assert response.status == 503
+                assert json.loads(data)["checks"] == {"database": "checking"}
+            assert request(port, "GET", webapp.HEALTH_PATH)[0].status == 200
+        finally:
+            database.release.set()
+            waiting.join()
+        assert first[0][0].status == 200
+        assert request(port, "GET", webapp.READY_PATH)[0].status == 200, "the answer is reused"
+    assert database.calls == 1

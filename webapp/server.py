@@ -3,7 +3,8 @@
 - GET/HEAD HEALTH_PATH: 200 {"status": "ok"} while the process is healthy (the load balancer's
   and Route 53's probe).
 - GET/HEAD READY_PATH: 200 when the database answers, otherwise 503 with the reason; a check that
-  fails unexpectedly is a 503 too ("check failed (<error type>)", the traceback in the log).
+  fails unexpectedly is a 503 too ("check failed (<error type>)", the traceback in the log). One
+  check at a time, its answer reused for READY_TTL seconds (see Readiness).
 - GET/HEAD /: which environment and region answered (how a smoke test sees failover).
 - Unknown paths 404, known paths with another method 405 (with Allow), malformed requests 400,
   oversized bodies 413; every error is a JSON body, never a stack trace. Unexpected exceptions
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -43,6 +44,39 @@ ALLOWED = "GET, HEAD"
 # target that closes first races the load balancer's next request on that connection (a 502).
 IDLE_TIMEOUT = 75
 WORKERS = 16  # threads serving requests; idle connections hold none
+READY_TTL = 2.0  # seconds a readiness answer is reused
+
+
+class Readiness:
+    """The database check behind READY_PATH: at most one in flight, its answer reused for
+    READY_TTL seconds. /ready is reachable through CloudFront, and the workers are few: callers
+    waiting on a slow or unreachable database must never occupy them all, or HEALTH_PATH (the load
+    balancer's probe) would go unanswered. While the first check runs, others answer "checking".
+    A check that raises is "not ready" with the error's type, never a 500; the traceback is logged.
+    """
+
+    def __init__(self, database: DatabaseCheck, clock: Callable[[], float] = time.monotonic) -> None:
+        self.database, self.clock = database, clock
+        self._lock = threading.Lock()
+        self._running = False
+        self._answer: tuple[bool, str] | None = None
+        self._at = 0.0
+
+    def check(self) -> tuple[bool, str]:
+        with self._lock:
+            if self._running or (self._answer and self.clock() - self._at < READY_TTL):
+                return self._answer or (False, "checking")
+            self._running = True
+        answer = (False, "check failed")
+        try:
+            answer = self.database.check()
+        except Exception as exc:  # a broken check is "not ready" with a reason, never a 500
+            log("error", "readiness check failed", traceback=traceback.format_exc())
+            answer = (False, f"check failed ({type(exc).__name__})")
+        finally:
+            with self._lock:
+                self._answer, self._at, self._running = answer, self.clock(), False
+        return answer
 
 
 def log(level: str, message: str, **fields: Any) -> None:
@@ -68,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
     error_content_type = "application/json"
 
     # set by make_server
-    database: DatabaseCheck
+    readiness: Readiness
     identity: dict[str, str]
 
     def version_string(self) -> str:
@@ -176,11 +210,7 @@ class Handler(BaseHTTPRequestHandler):
         return HTTPStatus.OK, {"status": "ok"}
 
     def _ready(self) -> tuple[HTTPStatus, dict[str, Any]]:
-        try:
-            ok, detail = self.database.check()
-        except Exception as exc:  # a broken check is "not ready" with a reason, never a 500
-            log("error", "readiness check failed", traceback=traceback.format_exc())
-            ok, detail = False, f"check failed ({type(exc).__name__})"
+        ok, detail = self.readiness.check()
         status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
         return status, {"status": "ready" if ok else "not ready", "checks": {"database": detail}}
 
@@ -357,7 +387,7 @@ class Server(HTTPServer):
 
 
 def make_server(host: str, port: int, database: DatabaseCheck, identity: dict[str, str]) -> Server:
-    handler = type("BoundHandler", (Handler,), {"database": database, "identity": identity})
+    handler = type("BoundHandler", (Handler,), {"readiness": Readiness(database), "identity": identity})
     return Server((host, port), handler)
 
 
