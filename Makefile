@@ -4,6 +4,7 @@
 #   make test                  set up .venv, .venv-checkov and the cdktf CLI (first time) and run the tests
 #   make e2e                   deploy the dev environment to an emulated AWS, smoke-test it, destroy it
 #   make e2e CONFIG=path ENV=name   another configuration or environment
+#   make bench-web             load on the webapp (Python 3.9) at 50 and 400 connections
 PYTHON ?= python3
 VENV   ?= .venv
 CHECKOV_VENV ?= .venv-checkov
@@ -20,7 +21,7 @@ E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),)
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
-.PHONY: setup setup-dev tools synth list validate test e2e lint bench clean
+.PHONY: setup setup-dev tools synth list validate test e2e lint bench bench-web clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.runtime: pyproject.toml
@@ -76,6 +77,9 @@ lint: $(VENV)/.dev
 
 bench: setup
 	$(PY) bench/synth_bench.py
+
+bench-web: setup
+	$(PY) bench/webapp_load.py
 
 clean:
 	rm -rf cdktf.out .pytest_cache .ruff_cache
