@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from configs import project_table
 from conftest import synthesize
 from tfjson import load_stacks, resources
 
@@ -185,16 +186,7 @@ def test_cdktf_synth_of_fewer_stacks_after_a_full_synth(tmp_path):
     if not node_bin:
         pytest.skip("no Node.js for the cdktf CLI")
     config = tmp_path / "two.toml"
-    config.write_text("""
-[project]
-name = "webapp"
-suffix = "a1"
-domain = "example.com"
-owner = "platform"
-cost_center = "cc-000"
-external_id = "webapp-manifest-test"
-ci_account_id = "999999999999"
-
+    config.write_text(project_table("webapp-manifest-test") + """
 [environments.dev]
 account_id = "111111111111"
 regions = ["us-east-1"]

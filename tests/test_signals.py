@@ -20,21 +20,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from configs import project_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = Path(__file__).with_name("fake_terraform.py")
 STACKS = ("dev-us-east-1", "dev-us-west-2", "dev-global")  # deploy order of the config below
 SLOW = STACKS[1]
-CONFIG = """
-[project]
-name = "webapp"
-suffix = "a1"
-domain = "example.com"
-owner = "platform"
-cost_center = "cc-000"
-external_id = "webapp-interrupt-test"
-ci_account_id = "999999999999"
-
+CONFIG = project_table("webapp-interrupt-test") + """
 [environments.dev]
 account_id = "111111111111"
 regions = ["us-east-1", "us-west-2"]
@@ -156,6 +148,15 @@ for line in sys.stdin:  # the test says when to report
 """
 
 
+def counting_child(interrupts):
+    """A Terraform stand-in in its own session that counts the interrupts it receives, registered."""
+    child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert child.stdout.readline() == "ready\n"
+    interrupts.register(child)
+    return child
+
+
 def test_terraform_gets_at_most_two_interrupts():
     """Three interrupts to the CLI: Terraform gets two (one more than intended turns a graceful
     stop into an immediate exit; after two, Terraform is already exiting)."""
@@ -163,10 +164,7 @@ def test_terraform_gets_at_most_two_interrupts():
 
     interrupts = terraform.Interrupts()
     with interrupts:
-        child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
-        assert child.stdout.readline() == "ready\n"
-        interrupts.register(child)
+        child = counting_child(interrupts)
         for expected in ("1", "2", "2"):  # one at a time: pending signals of one kind coalesce
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs (and forwards) before kill() returns
             child.stdin.write("report\n")
@@ -185,10 +183,7 @@ def test_a_terraform_still_running_after_the_second_interrupt_is_killed(monkeypa
     monkeypatch.setattr(terraform, "FORCE_KILL_AFTER", 0.1)
     interrupts = terraform.Interrupts()
     with interrupts:
-        child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
-        assert child.stdout.readline() == "ready\n"
-        interrupts.register(child)
+        child = counting_child(interrupts)
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
         assert child.wait(timeout=WAIT) == -signal.SIGKILL, "it ignored both: killed, process group and all"
@@ -201,10 +196,7 @@ def test_an_interrupt_that_came_before_terraform_was_tracked_is_forwarded_once()
     interrupts = terraform.Interrupts()
     with interrupts:
         os.kill(os.getpid(), signal.SIGINT)  # between the check in _run and the start of Terraform
-        child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
-        assert child.stdout.readline() == "ready\n"
-        interrupts.register(child)
+        child = counting_child(interrupts)
         interrupts.register(child)  # registering again sends nothing more
         child.stdin.write("report\n")
         child.stdin.flush()
