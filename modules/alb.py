@@ -23,6 +23,7 @@ import webapp
 from config.regions import ELB_LOG_DELIVERY_SERVICE_REGIONS
 from modules import aws
 from modules.bucket import SecureBucket
+from modules.connections import Connections
 from modules.naming import Namer
 from modules.origin_verify import HEADER as ORIGIN_VERIFY_HEADER
 from modules.policy import Statement
@@ -61,7 +62,7 @@ class LoadBalancerProps:
 
 
 class LoadBalancer(Construct):
-    """Exposes `alb`, `security_group` (the group instances admit), `security_groups`,
+    """Exposes `alb`, `security_group` (the group instances admit) and its `connections`, `security_groups`,
     `target_group`, `listener`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: LoadBalancerProps):
@@ -85,6 +86,7 @@ class LoadBalancer(Construct):
                 tags=n.resource_tags(f"{service}-https-in"))
             self.security_groups[service] = group
         self.security_group = self.security_groups["alb"]  # the one the instances admit traffic from
+        self.connections = Connections(self, n, "alb", self.security_group.id)
         p.log_bucket.add_to_policy(access_log_delivery_statement(self, p.region, p.log_bucket.arn, p.account_id))
         self.alb = aws.lb.Lb(
             self, "alb", name=n.name("alb", "alb"), internal=False, load_balancer_type="application",

@@ -24,6 +24,7 @@ from constructs import Construct
 
 import webapp
 from modules import aws, userdata
+from modules.connections import Connections
 from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document, trust
 
@@ -45,7 +46,6 @@ class ComputeProps:
     vpc_id: str
     vpc_cidr: str
     app_subnet_ids: list[str]
-    alb_security_group_id: str
     target_group_arn: str
     alb_arn_suffix: str
     target_group_arn_suffix: str
@@ -61,11 +61,13 @@ class ComputeProps:
 
 
 class Compute(Construct):
-    """Exposes `security_group`, `role`, `launch_template`, `asg`."""
+    """Exposes `security_group`, `connections` (its group, for `allow_from`), `port` (the service
+    port), `role`, `launch_template`, `asg`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ComputeProps):
         super().__init__(scope, construct_id)
         self.props = props
+        self.port = webapp.PORT
         self._security_group()
         self._role()
         self._launch_template()
@@ -79,15 +81,9 @@ class Compute(Construct):
             description="Instances: the service port from the load balancer only",
             tags=n.resource_tags("web", "security_group"))
         sg = self.security_group.id
-        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
-            self, "service-from-alb", security_group_id=sg, referenced_security_group_id=p.alb_security_group_id,
-            ip_protocol="tcp", from_port=webapp.PORT, to_port=webapp.PORT,
-            description="Service port from the load balancer", tags=n.resource_tags("web-from-alb"))
-        # The load balancer's only way out: to the instances' service port.
-        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            self, "alb-to-service", security_group_id=p.alb_security_group_id, referenced_security_group_id=sg,
-            ip_protocol="tcp", from_port=webapp.PORT, to_port=webapp.PORT,
-            description="Load balancer to the instances' service port", tags=n.resource_tags("alb-to-web"))
+        # Who may reach the service port (the load balancer) is wired by the stack through
+        # `connections`, which writes the ingress here and the matching egress on the source.
+        self.connections = Connections(self, n, "web", sg)
         # HTTPS out: OS packages (S3-hosted repositories via the gateway endpoint), SSM, Secrets
         # Manager, KMS, CloudWatch. AWS APIs have no fixed addresses to narrow this to.
         aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(

@@ -118,7 +118,7 @@ class RegionalStack(PlatformStack):
                 retention_days=env.db_backup_retention_days))
         self.compute = Compute(self, "web", ComputeProps(
             namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
-            app_subnet_ids=self.network.subnet_ids["app"], alb_security_group_id=lb.security_group.id,
+            app_subnet_ids=self.network.subnet_ids["app"],
             target_group_arn=lb.target_group.arn, alb_arn_suffix=lb.alb.arn_suffix,
             target_group_arn_suffix=lb.target_group.arn_suffix, instance_type=env.instance_type,
             architecture=env.architecture, instance_count=self.instance_count.number_value,
@@ -127,6 +127,11 @@ class RegionalStack(PlatformStack):
             # Where the database is and which secret holds its credentials; never the password.
             app_environment={"WEBAPP_DB_SECRET_ARN": db.secret_arn, "WEBAPP_DB_HOST": db.address,
                              "WEBAPP_DB_PORT": str(db.port), "WEBAPP_DB_NAME": db.name}))
+        # The load balancer's only way out: to the instances' service port.
+        self.compute.connections.allow_from(
+            lb.connections, self.compute.port, label="service",
+            ingress_description="Service port from the load balancer",
+            egress_description="Load balancer to the instances' service port")
         db.allow_from(self.compute.security_group.id)
         self.dns = RegionalDns(self, "regional-dns", RegionalDnsProps(
             namer=n, zone_id=zone_id, region=region, regions=env.regions, routing_policy=env.dns_routing_policy,

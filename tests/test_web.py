@@ -315,7 +315,7 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     aws.provider.AwsProvider(stack, "aws", region="us-east-1")
     Compute(stack, "web", ComputeProps(
         namer=Namer("dev", "us-east-1", "a1"), environment="dev", region="us-east-1", vpc_id="vpc-1",
-        vpc_cidr="10.0.0.0/17", app_subnet_ids=["s1", "s2"], alb_security_group_id="sg-1", target_group_arn="tg",
+        vpc_cidr="10.0.0.0/17", app_subnet_ids=["s1", "s2"], target_group_arn="tg",
         alb_arn_suffix="app/x/1", target_group_arn_suffix="targetgroup/y/2", instance_type="t4g.micro",
         architecture="arm64", instance_count=2, max_capacity=4, requests_per_target=100, cpu_target=70,
         kms_key_arn="${aws_kms_key.k.arn}",
