@@ -130,22 +130,22 @@ def test_resolve_entries_are_parsed_and_bad_ones_are_exit_2(tmp_path):
     assert result.exit_code == 2 and "expected NAME=ADDRESS:PORT" in result.stderr
 
 
-def test_the_readme_names_every_emulator_responder():
+def test_the_testing_docs_name_every_emulator_responder():
     from pathlib import Path
 
     from e2e.emulator import RESPONDERS
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    testing = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
     for responder in RESPONDERS:
-        assert f"| {responder.api} |" in readme, f"README's emulator table lacks {responder.api}"
+        assert f"| {responder.api} |" in testing, f"docs/testing.md's emulator table lacks {responder.api}"
 
 
-def test_the_readme_lists_every_allowed_drift():
+def test_the_testing_docs_list_every_allowed_drift():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    testing = (Path(__file__).resolve().parents[1] / "docs" / "testing.md").read_text()
     for (type_, path), why in run.EMULATOR_DRIFT.items():
-        assert f"| `{type_}` | `{path}` | {why} |" in readme, f"README's drift table lacks {type_} {path}"
+        assert f"| `{type_}` | `{path}` | {why} |" in testing, f"docs/testing.md's drift table lacks {type_} {path}"
 
 
 def test_the_stand_in_webapp_answers_ready_through_ssm_run_command(tmp_path):
