@@ -2,8 +2,8 @@
 Linux 2023's interpreter, found by e2e/runtimes.py; missing is an error), GET /health over
 keep-alive connections on loopback, at 50 and 400 concurrent connections (`make bench-web`).
 
-The load comes from wrk when it is installed (Debian: `apt-get install wrk`; the README's
-figures), else from a Python generator here that needs nothing beyond this repository. The
+The load comes from wrk when it is installed (Debian: `apt-get install wrk`; the figures in
+docs/testing.md), else from a Python generator here that needs nothing beyond this repository. The
 Python one runs in its own processes (asyncio, one event loop per process), so it does not share
 the server's interpreter lock, and counts what wrk counts: requests/s, latency percentiles from
 the request's first byte written to its response's last byte read, and errors: connections
@@ -16,8 +16,8 @@ the other.
                                  [--generator auto|wrk|python]
 
 --source runs another copy of the webapp (for example the previous commit's, extracted with
-`git archive HEAD webapp | tar -x -C /tmp/before`), which is how the README's before/after
-figures were made. The server's access log goes to /dev/null (journald on the instances); tracebacks
+`git archive HEAD webapp | tar -x -C /tmp/before`), which is how the before/after figures in
+docs/testing.md were made. The server's access log goes to /dev/null (journald on the instances); tracebacks
 on its stderr (exceptions that escaped the service's own handling) are counted.
 """
 

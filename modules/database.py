@@ -110,7 +110,7 @@ class Database(Construct):
         self._clients = 0
 
     def allow_from(self, security_group_id: str) -> None:
-        """Admit 5432 from one client security group (the application's, later the Lambda's)."""
+        """Admit 5432 from one client security group (the web instances')."""
         self._clients += 1
         aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
             self, f"postgres-from-{self._clients}", security_group_id=self.security_group.id,

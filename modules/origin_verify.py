@@ -8,7 +8,7 @@ primary regional stack owns the secret; the other regional stacks and the edge s
 (Terraform marks the value sensitive, so plans do not print it).
 
 Secret JSON: {"current": "...", "previous": "..."}; load balancers accept both, CloudFront sends
-`current`. Rotation without a 403 window (README "Rotating the origin-verify header"):
+`current`. Rotation without a 403 window (docs/operations.md, "Rotating the origin-verify header"):
 put a new version with previous = the old current and current = a new value, apply the
 regional stacks (they accept both), then the edge stack (it sends the new one).
 Terraform ignores later changes to the value, so rotation is never undone by an apply.
