@@ -1,0 +1,42 @@
+"""The closed sets of the configuration, as enums.
+
+`StrEnum` members are strings: they compare equal to their value, format as it and serialize
+to it in JSON, so the synthesized Terraform and every message read exactly as with plain
+strings, while a typo in code is an AttributeError instead of a silently unequal string. This
+module imports nothing of the configuration model, so modules may use it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class NatPolicy(StrEnum):
+    """How many NAT gateways a VPC gets."""
+
+    SINGLE = "single"  # one, in the first zone: cheap
+    PER_AZ = "per_az"  # one per zone: survives the loss of a zone
+
+
+class RoutingPolicy(StrEnum):
+    """How Route 53 answers for `origin.<env domain>`."""
+
+    FAILOVER = "failover"
+    LATENCY = "latency"
+    WEIGHTED = "weighted"
+
+
+class PriceClass(StrEnum):
+    """The CloudFront edge locations used."""
+
+    PRICE_CLASS_100 = "PriceClass_100"
+    PRICE_CLASS_200 = "PriceClass_200"
+    PRICE_CLASS_ALL = "PriceClass_All"
+
+
+class Profile(StrEnum):
+    """The sets of per-environment defaults (config/settings.py)."""
+
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"

@@ -1,0 +1,242 @@
+"""Every configuration key, declared once: its type, its check, a one-line doc and its default.
+
+Per-environment keys (`ENVIRONMENT`) have one default per profile (dev, staging, prod): an
+environment named like a profile uses it, any other defaults to dev, except a name that looks
+like production, which must set its profile. Project keys (`PROJECT`) have one default or are
+required. The loader (config/loader.py) reads and checks exactly these keys, unknown keys are
+rejected with the closest one named, and the README's settings table is `readme_table()`
+(tests/test_settings.py compares them), so adding a setting is one entry here, a field on the
+typed object that holds it (config/model.py) and its use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from config import checks
+from config.checks import Check, between, one_of, regex
+from config.choices import NatPolicy, PriceClass, Profile, RoutingPolicy
+
+PROFILE_NAMES: tuple[str, ...] = tuple(Profile)
+STRINGS = (list, str)  # the kind "a list of strings"
+REQUIRED = object()  # the default of a key that must be set
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of the TOML file."""
+
+    key: str
+    kind: type | tuple
+    doc: str  # one line: what it does (the README's last column)
+    defaults: tuple[Any, ...]  # per profile (dev, staging, prod), or a single value for every profile
+    check: Check | None = None
+    group: str | None = None  # the Environment attribute holding it: database, scaling, ingest, lifecycle, dns
+    attr: str | None = None  # its name there (default: the key)
+    shown: tuple[str, ...] | None = None  # the README's words for a default derived at load time
+    convert: Callable[[Any], Any] | None = None  # to the model's type (lists become tuples anyway)
+
+    def default(self, profile: str | None = None) -> Any:
+        """The default for `profile` (REQUIRED if the key must be set)."""
+        if len(self.defaults) == 1 or profile is None:
+            return self.defaults[0]
+        return self.defaults[PROFILE_NAMES.index(profile)]
+
+    @property
+    def field(self) -> str:
+        return self.attr or self.key
+
+    @property
+    def allowed(self) -> str:
+        if self.check is not None:
+            return self.check.allowed
+        return {bool: "true or false", int: "an integer", str: "a string", dict: "a table"}.get(self.kind, "")
+
+
+def per_profile(dev: Any, staging: Any, prod: Any) -> tuple[Any, Any, Any]:
+    return (dev, staging, prod)
+
+
+def same(value: Any) -> tuple[Any]:
+    return (value,)
+
+
+INGEST_CONTENT_TYPES = ["application/json", "text/csv", "text/plain", "application/pdf", "image/png", "image/jpeg"]
+
+ENVIRONMENT: tuple[Setting, ...] = (
+    Setting("account_id", str, "the environment's AWS account", same(REQUIRED), checks.account,
+            shown=("required",) * 3),
+    Setting("regions", STRINGS, "where it is deployed; the first is the primary", same(REQUIRED), checks.regions,
+            shown=("required",) * 3),
+    Setting("profile", str, "which column of this table gives the defaults", same(REQUIRED),
+            one_of(PROFILE_NAMES), shown=("the name if a profile's, else dev",) * 3),
+    # compute and scaling
+    Setting("instance_type", str, "the EC2 instance type; Graviton (arm64) by default, the AMI follows",
+            per_profile("t4g.micro", "t4g.small", "t4g.medium"),
+            regex(checks.INSTANCE_TYPE, "an EC2 instance type such as t3.micro", "an EC2 instance type"),
+            group="scaling"),
+    Setting("instance_count", int, "desired instances per region; also the Terraform variable's default",
+            same(3), between(2, 100), group="scaling"),
+    Setting("min_capacity", int, "the lowest `instance_count` allowed; every environment keeps two instances",
+            same(2), between(2, 100), group="scaling"),
+    Setting("max_capacity", int, "the highest `instance_count` allowed", per_profile(4, 6, 12), between(2, 100),
+            group="scaling"),
+    Setting("requests_per_target", int, "target tracking on ALB requests per instance per minute",
+            per_profile(200, 500, 1000), between(10, 100000), group="scaling"),
+    Setting("cpu_target", int, "CPU target tracking (the guard for expensive requests)", per_profile(70, 70, 60),
+            between(10, 90), group="scaling"),
+    # network
+    Setting("az_count", int, "availability zones per VPC", per_profile(2, 2, 3), between(2, 4)),
+    Setting("nat_policy", str, "`single` (cheap) or `per_az` (survives the loss of a zone)",
+            per_profile(NatPolicy.SINGLE, NatPolicy.SINGLE, NatPolicy.PER_AZ), one_of(NatPolicy), convert=NatPolicy),
+    Setting("interface_endpoints", bool, "VPC interface endpoints for AWS APIs", per_profile(False, False, True)),
+    Setting("log_retention_days", int, "how long CloudWatch Logs keeps every log group",
+            per_profile(14, 30, 365), one_of(checks.LOG_RETENTION_DAYS, "a CloudWatch Logs retention value")),
+    # alarms and access
+    Setting("alert_emails", STRINGS, "e-mail addresses for alarm and error topics", same([]), checks.emails),
+    Setting("trusted_accounts", STRINGS, "other accounts allowed to assume the read-only role (never the "
+            "environment's own)", same([]), checks.accounts),
+    Setting("deployer_account_ids", STRINGS, "accounts allowed to assume the deploy role besides "
+            "`ci_account_id` (with neither, only the environment's own); a prod-profile environment needs one "
+            "or the other", same([]), checks.accounts),
+    Setting("deploy_role_name", str, "the IAM role every provider assumes (created by the edge stack)", same(None),
+            regex(checks.ROLE_NAME, checks.ROLE_NAME_ALLOWED, "an IAM role name"),
+            shown=("`<env>-global-deploy-<suffix>`",) * 3),
+    Setting("force_destroy", bool, "buckets may be destroyed with their objects; never true with the prod profile",
+            per_profile(True, False, False)),
+    Setting("key_deletion_window_days", int, "how long a deleted KMS key can still be recovered",
+            per_profile(7, 14, 30), between(7, 30)),
+    # bucket lifecycle
+    Setting("abort_multipart_days", int, "incomplete multipart uploads are removed after this", same(7),
+            between(1, 365), group="lifecycle"),
+    Setting("noncurrent_ia_days", int, "old object versions move to Standard-IA (S3 refuses fewer than 30)",
+            same(30), between(30, 3650), group="lifecycle"),
+    Setting("noncurrent_glacier_ir_days", int, "...then to Glacier Instant Retrieval (at least IA + 30)",
+            same(90), between(60, 3650), group="lifecycle"),
+    Setting("noncurrent_expire_days", int, "...and are deleted (after the Glacier IR days)", same(365),
+            between(1, 3650), group="lifecycle"),
+    # alarms
+    Setting("cpu_alarm_threshold", int, "% average CPU per Auto Scaling group that alarms",
+            per_profile(90, 85, 75), between(10, 100)),
+    Setting("cpu_alarm_periods", int, "...for this many consecutive minutes", per_profile(10, 5, 3), between(1, 60)),
+    Setting("alb_5xx_threshold", int, "5xx per minute (load balancer or application) that alarm",
+            per_profile(50, 20, 5), between(1, 100000)),
+    Setting("deletion_protection", bool, "load balancer and database deletion protection",
+            per_profile(False, False, True)),
+    # DNS and edge
+    Setting("domain", str, "the environment's DNS domain, inside the hosted zone", same(""), checks.domain,
+            shown=("dev.`<domain>`", "staging.`<domain>`", "`<domain>`")),
+    Setting("dns_routing_policy", str, "how Route 53 answers for `origin.<env domain>`",
+            same(RoutingPolicy.FAILOVER), one_of(RoutingPolicy), group="dns", attr="routing_policy",
+            convert=RoutingPolicy),
+    Setting("dns_weights", dict, 'with `weighted` only, every region: `{ "us-east-1" = 200, "us-west-2" = 55 }`',
+            same({}), checks.weights, group="dns", attr="weights", convert=dict),
+    Setting("viewer_aliases", STRINGS, "extra viewer names (inside the zone) next to `app.<env domain>`", same([]),
+            checks.domains),
+    Setting("static_paths", STRINGS, "read-only paths served through the CloudFront origin group",
+            same(["/static/*"]), checks.paths),
+    Setting("waf", bool, "a CloudFront web ACL with AWS managed rule groups", per_profile(False, False, True)),
+    Setting("price_class", str, "the CloudFront edge locations used",
+            per_profile(PriceClass.PRICE_CLASS_100, PriceClass.PRICE_CLASS_100, PriceClass.PRICE_CLASS_ALL),
+            one_of(PriceClass), convert=PriceClass),
+    # database
+    Setting("db_engine_version", str, "PostgreSQL major version (the parameter group family follows)", same("17"),
+            regex(checks.PG_VERSION, "a PostgreSQL major version RDS offers, such as 16 or 17", "13..19"),
+            group="database", attr="engine_version"),
+    Setting("db_instance_class", str, "the RDS instance class", per_profile("db.t4g.micro", "db.t4g.medium",
+                                                                             "db.m7g.large"),
+            regex(checks.DB_CLASS, "an RDS instance class such as db.t4g.micro", "an RDS instance class"),
+            group="database", attr="instance_class"),
+    Setting("db_allocated_storage", int, "GiB allocated at creation", per_profile(20, 20, 100), between(20, 65536),
+            group="database", attr="allocated_storage"),
+    Setting("db_max_allocated_storage", int, "GiB storage autoscaling may grow to (at least the allocated)",
+            per_profile(100, 200, 1000), between(20, 65536), group="database", attr="max_allocated_storage"),
+    Setting("db_multi_az", bool, "a standby in another zone", per_profile(False, False, True), group="database",
+            attr="multi_az"),
+    Setting("db_backup_retention_days", int, "days of automated backups; the prod profile keeps at least 14",
+            per_profile(1, 7, 14), between(1, 35), group="database", attr="backup_retention_days"),
+    Setting("db_skip_final_snapshot", bool, "no snapshot when the database is deleted; never true with the prod "
+            "profile", per_profile(True, False, False), group="database", attr="skip_final_snapshot"),
+    Setting("db_backup_replication", bool, "copy the primary region's automated backups into the second region",
+            per_profile(False, False, True), group="database", attr="backup_replication"),
+    Setting("db_performance_insights", bool, "Performance Insights (encrypted with the key, 7 days free tier)",
+            per_profile(False, True, True), group="database", attr="performance_insights"),
+    # ingest
+    Setting("lambda_memory_mb", int, "the ingest function's memory", per_profile(256, 256, 512), between(128, 10240),
+            group="ingest", attr="memory_mb"),
+    Setting("lambda_timeout_s", int, "the ingest function's time limit in seconds", per_profile(60, 60, 120),
+            between(1, 900), group="ingest", attr="timeout_s"),
+    Setting("lambda_reserved_concurrency", int, "reserved (and maximum) concurrent ingest executions",
+            per_profile(2, 5, 20), between(1, 1000), group="ingest", attr="reserved_concurrency"),
+    Setting("ingest_max_bytes", int, "larger objects are quarantined (10 MiB = 10485760)",
+            per_profile(10485760, 104857600, 104857600), between(1, 5 * 1024**4), group="ingest", attr="max_bytes"),
+    Setting("ingest_content_types", STRINGS, "MIME types accepted; others are quarantined",
+            same(INGEST_CONTENT_TYPES), checks.content_types, group="ingest", attr="content_types"),
+    # governance
+    Setting("budget_limit_usd", int, "monthly cost budget (alerts at 80% forecast, 100% actual)",
+            per_profile(300, 800, 5000), between(1, 10_000_000)),
+    Setting("require_mfa", bool, "the cross-account roles also require MFA (not for CI identities)", same(False)),
+    Setting("manage_config_recorder", bool, "false where an AWS Config recorder already exists (rules are still "
+            "created)", same(True)),
+    Setting("config_notifications", bool, "AWS Config sends configuration changes to the error topic",
+            per_profile(False, False, True)),
+    Setting("cidrs", dict, 'pin a region\'s VPC block: `{ "us-east-1" = "10.200.0.0/16" }`', same({}),
+            Check(lambda v: None, "/16../22 private blocks by region"), shown=("automatic",) * 3),
+)
+
+PROJECT: tuple[Setting, ...] = (
+    Setting("name", str, "tag Project", same(REQUIRED), regex(
+        checks.PROJECT_NAME, "2-32 lower-case letters, digits and hyphens, starting with a letter")),
+    Setting("suffix", str, "the [suffix] of every name", same(REQUIRED), regex(
+        checks.SUFFIX, "0-8 lower-case letters and digits (empty for no suffix)")),
+    Setting("domain", str, "public hosted zone that exists in the DNS account", same(REQUIRED), checks.domain),
+    Setting("owner", str, "tag Owner", same(REQUIRED), regex(checks.TAG_VALUE, checks.TAG_VALUE_ALLOWED)),
+    Setting("cost_center", str, "tag CostCenter", same(REQUIRED), regex(checks.TAG_VALUE, checks.TAG_VALUE_ALLOWED)),
+    Setting("dns_account_id", str, "account holding the hosted zone (default: each environment's own)",
+            same(None), checks.account),
+    Setting("dns_role_name", str, "role assumed there (default: the environment's deploy role)", same(None),
+            regex(checks.ROLE_NAME, checks.ROLE_NAME_ALLOWED)),
+    Setting("hosted_zone_id", str, "the hosted zone (default: looked up by domain)", same(None),
+            regex(checks.ZONE_ID, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")),
+    Setting("cidr_supernet", str, "where VPC CIDRs are allocated from", same("10.0.0.0/8")),
+    Setting("external_id", str, "sts:ExternalId the cross-account roles require", same(REQUIRED), regex(
+        checks.EXTERNAL_ID, "2-1224 letters, digits and + = , . @ : / _ - (the roles' sts:ExternalId)")),
+    Setting("ci_account_id", str, "the account CI deploys from; every deploy role trusts it", same(None),
+            checks.account),
+    Setting("bootstrap_role_name", str, "assumed instead of the deploy roles until those exist", same(None),
+            regex(checks.ROLE_NAME, checks.ROLE_NAME_ALLOWED)),
+)
+
+ENVIRONMENT_KEYS: tuple[str, ...] = tuple(s.key for s in ENVIRONMENT)
+PROJECT_KEYS: tuple[str, ...] = tuple(s.key for s in PROJECT)
+GROUPS: tuple[str, ...] = tuple(dict.fromkeys(s.group for s in ENVIRONMENT if s.group))
+
+
+def profile_defaults(profile: str) -> dict[str, Any]:
+    """Every per-environment default of `profile` (the keys a profile fills in)."""
+    return {s.key: s.default(profile) for s in ENVIRONMENT if s.default(profile) is not REQUIRED}
+
+
+# --------------------------------------------------------------------------- the README table
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    if isinstance(value, dict):
+        return "{}" if not value else "{ " + ", ".join(f'"{k}" = {_shown(v)}' for k, v in value.items()) + " }"
+    return str(value)
+
+
+def readme_table() -> str:
+    """The README's per-environment settings table, rendered from `ENVIRONMENT`."""
+    lines = ["| key | dev | staging | prod | allowed | what it does |", "|---|---|---|---|---|---|"]
+    for s in ENVIRONMENT:
+        values = s.shown if s.shown else tuple(_shown(s.default(p)) for p in PROFILE_NAMES)
+        if len(values) == 1:
+            values = values * len(PROFILE_NAMES)
+        lines.append(f"| `{s.key}` | {' | '.join(values)} | {s.allowed} | {s.doc} |")
+    return "\n".join(lines) + "\n"
