@@ -169,7 +169,7 @@ class Environment:
 
     @property
     def origin_domain(self) -> str:
-        """The failover name CloudFront uses as its origin (DNS issue): origin.<env domain>."""
+        """The failover name CloudFront uses as its origin: origin.<env domain>."""
         return f"origin.{self.domain}"
 
     @property
