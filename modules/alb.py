@@ -34,12 +34,12 @@ ROUTE53_HEALTH_PREFIX_LIST = "com.amazonaws.{region}.route53-healthchecks"
 ACCESS_LOG_PREFIX = "alb"
 
 
-def access_log_delivery_statement(scope: Construct, region: str, bucket_arn: str, account_id: str) -> Statement:
+def access_log_delivery_statement(scope: Construct, region: str, bucket_arn: str, account_token: str) -> Statement:
     """The log bucket policy statement letting Elastic Load Balancing deliver this account's ALB
     access logs under the load balancer's prefix: the region's ELB account (from the
     aws_elb_service_account data source), or the log-delivery service principal in regions
     launched after August 2022."""
-    objects = f"{bucket_arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"
+    objects = f"{bucket_arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_token}/*"
     if region in ELB_LOG_DELIVERY_SERVICE_REGIONS:
         principal = {"Service": ("logdelivery.elasticloadbalancing.amazonaws.com",)}
     else:
@@ -55,7 +55,7 @@ class LoadBalancerProps:
     public_subnet_ids: list[str]
     certificate_arn: str  # the validation's ARN: the listener waits for issuance
     log_bucket: SecureBucket  # receives the access logs; the load balancer adds its delivery grant
-    account_id: str  # token: the account whose logs ELB delivers (part of the object key)
+    account_token: str  # token: the account whose logs ELB delivers (part of the object key)
     deletion_protection: bool
     region: str
     origin_verify_values: list[str]  # header values accepted (current and previous)
@@ -87,7 +87,7 @@ class LoadBalancer(Construct):
             self.security_groups[service] = group
         self.security_group = self.security_groups["alb"]  # the one the instances admit traffic from
         self.connections = Connections(self, n, "alb", self.security_group.id)
-        p.log_bucket.add_to_policy(access_log_delivery_statement(self, p.region, p.log_bucket.arn, p.account_id))
+        p.log_bucket.add_to_policy(access_log_delivery_statement(self, p.region, p.log_bucket.arn, p.account_token))
         self.alb = aws.lb.Lb(
             self, "alb", name=n.name("alb", "alb"), internal=False, load_balancer_type="application",
             security_groups=[g.id for g in self.security_groups.values()], subnets=p.public_subnet_ids,

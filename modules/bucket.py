@@ -22,6 +22,7 @@ from cdktf import TerraformProvider
 from constructs import Construct
 
 from modules import aws
+from modules.kms import EncryptionKey, ImportedKey
 from modules.naming import Namer
 from modules.policy import Condition, Statement, document
 
@@ -39,10 +40,10 @@ class Lifecycle:
 class SecureBucketProps:
     namer: Namer
     service: str  # the [service] of the bucket name
-    account_id: str  # configuration value: part of the globally unique name
+    account_number: str  # configuration value: part of the globally unique name
     lifecycle: Lifecycle
-    kms_key_arn: str | None = None
-    sse_s3_reason: str | None = None  # required when kms_key_arn is None
+    kms_key: EncryptionKey | ImportedKey | None = None  # the bucket grants itself its use through S3
+    sse_s3_reason: str | None = None  # required when kms_key is None
     access_log_bucket: SecureBucket | None = None  # receives this bucket's access logs and admits them
     no_access_log_reason: str | None = None  # required when access_log_bucket is None
     force_destroy: bool = False
@@ -62,12 +63,12 @@ class SecureBucket(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: SecureBucketProps):
         super().__init__(scope, construct_id)
         self.props = p = props
-        if p.kms_key_arn is None and not p.sse_s3_reason:
+        if p.kms_key is None and not p.sse_s3_reason:
             raise ValueError(f"bucket {p.service}: SSE-S3 instead of the KMS key needs a reason")
         if p.access_log_bucket is None and not p.no_access_log_reason:
             raise ValueError(f"bucket {p.service}: a bucket without access logging needs a reason")
         n = p.namer
-        self.name = n.bucket(p.service, p.account_id)
+        self.name = n.bucket(p.service, p.account_number)
         self.bucket = aws.s3_bucket.S3Bucket(self, "bucket", bucket=self.name, force_destroy=p.force_destroy,
                                              tags=n.resource_tags(p.service, "s3_bucket"), provider=p.provider)
         self.id: str = self.bucket.id
@@ -99,9 +100,10 @@ class SecureBucket(Construct):
     def _encryption(self) -> None:
         p = self.props
         sse = aws.s3_bucket_server_side_encryption_configuration
-        if p.kms_key_arn:
+        if p.kms_key is not None:
+            p.kms_key.grant_via_service("s3")
             default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                sse_algorithm="aws:kms", kms_master_key_id=p.kms_key_arn)
+                sse_algorithm="aws:kms", kms_master_key_id=p.kms_key.arn)
         else:  # p.sse_s3_reason says why (e.g. AWS log delivery that cannot use a KMS key)
             default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
                 sse_algorithm="AES256")
@@ -109,7 +111,7 @@ class SecureBucket(Construct):
             sse.S3BucketServerSideEncryptionConfigurationRuleA(
                 apply_server_side_encryption_by_default=default,
                 # Bucket keys cut KMS requests (and their cost) by ~99% for SSE-KMS.
-                bucket_key_enabled=bool(p.kms_key_arn))])
+                bucket_key_enabled=p.kms_key is not None)])
 
     def _policy(self) -> None:
         p = self.props
@@ -154,9 +156,9 @@ class SecureBucket(Construct):
         logs only into a bucket of the same account and region that uses SSE-S3, so anything else
         is refused here rather than by S3 at apply time."""
         p = self.props
-        if p.kms_key_arn is not None:
+        if p.kms_key is not None:
             raise ValueError(f"bucket {p.service}: S3 server access logs cannot be delivered to an SSE-KMS bucket")
-        if source.props.provider is not p.provider or source.props.account_id != p.account_id:
+        if source.props.provider is not p.provider or source.props.account_number != p.account_number:
             raise ValueError(f"bucket {source.props.service}: S3 delivers access logs only within one account and "
                              f"region, not into {p.service}")
         if not prefix.endswith("/"):
@@ -165,7 +167,7 @@ class SecureBucket(Construct):
         self.add_to_policy(Statement(
             "S3ServerAccessLogsFrom" + "".join(w[:1].upper() + w[1:] for w in words), ("s3:PutObject",),
             (f"{self.arn}/{prefix}*",), {"Service": (S3_LOGGING_SERVICE,)},
-            (Condition("StringEquals", "aws:SourceAccount", (source.props.account_id,)),
+            (Condition("StringEquals", "aws:SourceAccount", (source.props.account_number,)),
              Condition("ArnLike", "aws:SourceArn", (source.arn,)))))
 
     def _lifecycle(self) -> None:

@@ -24,7 +24,7 @@ from modules.policy import Condition, Statement
 @dataclass(frozen=True)
 class CdnLogsProps:
     namer: Namer
-    account_id: str  # configuration value, for the bucket name
+    account_number: str  # configuration value, for the bucket name
     account_token: str  # token, for policies
     partition: str  # token
     distribution_arn: str
@@ -39,14 +39,14 @@ class CdnLogs(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: CdnLogsProps):
         super().__init__(scope, construct_id)
         p, n = props, props.namer
-        name = n.bucket("cdn-logs", p.account_id)
+        name = n.bucket("cdn-logs", p.account_number)
         bucket_arn = f"arn:{p.partition}:s3:::{name}"
         delivery = {"Service": ("delivery.logs.amazonaws.com",)}
         conditions = (Condition("StringEquals", "aws:SourceAccount", (p.account_token,)),
                       Condition("ArnLike", "aws:SourceArn",
                                 (f"arn:{p.partition}:logs:{EDGE_REGION}:{p.account_token}:delivery-source:*",)))
         self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="cdn-logs", account_id=p.account_id, lifecycle=p.lifecycle,
+            namer=n, service="cdn-logs", account_number=p.account_number, lifecycle=p.lifecycle,
             sse_s3_reason="vended log delivery without a key grant for the delivery service",
             no_access_log_reason="it is the CloudFront log bucket; its own access logs add cost, not insight",
             force_destroy=p.force_destroy, provider=p.provider,

@@ -25,6 +25,7 @@ from constructs import Construct
 import webapp
 from modules import aws, userdata
 from modules.connections import Connections
+from modules.kms import THIS_KEY, USE_ACTIONS, EncryptionKey, ImportedKey
 from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document, trust
 
@@ -55,9 +56,29 @@ class ComputeProps:
     max_capacity: int
     requests_per_target: int
     cpu_target: int
-    kms_key_arn: str
+    kms_key: EncryptionKey | ImportedKey  # volumes and the secret; Compute grants itself their use
     secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets the application reads
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
+
+
+def grant_volume_encryption(key: EncryptionKey | ImportedKey) -> None:
+    """What encrypted instance volumes need in the key policy: use through EC2, and the Auto
+    Scaling service-linked role encrypting the volumes of the instances it launches. That role
+    exists once Auto Scaling has been used in the account; a key policy may not name a missing
+    principal, so it is matched by ARN instead."""
+    key.grant_via_service("ec2")
+    if isinstance(key, ImportedKey):
+        return
+    k = key.props
+    asg_role = (f"arn:{k.partition}:iam::{k.account_token}:role/aws-service-role/"
+                "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
+    this_role = (Condition("StringEquals", "aws:PrincipalArn", (asg_role,)),
+                 Condition("StringEquals", "kms:CallerAccount", (k.account_token,)))
+    key.add_to_resource_policy(Statement("AutoScalingEncryptsInstanceVolumes", USE_ACTIONS, THIS_KEY,
+                                         {"AWS": ("*",)}, this_role))
+    key.add_to_resource_policy(Statement("AutoScalingGrantsForVolumes", ("kms:CreateGrant",), THIS_KEY,
+                                         {"AWS": ("*",)},
+                                         (*this_role, Condition("Bool", "kms:GrantIsForAWSResource", ("true",)))))
 
 
 class Compute(Construct):
@@ -68,6 +89,9 @@ class Compute(Construct):
         super().__init__(scope, construct_id)
         self.props = props
         self.port = webapp.PORT
+        grant_volume_encryption(props.kms_key)
+        if props.secret_arns:
+            props.kms_key.grant_via_service("secretsmanager")
         self._security_group()
         self._role()
         self._launch_template()
@@ -107,7 +131,7 @@ class Compute(Construct):
         if p.secret_arns:
             grant = document(self, "app-policy", [
                 Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
-                Statement("DecryptOwnSecret", ("kms:Decrypt",), (p.kms_key_arn,), conditions=(
+                Statement("DecryptOwnSecret", ("kms:Decrypt",), (p.kms_key.arn,), conditions=(
                     Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),)),
             ])
             aws.iam_role_policy.IamRolePolicy(self, "app", name=n.name("web-app", "iam_policy"), role=self.role.id,
@@ -137,7 +161,7 @@ class Compute(Construct):
                 security_groups=[self.security_group.id])],
             block_device_mappings=[lt.LaunchTemplateBlockDeviceMappings(
                 device_name=ROOT_DEVICE, ebs=lt.LaunchTemplateBlockDeviceMappingsEbs(
-                    volume_type="gp3", volume_size=20, encrypted="true", kms_key_id=p.kms_key_arn,
+                    volume_type="gp3", volume_size=20, encrypted="true", kms_key_id=p.kms_key.arn,
                     delete_on_termination="true"))],
             monitoring=lt.LaunchTemplateMonitoring(enabled=True),
             user_data=userdata.encoded({"WEBAPP_ENVIRONMENT": p.environment, "WEBAPP_REGION": p.region,

@@ -21,6 +21,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+from modules.kms import EncryptionKey, ImportedKey
 from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document, trust
 
@@ -40,12 +41,12 @@ MANAGED_RULES = {
 class ConfigRulesProps:
     namer: Namer
     region: str
-    account_id: str  # configuration value (bucket name)
+    account_number: str  # configuration value (bucket name)
     account_token: str
     partition: str
     manage_recorder: bool  # this stack owns the (account, region) recorder
     record_global_resources: bool  # only in the environment's primary region
-    kms_key_arn: str
+    kms_key: EncryptionKey | ImportedKey
     log_bucket: SecureBucket  # the region's access log bucket; it admits the Config bucket's logs
     lifecycle: Lifecycle
     force_destroy: bool
@@ -72,13 +73,13 @@ class ConfigRules(Construct):
                 depends_on=[self.status] if self.status else None, tags=n.resource_tags(short, "config_rule"))
 
     def _recorder(self, p: ConfigRulesProps, n: Namer) -> None:
-        name = n.bucket("config", p.account_id)
+        name = n.bucket("config", p.account_number)
         bucket_arn = f"arn:{p.partition}:s3:::{name}"
         from_config = {"Service": ("config.amazonaws.com",)}
         this_account = Condition("StringEquals", "aws:SourceAccount", (p.account_token,))
         self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="config", account_id=p.account_id, lifecycle=p.lifecycle,
-            kms_key_arn=p.kms_key_arn, access_log_bucket=p.log_bucket, force_destroy=p.force_destroy,
+            namer=n, service="config", account_number=p.account_number, lifecycle=p.lifecycle,
+            kms_key=p.kms_key, access_log_bucket=p.log_bucket, force_destroy=p.force_destroy,
             extra_statements=[
                 Statement("ConfigAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), from_config,
                           (this_account,)),
@@ -86,6 +87,7 @@ class ConfigRules(Construct):
                           from_config, (this_account, Condition("StringEquals", "s3:x-amz-acl",
                                                                 ("bucket-owner-full-control",)))),
             ]))
+        p.kms_key.grant_via_service("s3", "sns")  # the role's deliveries (EncryptDeliveries below)
         role = aws.iam_role.IamRole(
             self, "role", name=n.name("config", "iam_role"), max_session_duration=3600,
             assume_role_policy=trust(self, "trust", "ConfigAssumes", "config.amazonaws.com", (this_account,)).json,
@@ -94,7 +96,7 @@ class ConfigRules(Construct):
         delivery = [
             Statement("DeliverSnapshots", ("s3:PutObject",), (f"{bucket_arn}/AWSLogs/{p.account_token}/Config/*",)),
             Statement("CheckBucket", ("s3:GetBucketAcl",), (bucket_arn,)),
-            Statement("EncryptDeliveries", ("kms:Decrypt", "kms:GenerateDataKey"), (p.kms_key_arn,), conditions=(
+            Statement("EncryptDeliveries", ("kms:Decrypt", "kms:GenerateDataKey"), (p.kms_key.arn,), conditions=(
                 Condition("StringEquals", "kms:ViaService",
                           tuple(f"{s}.{p.region}.amazonaws.com" for s in ("s3", "sns"))),)),
         ]
@@ -109,7 +111,7 @@ class ConfigRules(Construct):
                 all_supported=True, include_global_resource_types=p.record_global_resources))
         self.delivery_channel = aws.config_delivery_channel.ConfigDeliveryChannel(
             self, "delivery-channel", name=n.name("config", "config_recorder"), s3_bucket_name=self.bucket.id,
-            s3_kms_key_arn=p.kms_key_arn, sns_topic_arn=p.notification_topic_arn,
+            s3_kms_key_arn=p.kms_key.arn, sns_topic_arn=p.notification_topic_arn,
             depends_on=[self.recorder, self.bucket.policy])
         self.status = aws.config_configuration_recorder_status.ConfigConfigurationRecorderStatus(
             self, "status", name=self.recorder.name, is_enabled=True, depends_on=[self.delivery_channel])

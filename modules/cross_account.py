@@ -46,7 +46,7 @@ IAM_ACTIONS = (
 class CrossAccountProps:
     namer: Namer
     environment: str
-    account_id: str  # the environment's own account (configuration), never trusted by the read-only role
+    account_number: str  # the environment's own account (configuration), never trusted by the read-only role
     trusted_accounts: tuple[str, ...]  # who may assume the read-only role (Config.trusted_by)
     deployer_accounts: tuple[str, ...]  # who may assume the deploy role (Config.deployers_of)
     external_id: str
@@ -63,7 +63,7 @@ class CrossAccountRoles(Construct):
         super().__init__(scope, construct_id)
         self._props = p = props
         n = p.namer
-        if p.account_id in p.trusted_accounts:
+        if p.account_number in p.trusted_accounts:
             raise ValueError("the read-only cross-account role must not trust its own account")
         if not p.deployer_accounts:
             raise ValueError("the deploy role needs at least one deployer account")

@@ -22,7 +22,8 @@ from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
-from modules.naming import Namer, rds_log_group
+from modules.kms import EncryptionKey, ImportedKey
+from modules.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules.policy import attach_managed, trust
 
 PORT = 5432
@@ -36,7 +37,7 @@ class DatabaseProps:
     namer: Namer
     vpc_id: str
     subnet_ids: list[str]  # the isolated database tier
-    kms_key_arn: str
+    kms_key: EncryptionKey | ImportedKey  # storage, logs, secret, insights; the database grants itself its use
     engine_version: str  # a major version
     instance_class: str
     allocated_storage: int
@@ -72,9 +73,12 @@ class Database(Construct):
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),  # a new family on major upgrades
             tags=n.resource_tags(f"db-{family}", "db_parameter_group"))
         identifier = n.name("db", "rds")
+        p.kms_key.grant_via_service("rds", "secretsmanager")
+        # RDS names its exported log groups itself (/aws/rds/instance/<identifier>/<log>).
+        p.kms_key.admit_log_group(f"{RDS_LOG_GROUP_PREFIX}{n.prefix}")
         log_groups = [aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, f"log-{log}", name=rds_log_group(identifier, log), retention_in_days=p.log_retention_days,
-            kms_key_id=p.kms_key_arn, tags=n.resource_tags(f"db-{log}-logs", "log_group")) for log in LOGS]
+            kms_key_id=p.kms_key.arn, tags=n.resource_tags(f"db-{log}-logs", "log_group")) for log in LOGS]
         monitoring = aws.iam_role.IamRole(
             self, "monitoring", name=n.name("db-monitoring", "iam_role"), max_session_duration=3600,
             assume_role_policy=trust(self, "monitoring-trust", "RdsMonitoringAssumes",
@@ -84,18 +88,18 @@ class Database(Construct):
         self.instance = aws.db_instance.DbInstance(
             self, "instance", identifier=identifier, engine="postgres", engine_version=p.engine_version,
             instance_class=p.instance_class, db_name=DATABASE_NAME, username=MASTER_USERNAME,
-            manage_master_user_password=True, master_user_secret_kms_key_id=p.kms_key_arn,
+            manage_master_user_password=True, master_user_secret_kms_key_id=p.kms_key.arn,
             port=PORT, db_subnet_group_name=subnets.name, vpc_security_group_ids=[self.security_group.id],
             parameter_group_name=parameters.name, publicly_accessible=False,
             storage_type="gp3", allocated_storage=p.allocated_storage, max_allocated_storage=p.max_allocated_storage,
-            storage_encrypted=True, kms_key_id=p.kms_key_arn, multi_az=p.multi_az,
+            storage_encrypted=True, kms_key_id=p.kms_key.arn, multi_az=p.multi_az,
             backup_retention_period=p.backup_retention_days, backup_window="03:00-04:00",
             maintenance_window="sun:04:30-sun:05:30", auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False, copy_tags_to_snapshot=True, delete_automated_backups=False,
             deletion_protection=p.deletion_protection, skip_final_snapshot=p.skip_final_snapshot,
             final_snapshot_identifier=None if p.skip_final_snapshot else n.name("db-final", "rds"),
             performance_insights_enabled=p.performance_insights,
-            performance_insights_kms_key_id=p.kms_key_arn if p.performance_insights else None,
+            performance_insights_kms_key_id=p.kms_key.arn if p.performance_insights else None,
             performance_insights_retention_period=7 if p.performance_insights else None,
             iam_database_authentication_enabled=True, enabled_cloudwatch_logs_exports=list(LOGS),
             monitoring_interval=60, monitoring_role_arn=monitoring.arn,
@@ -122,7 +126,7 @@ class Database(Construct):
 class BackupReplicaProps:
     source_identifier: str  # the primary region's instance identifier (naming helper)
     source_provider: object  # a provider for the primary region, where the source instance lives
-    kms_key_arn: str  # this region's key
+    kms_key: EncryptionKey | ImportedKey  # this region's key
     retention_days: int
 
 
@@ -133,8 +137,9 @@ class BackupReplica(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: BackupReplicaProps):
         super().__init__(scope, construct_id)
+        props.kms_key.grant_via_service("rds")
         source = aws.data_aws_db_instance.DataAwsDbInstance(
             self, "source", db_instance_identifier=props.source_identifier, provider=props.source_provider)
         self.replication = aws.db_instance_automated_backups_replication.DbInstanceAutomatedBackupsReplication(
-            self, "replication", source_db_instance_arn=source.db_instance_arn, kms_key_id=props.kms_key_arn,
+            self, "replication", source_db_instance_arn=source.db_instance_arn, kms_key_id=props.kms_key.arn,
             retention_period=props.retention_days)

@@ -32,6 +32,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+from modules.kms import EncryptionKey, ImportedKey
 from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document, trust
 
@@ -57,9 +58,9 @@ def stage(source: Path) -> Path:
 class IngestProps:
     namer: Namer
     region: str
-    account_id: str  # configuration value (bucket name)
+    account_number: str  # configuration value (bucket name)
     account_token: str  # token (policies)
-    kms_key_arn: str
+    kms_key: EncryptionKey | ImportedKey  # bucket, queue, logs, environment; Ingest grants itself their use
     log_bucket: SecureBucket  # the region's access log bucket; it admits this bucket's logs
     lifecycle: Lifecycle
     force_destroy: bool
@@ -83,16 +84,19 @@ class Ingest(Construct):
         self.props = p = props
         n = p.namer
         self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="ingest", account_id=p.account_id, lifecycle=p.lifecycle,
-            kms_key_arn=p.kms_key_arn, access_log_bucket=p.log_bucket, force_destroy=p.force_destroy))
+            namer=n, service="ingest", account_number=p.account_number, lifecycle=p.lifecycle,
+            kms_key=p.kms_key, access_log_bucket=p.log_bucket, force_destroy=p.force_destroy))
         self.dead_letter_queue = aws.sqs_queue.SqsQueue(
-            self, "dlq", name=n.name("ingest-dlq", "sqs_queue"), kms_master_key_id=p.kms_key_arn,
+            self, "dlq", name=n.name("ingest-dlq", "sqs_queue"), kms_master_key_id=p.kms_key.arn,
             kms_data_key_reuse_period_seconds=300, message_retention_seconds=DLQ_RETENTION_SECONDS,
             tags=n.resource_tags("ingest-dlq", "sqs_queue"))
         function_name = n.name("ingest", "lambda")
+        # The queue, the function's environment and its log group; the role's use through S3 and SNS.
+        p.kms_key.grant_via_service("sqs", "lambda", "s3", "sns")
+        p.kms_key.admit_log_group(n.prefix)
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "logs", name=n.name("ingest", "log_group"), retention_in_days=p.log_retention_days,
-            kms_key_id=p.kms_key_arn, tags=n.resource_tags("ingest", "log_group"))
+            kms_key_id=p.kms_key.arn, tags=n.resource_tags("ingest", "log_group"))
         self.role = self._role(function_name)  # needs the bucket, queue and log group above
         self.security_group = aws.security_group.SecurityGroup(
             self, "sg", name=n.name("ingest", "security_group"), vpc_id=p.vpc_id,
@@ -107,7 +111,7 @@ class Ingest(Construct):
             self, "function", function_name=function_name, description="Validates and catalogues incoming objects",
             runtime=RUNTIME, architectures=["arm64"], handler="handler.handler", filename=asset.path,
             source_code_hash=asset.asset_hash, role=self.role.arn, memory_size=p.memory_mb, timeout=p.timeout_s,
-            reserved_concurrent_executions=p.reserved_concurrency, kms_key_arn=p.kms_key_arn,
+            reserved_concurrent_executions=p.reserved_concurrency, kms_key_arn=p.kms_key.arn,
             tracing_config=lf.LambdaFunctionTracingConfig(mode="Active"),
             environment=lf.LambdaFunctionEnvironment(variables={
                 "ERROR_TOPIC_ARN": p.error_topic_arn, "MAX_BYTES": str(p.max_bytes),
@@ -150,7 +154,7 @@ class Ingest(Construct):
             Statement("ListResults", ("s3:ListBucket",), (self.bucket.arn,)),
             Statement("PublishErrors", ("sns:Publish",), (p.error_topic_arn,)),
             Statement("DeadLetters", ("sqs:SendMessage",), (self.dead_letter_queue.arn,)),
-            Statement("UseKeyThroughServices", ("kms:Decrypt", "kms:GenerateDataKey"), (p.kms_key_arn,),
+            Statement("UseKeyThroughServices", ("kms:Decrypt", "kms:GenerateDataKey"), (p.kms_key.arn,),
                       conditions=(Condition("StringEquals", "kms:ViaService", via),)),
             # Streams are authorized as log-group:<name>:log-stream:<stream>; the bare group ARN is
             # only for tagging actions, which the function never calls.

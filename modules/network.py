@@ -15,6 +15,7 @@ from cdktf import Fn
 from constructs import Construct
 
 from modules import aws
+from modules.kms import EncryptionKey, ImportedKey
 from modules.naming import Namer
 from modules.policy import Condition, Statement, document, trust
 
@@ -36,8 +37,8 @@ class NetworkProps:
     nat_policy: str  # "single" or "per_az"
     interface_endpoints: bool
     log_retention_days: int
-    kms_key_arn: str
-    account_id: str  # token
+    kms_key: EncryptionKey | ImportedKey  # the flow log group; the network admits it itself
+    account_token: str  # token
     partition: str  # token
 
 
@@ -150,13 +151,14 @@ class Network(Construct):
 
     def _flow_logs(self) -> None:
         p, n = self.props, self.props.namer
+        p.kms_key.admit_log_group(n.prefix)
         self.flow_log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "flow-logs", name=n.name("flow-logs", "log_group"), retention_in_days=p.log_retention_days,
-            kms_key_id=p.kms_key_arn, tags=n.resource_tags("flow-logs", "log_group"))
+            kms_key_id=p.kms_key.arn, tags=n.resource_tags("flow-logs", "log_group"))
         trust_policy = trust(self, "flow-logs-trust", "VpcFlowLogsOnly", "vpc-flow-logs.amazonaws.com", (
-            Condition("StringEquals", "aws:SourceAccount", (p.account_id,)),
+            Condition("StringEquals", "aws:SourceAccount", (p.account_token,)),
             Condition("ArnLike", "aws:SourceArn",
-                      (f"arn:{p.partition}:ec2:{p.region}:{p.account_id}:vpc-flow-log/*",))))
+                      (f"arn:{p.partition}:ec2:{p.region}:{p.account_token}:vpc-flow-log/*",))))
         self.flow_log_role = aws.iam_role.IamRole(
             self, "flow-logs-role", name=n.name("flow-logs", "iam_role"), assume_role_policy=trust_policy.json,
             description="Lets VPC Flow Logs write to its own log group", max_session_duration=3600,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from modules import aws
+from modules.kms import THIS_KEY, EncryptionKey, ImportedKey
 from modules.naming import Namer
 from modules.policy import Condition, Statement, document
 
@@ -24,11 +25,39 @@ OWNER_ACTIONS = ("sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPer
 class ErrorTopicProps:
     namer: Namer
     region: str
-    kms_key_arn: str
-    account_id: str  # token
+    kms_key: EncryptionKey | ImportedKey  # the topic grants itself its use
+    account_token: str  # the account id as Terraform reads it
     partition: str  # token
     publisher_accounts: tuple[str, ...]  # the other environments' accounts (configuration)
     emails: tuple[str, ...]
+
+
+def grant_topic_encryption(key: EncryptionKey | ImportedKey, publisher_accounts: tuple[str, ...] = ()) -> None:
+    """What an SNS topic encrypted with `key` needs in the key policy: SNS itself, and the
+    publishers of this account (AWS Budgets, the CloudWatch alarms of the key's environment and
+    region) and of `publisher_accounts` (SNS encrypts a cross-account publish with this key on
+    behalf of the publisher)."""
+    key.grant_via_service("sns")
+    if isinstance(key, ImportedKey):
+        return
+    k = key.props
+    source_account = Condition("StringEquals", "aws:SourceAccount", (k.account_token,))
+    publish = ("kms:Decrypt", "kms:GenerateDataKey")
+    key.add_to_resource_policy(Statement("SnsEncryptTopics", publish, THIS_KEY, {"Service": ("sns.amazonaws.com",)},
+                                         (source_account,)))
+    # AWS Budgets publishes cost alerts to the (encrypted) error topic.
+    key.add_to_resource_policy(Statement("BudgetsPublishToEncryptedTopics", publish, THIS_KEY,
+                                         {"Service": ("budgets.amazonaws.com",)}, (source_account,)))
+    # Only alarms of this environment and region (their names share the prefix).
+    key.add_to_resource_policy(Statement(
+        "CloudWatchAlarmsPublishToEncryptedTopics", publish, THIS_KEY, {"Service": ("cloudwatch.amazonaws.com",)},
+        (source_account, Condition("ArnLike", "aws:SourceArn", (
+            f"arn:{k.partition}:cloudwatch:{k.region}:{k.account_token}:alarm:{k.namer.prefix}*",)))))
+    if publisher_accounts:
+        key.add_to_resource_policy(Statement(
+            "OtherEnvironmentsPublishToEncryptedTopics", publish, THIS_KEY,
+            {"AWS": tuple(f"arn:{k.partition}:iam::{a}:root" for a in publisher_accounts)},
+            (Condition("StringEquals", "kms:ViaService", (f"sns.{k.region}.amazonaws.com",)),)))
 
 
 class ErrorTopic(Construct):
@@ -38,17 +67,18 @@ class ErrorTopic(Construct):
         super().__init__(scope, construct_id)
         p, n = props, props.namer
         self.topic = aws.sns_topic.SnsTopic(self, "topic", name=n.name("errors", "sns_topic"),
-                                            kms_master_key_id=p.kms_key_arn,
+                                            kms_master_key_id=p.kms_key.arn,
                                             tags=n.resource_tags("errors", "sns_topic"))
         self.arn: str = self.topic.arn
-        this_account = Condition("StringEquals", "aws:SourceAccount", (p.account_id,))
+        grant_topic_encryption(p.kms_key, p.publisher_accounts)
+        this_account = Condition("StringEquals", "aws:SourceAccount", (p.account_token,))
         statements = [
             Statement("OwnerManagesTopic", OWNER_ACTIONS, (self.arn,),
-                      {"AWS": (f"arn:{p.partition}:iam::{p.account_id}:root",)}),
+                      {"AWS": (f"arn:{p.partition}:iam::{p.account_token}:root",)}),
             Statement("CloudWatchAlarmsPublish", ("sns:Publish",), (self.arn,),
                       {"Service": ("cloudwatch.amazonaws.com",)},
                       (this_account, Condition("ArnLike", "aws:SourceArn", (
-                          f"arn:{p.partition}:cloudwatch:{p.region}:{p.account_id}:alarm:{n.prefix}*",)))),
+                          f"arn:{p.partition}:cloudwatch:{p.region}:{p.account_token}:alarm:{n.prefix}*",)))),
             Statement("BudgetsPublish", ("sns:Publish",), (self.arn,), {"Service": ("budgets.amazonaws.com",)},
                       (this_account,)),
             Statement("DenyInsecureTransport", ("sns:Publish",), (self.arn,), {"AWS": ("*",)},

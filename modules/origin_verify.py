@@ -22,6 +22,7 @@ from cdktf import Fn, TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
+from modules.kms import EncryptionKey, ImportedKey
 from modules.naming import Namer
 
 HEADER = "X-Origin-Verify"
@@ -32,7 +33,7 @@ class OriginVerifyProps:
     secret_name: str  # from the naming helper, for the primary region
     owner: bool  # True in the primary region's stack: it creates the secret
     namer: Namer | None = None  # owner only
-    kms_key_arn: str | None = None  # owner only
+    kms_key: EncryptionKey | ImportedKey | None = None  # owner only; the secret grants itself its use
     recovery_window_days: int = 30  # owner only; 0 lets a torn-down dev environment be re-created at once
     # Readers only: a provider for the primary region (the secret lives there); None when the
     # stack's default provider already works in the primary region.
@@ -46,8 +47,9 @@ class OriginVerify(Construct):
         super().__init__(scope, construct_id)
         p = props
         if p.owner:
+            p.kms_key.grant_via_service("secretsmanager")
             secret = aws.secretsmanager_secret.SecretsmanagerSecret(
-                self, "secret", name=p.secret_name, kms_key_id=p.kms_key_arn,
+                self, "secret", name=p.secret_name, kms_key_id=p.kms_key.arn,
                 recovery_window_in_days=p.recovery_window_days,
                 description=f"{HEADER} header value shared by CloudFront and the load balancers",
                 tags=p.namer.resource_tags("origin-verify", "secret"))

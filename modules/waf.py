@@ -15,6 +15,7 @@ from cdktf import TerraformProvider
 from constructs import Construct
 
 from modules import aws
+from modules.kms import EncryptionKey, ImportedKey
 from modules.naming import Namer
 
 LOG_PREFIX = "aws-waf-logs-"
@@ -27,7 +28,7 @@ class WebAclProps:
     namer: Namer
     provider: TerraformProvider  # us-east-1
     log_retention_days: int
-    kms_key_arn: str  # a key in us-east-1
+    kms_key: EncryptionKey | ImportedKey  # a key in us-east-1; the ACL admits its log group itself
 
 
 class WebAcl(Construct):
@@ -54,9 +55,10 @@ class WebAcl(Construct):
                 for index, group in enumerate(MANAGED_RULE_GROUPS)],
             tags=n.resource_tags("waf"))
         # WAF only logs to destinations whose names start with aws-waf-logs-.
+        p.kms_key.admit_log_group(LOG_PREFIX)
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "logs", name=n.prefixed(LOG_PREFIX, "waf", "log_group"), retention_in_days=p.log_retention_days,
-            kms_key_id=p.kms_key_arn, provider=p.provider, tags=n.resource_tags("waf-logs", "log_group"))
+            kms_key_id=p.kms_key.arn, provider=p.provider, tags=n.resource_tags("waf-logs", "log_group"))
         aws.wafv2_web_acl_logging_configuration.Wafv2WebAclLoggingConfiguration(
             self, "logging", resource_arn=self.acl.arn, log_destination_configs=[self.log_group.arn],
             provider=p.provider)

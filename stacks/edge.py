@@ -16,11 +16,13 @@ from modules.budget import Budget, BudgetProps
 from modules.cdn import Distribution, DistributionProps
 from modules.cdn_logs import CdnLogs, CdnLogsProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
+from modules.compute import grant_volume_encryption
 from modules.cross_account import CrossAccountProps, CrossAccountRoles
 from modules.dns_failover import origin_group_names
 from modules.kms import EncryptionKey, EncryptionKeyProps
+from modules.notifications import grant_topic_encryption
 from modules.origin_verify import OriginVerify, OriginVerifyProps
-from modules.waf import LOG_PREFIX, WebAcl, WebAclProps
+from modules.waf import WebAcl, WebAclProps
 from stacks.base import PlatformStack, origin_verify_secret_name
 
 
@@ -42,12 +44,12 @@ class EdgeStack(PlatformStack):
         self.web_acl = None
         if env.waf:
             self.key = EncryptionKey(self, "kms", EncryptionKeyProps(
-                namer=n, region=EDGE_REGION, account_id=self.account_id, partition=self.partition,
-                deletion_window_days=env.key_deletion_window_days, provider=self.us_east_1,
-                log_group_prefixes=(LOG_PREFIX,)))
+                namer=n, region=EDGE_REGION, account_token=self.account_token, partition=self.partition,
+                deletion_window_days=env.key_deletion_window_days, provider=self.us_east_1))
+            self._regional_key_grants()
             self.web_acl = WebAcl(self, "waf", WebAclProps(namer=n, provider=self.us_east_1,
                                                           log_retention_days=env.log_retention_days,
-                                                          kms_key_arn=self.key.arn))
+                                                          kms_key=self.key))
         origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
             secret_name=origin_verify_secret_name(config, env), owner=False,
             primary_provider=self.provider_in(env.primary_region)))
@@ -60,7 +62,7 @@ class EdgeStack(PlatformStack):
             web_acl_arn=self.web_acl.acl.arn if self.web_acl else None))
         distribution = self.cdn.distribution
         self.logs = CdnLogs(self, "cdn-logs", CdnLogsProps(
-            namer=n, account_id=env.account_id, account_token=self.account_id, partition=self.partition,
+            namer=n, account_number=env.account_id, account_token=self.account_token, partition=self.partition,
             distribution_arn=distribution.arn, force_destroy=env.force_destroy, provider=self.us_east_1,
             lifecycle=Lifecycle(abort_multipart_days=env.abort_multipart_days,
                                 current_expire_days=env.log_retention_days)))
@@ -75,16 +77,29 @@ class EdgeStack(PlatformStack):
                         evaluate_target_health=False),
                     provider=self.dns_provider))
         self.roles = CrossAccountRoles(self, "cross-account", CrossAccountProps(
-            namer=n, environment=env.name, account_id=env.account_id, trusted_accounts=config.trusted_by(env),
+            namer=n, environment=env.name, account_number=env.account_id, trusted_accounts=config.trusted_by(env),
             deployer_accounts=config.deployers_of(env),
             external_id=config.project.external_id, require_mfa=env.require_mfa,
-            deploy_role_name=config.deploy_role_name(env), partition=self.partition, account_token=self.account_id))
+            deploy_role_name=config.deploy_role_name(env), partition=self.partition, account_token=self.account_token))
         primary_topic = aws.data_aws_sns_topic.DataAwsSnsTopic(
             self, "primary-error-topic", name=config.namer(env, env.primary_region).name("errors", "sns_topic"),
             provider=self.provider_in(env.primary_region))
         self.budget = Budget(self, "budget", BudgetProps(
             namer=n, environment=env.name, limit_usd=env.budget_limit_usd, topic_arn=primary_topic.arn,
             emails=env.alert_emails))
+        self._outputs(distribution, viewer_names)
+
+    def _regional_key_grants(self) -> None:
+        """Only WAF's log group (which admits itself) uses the edge key, but its policy has always
+        been the regional keys' policy: these are the grants the regional consumers make, made
+        here explicitly so the synthesized policy stays as deployed. Narrowing the policy to what
+        WAF needs is a reviewable policy change of its own."""
+        self.key.grant_via_service("s3", "rds", "secretsmanager", "sns", "ec2", "sqs", "lambda")
+        self.key.admit_log_group(self.namer.prefix)
+        grant_topic_encryption(self.key)
+        grant_volume_encryption(self.key)
+
+    def _outputs(self, distribution, viewer_names) -> None:
         TerraformOutput(self, "ops_readonly_role_arn", value=self.roles.readonly.arn,
                         description="Read-only operations role other environments may assume")
         TerraformOutput(self, "deploy_role_arn", value=self.roles.deploy.arn,

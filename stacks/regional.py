@@ -19,7 +19,6 @@ from modules.database import BackupReplica, BackupReplicaProps, Database, Databa
 from modules.dns_failover import RegionalDns, RegionalDnsProps, standby_name
 from modules.ingest import Ingest, IngestProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
-from modules.naming import RDS_LOG_GROUP_PREFIX
 from modules.network import Network, NetworkProps
 from modules.notifications import ErrorTopic, ErrorTopicProps
 from modules.origin_verify import OriginVerify, OriginVerifyProps
@@ -35,14 +34,13 @@ class RegionalStack(PlatformStack):
         self.instance_count = self._instance_count_variable()
         region = spec.region
         other_accounts = config.other_accounts(env)
+        # Every construct given the key adds its own grant to the key policy.
         self.key = EncryptionKey(self, "kms", EncryptionKeyProps(
-            namer=self.namer, region=region, account_id=self.account_id, partition=self.partition,
-            deletion_window_days=env.key_deletion_window_days, topic_publisher_accounts=other_accounts,
-            # RDS names its exported log groups itself (/aws/rds/instance/<identifier>/<log>).
-            log_group_prefixes=(f"{RDS_LOG_GROUP_PREFIX}{self.namer.prefix}",)))
+            namer=self.namer, region=region, account_token=self.account_token, partition=self.partition,
+            deletion_window_days=env.key_deletion_window_days))
         # Whatever logs into this bucket (the ALB, the ingest and Config buckets) adds its own grant.
         self.log_bucket = SecureBucket(self, "log-bucket", SecureBucketProps(
-            namer=self.namer, service="logs", account_id=env.account_id,
+            namer=self.namer, service="logs", account_number=env.account_id,
             lifecycle=self.lifecycle(current_expire_days=env.log_retention_days),
             sse_s3_reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 buckets",
             no_access_log_reason="it is the access log bucket; logging it into itself would loop",
@@ -50,10 +48,10 @@ class RegionalStack(PlatformStack):
         self.network = Network(self, "network", NetworkProps(
             namer=self.namer, region=region, cidr=env.cidrs[region], az_count=env.az_count,
             nat_policy=env.nat_policy, interface_endpoints=env.interface_endpoints,
-            log_retention_days=env.log_retention_days, kms_key_arn=self.key.arn,
-            account_id=self.account_id, partition=self.partition))
+            log_retention_days=env.log_retention_days, kms_key=self.key,
+            account_token=self.account_token, partition=self.partition))
         self.error_topic = ErrorTopic(self, "errors", ErrorTopicProps(
-            namer=self.namer, region=region, kms_key_arn=self.key.arn, account_id=self.account_id,
+            namer=self.namer, region=region, kms_key=self.key, account_token=self.account_token,
             partition=self.partition, publisher_accounts=other_accounts, emails=env.alert_emails))
         self.config_rules = None
         owns_recorder = config.owns_config_recorder(env, region)
@@ -61,15 +59,15 @@ class RegionalStack(PlatformStack):
         # account and region already; with manage_config_recorder = false the rules still come here.
         if owns_recorder or not env.manage_config_recorder:
             self.config_rules = ConfigRules(self, "config", ConfigRulesProps(
-                namer=self.namer, region=region, account_id=env.account_id, account_token=self.account_id,
+                namer=self.namer, region=region, account_number=env.account_id, account_token=self.account_token,
                 partition=self.partition, manage_recorder=owns_recorder, record_global_resources=env.is_primary(region),
-                kms_key_arn=self.key.arn, log_bucket=self.log_bucket, lifecycle=self.lifecycle(),
+                kms_key=self.key, log_bucket=self.log_bucket, lifecycle=self.lifecycle(),
                 force_destroy=env.force_destroy,
                 notification_topic_arn=self.error_topic.arn if env.config_notifications else None))
         self._web_tier()
         self.ingest = Ingest(self, "ingest", IngestProps(
-            namer=self.namer, region=region, account_id=env.account_id, account_token=self.account_id,
-            kms_key_arn=self.key.arn, log_bucket=self.log_bucket,
+            namer=self.namer, region=region, account_number=env.account_id, account_token=self.account_token,
+            kms_key=self.key, log_bucket=self.log_bucket,
             lifecycle=self.lifecycle(), force_destroy=env.force_destroy, vpc_id=self.network.vpc.id,
             subnet_ids=self.network.subnet_ids["app"], error_topic_arn=self.error_topic.arn,
             memory_mb=env.lambda_memory_mb, timeout_s=env.lambda_timeout_s,
@@ -96,15 +94,15 @@ class RegionalStack(PlatformStack):
         self.origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
             secret_name=origin_verify_secret_name(self.config, env), owner=primary,
             primary_provider=None if primary else self.provider_in(env.primary_region),
-            namer=n, kms_key_arn=self.key.arn, recovery_window_days=0 if env.force_destroy else 30))
+            namer=n, kms_key=self.key, recovery_window_days=0 if env.force_destroy else 30))
         self.load_balancer = LoadBalancer(self, "web-lb", LoadBalancerProps(
             namer=n, vpc_id=self.network.vpc.id, public_subnet_ids=self.network.subnet_ids["public"],
-            certificate_arn=self.certificate.arn, log_bucket=self.log_bucket, account_id=self.account_id,
+            certificate_arn=self.certificate.arn, log_bucket=self.log_bucket, account_token=self.account_token,
             deletion_protection=env.deletion_protection, region=region,
             origin_verify_values=self.origin_verify.accepted))
         lb = self.load_balancer
         self.database = Database(self, "database", DatabaseProps(
-            namer=n, vpc_id=self.network.vpc.id, subnet_ids=self.network.subnet_ids["db"], kms_key_arn=self.key.arn,
+            namer=n, vpc_id=self.network.vpc.id, subnet_ids=self.network.subnet_ids["db"], kms_key=self.key,
             engine_version=env.db_engine_version, instance_class=env.db_instance_class,
             allocated_storage=env.db_allocated_storage, max_allocated_storage=env.db_max_allocated_storage,
             multi_az=env.db_multi_az, backup_retention_days=env.db_backup_retention_days,
@@ -114,7 +112,7 @@ class RegionalStack(PlatformStack):
         if env.db_backup_replication and len(env.regions) > 1 and region == env.regions[1]:
             BackupReplica(self, "database-backups", BackupReplicaProps(
                 source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
-                source_provider=self.provider_in(env.primary_region), kms_key_arn=self.key.arn,
+                source_provider=self.provider_in(env.primary_region), kms_key=self.key,
                 retention_days=env.db_backup_retention_days))
         self.compute = Compute(self, "web", ComputeProps(
             namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
@@ -123,7 +121,7 @@ class RegionalStack(PlatformStack):
             target_group_arn_suffix=lb.target_group.arn_suffix, instance_type=env.instance_type,
             architecture=env.architecture, instance_count=self.instance_count.number_value,
             max_capacity=env.max_capacity, requests_per_target=env.requests_per_target, cpu_target=env.cpu_target,
-            kms_key_arn=self.key.arn, secret_arns=(db.secret_arn,),
+            kms_key=self.key, secret_arns=(db.secret_arn,),
             # Where the database is and which secret holds its credentials; never the password.
             app_environment={"WEBAPP_DB_SECRET_ARN": db.secret_arn, "WEBAPP_DB_HOST": db.address,
                              "WEBAPP_DB_PORT": str(db.port), "WEBAPP_DB_NAME": db.name}))

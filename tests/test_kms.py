@@ -131,3 +131,105 @@ def test_every_encrypted_log_group_is_admitted_by_its_keys_policy(synthesized):
             assert any(fnmatch.fnmatchcase(group["name"], n) for n in names), f"{name}: {group['name']} vs {names}"
             checked += 1
     assert checked >= 6 * 4 + 1, "flow logs, ingest and RDS logs per region, WAF logs in prod"
+
+
+# ------------------------------------------------------------------ the construct: consumers grant themselves
+
+
+def bare_key(tmp_path, region="us-east-1"):
+    """An EncryptionKey in a stack of its own, with literal account and partition."""
+    from cdktf import App, TerraformStack
+
+    from modules import aws
+    from modules.kms import EncryptionKey, EncryptionKeyProps
+    from modules.naming import Namer
+
+    app = App(outdir=str(tmp_path / "out"))
+    stack = TerraformStack(app, f"dev-{region}")
+    aws.provider.AwsProvider(stack, "aws", region=region)
+    key = EncryptionKey(stack, "kms", EncryptionKeyProps(
+        namer=Namer("dev", region, "a1"), region=region, account_token="111111111111", partition="aws"))
+    return app, key
+
+
+def synthesized_policy(app, tmp_path) -> list[dict]:
+    from tfjson import load_stacks
+
+    app.synth()
+    (stack,) = load_stacks(tmp_path / "out").values()
+    _, key = only(stack, "aws_kms_key")
+    return jsonencoded(key["policy"])["Statement"]
+
+
+def test_a_key_without_consumers_grants_only_administration(tmp_path):
+    app, _ = bare_key(tmp_path)
+    assert [s["Sid"] for s in synthesized_policy(app, tmp_path)] == ["AccountAdministersKey"]
+
+
+def test_a_key_with_two_consumers_has_exactly_their_statements(tmp_path):
+    """A topic and a database given the key: SNS and its publishers, use through SNS, RDS and
+    Secrets Manager, RDS's log groups; nothing for volumes, queues or other accounts."""
+    from modules.notifications import grant_topic_encryption
+
+    app, key = bare_key(tmp_path)
+    grant_topic_encryption(key)
+    key.grant_via_service("rds", "secretsmanager")  # what Database asks for
+    key.admit_log_group("/aws/rds/instance/dev-us-east-1-")
+    statements = {s["Sid"]: s for s in synthesized_policy(app, tmp_path)}
+    assert list(statements) == ["AccountAdministersKey", "AccountUsesKeyThroughServices",
+                                "CloudWatchLogsEncryptLogGroups", "SnsEncryptTopics",
+                                "BudgetsPublishToEncryptedTopics", "CloudWatchAlarmsPublishToEncryptedTopics"]
+    via = statements["AccountUsesKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via == [f"{s}.us-east-1.amazonaws.com" for s in ("rds", "secretsmanager", "sns")]
+    logs = statements["CloudWatchLogsEncryptLogGroups"]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert logs == ["arn:aws:logs:us-east-1:111111111111:log-group:/aws/rds/instance/dev-us-east-1-*"]
+
+
+def test_grants_render_in_the_deployed_order_whatever_order_they_were_asked_in(tmp_path):
+    """Consumers arrive in construction order; the policy keeps the order it had when the key
+    listed them itself (no plan churn), and a grant it has never seen goes last."""
+    from modules.compute import grant_volume_encryption
+    from modules.kms import THIS_KEY
+    from modules.notifications import grant_topic_encryption
+    from modules.policy import Statement
+
+    app, key = bare_key(tmp_path)
+    key.add_to_resource_policy(Statement("NewConsumer", ("kms:Decrypt",), THIS_KEY, {"Service": ("x.amazonaws.com",)}))
+    key.grant_via_service("lambda", "dynamodb", "ec2")
+    grant_topic_encryption(key, ("222222222222",))
+    grant_volume_encryption(key)
+    key.grant_via_service("s3", "ec2")  # asked twice: listed once
+    statements = synthesized_policy(app, tmp_path)
+    assert [s["Sid"] for s in statements] == [
+        "AccountAdministersKey", "AccountUsesKeyThroughServices", "SnsEncryptTopics",
+        "BudgetsPublishToEncryptedTopics", "CloudWatchAlarmsPublishToEncryptedTopics",
+        "AutoScalingEncryptsInstanceVolumes", "AutoScalingGrantsForVolumes",
+        "OtherEnvironmentsPublishToEncryptedTopics", "NewConsumer"]
+    via = statements[1]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert [v.split(".")[0] for v in via] == ["s3", "sns", "ec2", "lambda", "dynamodb"]
+
+
+def test_a_grant_the_key_cannot_take_is_refused(tmp_path):
+    from modules.kms import THIS_KEY
+    from modules.policy import Statement
+
+    _, key = bare_key(tmp_path)
+    with pytest.raises(ValueError, match="would admit every log group"):
+        key.admit_log_group("")
+    with pytest.raises(ValueError, match="a key policy's resource is"):
+        key.add_to_resource_policy(Statement("Elsewhere", ("kms:Decrypt",), ("arn:aws:s3:::b",)))
+    with pytest.raises(ValueError, match="already has a statement AccountAdministersKey"):
+        key.add_to_resource_policy(Statement("AccountAdministersKey", ("kms:Decrypt",), THIS_KEY))
+
+
+def test_an_imported_key_encrypts_but_takes_no_grants(tmp_path):
+    """A consumer given a key it does not own (by ARN) uses the ARN and changes no policy."""
+    from modules.compute import grant_volume_encryption
+    from modules.kms import ImportedKey
+    from modules.notifications import grant_topic_encryption
+
+    key = ImportedKey("arn:aws:kms:us-east-1:111111111111:key/k")
+    grant_topic_encryption(key, ("222222222222",))
+    grant_volume_encryption(key)
+    key.admit_log_group("x-")
+    assert vars(key) == {"arn": "arn:aws:kms:us-east-1:111111111111:key/k"}

@@ -34,6 +34,7 @@ def data_bucket_stack(tmp_path_factory):
 
     from modules import aws
     from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.kms import ImportedKey
     from modules.naming import Namer
 
     out = tmp_path_factory.mktemp("bucket") / "out"
@@ -43,10 +44,11 @@ def data_bucket_stack(tmp_path_factory):
     namer = Namer("dev", "us-east-1", "a1")
     key = aws.kms_key.KmsKey(stack, "key", enable_key_rotation=True, tags=namer.resource_tags("kms"))
     logs = SecureBucket(stack, "logs", SecureBucketProps(
-        namer=namer, service="logs", account_id="111111111111", lifecycle=Lifecycle(current_expire_days=14),
+        namer=namer, service="logs", account_number="111111111111", lifecycle=Lifecycle(current_expire_days=14),
         sse_s3_reason="log delivery", no_access_log_reason="log bucket"))
     SecureBucket(stack, "data", SecureBucketProps(
-        namer=namer, service="ingest", account_id="111111111111", lifecycle=Lifecycle(), kms_key_arn=key.arn,
+        namer=namer, service="ingest", account_number="111111111111", lifecycle=Lifecycle(),
+        kms_key=ImportedKey(key.arn),
         access_log_bucket=logs,
         extra_statements=[Statement("ReadForReports", ("s3:GetObject",), (f"{logs.arn}/*",),
                                     {"Service": ("reports.example.invalid",)})]))
@@ -184,6 +186,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
 
     from modules import aws
     from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.kms import ImportedKey
     from modules.naming import Namer
 
     app = App(outdir=str(tmp_path / "out"))
@@ -191,21 +194,22 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
     aws.provider.AwsProvider(stack, "aws", region="us-east-1")
     namer = Namer("dev", "us-east-1", "a1")
     logs = SecureBucket(stack, "logs", SecureBucketProps(
-        namer=namer, service="logs", account_id="1" * 12, lifecycle=Lifecycle(current_expire_days=14),
+        namer=namer, service="logs", account_number="1" * 12, lifecycle=Lifecycle(current_expire_days=14),
         sse_s3_reason="log delivery", no_access_log_reason="log bucket"))
     for service in ("first", "second-source"):
         SecureBucket(stack, service, SecureBucketProps(
-            namer=namer, service=service, account_id="1" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
+            namer=namer, service=service, account_number="1" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
             access_log_bucket=logs))
     with pytest.raises(ValueError, match="already has a statement S3ServerAccessLogsFromFirst"):
         logs.admit_access_logs(stack.node.find_child("first"), "again/")
     keyed = SecureBucket(stack, "keyed", SecureBucketProps(
-        namer=namer, service="keyed", account_id="1" * 12, lifecycle=Lifecycle(), kms_key_arn="${aws_kms_key.k.arn}",
+        namer=namer, service="keyed", account_number="1" * 12, lifecycle=Lifecycle(),
+        kms_key=ImportedKey("${aws_kms_key.k.arn}"),
         no_access_log_reason="test"))
     with pytest.raises(ValueError, match="cannot be delivered to an SSE-KMS bucket"):
         keyed.admit_access_logs(logs, "s3/x/")
     other_account = SecureBucket(stack, "other", SecureBucketProps(
-        namer=namer, service="other", account_id="2" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
+        namer=namer, service="other", account_number="2" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
         no_access_log_reason="test"))
     with pytest.raises(ValueError, match="only within one account and region"):
         logs.admit_access_logs(other_account, "s3/other/")
@@ -298,16 +302,17 @@ def test_shortcuts_need_a_reason(tmp_path):
     from cdktf import App, TerraformStack
 
     from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.kms import ImportedKey
     from modules.naming import Namer
 
     stack = TerraformStack(App(outdir=str(tmp_path)), "s")
     namer = Namer("dev", "us-east-1", "a1")
     with pytest.raises(ValueError, match="needs a reason"):
-        SecureBucket(stack, "a", SecureBucketProps(namer=namer, service="x", account_id="1" * 12, lifecycle=Lifecycle(),
-                                                   access_log_bucket="logs"))
+        SecureBucket(stack, "a", SecureBucketProps(namer=namer, service="x", account_number="1" * 12,
+                                                   lifecycle=Lifecycle(), access_log_bucket="logs"))
     with pytest.raises(ValueError, match="without access logging needs a reason"):
-        SecureBucket(stack, "b", SecureBucketProps(namer=namer, service="x", account_id="1" * 12, lifecycle=Lifecycle(),
-                                                   kms_key_arn="${aws_kms_key.k.arn}"))
+        SecureBucket(stack, "b", SecureBucketProps(namer=namer, service="x", account_number="1" * 12,
+                                                   lifecycle=Lifecycle(), kms_key=ImportedKey("${aws_kms_key.k.arn}")))
 
 
 def test_every_access_log_delivery_is_admitted_by_the_log_bucket_policy(synthesized):

@@ -307,6 +307,7 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
 
     from modules import aws
     from modules.compute import Compute, ComputeProps
+    from modules.kms import ImportedKey
     from modules.naming import Namer
 
     out = tmp_path / "o"
@@ -318,7 +319,7 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
         vpc_cidr="10.0.0.0/17", app_subnet_ids=["s1", "s2"], target_group_arn="tg",
         alb_arn_suffix="app/x/1", target_group_arn_suffix="targetgroup/y/2", instance_type="t4g.micro",
         architecture="arm64", instance_count=2, max_capacity=4, requests_per_target=100, cpu_target=70,
-        kms_key_arn="${aws_kms_key.k.arn}",
+        kms_key=ImportedKey("${aws_kms_key.k.arn}"),
         secret_arns=("${aws_secretsmanager_secret.s.arn}",)))
     app.synth()
     synthesized = load_stacks(out)["dev-us-east-1"]
