@@ -119,3 +119,14 @@ def test_every_requirement_code_cited_is_defined():
 def test_the_readme_shows_no_bare_requirement_codes():
     """Users read the README; codes are for readers of code and tests, and defined in docs/."""
     assert not CODE.findall(README), CODE.findall(README)
+
+
+SOURCE_PATH = re.compile(r"`((?:config|modules|stacks|ops|e2e|webapp|lambda|bench|tests|docs|\.github)/[\w./-]+"
+                         r"|main\.py|Makefile)`")
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_file_the_documents_name_exists(document):
+    """A file moved or renamed must take its mentions along."""
+    missing = sorted({p for p in SOURCE_PATH.findall(document.read_text()) if not (ROOT / p.rstrip("/")).exists()})
+    assert not missing, f"{document.name} names files that do not exist: {missing}"
