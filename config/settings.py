@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from config import checks
+from config import checks, network
 from config.checks import Check, between, one_of, regex
 from config.choices import NatPolicy, PriceClass, Profile, RoutingPolicy
 
@@ -70,14 +70,16 @@ ENVIRONMENT: tuple[Setting, ...] = (
             shown=("required",) * 3),
     Setting("regions", STRINGS, "where it is deployed; the first is the primary", same(REQUIRED), checks.regions,
             shown=("required",) * 3),
-    Setting("profile", str, "which column of this table gives the defaults", same(REQUIRED),
-            one_of(PROFILE_NAMES), shown=("the name if a profile's, else dev",) * 3),
+    Setting("profile", str, "the column of this table that gives the defaults; default: the environment's name "
+            "if it names a profile, else dev (a name that looks like production must set it)", same(REQUIRED),
+            one_of(PROFILE_NAMES), shown=PROFILE_NAMES),
     # compute and scaling
     Setting("instance_type", str, "the EC2 instance type; Graviton (arm64) by default, the AMI follows",
             per_profile("t4g.micro", "t4g.small", "t4g.medium"),
             regex(checks.INSTANCE_TYPE, "an EC2 instance type such as t3.micro", "an EC2 instance type"),
             group="scaling"),
-    Setting("instance_count", int, "desired instances per region; also the Terraform variable's default",
+    Setting("instance_count", int,
+            "instances per region, min_capacity..max_capacity; also the Terraform variable's default",
             same(3), between(2, 100), group="scaling"),
     Setting("min_capacity", int, "the lowest `instance_count` allowed; every environment keeps two instances",
             same(2), between(2, 100), group="scaling"),
@@ -183,7 +185,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("config_notifications", bool, "AWS Config sends configuration changes to the error topic",
             per_profile(False, False, True)),
     Setting("cidrs", dict, 'pin a region\'s VPC block: `{ "us-east-1" = "10.200.0.0/16" }`', same({}),
-            Check(lambda v: None, "/16../22 private blocks by region"), shown=("automatic",) * 3),
+            Check(lambda v: None, f"private /{network.MIN_PREFIX}../{network.MAX_PREFIX} blocks by region"),
+            shown=("automatic",) * 3),  # checked by the loader against the environment's regions
 )
 
 PROJECT: tuple[Setting, ...] = (
@@ -232,11 +235,18 @@ def _shown(value: Any) -> str:
 
 
 def readme_table() -> str:
-    """The README's per-environment settings table, rendered from `ENVIRONMENT`."""
+    """The README's per-environment settings table, rendered from `ENVIRONMENT` (print it with
+    `python -m config.settings`). A long value the next profile repeats reads "same"."""
     lines = ["| key | dev | staging | prod | allowed | what it does |", "|---|---|---|---|---|---|"]
     for s in ENVIRONMENT:
-        values = s.shown if s.shown else tuple(_shown(s.default(p)) for p in PROFILE_NAMES)
-        if len(values) == 1:
-            values = values * len(PROFILE_NAMES)
+        values = list(s.shown or (_shown(s.default(p)) for p in PROFILE_NAMES))
+        values += values[-1:] * (len(PROFILE_NAMES) - len(values))
+        for i in range(len(values) - 1, 0, -1):
+            if values[i] == values[0] and len(values[0]) > 12:
+                values[i] = "same"
         lines.append(f"| `{s.key}` | {' | '.join(values)} | {s.allowed} | {s.doc} |")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(readme_table(), end="")

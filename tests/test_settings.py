@@ -1,0 +1,153 @@
+"""The settings table (config/settings.py) is the one source of every key: loading, the
+defaults, the typed groups and the README's table all follow it."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from config import model, settings
+from config.choices import NatPolicy, RoutingPolicy
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ACCOUNT = "444444444444"
+
+
+def readme_settings_table() -> str:
+    """The README's per-environment settings table, from its header row to the first line that
+    is not a table row."""
+    start = README.index("| key | dev | staging | prod |")
+    lines = []
+    for line in README[start:].splitlines():
+        if not line.startswith("|"):
+            break
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def with_environment(default_data: dict, name: str, **keys) -> dict:
+    data = copy.deepcopy(default_data)
+    data["environments"][name] = {"account_id": ACCOUNT, "regions": ["eu-west-1"], **keys}
+    return data
+
+
+def test_the_readme_table_is_the_rendered_settings_table():
+    assert readme_settings_table() == settings.readme_table(), (
+        "README's settings table differs from config/settings.py: paste `python -m config.settings` over it")
+
+
+def test_the_rendered_table_shows_every_key_and_its_default_per_profile():
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[1:4]
+            for line in settings.readme_table().splitlines()[2:]}
+    assert list(rows) == list(settings.ENVIRONMENT_KEYS)
+    assert rows["max_capacity"] == ["4", "6", "12"]
+    assert rows["nat_policy"] == ["single", "single", "per_az"]
+    assert rows["db_multi_az"] == ["false", "false", "true"]
+
+
+@pytest.mark.parametrize("setting", settings.ENVIRONMENT + settings.PROJECT, ids=lambda s: s.key)
+def test_every_key_has_a_one_line_doc_and_a_default_or_is_required(setting):
+    assert setting.doc.strip() and "\n" not in setting.doc
+    assert setting.allowed, f"{setting.key}: no allowed values to show"
+    assert len(setting.defaults) in (1, len(settings.PROFILE_NAMES))
+    for profile in settings.PROFILE_NAMES:
+        default = setting.default(profile)
+        if default is settings.REQUIRED or default is None:
+            assert setting in settings.PROJECT or setting.shown, (
+                f"{setting.key}: a required or derived default needs its README words (shown)")
+
+
+@pytest.mark.parametrize("setting", settings.ENVIRONMENT + settings.PROJECT, ids=lambda s: s.key)
+def test_every_default_passes_its_own_check(setting):
+    for profile in settings.PROFILE_NAMES:
+        default = setting.default(profile)
+        if default is settings.REQUIRED or default is None or (default == "" and setting.key == "domain"):
+            continue
+        assert setting.check is None or setting.check(default) is None, f"{setting.key} default {default!r}"
+
+
+@pytest.mark.parametrize("profile", settings.PROFILE_NAMES)
+def test_loading_applies_the_tables_defaults_for_each_profile(default_data, profile):
+    extra = {"deployer_account_ids": [ACCOUNT]} if profile == "prod" else {}
+    env = model.parse(with_environment(default_data, "qa", profile=profile, **extra)).environments["qa"]
+    for setting in settings.ENVIRONMENT:
+        if setting.shown or setting.key == "deployer_account_ids":
+            continue  # required or resolved at load time (deploy role name, domain, CIDRs, profile)
+        expected = setting.default(profile)
+        expected = tuple(expected) if isinstance(expected, list) else expected
+        assert getattr(env, setting.key) == expected, setting.key
+
+
+def test_an_unknown_key_is_rejected_with_the_closest_known_one(default_data):
+    data = with_environment(default_data, "qa", db_multi_za=True)
+    with pytest.raises(model.ConfigError) as info:
+        model.parse(data, "test.toml")
+    (line,) = info.value.problems
+    assert line.startswith("test.toml: environments.qa.db_multi_za: unknown key; did you mean 'db_multi_az'? ")
+    assert line.endswith(", ".join(settings.ENVIRONMENT_KEYS))
+
+
+def test_an_invalid_value_is_reported_with_the_tables_check(default_data):
+    data = with_environment(default_data, "qa", cpu_alarm_periods=61)
+    with pytest.raises(model.ConfigError) as info:
+        model.parse(data, "test.toml")
+    assert info.value.problems == ["test.toml: environments.qa.cpu_alarm_periods: 61 is out of range; allowed: 1..60"]
+
+
+def test_each_group_holds_exactly_the_settings_the_table_assigns_it():
+    assert set(settings.GROUPS) == set(model.GROUP_TYPES)
+    for group, kind in model.GROUP_TYPES.items():
+        assert {f.name for f in dataclasses.fields(kind)} == {
+            s.field for s in settings.ENVIRONMENT if s.group == group}, group
+    grouped = {s.key for s in settings.ENVIRONMENT if s.group}
+    flat = {f.name for f in dataclasses.fields(model.Environment)} - set(model.GROUP_TYPES) - {"name"}
+    assert flat | grouped == set(settings.ENVIRONMENT_KEYS)
+    assert not flat & grouped
+
+
+def test_grouped_settings_read_the_same_under_their_toml_key(default_config):
+    prod = default_config.environments["prod"]
+    assert isinstance(prod.database, model.Database) and prod.db_multi_az is prod.database.multi_az is True
+    assert prod.lambda_memory_mb == prod.ingest.memory_mb == 512
+    assert prod.dns_routing_policy is prod.dns.routing_policy
+    assert prod.abort_multipart_days == prod.lifecycle.abort_multipart_days == 7
+    assert prod.max_capacity == prod.scaling.max_capacity == 12
+
+
+def test_nothing_changes_a_loaded_environment(default_config):
+    prod = default_config.environments["prod"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prod.database.multi_az = False
+    with pytest.raises(AttributeError):
+        prod.db_multi_az = False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prod.scaling = None
+
+
+def test_closed_sets_are_enums_that_read_and_serialize_as_their_strings(default_config):
+    prod = default_config.environments["prod"]
+    assert prod.nat_policy is NatPolicy.PER_AZ and prod.dns.routing_policy is RoutingPolicy.FAILOVER
+    assert json.dumps([prod.nat_policy, prod.price_class]) == '["per_az", "PriceClass_All"]'
+    assert f"{prod.nat_policy}" == "per_az" and prod.nat_policy == "per_az"
+
+
+def test_the_allowed_column_comes_from_the_check():
+    by_key = {s.key: s for s in settings.ENVIRONMENT}
+    assert by_key["key_deletion_window_days"].allowed == "7..30"
+    assert by_key["key_deletion_window_days"].check(31) == "31 is out of range; allowed: 7..30"
+    assert by_key["nat_policy"].allowed == "`single` or `per_az`"
+
+
+def test_project_keys_are_read_from_the_project_table(default_data):
+    data = copy.deepcopy(default_data)
+    for setting in settings.PROJECT:
+        if setting.default() is settings.REQUIRED:
+            data["project"].pop(setting.key, None)
+    with pytest.raises(model.ConfigError) as info:
+        model.parse(data, "test.toml")
+    missing = {line.split(": ")[1] for line in info.value.problems if "missing; required" in line}
+    assert missing == {f"project.{s.key}" for s in settings.PROJECT if s.default() is settings.REQUIRED}
