@@ -87,7 +87,9 @@ class LoadBalancer(Construct):
             self.security_groups[service] = group
         self.security_group = self.security_groups["alb"]  # the one the instances admit traffic from
         self.connections = Connections(self, n, "alb", self.security_group.id)
-        p.log_bucket.add_to_policy(access_log_delivery_statement(self, p.region, p.log_bucket.arn, p.account_token))
+        # The log bucket admits the delivery when asked: its policy names exactly the deliveries that exist.
+        p.log_bucket.add_to_resource_policy(
+            access_log_delivery_statement(self, p.region, p.log_bucket.arn, p.account_token))
         self.alb = aws.lb.Lb(
             self, "alb", name=n.name("alb", "alb"), internal=False, load_balancer_type="application",
             security_groups=[g.id for g in self.security_groups.values()], subnets=p.public_subnet_ids,

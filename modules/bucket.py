@@ -140,10 +140,11 @@ class SecureBucket(Construct):
         self.node.try_remove_child(POLICY_DOCUMENT_ID)
         return document(self, POLICY_DOCUMENT_ID, list(self._statements)).json
 
-    def add_to_policy(self, statement: Statement) -> None:
+    def add_to_resource_policy(self, statement: Statement) -> None:
         """Adds a statement to the bucket policy after construction, for whoever delivers into this
         bucket (access logs, load balancer logs): each grant is added by the construct that needs
-        it, so the policy admits exactly the deliveries that exist."""
+        it, so the policy admits exactly the deliveries that exist. The same name and contract as
+        `EncryptionKey.add_to_resource_policy` (the AWS CDK's `addToResourcePolicy`)."""
         if any(s.sid == statement.sid for s in self._statements):
             raise ValueError(f"bucket {self.props.service}: the policy already has a statement {statement.sid}")
         self._statements.append(statement)
@@ -164,7 +165,7 @@ class SecureBucket(Construct):
         if not prefix.endswith("/"):
             raise ValueError(f"bucket {source.props.service}: the access log prefix {prefix!r} must end with '/'")
         words = re.split(r"[^A-Za-z0-9]+", source.props.service)
-        self.add_to_policy(Statement(
+        self.add_to_resource_policy(Statement(
             "S3ServerAccessLogsFrom" + "".join(w[:1].upper() + w[1:] for w in words), ("s3:PutObject",),
             (f"{self.arn}/{prefix}*",), {"Service": (S3_LOGGING_SERVICE,)},
             (Condition("StringEquals", "aws:SourceAccount", (source.props.account_number,)),
