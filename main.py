@@ -1,19 +1,20 @@
 """Command-line front door: choose environments and regions; synthesize, list, plan, review,
 deploy, destroy, smoke-test, check the machine (doctor) and read outputs.
 
-Each command is a few lines that call into `config/` and `stacks/`. Bad input (configuration,
---env, --region, --out, a usage error Click detects) exits with code 2 and one `error:` line per
-problem on stderr, never a traceback. `stacks` (and with it cdktf and Node) is imported only by commands that
-synthesize, so `list` and `validate-config` answer instantly.
+Each command is a few lines that call into `config/`, `stacks/` and `ops/`. Errors are caught in
+one place, `OneLineErrors.main`: a `PlatformError` raised anywhere (config/errors.py) prints its
+`error:` lines on stderr and exits with its own code (2 bad input or machine, 1 a failed stack or
+check, 3 a destructive plan, 130/143 an interrupt), never a traceback; Click's usage errors
+become one `error:` line and exit 2 too. `stacks` (and with it cdktf and Node) is imported only
+by commands that synthesize, so `list` and `validate-config` answer instantly.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +22,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from config import model
+from config.errors import PlatformError, UsageError
 
 try:  # typer 0.2x vendors Click as typer._click
     from typer._click import exceptions as click_errors
@@ -29,9 +31,11 @@ except ImportError:  # older typer: Click itself
 
 
 class OneLineErrors(TyperGroup):
-    """Click's usage errors (an unknown option, an option without its value, a folder given as
-    --config, a file as --out) become one `error:` line and exit 2, like every other bad input
-    (README: exit codes); Click alone prints a usage block and a multi-line message."""
+    """The one place errors become output and exit codes (README: exit codes). A `PlatformError`
+    from any layer prints its `lines()` on stderr and exits with its `exit_code`. Click's usage
+    errors (an unknown option, an option without its value, a folder given as --config, a file as
+    --out) become one `error:` line and exit 2, like every other bad input; Click alone prints a
+    usage block and a multi-line message."""
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -39,6 +43,10 @@ class OneLineErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except PlatformError as exc:
+            for line in exc.lines():
+                typer.echo(line, err=True)
+            sys.exit(exc.exit_code)
         except getattr(click_errors, "NoArgsIsHelpError", ()) as exc:  # bare `main.py`: the help is the answer
             exc.show()
             sys.exit(exc.exit_code)
@@ -85,24 +93,9 @@ _probe = Console()
 stdout = Console(highlight=False, width=None if _probe.is_terminal else 200)
 
 
-def fail(lines: list[str], code: int = 2) -> NoReturn:
-    for line in lines:
-        typer.echo(f"error: {line}", err=True)
-    raise typer.Exit(code)
-
-
-def load_config(path: Path | None) -> model.Config:
-    try:
-        return model.load(path)
-    except model.ConfigError as exc:
-        fail(exc.problems)
-
-
-def select(config: model.Config, env: str, region: str | None) -> list[model.StackSpec]:
-    try:
-        return config.select(env, region)
-    except model.SelectionError as exc:
-        fail([str(exc)])
+def one_environment(env: str, command: str) -> None:
+    if env == "all":
+        raise UsageError(f"{command} one environment at a time: pass --env NAME")
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -119,21 +112,14 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 def synth(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
           out: OutOption = Path("cdktf.out")) -> None:
     """Write Terraform JSON to <out>/stacks/<stack>/cdk.tf.json for the chosen stacks."""
-    cfg = load_config(config)
-    specs = select(cfg, env, region)
-    from modules.naming import NamingError
-    from modules.runtime import NodeMissingError, require_node
+    from modules.runtime import require_node
 
-    try:
-        require_node()
-    except NodeMissingError as exc:
-        fail([str(exc)], code=1)
+    cfg = model.load(config)
+    specs = cfg.select(env, region)
+    require_node()
     from stacks import app  # starts cdktf and jsii: only commands that synthesize pay for it
 
-    try:
-        paths = app.synth(cfg, specs, out)
-    except (NamingError, app.OutputDirError) as exc:
-        fail([str(exc)])
+    paths = app.synth(cfg, specs, out)
     table(f"Synthesized {len(specs)} stack(s) from {cfg.source}",
           ["Stack", "Environment", "Region", "Role", "Terraform JSON"],
           [[s.name, s.environment, s.region, s.role, str(paths[s.name])] for s in specs])
@@ -143,8 +129,8 @@ def synth(env: EnvOption = "all", region: RegionOption = None, config: ConfigOpt
 def list_stacks(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
     """List the stacks with their environment, region, account and role."""
-    cfg = load_config(config)
-    specs = select(cfg, env, region)
+    cfg = model.load(config)
+    specs = cfg.select(env, region)
     if as_json:
         typer.echo(json.dumps([s.__dict__ for s in specs], indent=2))
         return
@@ -155,13 +141,11 @@ def list_stacks(env: EnvOption = "all", region: RegionOption = None, config: Con
 @cli.command("validate-config")
 def validate_config(config: ConfigOption = None) -> None:
     """Check the configuration and show what it resolves to (defaults and CIDRs included)."""
-    cfg = load_config(config)
-    table(f"{cfg.source} is valid", ["Environment", "Profile", "Account", "Regions (primary first)",
-                                     "VPC CIDRs", "Instances", "NAT"],
-          [[e.name, e.profile, e.account_id, ", ".join(e.regions),
-            ", ".join(e.cidrs[r] for r in e.regions),
-            f"{e.instance_count} ({e.min_capacity}..{e.max_capacity}) {e.instance_type}", e.nat_policy]
-           for e in cfg.environments.values()])
+    cfg = model.load(config)
+    from config import settings  # the columns are the settings table's `view` entries
+
+    table(f"{cfg.source} is valid", list(settings.VIEW_HEADINGS),
+          [settings.view(e) for e in cfg.environments.values()])
 
 
 @cli.command()
@@ -169,27 +153,11 @@ def validate(env: EnvOption = "all", region: RegionOption = None, config: Config
              out: OutOption = Path("cdktf.out")) -> None:
     """Synthesize, then `terraform validate` every chosen stack with the real provider (no AWS call).
     Exit 1 when Terraform reports an error or a warning."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from ops import terraform
-    from stacks import app
 
-    cfg = load_config(config)
-    specs = select(cfg, env, region)
-    try:
-        app.synth(cfg, specs, out)
-        runner = terraform.Terraform(out)
-        terraform.check_version(runner.terraform)
-        for spec in specs:  # one after the other: they share the plugin cache
-            runner.init(spec.name, backend=False)
-        # Stacks are independent and validation reads nothing remote: run them side by side.
-        # Each validation runs a provider process of several hundred MB: at most four at once.
-        with ThreadPoolExecutor(max_workers=min(4, max(2, os.cpu_count() or 2))) as pool:
-            found = dict(zip(specs, pool.map(lambda s: runner.validate(s.name), specs), strict=True))
-    except (terraform.EnvironmentProblem, app.OutputDirError) as exc:
-        fail([str(exc)])
-    except terraform.StackFailed as exc:
-        fail([str(exc)], code=1)
+    cfg = model.load(config)
+    specs = cfg.select(env, region)
+    runner, found = terraform.validate_stacks(cfg, specs, out)
     table(f"terraform validate ({runner.chain.describe()})", ["Stack", "Result", "Diagnostics"],
           [[s.name, "valid" if not d else "INVALID",
             "; ".join(f"{x.severity}: {x.summary} ({x.address}) {x.detail}".strip() for x in d) or "-"]
@@ -207,66 +175,28 @@ AllowDestroyOption = Annotated[bool, typer.Option(
     "--allow-destroy", help="Apply even when the plan deletes or replaces stateful resources.")]
 
 
-def instance_counts(values: list[str] | None, cfg: model.Config, specs: list[model.StackSpec]) -> dict[str, int]:
-    """REGION=N per region, checked before any work: the region must be one the selected stacks
-    run in, and N within the capacity (min_capacity..max_capacity) of every selected environment
-    there; Terraform would otherwise fail mid-run on the Auto Scaling group, or the variable's
-    validation, after the stacks before it were applied."""
-    counts: dict[str, int] = {}
-    regions = list(dict.fromkeys(s.region for s in specs if s.role != "edge"))
-    problems = []
-    for value in values or []:
-        region, _, number = value.partition("=")
-        if not number.isdigit() or region not in regions:
-            fail([f"--instance-count {value!r}: expected REGION=N with a region of the selected stacks "
-                  f"({', '.join(regions) or 'none'})"])
-        counts[region] = int(number)
-        for env in dict.fromkeys(s.environment for s in specs if s.region == region):
-            e = cfg.environments[env]
-            if not e.min_capacity <= counts[region] <= e.max_capacity:
-                problems.append(f"--instance-count {value}: environment {env} allows {e.min_capacity}.."
-                                f"{e.max_capacity} instances (min_capacity..max_capacity); choose a count in "
-                                f"that range or change those settings")
-    if problems:
-        fail(problems)
-    return counts
-
-
 def terraform_run(action: str, env: str, region: str | None, config: Path | None, out: Path, verbose: bool,
                   counts: list[str] | None, allow_destroy: bool) -> None:
-    from ops import pipeline, review, terraform
-    from stacks import app
+    import shlex
 
-    cfg = load_config(config)
-    specs = select(cfg, env, region)
-    variables = instance_counts(counts, cfg, specs)
-    results: list = []
+    from ops import pipeline, terraform
+
+    cfg = model.load(config)
+    specs = cfg.select(env, region)
+    variables = pipeline.instance_counts(counts, cfg, specs)
+    resume = shlex.join(["python", "main.py", action, "--env", env, *(["--region", region] if region else []),
+                         *(["--config", str(config)] if config else []), "--out", str(out),
+                         *(a for c in counts or [] for a in ("--instance-count", c)),
+                         *(["--allow-destroy"] if allow_destroy else [])])
+    runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
+    terraform.check_version(runner.terraform)
     try:
-        runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
-        terraform.check_version(runner.terraform)
-        results = pipeline.run(cfg, specs, out, action, runner, variables, allow_destroy,
+        results = pipeline.run(cfg, specs, out, action, runner, variables, allow_destroy, resume=resume,
                                progress=lambda stack, step: stdout.print(f"[bold]{stack}[/bold]: {step}"))
-    except terraform.EnvironmentProblem as exc:
-        fail([str(exc)])
-    except (app.OutputDirError, review.PlanError) as exc:
-        fail([str(exc)])
-    except pipeline.DestructivePlan as exc:
-        summary(exc.results)
-        fail([str(exc)], code=3)
-    except terraform.StackFailed as exc:
-        fail([str(exc), "stopped: the stacks after it were not touched"], code=1)
-    except pipeline.Interrupted as exc:  # SIGINT/SIGTERM: Terraform was stopped gracefully and waited for
-        import shlex
-
+    except (pipeline.DestructivePlan, pipeline.Interrupted) as exc:  # the stacks handled, then the error
         if exc.results:
             summary(exc.results)
-        resume = shlex.join(["python", "main.py", action, "--env", env, *(["--region", region] if region else []),
-                             *(["--config", str(config)] if config else []), "--out", str(out),
-                             *(a for c in counts or [] for a in ("--instance-count", c)),
-                             *(["--allow-destroy"] if allow_destroy else [])])
-        for line in exc.report(resume):
-            typer.echo(line, err=True)
-        raise typer.Exit(exc.exit_code) from None
+        raise
     summary(results)
     if action == "plan" and any(r.review and r.review.destructive for r in results):
         raise typer.Exit(3)
@@ -306,8 +236,7 @@ def destroy(env: Annotated[str, typer.Option("--env", "-e", help="The environmen
             region: RegionOption = None, config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
             verbose: VerboseOption = False, allow_destroy: AllowDestroyOption = False) -> None:
     """Plan -destroy and apply, edge stack first; refuses stateful deletes without --allow-destroy."""
-    if env == "all":
-        fail(["destroy works on one environment at a time: pass --env NAME"])
+    one_environment(env, "destroy works on")
     terraform_run("destroy", env, region, config, out, verbose, None, allow_destroy)
 
 
@@ -317,53 +246,15 @@ def review_plan(plan_json: Annotated[Path, typer.Argument(help="`terraform show 
                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
     """Summarize a Terraform JSON plan; exit 3 when it deletes or replaces stateful resources."""
     from ops import review
+    from ops.terraform import StackResult
 
-    try:
-        result = review.review(review.load(plan_json), plan_json.parent.name)
-    except review.PlanError as exc:
-        fail([str(exc)])
+    result = review.review(review.load(plan_json), plan_json.parent.name)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     else:
-        from ops.terraform import StackResult
-
         summary([StackResult(result.stack, "reviewed", review=result)])
     if result.destructive:
         raise typer.Exit(3)
-
-
-def stack_outputs(cfg: model.Config, specs: list[model.StackSpec], out: Path) -> dict[str, dict]:
-    """Each stack's outputs from its state. Reading must not replace what the user synthesized (or
-    a saved plan), so this synthesizes into a private folder beside `out` (the same lock files,
-    plugin cache and relative state paths), runs `terraform init` and `output` there, and removes it."""
-    import shutil
-    import tempfile
-
-    from ops import terraform
-    from stacks import app
-
-    beside = out.resolve().parent
-    try:
-        beside.mkdir(parents=True, exist_ok=True)
-        private = Path(tempfile.mkdtemp(prefix=f".{out.name}.read-", dir=beside))
-    except OSError as exc:
-        fail([f"cannot create a private folder in {beside}: {exc.strerror}; choose a writable --out"])
-    try:
-        app.synth(cfg, specs, private)
-        runner = terraform.Terraform(private)
-        values = {}
-        for spec in specs:
-            runner.init(spec.name)
-            values[spec.name] = runner.outputs(spec.name)
-        return values
-    except terraform.EnvironmentProblem as exc:
-        fail([str(exc)])
-    except app.OutputDirError as exc:
-        fail([str(exc)])
-    except terraform.StackFailed as exc:
-        fail([str(exc)], code=1)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
 
 
 @cli.command()
@@ -371,8 +262,10 @@ def outputs(env: OneEnvOption, region: RegionOption = None,
             config: ConfigOption = None, out: ReadOutOption = Path("cdktf.out"),
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
     """The stacks' outputs from Terraform state (the output folder is left as it is)."""
-    cfg = load_config(config)
-    values = stack_outputs(cfg, select(cfg, env, region), out)
+    from ops import outputs as stack_outputs
+
+    cfg = model.load(config)
+    values = stack_outputs.read(cfg, cfg.select(env, region), out)
     if as_json:
         typer.echo(json.dumps(values, indent=2, sort_keys=True))
         return
@@ -395,30 +288,16 @@ def smoke(env: OneEnvOption, region: RegionOption = None,
     instance's /ready (SSM Run Command), HTTPS health through CloudFront, alarms. Exit 1 on any failure.
     TLS trusts the system's CAs (SSL_CERT_FILE adds a bundle); AWS calls honour AWS_ENDPOINT_URL."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
-    from ops.access import environment_session
-    from ops.smoke import Smoke, dns_session, parse_resolve
+    from ops import outputs as stack_outputs
+    from ops.smoke import Smoke, parse_resolve, sessions
 
-    try:
-        connect_to = parse_resolve(resolve or [])
-    except ValueError as exc:
-        fail([str(exc)])
-    cfg = load_config(config)
-    if env == "all":
-        fail(["smoke tests one environment at a time: pass --env NAME"])
-    specs = [s for s in select(cfg, env, region) if s.role != "edge"]
-    values = stack_outputs(cfg, specs, out)
-    try:
-        session = environment_session(cfg, cfg.environments[env], boto3.Session())
-    except (BotoCoreError, ClientError) as exc:
-        fail([f"cannot assume {cfg.provider_role_arn(cfg.environments[env])} ({type(exc).__name__}): configure "
-              "credentials that may assume it (README 'Credentials')"])
-    try:
-        zone_session = dns_session(cfg, cfg.environments[env], boto3.Session(), session)
-    except (BotoCoreError, ClientError) as exc:
-        fail([f"cannot assume the DNS role in account {cfg.dns_account_id(cfg.environments[env])} "
-              f"({type(exc).__name__}): configure credentials that may assume it (README 'Credentials')"])
+    connect_to = parse_resolve(resolve or [])
+    cfg = model.load(config)
+    one_environment(env, "smoke tests")
+    specs = [s for s in cfg.select(env, region) if s.role != "edge"]
+    values = stack_outputs.read(cfg, specs, out)
+    session, zone_session = sessions(cfg, cfg.environments[env], boto3.Session())
     checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, session,
                    resolve=connect_to, timeout=timeout, dns_session=zone_session).run()
     table(f"Smoke test of {env}", ["Check", "Result", "Detail"],
@@ -434,7 +313,7 @@ def doctor(config: ConfigOption = None) -> None:
 
     from ops import doctor as checks
 
-    cfg = load_config(config)
+    cfg = model.load(config)
     results = checks.run(cfg, boto3.Session(), Path(__file__).resolve().parent)
     table("doctor", ["Check", "Result", "Detail"], [[c.name, "OK" if c.ok else "FIX", c.detail] for c in results])
     if not all(c.ok for c in results):

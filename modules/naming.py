@@ -15,13 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from config.errors import NamingError
+
 SEPARATOR = "-"
 MANAGED_BY = "cdktf"
 _SERVICE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
-
-
-class NamingError(ValueError):
-    """A name AWS would reject; the message says which part to shorten."""
 
 
 @dataclass(frozen=True)

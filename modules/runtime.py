@@ -14,9 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-
-class NodeMissingError(RuntimeError):
-    """Neither the bundled nor a system Node.js is available."""
+from config.errors import NodeMissingError
 
 
 def bundled_node_bin() -> Path | None:

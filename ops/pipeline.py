@@ -20,13 +20,17 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from config.errors import PlatformError, Refused, UsageError
 from config.model import Config, StackSpec
 from ops import review as plan_review
 from ops import terraform as tf
 from ops.terraform import StackResult, Terraform
 
 
-class DestructivePlan(RuntimeError):
+class DestructivePlan(Refused):
+    """A deploy or destroy whose plan deletes or replaces stateful resources, without
+    --allow-destroy (exit 3); nothing of that stack was applied."""
+
     def __init__(self, results: list[StackResult]):
         refused = results[-1]
         super().__init__(f"{refused.stack}: the plan deletes or replaces stateful resources; review it "
@@ -34,16 +38,21 @@ class DestructivePlan(RuntimeError):
         self.results = results  # every stack handled so far, the refused one last
 
 
-class Interrupted(RuntimeError):
-    """The run was stopped by SIGINT/SIGTERM. `results`: the stacks handled, the interrupted one
-    last (status "interrupted"); `not_started`: the stacks after it, in order."""
+class Interrupted(PlatformError):
+    """The run was stopped by SIGINT/SIGTERM (exit 128 + the signal's number: the shell's
+    convention, 130 SIGINT, 143 SIGTERM). `results`: the stacks handled, the interrupted one last
+    (status "interrupted"); `not_started`: the stacks after it, in order; `resume`: the command
+    that resumes the run (the CLI's own command line)."""
 
     def __init__(self, cause: tf.Interrupted, results: list[StackResult], not_started: list[str], action: str,
-                 out_dir: Path):
-        super().__init__(str(cause))
+                 out_dir: Path, resume: str):
+        super().__init__(str(cause), exit_code=128 + int(cause.signals[0]))
         self.cause, self.results, self.not_started, self.action = cause, results, not_started, action
         self.stack_dir = out_dir / "stacks" / cause.stack if cause.stack else None
-        self.exit_code = 128 + int(cause.signals[0])  # the shell's convention: 130 SIGINT, 143 SIGTERM
+        self.resume = resume
+
+    def lines(self) -> list[str]:
+        return self.report(self.resume)
 
     def report(self, resume: str) -> list[str]:
         """What the user needs after the interrupt: one `error:` line, then one line per fact."""
@@ -91,10 +100,37 @@ def variables_for(spec: StackSpec, instance_counts: dict[str, int]) -> dict[str,
     return {"instance_count": str(instance_counts[spec.region])}
 
 
+def instance_counts(values: list[str] | None, config: Config, specs: list[StackSpec]) -> dict[str, int]:
+    """REGION=N per region (--instance-count), checked before any work: the region must be one the
+    selected stacks run in, and N within the capacity (min_capacity..max_capacity) of every selected
+    environment there; Terraform would otherwise fail mid-run on the Auto Scaling group, or the
+    variable's validation, after the stacks before it were applied. Raises UsageError."""
+    counts: dict[str, int] = {}
+    regions = list(dict.fromkeys(s.region for s in specs if s.role != "edge"))
+    problems = []
+    for value in values or []:
+        region, _, number = value.partition("=")
+        if not number.isdigit() or region not in regions:
+            raise UsageError(f"--instance-count {value!r}: expected REGION=N with a region of the selected stacks "
+                             f"({', '.join(regions) or 'none'})")
+        counts[region] = int(number)
+        for env in dict.fromkeys(s.environment for s in specs if s.region == region):
+            e = config.environments[env]
+            if not e.min_capacity <= counts[region] <= e.max_capacity:
+                problems.append(f"--instance-count {value}: environment {env} allows {e.min_capacity}.."
+                                f"{e.max_capacity} instances (min_capacity..max_capacity); choose a count in "
+                                f"that range or change those settings")
+    if problems:
+        raise UsageError(problems)
+    return counts
+
+
 def run(config: Config, specs: list[StackSpec], out_dir: Path, action: str, terraform: Terraform,
         instance_counts: dict[str, int] | None = None, allow_destroy: bool = False,
-        progress: Callable[[str, str], None] | None = None) -> list[StackResult]:
-    """`action` is plan, deploy or destroy. Returns one result per stack handled."""
+        progress: Callable[[str, str], None] | None = None, resume: str = "") -> list[StackResult]:
+    """`action` is plan, deploy or destroy. Returns one result per stack handled. Raises
+    DestructivePlan, Interrupted (which tells to run `resume` again), or StackFailed with the
+    line that the stacks after the failed one were not touched."""
     from stacks import app
 
     ordered = list(reversed(specs)) if action == "destroy" else list(specs)
@@ -108,7 +144,7 @@ def run(config: Config, specs: list[StackSpec], out_dir: Path, action: str, terr
             # The terminal's Ctrl-C also reached the synth's own child processes; nothing was touched.
             _forget_dead_synth_runtime()
             cause = tf.Interrupted(None, "synth", True, list(interrupts.received), interrupts.forced)
-            raise Interrupted(cause, results, [s.name for s in ordered], action, out_dir) from None
+            raise Interrupted(cause, results, [s.name for s in ordered], action, out_dir, resume) from None
         for index, spec in enumerate(ordered):
             result = StackResult(spec.name)
             results.append(result)
@@ -122,7 +158,10 @@ def run(config: Config, specs: list[StackSpec], out_dir: Path, action: str, terr
                     result.status = "interrupted"
                 later = [s.name for s in ordered[index + (0 if untouched else 1):]]
                 _forget_dead_synth_runtime()
-                raise Interrupted(exc, results, later, action, out_dir) from None
+                raise Interrupted(exc, results, later, action, out_dir, resume) from None
+            except tf.StackFailed as exc:
+                exc.problems.append("stopped: the stacks after it were not touched")
+                raise
     return results
 
 

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.errors import UsageError
+
 STATEFUL = frozenset({
     "aws_db_instance", "aws_rds_cluster", "aws_s3_bucket", "aws_kms_key", "aws_route53_zone",
     "aws_cloudwatch_log_group", "aws_secretsmanager_secret", "aws_sqs_queue", "aws_dynamodb_table",
@@ -23,7 +25,7 @@ SENSITIVE_PREFIXES = ("aws_iam_", "aws_security_group", "aws_vpc_security_group_
                       "aws_s3_bucket_public_access_block", "aws_wafv2_", "aws_cloudfront_distribution")
 
 
-class PlanError(ValueError):
+class PlanError(UsageError):
     """Not a readable Terraform JSON plan; the message says what is wrong."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 import webapp
+from config.errors import EnvironmentProblem, UsageError
 from config.model import Config, Environment
 from ops import access
 
@@ -50,13 +51,14 @@ class Check:
 
 def parse_resolve(values: list[str]) -> dict[str, tuple[str, int]]:
     """`NAME=ADDRESS:PORT` entries (like curl's --connect-to): connect to ADDRESS:PORT whenever a
-    probe would connect to NAME, still presenting NAME for TLS. Raises ValueError on bad entries."""
+    probe would connect to NAME, still presenting NAME for TLS. Raises UsageError (a ValueError,
+    exit 2) on bad entries."""
     mapping = {}
     for value in values:
         name, _, target = value.partition("=")
         address, _, port = target.rpartition(":")
         if not name or not address or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"--resolve {value!r}: expected NAME=ADDRESS:PORT, e.g. app.example.com=127.0.0.1:8443")
+            raise UsageError(f"--resolve {value!r}: expected NAME=ADDRESS:PORT, e.g. app.example.com=127.0.0.1:8443")
         mapping[name] = (address, int(port))
     return mapping
 
@@ -264,6 +266,23 @@ def dns_session(config: Config, env: Environment, base: Any, environment: Any) -
     if zone.role_arn == access.provider_access(config, env)[0].role_arn:
         return environment
     return access.assume(zone, region, base)
+
+
+def sessions(config: Config, env: Environment, base: Any) -> tuple[Any, Any]:
+    """The sessions a smoke test needs, from the operator's `base` session: one in `env`'s account
+    (`access.environment_session`) and one where its hosted zone lives (`dns_session`). A role
+    that cannot be assumed is an EnvironmentProblem (exit 2: the credentials, not the stacks)."""
+    try:
+        session = access.environment_session(config, env, base)
+    except (BotoCoreError, ClientError) as exc:
+        raise EnvironmentProblem(f"cannot assume {config.provider_role_arn(env)} ({type(exc).__name__}): configure "
+                                 "credentials that may assume it (README 'Credentials')") from None
+    try:
+        return session, dns_session(config, env, base, session)
+    except (BotoCoreError, ClientError) as exc:
+        raise EnvironmentProblem(f"cannot assume the DNS role in account {config.dns_account_id(env)} "
+                                 f"({type(exc).__name__}): configure credentials that may assume it (README "
+                                 "'Credentials')") from None
 
 
 class SmokeFailure(RuntimeError):

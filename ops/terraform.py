@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.errors import OperationFailed
+from config.model import Config, StackSpec
 from ops import toolchain
 from ops.toolchain import EnvironmentProblem, find_terraform
 
@@ -60,7 +62,10 @@ _CREDENTIALS = re.compile(r"(No valid credential sources found|NoCredentialProvi
                           r"retrieving caller identity|get identity)", re.IGNORECASE)
 
 
-class StackFailed(RuntimeError):
+class StackFailed(OperationFailed):
+    """Terraform failed on a stack (exit 1); the message names the stack, the step and
+    Terraform's own last error lines."""
+
     def __init__(self, stack: str, step: str, detail: str):
         super().__init__(f"{stack}: terraform {step} failed: {detail}")
         self.stack, self.step, self.detail = stack, step, detail
@@ -339,3 +344,22 @@ def _where(source_range: dict | None) -> str:
     if not source_range:
         return ""
     return f"{source_range.get('filename', '')}:{source_range.get('start', {}).get('line', '')}"
+
+
+def validate_stacks(config: Config, specs: list[StackSpec], out_dir: Path) -> tuple[Terraform, dict]:
+    """`validate`: synthesize `specs` into `out_dir`, then `terraform validate` each with the real
+    provider (no backend, no AWS call). Returns the runner and each spec's diagnostics (empty: valid)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stacks import app  # starts cdktf and jsii
+
+    app.synth(config, specs, out_dir)
+    runner = Terraform(out_dir)
+    check_version(runner.terraform)
+    for spec in specs:  # one after the other: they share the plugin cache
+        runner.init(spec.name, backend=False)
+    # Stacks are independent and validation reads nothing remote: run them side by side.
+    # Each validation runs a provider process of several hundred MB: at most four at once.
+    with ThreadPoolExecutor(max_workers=min(4, max(2, os.cpu_count() or 2))) as pool:
+        found = dict(zip(specs, pool.map(lambda s: runner.validate(s.name), specs), strict=True))
+    return runner, found

@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.errors import EnvironmentProblem
+
 PROVIDER_SOURCE = "registry.terraform.io/hashicorp/aws"
 # The AWS provider cdktf-cdktf-provider-aws 20.1.0 was generated from (pyproject.toml pins it);
 # a test proves every synthesized stack requires exactly this version.
@@ -32,11 +34,6 @@ MIRRORS = (Path("/opt/tf-plugins"), Path("/usr/local/share/terraform/plugins"), 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Tool state of this checkout (plugin cache, generated CLI config); never committed.
 TOOLS_DIR = PROJECT_ROOT / ".terraform.d"
-
-
-class EnvironmentProblem(RuntimeError):
-    """The machine cannot run Terraform for us (no Terraform, no provider, no credentials); the
-    message says how to fix it."""
 
 
 def platform_dir() -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cdktf import App
 
+from config.errors import OutputDirError
 from config.model import Config, StackSpec
 from stacks import checkov
 from stacks.edge import EdgeStack
@@ -15,10 +16,6 @@ from stacks.regional import RegionalStack
 
 DEFAULT_OUT = Path("cdktf.out")
 CDKTF_CLI_OUTDIR = "CDKTF_OUTDIR"  # set by the cdktf CLI for the app it runs: its output folder
-
-
-class OutputDirError(RuntimeError):
-    """The output folder cannot be replaced safely."""
 
 
 def deploys_after(spec: StackSpec, specs: list[StackSpec]) -> list[StackSpec]:

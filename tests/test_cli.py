@@ -203,7 +203,7 @@ def test_instance_count_for_a_region_outside_the_selection_is_refused(tmp_path):
 
 
 def test_instance_count_within_capacity_is_accepted(default_config):
-    from main import instance_counts
+    from ops.pipeline import instance_counts
 
     specs = default_config.select("prod")
     assert instance_counts(["us-west-2=12", "us-east-1=2"], default_config, specs) == {"us-west-2": 12,
