@@ -37,6 +37,8 @@ class Setting:
     attr: str | None = None  # its name there (default: the key)
     shown: tuple[str, ...] | None = None  # the README's words for a default derived at load time
     convert: Callable[[Any], Any] | None = None  # to the model's type (lists become tuples anyway)
+    view: str | None = None  # its column heading in `validate-config`, if it has one
+    view_value: Callable[[Any], str] | None = None  # that column's text for an Environment (default: the value)
 
     def default(self, profile: str | None = None) -> Any:
         """The default for `profile` (REQUIRED if the key must be set)."""
@@ -66,13 +68,17 @@ def same(value: Any) -> tuple[Any]:
 INGEST_CONTENT_TYPES = ["application/json", "text/csv", "text/plain", "application/pdf", "image/png", "image/jpeg"]
 
 ENVIRONMENT: tuple[Setting, ...] = (
-    Setting("account_id", str, "the environment's AWS account", same(REQUIRED), checks.account,
-            shown=("required",) * 3),
-    Setting("regions", STRINGS, "where it is deployed; the first is the primary", same(REQUIRED), checks.regions,
-            shown=("required",) * 3),
     Setting("profile", str, "the column of this table that gives the defaults; default: the environment's name "
             "if it names a profile, else dev (a name that looks like production must set it)", same(REQUIRED),
-            one_of(PROFILE_NAMES), shown=PROFILE_NAMES),
+            one_of(PROFILE_NAMES), shown=PROFILE_NAMES, view="Profile"),
+    Setting("account_id", str, "the environment's AWS account", same(REQUIRED), checks.account,
+            shown=("required",) * 3, view="Account"),
+    Setting("regions", STRINGS, "where it is deployed; the first is the primary", same(REQUIRED), checks.regions,
+            shown=("required",) * 3, view="Regions (primary first)"),
+    Setting("cidrs", dict, 'pin a region\'s VPC block: `{ "us-east-1" = "10.200.0.0/16" }`', same({}),
+            Check(lambda v: None, f"private /{network.MIN_PREFIX}../{network.MAX_PREFIX} blocks by region"),
+            shown=("automatic",) * 3,  # checked by the loader against the environment's regions
+            view="VPC CIDRs", view_value=lambda env: ", ".join(env.cidrs[r] for r in env.regions)),
     # compute and scaling
     Setting("instance_type", str, "the EC2 instance type; Graviton (arm64) by default, the AMI follows",
             per_profile("t4g.micro", "t4g.small", "t4g.medium"),
@@ -80,7 +86,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
             group="scaling"),
     Setting("instance_count", int,
             "instances per region, min_capacity..max_capacity; also the Terraform variable's default",
-            same(3), between(2, 100), group="scaling"),
+            same(3), between(2, 100), group="scaling", view="Instances",
+            view_value=lambda e: f"{e.instance_count} ({e.min_capacity}..{e.max_capacity}) {e.instance_type}"),
     Setting("min_capacity", int, "the lowest `instance_count` allowed; every environment keeps two instances",
             same(2), between(2, 100), group="scaling"),
     Setting("max_capacity", int, "the highest `instance_count` allowed", per_profile(4, 6, 12), between(2, 100),
@@ -92,7 +99,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     # network
     Setting("az_count", int, "availability zones per VPC", per_profile(2, 2, 3), between(2, 4)),
     Setting("nat_policy", str, "`single` (cheap) or `per_az` (survives the loss of a zone)",
-            per_profile(NatPolicy.SINGLE, NatPolicy.SINGLE, NatPolicy.PER_AZ), one_of(NatPolicy), convert=NatPolicy),
+            per_profile(NatPolicy.SINGLE, NatPolicy.SINGLE, NatPolicy.PER_AZ), one_of(NatPolicy), convert=NatPolicy,
+            view="NAT"),
     Setting("interface_endpoints", bool, "VPC interface endpoints for AWS APIs", per_profile(False, False, True)),
     Setting("log_retention_days", int, "how long CloudWatch Logs keeps every log group",
             per_profile(14, 30, 365), one_of(checks.LOG_RETENTION_DAYS, "a CloudWatch Logs retention value")),
@@ -184,9 +192,6 @@ ENVIRONMENT: tuple[Setting, ...] = (
             "created)", same(True)),
     Setting("config_notifications", bool, "AWS Config sends configuration changes to the error topic",
             per_profile(False, False, True)),
-    Setting("cidrs", dict, 'pin a region\'s VPC block: `{ "us-east-1" = "10.200.0.0/16" }`', same({}),
-            Check(lambda v: None, f"private /{network.MIN_PREFIX}../{network.MAX_PREFIX} blocks by region"),
-            shown=("automatic",) * 3),  # checked by the loader against the environment's regions
 )
 
 PROJECT: tuple[Setting, ...] = (
@@ -215,6 +220,20 @@ PROJECT: tuple[Setting, ...] = (
 ENVIRONMENT_KEYS: tuple[str, ...] = tuple(s.key for s in ENVIRONMENT)
 PROJECT_KEYS: tuple[str, ...] = tuple(s.key for s in PROJECT)
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(s.group for s in ENVIRONMENT if s.group))
+
+
+def view(environment: Any) -> list[str]:
+    """One row of `validate-config`: the environment's name, then each setting with a `view`
+    column, as the configuration resolved it (see `VIEW_HEADINGS`)."""
+    row = [environment.name]
+    for s in ENVIRONMENT:
+        if s.view:
+            value = s.view_value(environment) if s.view_value else getattr(environment, s.key)
+            row.append(", ".join(value) if isinstance(value, tuple) else str(value))
+    return row
+
+
+VIEW_HEADINGS: tuple[str, ...] = ("Environment", *(s.view for s in ENVIRONMENT if s.view))
 
 
 def profile_defaults(profile: str) -> dict[str, Any]:

@@ -151,3 +151,11 @@ def test_project_keys_are_read_from_the_project_table(default_data):
         model.parse(data, "test.toml")
     missing = {line.split(": ")[1] for line in info.value.problems if "missing; required" in line}
     assert missing == {f"project.{s.key}" for s in settings.PROJECT if s.default() is settings.REQUIRED}
+
+
+def test_validate_config_shows_the_tables_view_columns(default_config):
+    assert settings.VIEW_HEADINGS == ("Environment", "Profile", "Account", "Regions (primary first)", "VPC CIDRs",
+                                      "Instances", "NAT")
+    prod = default_config.environments["prod"]
+    assert settings.view(prod) == ["prod", "prod", prod.account_id, ", ".join(prod.regions),
+                                   ", ".join(prod.cidrs[r] for r in prod.regions), "3 (2..12) t4g.medium", "per_az"]
