@@ -11,6 +11,7 @@ to this account.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from cdktf import TerraformProvider
@@ -123,6 +124,9 @@ class EncryptionKey(Construct):
         this region): what an S3 bucket, RDS instance, secret, topic, volume, queue or function
         encrypted with the key needs. Asking twice is harmless."""
         for service in services:
+            if not re.fullmatch(r"[a-z0-9-]+", service):
+                raise ValueError(f"kms:ViaService takes a service's endpoint prefix such as 's3' or 'sqs', "
+                                 f"not {service!r}: the key adds the region and amazonaws.com itself")
             if service not in self._via_services:
                 self._via_services.append(service)
         self._update()
@@ -170,6 +174,8 @@ class EncryptionKey(Construct):
         return statements
 
     def _render_policy(self) -> str:
+        """The policy from every grant so far, as the key's `policy` attribute (set again on each
+        grant, so the synthesized key carries the final document), in STATEMENT_ORDER."""
         statements = _in_order(self._base_statements() + self._statements, STATEMENT_ORDER, key=lambda s: s.sid)
         self.policy = as_json(statements)
         return self.policy

@@ -214,6 +214,8 @@ def test_a_grant_the_key_cannot_take_is_refused(tmp_path):
     from modules.policy import Statement
 
     _, key = bare_key(tmp_path)
+    with pytest.raises(ValueError, match="endpoint prefix such as 's3'"):
+        key.grant_via_service("s3.us-east-1.amazonaws.com")
     with pytest.raises(ValueError, match="would admit every log group"):
         key.admit_log_group("")
     with pytest.raises(ValueError, match="a key policy's resource is"):
