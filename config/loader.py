@@ -22,6 +22,7 @@ from typing import Any
 from config import network, settings
 from config.checks import BUCKET, KEY_PREFIX, Check, describe, one_of, parse_cidr, regex
 from config.checks import region as check_region
+from config.choices import Profile
 from config.model import GROUP_TYPES, Config, ConfigError, Environment, Project, StateBackend
 from config.regions import GLOBAL
 from modules import naming
@@ -286,7 +287,7 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     groups = {group: kind(**{s.field: values.pop(s.key) for s in settings.ENVIRONMENT if s.group == group})
               for group, kind in GROUP_TYPES.items()}
     values["cidrs"] = {k: str(c) for k, c in values["cidrs"].items()}
-    return Environment(name=name, profile=profile, **groups, **values)
+    return Environment(name=name, profile=Profile(profile), **groups, **values)
 
 
 def _converted(setting: settings.Setting, value: Any) -> Any:

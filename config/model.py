@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from config import settings
-from config.choices import NatPolicy, PriceClass, RoutingPolicy
+from config.choices import NatPolicy, PriceClass, Profile, RoutingPolicy
 from config.errors import ConfigError, SelectionError
 from config.regions import EDGE_REGION, GLOBAL
 from modules import naming
@@ -125,7 +125,7 @@ class Environment:
     name: str
     account_id: str
     regions: tuple[str, ...]
-    profile: str
+    profile: Profile
     scaling: Scaling
     database: Database
     ingest: Ingest

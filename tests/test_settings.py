@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from config import model, settings
-from config.choices import NatPolicy, RoutingPolicy
+from config.choices import NatPolicy, Profile, RoutingPolicy
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 ACCOUNT = "444444444444"
@@ -131,6 +131,7 @@ def test_nothing_changes_a_loaded_environment(default_config):
 def test_closed_sets_are_enums_that_read_and_serialize_as_their_strings(default_config):
     prod = default_config.environments["prod"]
     assert prod.nat_policy is NatPolicy.PER_AZ and prod.dns.routing_policy is RoutingPolicy.FAILOVER
+    assert prod.profile is Profile.PROD and prod.profile == "prod"
     assert json.dumps([prod.nat_policy, prod.price_class]) == '["per_az", "PriceClass_All"]'
     assert f"{prod.nat_policy}" == "per_az" and prod.nat_policy == "per_az"
 
