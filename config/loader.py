@@ -17,6 +17,7 @@ import re
 import tomllib
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from config import network, settings
@@ -286,7 +287,7 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     values = {s.key: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
     groups = {group: kind(**{s.field: values.pop(s.key) for s in settings.ENVIRONMENT if s.group == group})
               for group, kind in GROUP_TYPES.items()}
-    values["cidrs"] = {k: str(c) for k, c in values["cidrs"].items()}
+    values["cidrs"] = MappingProxyType({k: str(c) for k, c in values["cidrs"].items()})
     return Environment(name=name, profile=Profile(profile), **groups, **values)
 
 
@@ -382,8 +383,8 @@ def _allocate_cidrs(r: _Reader, environments: dict[str, Environment],
                            "every VPC needs its own block: choose a free one")
     if r.problems:
         return environments
-    return {name: replace(env, cidrs={region: str(blocks[f"environments.{env.name}.cidrs.{region}"])
-                                      for region in env.regions})
+    return {name: replace(env, cidrs=MappingProxyType({region: str(blocks[f"environments.{env.name}.cidrs.{region}"])
+                                                       for region in env.regions}))
             for name, env in environments.items()}
 
 

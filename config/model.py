@@ -11,9 +11,11 @@ writing `model.load`). Nothing changes an object after loading.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from config import settings
@@ -108,7 +110,7 @@ class Dns:
     """How Route 53 answers for the environment's origin name."""
 
     routing_policy: RoutingPolicy
-    weights: dict[str, int]  # region -> weight, with the weighted policy only
+    weights: Mapping[str, int]  # region -> weight, with the weighted policy only (read-only)
 
 
 # The typed object behind each `group` named in config/settings.py.
@@ -154,7 +156,7 @@ class Environment:
     manage_config_recorder: bool
     config_notifications: bool
     domain: str = ""  # the environment's DNS domain, resolved: <env>.<domain>, prod: <domain>
-    cidrs: dict[str, str] = field(default_factory=dict)  # region -> CIDR, resolved
+    cidrs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # region -> CIDR, resolved
 
     @property
     def origin_domain(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from config import checks, network
@@ -142,7 +143,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
             same(RoutingPolicy.FAILOVER), one_of(RoutingPolicy), group="dns", attr="routing_policy",
             convert=RoutingPolicy),
     Setting("dns_weights", dict, 'with `weighted` only, every region: `{ "us-east-1" = 200, "us-west-2" = 55 }`',
-            same({}), checks.weights, group="dns", attr="weights", convert=dict),
+            same({}), checks.weights, group="dns", attr="weights",
+            convert=lambda weights: MappingProxyType(dict(weights))),
     Setting("viewer_aliases", STRINGS, "extra viewer names (inside the zone) next to `app.<env domain>`", same([]),
             checks.domains),
     Setting("static_paths", STRINGS, "read-only paths served through the CloudFront origin group",

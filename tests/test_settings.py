@@ -126,6 +126,10 @@ def test_nothing_changes_a_loaded_environment(default_config):
         prod.db_multi_az = False
     with pytest.raises(dataclasses.FrozenInstanceError):
         prod.scaling = None
+    with pytest.raises(TypeError):
+        prod.cidrs["us-east-1"] = "10.200.0.0/16"
+    with pytest.raises(TypeError):
+        prod.dns.weights["us-east-1"] = 1
 
 
 def test_closed_sets_are_enums_that_read_and_serialize_as_their_strings(default_config):
