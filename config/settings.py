@@ -238,11 +238,6 @@ def view(environment: Any) -> list[str]:
 VIEW_HEADINGS: tuple[str, ...] = ("Environment", *(s.view for s in ENVIRONMENT if s.view))
 
 
-def profile_defaults(profile: str) -> dict[str, Any]:
-    """Every per-environment default of `profile` (the keys a profile fills in)."""
-    return {s.key: s.default(profile) for s in ENVIRONMENT if s.default(profile) is not REQUIRED}
-
-
 # --------------------------------------------------------------------------- the README table
 
 def _shown(value: Any) -> str:
