@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 
 from config import model
 from config.errors import PlatformError, UsageError
+from ops.pipeline import Action
 
 try:  # typer 0.2x vendors Click as typer._click
     from typer._click import exceptions as click_errors
@@ -175,7 +176,7 @@ AllowDestroyOption = Annotated[bool, typer.Option(
     "--allow-destroy", help="Apply even when the plan deletes or replaces stateful resources.")]
 
 
-def terraform_run(action: str, env: str, region: str | None, config: Path | None, out: Path, verbose: bool,
+def terraform_run(action: Action, env: str, region: str | None, config: Path | None, out: Path, verbose: bool,
                   counts: list[str] | None, allow_destroy: bool) -> None:
     import shlex
 
@@ -198,7 +199,7 @@ def terraform_run(action: str, env: str, region: str | None, config: Path | None
             summary(exc.results)
         raise
     summary(results)
-    if action == "plan" and any(r.review and r.review.destructive for r in results):
+    if action is Action.PLAN and any(r.review and r.review.destructive for r in results):
         raise typer.Exit(3)
 
 
@@ -220,7 +221,7 @@ def plan(env: EnvOption = "all", region: RegionOption = None, config: ConfigOpti
          out: OutOption = Path("cdktf.out"), verbose: VerboseOption = False,
          instance_count: CountOption = None) -> None:
     """Synthesize, then terraform init/plan/show each stack in order and review the plans (exit 3: destructive)."""
-    terraform_run("plan", env, region, config, out, verbose, instance_count, False)
+    terraform_run(Action.PLAN, env, region, config, out, verbose, instance_count, False)
 
 
 @cli.command()
@@ -228,7 +229,7 @@ def deploy(env: EnvOption = "all", region: RegionOption = None, config: ConfigOp
            out: OutOption = Path("cdktf.out"), verbose: VerboseOption = False, instance_count: CountOption = None,
            allow_destroy: AllowDestroyOption = False) -> None:
     """Plan, review and apply each stack in dependency order; the first failure stops the run."""
-    terraform_run("deploy", env, region, config, out, verbose, instance_count, allow_destroy)
+    terraform_run(Action.DEPLOY, env, region, config, out, verbose, instance_count, allow_destroy)
 
 
 @cli.command()
@@ -237,7 +238,7 @@ def destroy(env: Annotated[str, typer.Option("--env", "-e", help="The environmen
             verbose: VerboseOption = False, allow_destroy: AllowDestroyOption = False) -> None:
     """Plan -destroy and apply, edge stack first; refuses stateful deletes without --allow-destroy."""
     one_environment(env, "destroy works on")
-    terraform_run("destroy", env, region, config, out, verbose, None, allow_destroy)
+    terraform_run(Action.DESTROY, env, region, config, out, verbose, None, allow_destroy)
 
 
 @cli.command("review")
@@ -295,7 +296,7 @@ def smoke(env: OneEnvOption, region: RegionOption = None,
     connect_to = parse_resolve(resolve or [])
     cfg = model.load(config)
     one_environment(env, "smoke tests")
-    specs = [s for s in cfg.select(env, region) if s.role != "edge"]
+    specs = [s for s in cfg.select(env, region) if s.role.regional]
     values = stack_outputs.read(cfg, specs, out)
     session, zone_session = sessions(cfg, cfg.environments[env], boto3.Session())
     checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, session,

@@ -21,6 +21,7 @@ from typing import Any
 from config import settings
 from config.choices import NatPolicy, PriceClass, Profile, RoutingPolicy
 from config.errors import ConfigError, SelectionError
+from config.facts import StackRole
 from config.regions import EDGE_REGION, GLOBAL
 from modules import naming
 
@@ -218,7 +219,7 @@ class StackSpec:
     name: str
     environment: str
     region: str  # an AWS region, or "global" for the edge stack
-    role: str  # "primary", "secondary" or "edge"
+    role: StackRole
     account_id: str
 
 
@@ -234,10 +235,10 @@ class Config:
         specs: list[StackSpec] = []
         for env in self.environments.values():
             for region in env.regions:
-                role = "primary" if env.is_primary(region) else "secondary"
+                role = StackRole.PRIMARY if env.is_primary(region) else StackRole.SECONDARY
                 specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role,
                                        env.account_id))
-            specs.append(StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, "edge",
+            specs.append(StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, StackRole.EDGE,
                                    env.account_id))
         return specs
 

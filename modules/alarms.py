@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from config import facts
 from modules import aws
 from modules.naming import Namer
 
@@ -36,20 +37,21 @@ class WebAlarms(Construct):
         self._namer, self._topic = p.namer, p.topic_arn
         lb = {"LoadBalancer": p.alb_arn_suffix}
         self.alarms = {
-            "cpu-high": self._alarm(
-                "cpu-high", "AWS/EC2", "CPUUtilization", "Average", {"AutoScalingGroupName": p.asg_name},
+            facts.ALARM_CPU_HIGH: self._alarm(
+                facts.ALARM_CPU_HIGH, "AWS/EC2", "CPUUtilization", "Average", {"AutoScalingGroupName": p.asg_name},
                 p.cpu_threshold, p.cpu_periods, "GreaterThanThreshold",
                 f"Average CPU of the web instances above {p.cpu_threshold}% for {p.cpu_periods} minutes", "missing"),
-            "alb-5xx": self._alarm(
-                "alb-5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", lb, p.error_threshold, 2,
+            facts.ALARM_ALB_5XX: self._alarm(
+                facts.ALARM_ALB_5XX, "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum", lb, p.error_threshold, 2,
                 "GreaterThanOrEqualToThreshold",
                 f"The load balancer answered {p.error_threshold}+ 5xx per minute (no healthy target?)", "notBreaching"),
-            "target-5xx": self._alarm(
-                "target-5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", lb, p.error_threshold, 2,
+            facts.ALARM_TARGET_5XX: self._alarm(
+                facts.ALARM_TARGET_5XX, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", lb, p.error_threshold,
+                2,
                 "GreaterThanOrEqualToThreshold", f"The application answered {p.error_threshold}+ 5xx per minute",
                 "notBreaching"),
-            "unhealthy-hosts": self._alarm(
-                "unhealthy-hosts", "AWS/ApplicationELB", "UnHealthyHostCount", "Maximum",
+            facts.ALARM_UNHEALTHY_HOSTS: self._alarm(
+                facts.ALARM_UNHEALTHY_HOSTS, "AWS/ApplicationELB", "UnHealthyHostCount", "Maximum",
                 {**lb, "TargetGroup": p.target_group_arn_suffix}, 1, 3, "GreaterThanOrEqualToThreshold",
                 "At least one target failed its health check for 3 minutes", "notBreaching"),
         }

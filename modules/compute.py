@@ -23,6 +23,7 @@ from cdktf import Token
 from constructs import Construct
 
 import webapp
+from config.facts import DATABASE_PORT
 from modules import aws, userdata
 from modules.connections import Connections
 from modules.kms import THIS_KEY, USE_ACTIONS, EncryptionKey, ImportedKey
@@ -115,8 +116,9 @@ class Compute(Construct):
             to_port=443, description="HTTPS to AWS APIs and package repositories",
             tags=n.resource_tags("web-https-out"))
         aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            self, "postgres-out", security_group_id=sg, cidr_ipv4=p.vpc_cidr, ip_protocol="tcp", from_port=5432,
-            to_port=5432, description="PostgreSQL inside the VPC", tags=n.resource_tags("web-postgres-out"))
+            self, "postgres-out", security_group_id=sg, cidr_ipv4=p.vpc_cidr, ip_protocol="tcp",
+            from_port=DATABASE_PORT, to_port=DATABASE_PORT,
+            description="PostgreSQL inside the VPC", tags=n.resource_tags("web-postgres-out"))
 
     def _role(self) -> None:
         p, n = self.props, self.props.namer

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
+from config.facts import DATABASE_NAME, DATABASE_PORT
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
 from modules.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules.policy import attach_managed, trust
 
-PORT = 5432
+PORT = DATABASE_PORT
 LOGS = ("postgresql", "upgrade")
 MASTER_USERNAME = "app_admin"  # not a secret; the password is RDS-managed
-DATABASE_NAME = "app"
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Database(Construct):
         p, n = props, props.namer
         self.security_group = aws.security_group.SecurityGroup(
             self, "sg", name=n.name("db", "security_group"), vpc_id=p.vpc_id,
-            description="PostgreSQL: 5432 from the application only", tags=n.resource_tags("db", "security_group"))
+            description=f"PostgreSQL: {PORT} from the application only", tags=n.resource_tags("db", "security_group"))
         subnets = aws.db_subnet_group.DbSubnetGroup(
             self, "subnets", name=n.name("db", "db_subnet_group"), subnet_ids=p.subnet_ids,
             description="Isolated database subnets (no route beyond the VPC)", tags=n.resource_tags("db-subnets"))

@@ -31,6 +31,7 @@ from cdktf import TerraformProvider
 from constructs import Construct
 
 import webapp
+from config.facts import HEALTH_CHECK_SERVICE
 from modules import aws
 from modules.naming import Namer
 
@@ -109,7 +110,7 @@ class RegionalDns(Construct):
         self.health_check = aws.route53_health_check.Route53HealthCheck(
             self, "health", type="HTTPS", fqdn=p.regional_name, port=443, resource_path=webapp.HEALTH_PATH,
             request_interval=HEALTH_CHECK_INTERVAL, failure_threshold=FAILURE_THRESHOLD, enable_sni=True,
-            measure_latency=True, provider=p.dns_provider, tags=p.namer.resource_tags("origin-health"))
+            measure_latency=True, provider=p.dns_provider, tags=p.namer.resource_tags(HEALTH_CHECK_SERVICE))
         alias = r53.Route53RecordAlias(name=p.alb_dns_name, zone_id=p.alb_zone_id, evaluate_target_health=True)
         self.regional_record = r53.Route53Record(
             self, "regional", zone_id=p.zone_id, name=p.regional_name, type="A", alias=alias,

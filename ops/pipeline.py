@@ -18,13 +18,29 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
 from config.errors import PlatformError, Refused, UsageError
+from config.facts import StackRole
 from config.model import Config, StackSpec
 from ops import review as plan_review
 from ops import terraform as tf
 from ops.terraform import StackResult, Terraform
+
+
+class Action(StrEnum):
+    """What a run does with each stack's reviewed plan. A `StrEnum`: messages and the resume
+    command spell it as the command's name."""
+
+    PLAN = "plan"  # init, plan, show and review only
+    DEPLOY = "deploy"  # apply each reviewed plan, in deploy order
+    DESTROY = "destroy"  # plan -destroy and apply, in reverse order
+
+    @property
+    def done(self) -> str:
+        """The status of a stack this action finished with."""
+        return {Action.PLAN: "planned", Action.DEPLOY: "applied", Action.DESTROY: "destroyed"}[self]
 
 
 class DestructivePlan(Refused):
@@ -44,7 +60,7 @@ class Interrupted(PlatformError):
     (status "interrupted"); `not_started`: the stacks after it, in order; `resume`: the command
     that resumes the run (the CLI's own command line)."""
 
-    def __init__(self, cause: tf.Interrupted, results: list[StackResult], not_started: list[str], action: str,
+    def __init__(self, cause: tf.Interrupted, results: list[StackResult], not_started: list[str], action: Action,
                  out_dir: Path, resume: str):
         super().__init__(str(cause), exit_code=128 + int(cause.signals[0]))
         self.cause, self.results, self.not_started, self.action = cause, results, not_started, action
@@ -57,7 +73,7 @@ class Interrupted(PlatformError):
     def report(self, resume: str) -> list[str]:
         """What the user needs after the interrupt: one `error:` line, then one line per fact."""
         cause, lines = self.cause, [f"error: {self.cause}"]
-        done = {"deploy": "applied", "destroy": "destroyed", "plan": "planned"}[self.action]
+        done = self.action.done
         lines.append(f"{done}: {', '.join(r.stack for r in self.results if r.status == done) or 'none'}")
         if cause.stack and cause.started:
             state, lock = state_location(self.stack_dir)
@@ -95,7 +111,7 @@ def state_location(stack_dir: Path) -> tuple[str, str]:
 
 
 def variables_for(spec: StackSpec, instance_counts: dict[str, int]) -> dict[str, str]:
-    if spec.role == "edge" or spec.region not in instance_counts:
+    if spec.role is StackRole.EDGE or spec.region not in instance_counts:
         return {}
     return {"instance_count": str(instance_counts[spec.region])}
 
@@ -106,7 +122,7 @@ def instance_counts(values: list[str] | None, config: Config, specs: list[StackS
     environment there; Terraform would otherwise fail mid-run on the Auto Scaling group, or the
     variable's validation, after the stacks before it were applied. Raises UsageError."""
     counts: dict[str, int] = {}
-    regions = list(dict.fromkeys(s.region for s in specs if s.role != "edge"))
+    regions = list(dict.fromkeys(s.region for s in specs if s.role.regional))
     problems = []
     for value in values or []:
         region, _, number = value.partition("=")
@@ -125,15 +141,15 @@ def instance_counts(values: list[str] | None, config: Config, specs: list[StackS
     return counts
 
 
-def run(config: Config, specs: list[StackSpec], out_dir: Path, action: str, terraform: Terraform,
+def run(config: Config, specs: list[StackSpec], out_dir: Path, action: Action, terraform: Terraform,
         instance_counts: dict[str, int] | None = None, allow_destroy: bool = False,
         progress: Callable[[str, str], None] | None = None, resume: str = "") -> list[StackResult]:
-    """`action` is plan, deploy or destroy. Returns one result per stack handled. Raises
+    """Plan, deploy or destroy `specs` (`action`). Returns one result per stack handled. Raises
     DestructivePlan, Interrupted (which tells to run `resume` again), or StackFailed with the
     line that the stacks after the failed one were not touched."""
     from stacks import app
 
-    ordered = list(reversed(specs)) if action == "destroy" else list(specs)
+    ordered = list(reversed(specs)) if action is Action.DESTROY else list(specs)
     results: list[StackResult] = []
     with terraform.forwarding_interrupts() as interrupts:
         try:
@@ -185,22 +201,22 @@ def _forget_dead_synth_runtime() -> None:
             pass
 
 
-def _one_stack(spec: StackSpec, result: StackResult, results: list[StackResult], action: str,
+def _one_stack(spec: StackSpec, result: StackResult, results: list[StackResult], action: Action,
                terraform: Terraform, instance_counts: dict[str, int] | None, allow_destroy: bool,
                progress: Callable[[str, str], None] | None) -> None:
     say = (lambda step: progress(spec.name, step)) if progress else (lambda step: None)
     say("init")
     terraform.init(spec.name)
     say("plan")
-    terraform.plan(spec.name, variables_for(spec, instance_counts or {}), destroy=action == "destroy")
+    terraform.plan(spec.name, variables_for(spec, instance_counts or {}), destroy=action is Action.DESTROY)
     result.plan_json = terraform.show_json(spec.name)
     result.review = plan_review.review(plan_review.load(result.plan_json), spec.name)
     result.status = "planned"
-    if action == "plan":
+    if action is Action.PLAN:
         return
     if result.review.destructive and not allow_destroy:
         result.status = "refused"
         raise DestructivePlan(results)
     say("apply")
     terraform.apply(spec.name)
-    result.status = "applied" if action == "deploy" else "destroyed"
+    result.status = action.done

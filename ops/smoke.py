@@ -30,11 +30,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import webapp
 from config.errors import EnvironmentProblem, UsageError
+from config.facts import ALARMS, HEALTH_CHECK_SERVICE
 from config.model import Config, Environment
 from ops import access
 
-ALARMS = ("cpu-high", "alb-5xx", "target-5xx", "unhealthy-hosts")
-HEALTH_CHECK_SERVICE = "origin-health"  # modules/dns_failover.py tags each region's health check with this name
 # Route 53 considers an endpoint healthy when more than 18% of its health checkers report it healthy.
 HEALTHY_SHARE = 0.18
 # SSM command states that are not final (GetCommandInvocation); anything else is the outcome.

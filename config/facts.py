@@ -1,0 +1,41 @@
+"""Facts the stacks write and the operations read back, each stated once.
+
+A stack creates the database, the alarms and the health checks; `smoke`, `outputs` and the
+end-to-end run later look for exactly those. Both sides import the fact from here instead of
+each spelling it, so renaming an alarm or moving the database port cannot leave the checks
+looking for the old one. No cdktf import (operations and the CLI load this without starting
+jsii) and nothing of the configuration model (modules may import it). Names themselves are
+still made by the naming helper from these service words; the stack name and the provider
+role's ARN are the naming helper's `stack_name` and `config.model.role_arn`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+DATABASE_PORT = 5432  # PostgreSQL's port: the RDS instance, its security group, the web tier's egress
+DATABASE_NAME = "app"  # the database RDS creates, which the web tier connects to
+
+# The CloudWatch alarms of each region (modules/alarms.py), by service word: `smoke` checks each exists.
+ALARM_CPU_HIGH = "cpu-high"
+ALARM_ALB_5XX = "alb-5xx"
+ALARM_TARGET_5XX = "target-5xx"
+ALARM_UNHEALTHY_HOSTS = "unhealthy-hosts"
+ALARMS = (ALARM_CPU_HIGH, ALARM_ALB_5XX, ALARM_TARGET_5XX, ALARM_UNHEALTHY_HOSTS)
+
+# The service word of each region's Route 53 health check (modules/dns_failover.py tags it with the
+# name made from it; `smoke` finds the check by that tag).
+HEALTH_CHECK_SERVICE = "origin-health"
+
+
+class StackRole(StrEnum):
+    """What a stack is: an environment's primary region, another region, or its global edge.
+    A `StrEnum`, so `list --json` and every table print the same words as before."""
+
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    EDGE = "edge"
+
+    @property
+    def regional(self) -> bool:
+        return self is not StackRole.EDGE
