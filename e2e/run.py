@@ -60,6 +60,7 @@ from e2e import frontend, seed  # noqa: E402
 from e2e.emulator import Emulator, describe  # noqa: E402
 from e2e.postgres import Postgres, free_port  # noqa: E402
 from e2e.runtimes import INSTANCE_PYTHON, RuntimeMissing, find_python  # noqa: E402
+from modules import naming  # noqa: E402
 from ops import terraform, toolchain  # noqa: E402
 
 CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"  # `make tools`; the Makefile passes its own path
@@ -257,7 +258,7 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, emula
         front = stack.enter_context(frontend.TlsFront(session.work / "tls"))
         resolve: list[str] = []
         for region in env.regions:
-            values = outputs[f"{env.name}-{region}"]
+            values = outputs[naming.stack_name(env.name, region)]
             def aws(service: str, region: str = region) -> Any:
                 return seed.client(url, service, env.account_id, region)
 

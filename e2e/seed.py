@@ -19,6 +19,8 @@ from typing import Any
 
 import boto3
 
+from config.model import role_arn
+
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 SEED_ROLE = "e2e-seed"
 ROUTE53_HEALTHCHECKS = "com.amazonaws.{region}.route53-healthchecks"
@@ -34,7 +36,7 @@ def client(url: str, service: str, account: str | None = None, region: str = "us
     settings: dict[str, Any] = {"endpoint_url": url, "region_name": region, **CREDENTIALS}
     if account is not None:
         sts = boto3.client("sts", **settings)
-        keys = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{SEED_ROLE}",
+        keys = sts.assume_role(RoleArn=role_arn(account, SEED_ROLE),
                                RoleSessionName="e2e-seed")["Credentials"]
         settings.update(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
                         aws_session_token=keys["SessionToken"])

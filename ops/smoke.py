@@ -32,6 +32,7 @@ import webapp
 from config.errors import EnvironmentProblem, UsageError
 from config.facts import ALARMS, HEALTH_CHECK_SERVICE
 from config.model import Config, Environment
+from modules import naming
 from ops import access
 
 # Route 53 considers an endpoint healthy when more than 18% of its health checkers report it healthy.
@@ -111,7 +112,7 @@ class Smoke:
     def run(self) -> list[Check]:
         checks = []
         for region in self.regions:
-            outputs = self.outputs.get(f"{self.env.name}-{region}", {})
+            outputs = self.outputs.get(naming.stack_name(self.env.name, region), {})
             checks.append(self._guard(f"{region}: ingest", self.ingest, region, outputs))
             checks.append(self._guard(f"{region}: Route 53 health check", self.health_check, region))
             checks.append(self._guard(f"{region}: database (/ready on an instance, SSM)", self.ready, region,
