@@ -136,3 +136,14 @@ def test_list_json_spells_roles_as_before():
     assert result.exit_code == 0
     assert [r["role"] for r in json.loads(result.stdout)] == ["primary", "secondary", "edge"]
     assert re.search(r'"role": "edge"', result.stdout)
+
+
+def test_a_bug_is_not_disguised_as_an_error_of_the_handler(monkeypatch):
+    """An exception that is no PlatformError (a bug) propagates as itself, with its traceback,
+    instead of an AttributeError raised while matching it against Click's exceptions."""
+    def load(path):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(model, "load", load)
+    result = CliRunner().invoke(cli, ["list"])
+    assert isinstance(result.exception, KeyError) and result.exit_code == 1
