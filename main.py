@@ -48,7 +48,7 @@ class OneLineErrors(TyperGroup):
             hint = f" (see '{context.command_path} --help')" if context is not None else ""
             typer.echo(f"error: {message}{hint}", err=True)
             sys.exit(exc.exit_code)
-        except (typer.Abort, click_errors.Abort):
+        except typer.Abort:  # Ctrl-C or end of input where Click was reading (typer.Abort is Click's)
             typer.echo("error: aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

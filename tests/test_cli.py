@@ -256,3 +256,24 @@ def test_outputs_leave_the_users_synth_as_it_is(tmp_path, monkeypatch):
     (folder,) = folders
     assert folder.parent.parent.parent == tmp_path and folder.parent.parent.name.startswith(".cdktf.out.read-")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".cdktf.out")], "the private folder is removed"
+
+
+def test_errors_other_than_usage_errors_pass_through_the_one_line_handler(monkeypatch, capsys):
+    """The handler that turns Click's usage errors into one line must let every other exception
+    through unchanged (Ctrl-C outside Terraform exits 130, as the README says; anything else is itself)."""
+    from config import model
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model, "load", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        cli(["validate-config"])
+    assert exited.value.code == 130 and "Traceback" not in capsys.readouterr().err
+
+    def broken(path):
+        raise LookupError("from the command itself")
+
+    monkeypatch.setattr(model, "load", broken)
+    with pytest.raises(LookupError, match="from the command itself"):
+        cli(["validate-config"])
