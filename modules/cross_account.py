@@ -83,7 +83,7 @@ class CrossAccountRoles(Construct):
 
     def _role(self, service: str, name: str, description: str, managed: tuple[str, ...],
               accounts: tuple[str, ...], sid: str):
-        p, n = self.props, self.props.namer
+        n = self.props.namer
         trust = document(self, f"{service}-trust", self._trust_statements(sid, accounts))
         role = aws.iam_role.IamRole(self, service, name=name, assume_role_policy=trust.json,
                                     max_session_duration=SESSION_SECONDS, description=description,
