@@ -181,9 +181,11 @@ PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 RESERVED_ENVIRONMENT_NAMES = ("all", GLOBAL)
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
-# Names that say "production" (prod2, prodeu, prd, live, production...): such an environment must
+# Names that say "production" (prod2, prodeu, euprod, prd, live, production...): such an environment must
 # choose its profile explicitly rather than silently get the dev profile's cheap defaults.
-_PRODUCTION_LIKE = re.compile(r"prod|prd|live")
+# Anchored at either end, so ordinary words that merely contain the letters (delivery, olive,
+# reproduce) are not caught.
+_PRODUCTION_LIKE = re.compile(r"^(prod|prd|live)|(prod|prd)\d*$")
 _SUFFIX = re.compile(r"^[a-z0-9]{0,8}$")
 _PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")

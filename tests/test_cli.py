@@ -277,3 +277,17 @@ def test_errors_other_than_usage_errors_pass_through_the_one_line_handler(monkey
     monkeypatch.setattr(model, "load", broken)
     with pytest.raises(LookupError, match="from the command itself"):
         cli(["validate-config"])
+
+
+def test_synth_writes_where_the_cdktf_cli_says(tmp_path, monkeypatch):
+    """`cdktf synth --output DIR` runs the app with CDKTF_OUTDIR=DIR and reads DIR/manifest.json."""
+    import main
+    from stacks import app
+
+    assert main.CDKTF_CLI_OUTDIR == app.CDKTF_CLI_OUTDIR, "one variable name for both sides"
+    monkeypatch.chdir(tmp_path)
+    cli_out = tmp_path / "other"
+    result = CliRunner().invoke(cli, ["synth", "--env", "dev", "--config", str(ROOT / "config" / "default.toml")],
+                                env={main.CDKTF_CLI_OUTDIR: str(cli_out)})
+    assert result.exit_code == 0, result.output
+    assert (cli_out / "manifest.json").is_file() and not (tmp_path / "cdktf.out").exists()
