@@ -425,3 +425,13 @@ def test_expect_100_continue_is_answered_before_the_body_is_sent():
         assert read_one_response(sock)[0] == 200, "one final response, no second 100"
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
         assert read_one_response(sock)[0] == 200, "a body sent without waiting gets no 100"
+
+
+def test_a_request_sent_one_byte_at_a_time_is_served():
+    """The end of the headers may span reads: the watcher's scan resumes where it stopped."""
+    with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(2):
+            for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok":
+                sock.sendall(bytes([byte]))
+            assert read_one_response(sock)[0] == 200

@@ -121,13 +121,11 @@ class Handler(BaseHTTPRequestHandler):
         # Each response is complete when written: nothing gains from Nagle's coalescing.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.wfile = self.connection.makefile("wb", self.wbufsize)
-        self.rfile, self.buf, self.end, self.error, self.eof = io.BytesIO(), bytearray(), 0, 0, False
+        self.rfile, self.buf, self.end, self.scanned, self.error, self.eof = io.BytesIO(), bytearray(), 0, 0, 0, False
         self.since = self._started = time.monotonic()  # idle since, or since this request began
-        self.continued = False
 
     def receive(self) -> bool | None:
-        """Non-blocking: take what has arrived. True when a request is complete (or an error is
-        due), None when the connection is finished."""
+        """Non-blocking: True when a request is whole (or an error due), None when finished."""
         self.connection.settimeout(0)
         try:
             while len(self.buf) < MAX_HEAD + MAX_BODY + 4 and not self.eof:
@@ -144,26 +142,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def complete(self) -> bool:
         """Whether the buffer starts with a whole request: headers, then Content-Length bytes
-        (none when it is absent, malformed or too large: serve_one refuses those and closes)."""
-        head = self.buf.find(b"\r\n\r\n", 0, MAX_HEAD)
-        if head < 0:
-            if len(self.buf) >= MAX_HEAD:
-                self.error = 431 if b"\r\n" in self.buf[:MAX_HEAD] else 414
-            return bool(self.error)
-        headers = bytes(self.buf[:head])
-        size = re.search(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*(?:\r|$)", headers, re.I)
-        size = int(size[1]) if size and int(size[1]) <= MAX_BODY else 0
-        self.end = head + 4 + size
-        if len(self.buf) >= self.end:
-            return True
-        if not self.continued and headers.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1") and re.search(
-                rb"\r\nexpect:[ \t]*100-continue", headers, re.I):
-            self.continued = True  # the client waits for this before it sends the body
-            try:
-                self.connection.send(b"HTTP/1.1 100 Continue\r\n\r\n")
-            except OSError:
-                pass
-        return False
+        (none when it is absent, malformed or too large: serve_one refuses those and closes).
+        Each byte is scanned once, however the client splits its request."""
+        if not self.end:
+            head = self.buf.find(b"\r\n\r\n", self.scanned, MAX_HEAD)
+            if head < 0:
+                self.scanned = max(0, len(self.buf) - 3)
+                if len(self.buf) >= MAX_HEAD:
+                    self.error = 431 if b"\r\n" in self.buf[:MAX_HEAD] else 414
+                return bool(self.error)
+            headers = bytes(self.buf[:head])
+            size = re.search(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*(?:\r|$)", headers, re.I)
+            self.end = head + 4 + (int(size[1]) if size and int(size[1]) <= MAX_BODY else 0)
+            if len(self.buf) < self.end and headers.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1") and re.search(
+                    rb"\r\nexpect:[ \t]*100-continue", headers, re.I):
+                try:  # the client waits for this before it sends the body
+                    self.connection.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
+        return len(self.buf) >= self.end
 
     def serve_one(self) -> bool:
         """Answer the buffered request; True while the connection stays open."""
@@ -176,7 +173,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.rfile = io.BytesIO(self.buf[:self.end])
             del self.buf[:self.end]
-            self.continued, self.since = False, time.monotonic()
+            self.end = self.scanned = 0
+            self.since = time.monotonic()
             self.handle_one_request()  # answers malformed requests itself
         self.wfile.flush()
         return not self.close_connection
