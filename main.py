@@ -57,7 +57,7 @@ class OneLineErrors(TyperGroup):
             hint = f" (see '{context.command_path} --help')" if context is not None else ""
             typer.echo(f"error: {message}{hint}", err=True)
             sys.exit(exc.exit_code)
-        except (typer.Abort, getattr(click_errors, "Abort", typer.Abort)):  # typer 0.2x: typer's own Abort
+        except typer.Abort:  # Ctrl-C or end of input where Click was reading (typer.Abort is Click's)
             typer.echo("error: aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -109,9 +109,18 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     stdout.print(out)
 
 
+# synth is also the cdktf CLI's app (cdktf.json): the CLI names its output folder (`--output`) in
+# this variable and reads manifest.json there, so synth writes where it says (stacks/app.py, same name).
+CDKTF_CLI_OUTDIR = "CDKTF_OUTDIR"
+SynthOutOption = Annotated[Path, typer.Option(
+    "--out", "-o", help="Output folder; replaced on every synth (state never lives here). Run by the "
+                        "cdktf CLI: its output folder.", metavar="DIR", file_okay=False, envvar=CDKTF_CLI_OUTDIR,
+    show_envvar=False)]
+
+
 @cli.command()
 def synth(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
-          out: OutOption = Path("cdktf.out")) -> None:
+          out: SynthOutOption = Path("cdktf.out")) -> None:
     """Write Terraform JSON to <out>/stacks/<stack>/cdk.tf.json for the chosen stacks."""
     from modules.runtime import require_node
 

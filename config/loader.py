@@ -34,7 +34,9 @@ RESERVED_ENVIRONMENT_NAMES = ("all", GLOBAL)
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 # Names that say "production" (prod2, prodeu, prd, live, production...): such an environment must
 # choose its profile explicitly rather than silently get the dev profile's cheap defaults.
-_PRODUCTION_LIKE = re.compile(r"prod|prd|live")
+# Anchored at either end, so ordinary words that merely contain the letters (delivery, olive,
+# reproduce) are not caught.
+_PRODUCTION_LIKE = re.compile(r"^(prod|prd|live)|(prod|prd)\d*$")
 
 PROJECT_KEYS = settings.PROJECT_KEYS
 STATE_KEYS = ("backend", "local_dir", "bucket", "region", "key_prefix")

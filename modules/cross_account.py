@@ -50,7 +50,8 @@ class CrossAccountProps:
     trusted_accounts: tuple[str, ...]  # who may assume the read-only role (Config.trusted_by)
     deployer_accounts: tuple[str, ...]  # who may assume the deploy role (Config.deployers_of)
     external_id: str
-    require_mfa: bool
+    require_mfa: bool  # people must use MFA; the CI account (machine identities) is exempt
+    ci_account: str | None  # the CI account (configuration), trusted without MFA
     deploy_role_name: str
     partition: str  # token
     account_token: str  # token
@@ -82,19 +83,34 @@ class CrossAccountRoles(Construct):
 
     def _role(self, service: str, name: str, description: str, managed: tuple[str, ...],
               accounts: tuple[str, ...], sid: str):
-        p, n = self.props, self.props.namer
-        conditions = [Condition("StringEquals", "sts:ExternalId", (p.external_id,))]
-        if p.require_mfa:
-            conditions.append(Condition("Bool", "aws:MultiFactorAuthPresent", ("true",)))
-        trust = document(self, f"{service}-trust", [Statement(
-            sid, ("sts:AssumeRole",), (),
-            {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in accounts)}, tuple(conditions))])
+        n = self.props.namer
+        trust = document(self, f"{service}-trust", self._trust_statements(sid, accounts))
         role = aws.iam_role.IamRole(self, service, name=name, assume_role_policy=trust.json,
                                     max_session_duration=SESSION_SECONDS, description=description,
                                     tags=n.resource_tags(service, "iam_role"))
         for policy in managed:
             attach_managed(self, f"{service}-{policy}", role.name, policy)
         return role
+
+    def _trust_statements(self, sid: str, accounts: tuple[str, ...]) -> list[Statement]:
+        """Every principal needs the external id. With `require_mfa`, people need MFA too, but the
+        CI account is trusted in a statement of its own without it: CI identities (OIDC, role
+        sessions) never carry MFA, so requiring it would lock the pipeline out of the deploy role."""
+        p = self.props
+        external_id = Condition("StringEquals", "sts:ExternalId", (p.external_id,))
+
+        def allow(statement_sid: str, who: tuple[str, ...], conditions: tuple[Condition, ...]) -> Statement:
+            return Statement(statement_sid, ("sts:AssumeRole",), (),
+                             {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in who)}, conditions)
+
+        if not p.require_mfa:
+            return [allow(sid, accounts, (external_id,))]
+        people = tuple(a for a in accounts if a != p.ci_account)
+        mfa = Condition("Bool", "aws:MultiFactorAuthPresent", ("true",))
+        statements = [allow(sid, people, (external_id, mfa))] if people else []
+        if p.ci_account in accounts:
+            statements.append(allow("CiAssumes", (p.ci_account,), (external_id,)))
+        return statements
 
     @property
     def props(self) -> CrossAccountProps:

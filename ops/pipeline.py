@@ -83,9 +83,12 @@ class Interrupted(PlatformError):
                     f"have saved what it did: resources it created can exist in AWS but be missing from the state "
                     f"{state}; run `terraform plan` in {self.stack_dir} and `terraform import` what it would "
                     f"create again. {lock})")
-            else:
+            elif cause.step == "apply":
                 lines.append(f"interrupted: {cause.stack} (terraform {cause.step} stopped gracefully: it finished "
                              f"the operations in flight, saved the state {state} and released its lock)")
+            else:  # init, plan and show change nothing and write no state
+                lines.append(f"interrupted: {cause.stack} (terraform {cause.step} stopped; it changes nothing "
+                             f"in AWS and wrote no state; the state is {state})")
         elif cause.stack and cause.step != "init":
             lines.append(f"interrupted: {cause.stack} (before terraform {cause.step}; nothing of its plan was "
                          "applied)")
@@ -177,7 +180,20 @@ def run(config: Config, specs: list[StackSpec], out_dir: Path, action: Action, t
                 raise Interrupted(exc, results, later, action, out_dir, resume) from None
             except tf.StackFailed as exc:
                 exc.problems.append("stopped: the stacks after it were not touched")
+                if interrupts.received:
+                    _forget_dead_synth_runtime()
                 raise
+            except Exception:
+                if interrupts.received:
+                    _forget_dead_synth_runtime()
+                raise
+        if interrupts.received:
+            # Terraform finished what it had in flight and exited 0: every stack is done, but the
+            # run was interrupted, so it ends as one (130/143), never as a plain success.
+            _forget_dead_synth_runtime()
+            cause = tf.Interrupted(None, "the last stack, which finished anyway", True, list(interrupts.received),
+                                   interrupts.forced)
+            raise Interrupted(cause, results, [], action, out_dir, resume)
     return results
 
 

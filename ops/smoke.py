@@ -38,7 +38,7 @@ from ops import access
 # Route 53 considers an endpoint healthy when more than 18% of its health checkers report it healthy.
 HEALTHY_SHARE = 0.18
 # SSM command states that are not final (GetCommandInvocation); anything else is the outcome.
-SSM_PENDING = ("Pending", "InProgress", "Delayed")
+SSM_PENDING = ("Pending", "InProgress", "Delayed", "Cancelling")
 COMMAND_SECONDS = 30  # executionTimeout of the probe on the instance: the agent ends it after this
 
 

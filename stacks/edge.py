@@ -80,7 +80,8 @@ class EdgeStack(PlatformStack):
             namer=n, environment=env.name, account_number=env.account_id, trusted_accounts=config.trusted_by(env),
             deployer_accounts=config.deployers_of(env),
             external_id=config.project.external_id, require_mfa=env.require_mfa,
-            deploy_role_name=config.deploy_role_name(env), partition=self.partition, account_token=self.account_token))
+            ci_account=config.project.ci_account_id, deploy_role_name=config.deploy_role_name(env),
+            partition=self.partition, account_token=self.account_token))
         primary_topic = aws.data_aws_sns_topic.DataAwsSnsTopic(
             self, "primary-error-topic", name=config.namer(env, env.primary_region).name("errors", "sns_topic"),
             provider=self.provider_in(env.primary_region))

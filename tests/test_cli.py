@@ -256,3 +256,38 @@ def test_outputs_leave_the_users_synth_as_it_is(tmp_path, monkeypatch):
     (folder,) = folders
     assert folder.parent.parent.parent == tmp_path and folder.parent.parent.name.startswith(".cdktf.out.read-")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".cdktf.out")], "the private folder is removed"
+
+
+def test_errors_other_than_usage_errors_pass_through_the_one_line_handler(monkeypatch, capsys):
+    """The handler that turns Click's usage errors into one line must let every other exception
+    through unchanged (Ctrl-C outside Terraform exits 130, as the README says; anything else is itself)."""
+    from config import model
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model, "load", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        cli(["validate-config"])
+    assert exited.value.code == 130 and "Traceback" not in capsys.readouterr().err
+
+    def broken(path):
+        raise LookupError("from the command itself")
+
+    monkeypatch.setattr(model, "load", broken)
+    with pytest.raises(LookupError, match="from the command itself"):
+        cli(["validate-config"])
+
+
+def test_synth_writes_where_the_cdktf_cli_says(tmp_path, monkeypatch):
+    """`cdktf synth --output DIR` runs the app with CDKTF_OUTDIR=DIR and reads DIR/manifest.json."""
+    import main
+    from stacks import app
+
+    assert main.CDKTF_CLI_OUTDIR == app.CDKTF_CLI_OUTDIR, "one variable name for both sides"
+    monkeypatch.chdir(tmp_path)
+    cli_out = tmp_path / "other"
+    result = CliRunner().invoke(cli, ["synth", "--env", "dev", "--config", str(ROOT / "config" / "default.toml")],
+                                env={main.CDKTF_CLI_OUTDIR: str(cli_out)})
+    assert result.exit_code == 0, result.output
+    assert (cli_out / "manifest.json").is_file() and not (tmp_path / "cdktf.out").exists()

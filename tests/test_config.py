@@ -91,6 +91,12 @@ def test_a_production_like_name_must_choose_its_profile(default_data, name):
     assert parse(data).environments[name].profile == "dev", "an explicit choice is respected"
 
 
+@pytest.mark.parametrize("name", ["delivery", "olive", "reproduce", "qa"])
+def test_ordinary_names_that_contain_the_letters_keep_the_dev_profile(default_data, name):
+    data = changed(default_data, f"environments.{name}", {"account_id": "444444444444", "regions": ["eu-west-1"]})
+    assert parse(data).environments[name].profile == "dev"
+
+
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     with_bom = tmp_path / "bom.toml"
     with_bom.write_bytes(b"\xef\xbb\xbf" + model.DEFAULT_CONFIG.read_bytes())

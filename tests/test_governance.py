@@ -145,10 +145,11 @@ def test_mfa_and_ci_account_are_configurable(default_data, tmp_path):
     data["environments"]["prod"]["require_mfa"] = True
     config = model.parse(data, "c.toml")
     stack = synthesize(config, tmp_path / "out", env="prod").stacks["prod-global"]
-    role = next(b for b in resources(stack, "aws_iam_role").values() if b["tags"]["Service"] == "deploy")
-    (trust,) = policy_document(stack, role["assume_role_policy"])
-    assert "555555555555" in {p.split(":")[4] for p in trust["principals"][0]["identifiers"]}
-    assert {"variable": "aws:MultiFactorAuthPresent", "test": "Bool", "values": ["true"]} in trust["condition"]
+    roles = {b["tags"]["Service"]: b for b in resources(stack, "aws_iam_role").values()}
+    (trust,) = policy_document(stack, roles["deploy"]["assume_role_policy"])  # CI alone: no MFA (test_trust)
+    assert {p.split(":")[4] for p in trust["principals"][0]["identifiers"]} == {"555555555555"}
+    people, _ci = policy_document(stack, roles["ops-readonly"]["assume_role_policy"])
+    assert {"variable": "aws:MultiFactorAuthPresent", "test": "Bool", "values": ["true"]} in people["condition"]
     data["project"]["ci_account_id"] = "333333333333"
     with pytest.raises(model.ConfigError, match="own account"):
         model.parse(data, "c.toml")

@@ -40,7 +40,7 @@ WAIT = 300  # seconds: a guard against hanging forever (a synth takes 5-15 s), n
 class Cli:
     """`main.py deploy` with its merged output read line by line on a thread."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, **extra_env: str):
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         terraform = bin_dir / "terraform"
@@ -52,7 +52,7 @@ class Cli:
         self.command = [sys.executable, str(ROOT / "main.py"), "deploy", "--env", "dev", "--config", str(config),
                         "--out", str(tmp_path / "out"), "--verbose"]
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
-               "FAKE_TF_SLOW_APPLY": SLOW}
+               "FAKE_TF_SLOW_APPLY": SLOW, **extra_env}
         # Its own process group, like a job in a shell: killpg below is what the terminal's Ctrl-C does.
         self.process = subprocess.Popen(self.command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -94,6 +94,22 @@ def cli(tmp_path):
     running = Cli(tmp_path)
     yield running
     running.stop()
+
+
+def test_an_interrupt_the_last_apply_absorbs_still_ends_as_an_interrupt(tmp_path):
+    """Terraform may finish what it had in flight and exit 0 after the interrupt: every stack is
+    then applied, but the run was interrupted, so it says so and exits 130, not 0, with no traceback."""
+    cli = Cli(tmp_path, FAKE_TF_SLOW_APPLY=STACKS[-1], FAKE_TF_FINISH_ON_INTERRUPT="1")
+    try:
+        cli.wait_for(f"fake-terraform: applying {STACKS[-1]}")
+        os.killpg(cli.process.pid, signal.SIGINT)
+        exit_code, output = cli.finish()
+    finally:
+        cli.stop()
+    assert exit_code == 130, output
+    assert "Traceback" not in output
+    assert f"applied: {', '.join(STACKS)}" in output and "not started: none" in output
+    assert all(cli.state(stack).is_file() for stack in STACKS)
 
 
 @pytest.mark.parametrize(("send", "code"), [

@@ -405,3 +405,33 @@ def test_smoke_finds_the_health_checks_by_the_name_the_stacks_tag_them_with(synt
             assert body["tags"]["Name"] == config.namer(env, region).name(HEALTH_CHECK_SERVICE), stack_name
             found += 1
     assert found >= 2
+
+
+def test_a_cancelling_command_is_waited_for_not_taken_as_its_outcome(default_config):
+    """`Cancelling` is not a final state of GetCommandInvocation: smoke waits for the outcome."""
+
+    class Fake:
+        def __init__(self):
+            self.statuses = ["InProgress", "Cancelling", "Cancelled"]
+
+        def client(self, service, region_name):
+            return self
+
+        def describe_auto_scaling_groups(self, AutoScalingGroupNames):
+            return {"AutoScalingGroups": [{"Instances": [{"InstanceId": "i-0abc", "LifecycleState": "InService"}]}]}
+
+        def describe_instances(self, InstanceIds, Filters):
+            return {"Reservations": [{"Instances": [{"InstanceId": "i-0abc"}]}]}
+
+        def send_command(self, **kwargs):
+            return {"Command": {"CommandId": "c-1"}}
+
+        def get_command_invocation(self, CommandId, InstanceId):
+            return {"Status": self.statuses.pop(0), "StandardOutputContent": "", "ResponseCode": -1}
+
+    fake = Fake()
+    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, {}, fake, timeout=60,
+                  sleep=lambda seconds: None)
+    with pytest.raises(smoke.SmokeFailure, match=r"^SSM command c-1 on i-0abc Cancelled "):
+        probe.ready("us-east-1", {"asg_name": "dev-web"})
+    assert not fake.statuses, "every status was read up to the final one"

@@ -233,3 +233,25 @@ def test_the_dns_session_uses_the_dns_providers_role(synthesized, shared_account
     (assume,) = providers(shared_account.stacks["dev-us-east-1"])["dns"]["assume_role"]
     assert (call["RoleArn"], call["ExternalId"], call["RoleSessionName"]) == (
         assume["role_arn"], assume["external_id"], assume["session_name"])
+
+
+def test_require_mfa_binds_people_but_never_locks_ci_out(default_data, tmp_path):
+    """CI sessions carry no MFA: with `require_mfa`, the CI account is trusted without it (external id
+    only) and every other principal needs MFA, on both roles."""
+    data = copy.deepcopy(default_data)
+    data["environments"]["prod"]["require_mfa"] = True
+    data["environments"]["prod"]["deployer_account_ids"] = ["444444444444"]
+    result = synthesize(model.parse(data, "mfa.toml"), tmp_path / "out", env="prod")
+    ci = result.config.project.ci_account_id
+    stack = result.stacks["prod-global"]
+    mfa = ("aws:MultiFactorAuthPresent", ("true",))
+    for service, role in roles_of(stack).items():
+        statements = policy_document(stack, role["assume_role_policy"])
+        by_account = {}
+        for statement in statements:
+            conditions = {(c["variable"], tuple(c["values"])) for c in statement["condition"]}
+            assert ("sts:ExternalId", (result.config.project.external_id,)) in conditions, service
+            for arn in statement["principals"][0]["identifiers"]:
+                by_account[arn.split(":")[4]] = mfa in conditions
+        assert by_account.pop(ci) is False, f"{service}: the CI account must not need MFA"
+        assert by_account and all(by_account.values()), f"{service}: everyone else needs MFA: {by_account}"

@@ -109,6 +109,7 @@ def test_unknown_paths_404_and_wrong_methods_405():
     (b"GET http://evil.example/health HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     (b"GET //evil.example/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", (400, 404)),
     (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n", 400),  # isdigit(), not int()
     (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
     (b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
     (b"BREW /health HTTP/1.1\r\nHost: x\r\n\r\n", 501),
@@ -360,3 +361,77 @@ def test_a_slow_database_never_holds_up_the_health_path(monkeypatch):
         assert first[0][0].status == 200
         assert request(port, "GET", webapp.READY_PATH)[0].status == 200, "the answer is reused"
     assert database.calls == 1
+
+
+def test_a_stale_readiness_answer_is_not_reused_while_a_new_check_runs():
+    """While a check runs, an answer older than READY_TTL says nothing about the database now."""
+    now = [0.0]
+    database = Blocking()
+    database.release.set()
+    readiness = server.Readiness(database, clock=lambda: now[0])
+    assert readiness.check() == (True, "ok")
+    now[0] = 1000.0
+    database.release.clear()
+    database.entered.clear()
+    checking = threading.Thread(target=readiness.check)
+    checking.start()
+    try:
+        assert database.entered.wait(10)
+        assert readiness.check() == (False, "checking")
+    finally:
+        database.release.set()
+        checking.join()
+    assert readiness.check() == (True, "ok") and database.calls == 2
+
+
+def test_slow_clients_hold_no_worker():
+    """Clients that trickle their request (a body, or even the request line) used to hold a
+    worker each for up to 15 s per read: WORKERS of them silenced HEALTH_PATH. Requests are now
+    buffered whole before a worker sees them."""
+    with running() as (port, _):
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2 * server.WORKERS)]
+        try:
+            for n, sock in enumerate(slow):
+                sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx" if n % 2 else b"GET /hea")
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:  # generous: a loopback answer
+                probe.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_one_response(probe)[0] == 200
+            for n, sock in enumerate(slow):  # the trickled requests, once whole, are served
+                sock.sendall(b"x" * 999 if n % 2 else b"lth HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_one_response(sock)[0] == (405 if n % 2 else 200)
+        finally:
+            for sock in slow:
+                sock.close()
+
+
+def test_a_request_not_sent_in_time_is_answered_408_and_closed(monkeypatch):
+    monkeypatch.setattr(server, "REQUEST_TIMEOUT", 0)  # checked once a second
+    with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nx")
+        assert read_one_response(sock)[0] == 408
+        assert sock.recv(1) == b""
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent():
+    """A client that waits for 100 Continue before its body (curl does, for larger bodies) used
+    to wait forever: http.server buffered the 100 and never sent it before reading the body."""
+    with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += sock.recv(1)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        assert read_one_response(sock)[0] == 200, "one final response, no second 100"
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
+        assert read_one_response(sock)[0] == 200, "a body sent without waiting gets no 100"
+
+
+def test_a_request_sent_one_byte_at_a_time_is_served():
+    """The end of the headers may span reads: the watcher's scan resumes where it stopped."""
+    with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(2):
+            for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok":
+                sock.sendall(bytes([byte]))
+            assert read_one_response(sock)[0] == 200

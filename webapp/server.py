@@ -11,16 +11,18 @@
   are logged server-side with their traceback and answered with 500.
 - One JSON object per log line on stdout (journald keeps them), including an access log.
 - Under load: a listen backlog of net.core.somaxconn, TCP_NODELAY and one write per response
-  (bench/webapp_load.py measures it: `make bench-web`).
+  (bench/webapp_load.py measures it: `make bench-web`). Slow clients hold no thread (see Server).
 
 Run: `python3 -m webapp.server` (WEBAPP_HOST, WEBAPP_PORT, WEBAPP_ENVIRONMENT, WEBAPP_REGION).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
+import re
 import select
 import signal
 import socket
@@ -38,6 +40,8 @@ from webapp import HEALTH_PATH, PORT, READY_PATH, SERVICE
 from webapp.database import DatabaseCheck, from_environment
 
 MAX_BODY = 64 * 1024  # nothing here accepts a body; read and discard small ones, refuse large ones
+MAX_HEAD = 64 * 1024  # request line and headers
+REQUEST_TIMEOUT = 15  # seconds from a request's first byte to its last (slow-client protection)
 ALLOWED = "GET, HEAD"
 # An idle keep-alive connection is closed after this long. Longer than the load balancer's idle
 # timeout (modules/alb.py; tests/test_webapp_keepalive.py keeps them in step), as AWS advises: a
@@ -48,11 +52,10 @@ READY_TTL = 2.0  # seconds a readiness answer is reused
 
 
 class Readiness:
-    """The database check behind READY_PATH: at most one in flight, its answer reused for
-    READY_TTL seconds. /ready is reachable through CloudFront, and the workers are few: callers
-    waiting on a slow or unreachable database must never occupy them all, or HEALTH_PATH (the load
-    balancer's probe) would go unanswered. While the first check runs, others answer "checking".
-    A check that raises is "not ready" with the error's type, never a 500; the traceback is logged.
+    """The database check behind READY_PATH: one at a time, its answer reused for READY_TTL s.
+    /ready is public (via CloudFront) and workers are few: callers must never all wait on a slow
+    database, or HEALTH_PATH (the load balancer's probe) goes unanswered; while a check runs, the
+    others get "checking". A check that raises is "not ready" with the error's type, never a 500.
     """
 
     def __init__(self, database: DatabaseCheck, clock: Callable[[], float] = time.monotonic) -> None:
@@ -64,8 +67,10 @@ class Readiness:
 
     def check(self) -> tuple[bool, str]:
         with self._lock:
-            if self._running or (self._answer and self.clock() - self._at < READY_TTL):
-                return self._answer or (False, "checking")
+            if self._answer and self.clock() - self._at < READY_TTL:
+                return self._answer
+            if self._running:  # not an older answer: the database may have gone since
+                return False, "checking"
             self._running = True
         answer = (False, "check failed")
         try:
@@ -94,12 +99,10 @@ class Handler(BaseHTTPRequestHandler):
     # Errors found before the version is parsed still get a status line and headers (http.server
     # would otherwise answer them HTTP/0.9-style: a bare body).
     default_request_version = "HTTP/1.0"
-    timeout = 15  # seconds a client may take to send its request (slow-client protection)
-    # A response's headers and body collect in this buffer and leave in one write when the request
-    # is done: two small writes on a keep-alive connection, with Nagle's algorithm on, wait for the
-    # client's delayed ACK (40 ms) before the body goes out.
+    timeout = REQUEST_TIMEOUT  # for writes: reads never block (the watcher buffers whole requests)
+    # Headers and body leave in one write: with Nagle on, a second small write on a keep-alive
+    # connection waits for the client's delayed ACK (40 ms).
     wbufsize = 64 * 1024
-    error_content_type = "application/json"
 
     # set by make_server
     readiness: Readiness
@@ -109,37 +112,75 @@ class Handler(BaseHTTPRequestHandler):
         return self.server_version  # no Python version in the Server header
 
     def __init__(self, request: socket.socket, client_address: Any, server: Server) -> None:
-        """One per connection. Unlike socketserver's handlers it serves nothing on creation: the
-        server calls serve_one() each time the connection has a request to read."""
+        """One per connection, serving nothing on creation (unlike socketserver's handlers)."""
         self.request, self.client_address, self.server = request, client_address, server
-        self.idle_since = time.monotonic()
         self.setup()
 
     def setup(self) -> None:
-        super().setup()
+        self.connection = self.request
         # Each response is complete when written: nothing gains from Nagle's coalescing.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._started = time.monotonic()
+        self.wfile = self.connection.makefile("wb", self.wbufsize)
+        self.rfile, self.buf, self.end, self.scanned, self.error, self.eof = io.BytesIO(), bytearray(), 0, 0, 0, False
+        self.since = self._started = time.monotonic()  # idle since, or since this request began
+
+    def receive(self) -> bool | None:
+        """Non-blocking: True when a request is whole (or an error due), None when finished."""
+        self.connection.settimeout(0)
+        try:
+            while len(self.buf) < MAX_HEAD + MAX_BODY + 4 and not self.eof:
+                data = self.connection.recv(65536)
+                if not self.buf:
+                    self.since = time.monotonic()
+                self.buf += data
+                self.eof = not data
+        except BlockingIOError:
+            pass
+        except OSError:
+            return None
+        return self.complete() or (None if self.eof else False)
+
+    def complete(self) -> bool:
+        """Whether the buffer starts with a whole request: headers, then Content-Length bytes
+        (none when it is absent, malformed or too large: serve_one refuses those and closes).
+        Each byte is scanned once, however the client splits its request."""
+        if not self.end:
+            head = self.buf.find(b"\r\n\r\n", self.scanned, MAX_HEAD)
+            if head < 0:
+                self.scanned = max(0, len(self.buf) - 3)
+                if len(self.buf) >= MAX_HEAD:
+                    self.error = 431 if b"\r\n" in self.buf[:MAX_HEAD] else 414
+                return bool(self.error)
+            headers = bytes(self.buf[:head])
+            size = re.search(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*(?:\r|$)", headers, re.I)
+            self.end = head + 4 + (int(size[1]) if size and int(size[1]) <= MAX_BODY else 0)
+            if len(self.buf) < self.end and headers.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1") and re.search(
+                    rb"\r\nexpect:[ \t]*100-continue", headers, re.I):
+                try:  # the client waits for this before it sends the body
+                    self.connection.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
+        return len(self.buf) >= self.end
 
     def serve_one(self) -> bool:
-        """Read and answer one request; True while the connection stays open."""
-        self._started = time.monotonic()
-        self.close_connection = True
-        self.handle_one_request()  # answers malformed requests itself; a read timeout closes
+        """Answer the buffered request; True while the connection stays open."""
+        self.connection.settimeout(self.timeout)
+        self._started, self.close_connection = self.since, True
+        if self.error:
+            self.command = self.path = None
+            self.request_version, self.requestline = self.default_request_version, ""
+            self.send_error(self.error)
+        else:
+            self.rfile = io.BytesIO(self.buf[:self.end])
+            del self.buf[:self.end]
+            self.end = self.scanned = 0
+            self.since = time.monotonic()
+            self.handle_one_request()  # answers malformed requests itself
         self.wfile.flush()
         return not self.close_connection
 
-    def pending(self) -> bool:
-        """Another request is already here (pipelined): buffered, or readable right now."""
-        self.connection.setblocking(False)
-        try:
-            return bool(self.rfile.peek(1))
-        except OSError:
-            return False
-        finally:
-            self.connection.settimeout(self.timeout)
-
-    # ------------------------------------------------------------------ routing
+    def handle_expect_100(self) -> bool:
+        return True  # complete() answered it, or the body came without waiting
 
     def do_GET(self) -> None:
         self._handle(send_body=True)
@@ -193,7 +234,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length")
         if raw is None:
             return True
-        if not raw.strip().isdigit():
+        if not re.fullmatch("[0-9]+", raw.strip()):  # not isdigit(): "\xb2" is a digit int() refuses
             self._reply(HTTPStatus.BAD_REQUEST, {"error": "invalid Content-Length"}, True, close=True)
             return False
         length = int(raw)
@@ -203,8 +244,6 @@ class Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         return True
-
-    # ------------------------------------------------------------------ endpoints
 
     def _health(self) -> tuple[HTTPStatus, dict[str, Any]]:
         return HTTPStatus.OK, {"status": "ok"}
@@ -216,8 +255,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _index(self) -> tuple[HTTPStatus, dict[str, Any]]:
         return HTTPStatus.OK, {"service": SERVICE, **self.identity}
-
-    # ------------------------------------------------------------------ responses
 
     def _reply(self, status: HTTPStatus, payload: dict[str, Any], send_body: bool, close: bool = False,
                headers: Mapping[str, str] | None = None) -> None:
@@ -276,16 +313,14 @@ def listen_backlog() -> int:
 
 
 class Server(HTTPServer):
-    """Connections wait for their next request in epoll, holding no thread; a connection with a
-    request to read joins a first-in-first-out queue that WORKERS threads serve.
+    """Connections wait in epoll, holding no thread; one thread reads what arrives without
+    blocking, and a connection with a whole request joins a first-in-first-out queue that WORKERS
+    threads serve. A worker never waits on a client (blocking reads let 16 clients trickling
+    bodies hold every worker: HEALTH_PATH went dark); a request has REQUEST_TIMEOUT in all (408).
 
-    Why not a thread per connection (socketserver's ThreadingMixIn): at a few hundred busy
-    connections as many threads contend for the interpreter lock, which has no fairness, so some
-    requests waited over two seconds (timeouts at 400 connections, issue 13), and every idle
-    keep-alive connection held a thread for up to IDLE_TIMEOUT. Here the queue keeps arrival
-    order and a few threads share the lock. A connection is armed one-shot: after it fires, only
-    the worker that took it re-arms it, so no two threads ever serve one connection. Linux only
-    (epoll), like the instances.
+    Not a thread per connection: hundreds of threads contend for the interpreter lock, which has
+    no fairness (timeouts at 400 connections, issue 13), and idle ones hold a thread each. Epoll
+    is one-shot: only the thread that holds a connection re-arms it. Linux only, like the instances.
     """
 
     request_queue_size = listen_backlog()
@@ -310,21 +345,38 @@ class Server(HTTPServer):
         self._epoll.register(request.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
 
     def _watch(self) -> None:
-        """Queue the connections that became readable; close those idle longer than IDLE_TIMEOUT."""
+        """Read what arrives; queue whole requests; close connections idle past IDLE_TIMEOUT."""
         swept = time.monotonic()
         while not self._stopping:
             for fd, _ in self._epoll.poll(1.0):
                 if fd == self._stop_read:
                     return
-                connection = self._armed.pop(fd, None)
-                if connection is not None:
-                    self._ready.put(connection)
+                connection = self._armed.get(fd)
+                if connection is None:
+                    continue
+                whole = connection.receive()
+                if whole is False:
+                    self._arm(fd)
+                elif self._armed.pop(fd, None) is connection:
+                    self._ready.put(connection) if whole else self._close(connection)
             now = time.monotonic()
             if now - swept >= 1:
                 swept = now
                 for fd, connection in list(self._armed.items()):
-                    if now - connection.idle_since > IDLE_TIMEOUT and self._armed.pop(fd, None) is connection:
-                        self._close(connection)
+                    late = now - connection.since > (REQUEST_TIMEOUT if connection.buf else IDLE_TIMEOUT)
+                    if late and self._armed.pop(fd, None) is connection:
+                        if connection.buf:  # a request begun and not finished in time
+                            connection.error = HTTPStatus.REQUEST_TIMEOUT
+                            self._ready.put(connection)
+                        else:
+                            self._close(connection)
+
+    def _arm(self, fd: int) -> bool:
+        try:
+            self._epoll.modify(fd, select.EPOLLIN | select.EPOLLONESHOT)
+            return True
+        except (OSError, ValueError):  # the server is closing
+            return False
 
     def _work(self) -> None:
         while True:
@@ -336,16 +388,12 @@ class Server(HTTPServer):
             except Exception:  # what escaped the handler: logged, the connection closed
                 self.handle_error(connection.request, connection.client_address)
                 keep = False
-            if keep and connection.pending():
+            if keep and connection.complete():
                 self._ready.put(connection)  # pipelined: back of the queue, behind those already waiting
-            elif keep and not self._stopping:
-                connection.idle_since = time.monotonic()
+            elif keep and not connection.eof and not self._stopping:
                 fd = connection.request.fileno()
                 self._armed[fd] = connection
-                try:
-                    self._epoll.modify(fd, select.EPOLLIN | select.EPOLLONESHOT)
-                except (OSError, ValueError):  # the server is closing
-                    self._armed.pop(fd, None)
+                if not self._arm(fd) and self._armed.pop(fd, None) is connection:
                     self._close(connection)
             else:
                 self._close(connection)
