@@ -20,13 +20,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from config import network, settings
+from config import naming, network, settings
 from config.checks import BUCKET, KEY_PREFIX, Check, describe, one_of, parse_cidr, regex
 from config.checks import region as check_region
 from config.choices import Profile
 from config.model import GROUP_TYPES, Config, ConfigError, Environment, Project, StateBackend
 from config.regions import GLOBAL
-from modules import naming
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 

@@ -18,12 +18,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from config import settings
+from config import naming, settings
 from config.choices import NatPolicy, PriceClass, Profile, RoutingPolicy
 from config.errors import ConfigError, SelectionError
 from config.facts import StackRole
 from config.regions import EDGE_REGION, GLOBAL
-from modules import naming
 
 
 def instance_architecture(instance_type: str) -> str:

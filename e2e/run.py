@@ -55,12 +55,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from config import model  # noqa: E402
+import modules  # noqa: E402,F401  (the bundled Node and NODE_OPTIONS for every child, cdktf's included)
+from config import model, naming  # noqa: E402
 from e2e import frontend, seed  # noqa: E402
 from e2e.emulator import Emulator, describe  # noqa: E402
 from e2e.postgres import Postgres, free_port  # noqa: E402
 from e2e.runtimes import INSTANCE_PYTHON, RuntimeMissing, find_python  # noqa: E402
-from modules import naming  # noqa: E402
 from ops import terraform, toolchain  # noqa: E402
 
 CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"  # `make tools`; the Makefile passes its own path

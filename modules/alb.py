@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from constructs import Construct
 
 import webapp
+from config.naming import Namer
 from config.regions import ELB_LOG_DELIVERY_SERVICE_REGIONS
 from modules import aws
 from modules.bucket import SecureBucket
 from modules.connections import Connections
-from modules.naming import Namer
 from modules.origin_verify import HEADER as ORIGIN_VERIFY_HEADER
 from modules.policy import Statement
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from cdktf import TerraformProvider
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
-from modules.naming import Namer
 from modules.policy import Condition, Statement, document
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
-from modules.naming import Namer
 
 
 @dataclass(frozen=True)

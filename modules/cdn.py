@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
-from modules.naming import Namer
 from modules.origin_verify import HEADER
 
 ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from cdktf import TerraformProvider
 from constructs import Construct
 
+from config.naming import Namer
 from config.regions import EDGE_REGION
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
-from modules.naming import Namer
 from modules.policy import Condition, Statement
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from cdktf import TerraformProvider, TerraformResourceLifecycle
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
-from modules.naming import Namer
 
 
 @dataclass(frozen=True)

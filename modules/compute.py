@@ -24,10 +24,10 @@ from constructs import Construct
 
 import webapp
 from config.facts import DATABASE_PORT
+from config.naming import Namer
 from modules import aws, userdata
 from modules.connections import Connections
 from modules.kms import THIS_KEY, USE_ACTIONS, EncryptionKey, ImportedKey
-from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document, trust
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.kms import EncryptionKey, ImportedKey
-from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document, trust
 
 REQUIRED_TAGS = ("Environment", "Project", "Owner", "CostCenter")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
-from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document
 
 SESSION_SECONDS = 3600

@@ -22,9 +22,9 @@ from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from config.facts import DATABASE_NAME, DATABASE_PORT
+from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
-from modules.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules.policy import attach_managed, trust
 
 PORT = DATABASE_PORT

@@ -32,8 +32,8 @@ from constructs import Construct
 
 import webapp
 from config.facts import HEALTH_CHECK_SERVICE
+from config.naming import Namer
 from modules import aws
-from modules.naming import Namer
 
 HEALTH_CHECK_INTERVAL = 10
 FAILURE_THRESHOLD = 3

@@ -30,10 +30,10 @@ from pathlib import Path
 from cdktf import AssetType, TerraformAsset
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.kms import EncryptionKey, ImportedKey
-from modules.naming import Namer
 from modules.policy import Condition, Statement, attach_managed, document, trust
 
 SOURCE = Path(__file__).resolve().parents[1] / "lambda" / "ingest"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from cdktf import TerraformProvider
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
-from modules.naming import Namer
 from modules.policy import Condition, Statement, as_json
 
 # Key administration for the account (delegated to IAM). Enumerated, not "kms:*": usage

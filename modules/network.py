@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from cdktf import Fn
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
-from modules.naming import Namer
 from modules.policy import Condition, Statement, document, trust
 
 TIERS = ("public", "app", "db")

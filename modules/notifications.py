@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
 from modules.kms import THIS_KEY, EncryptionKey, ImportedKey
-from modules.naming import Namer
 from modules.policy import Condition, Statement, document
 
 OWNER_ACTIONS = ("sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission",

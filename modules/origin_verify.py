@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from cdktf import Fn, TerraformResourceLifecycle
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
-from modules.naming import Namer
 
 HEADER = "X-Origin-Verify"
 

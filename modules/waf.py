@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from cdktf import TerraformProvider
 from constructs import Construct
 
+from config.naming import Namer
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
-from modules.naming import Namer
 
 LOG_PREFIX = "aws-waf-logs-"
 MANAGED_RULE_GROUPS = ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesCommonRuleSet",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from config import naming
 from config.model import AssumeRole, Config, Environment
-from modules import naming
 
 SESSION_SECONDS = 3600  # the roles' max_session_duration (modules/cross_account.py)
 

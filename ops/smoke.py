@@ -29,10 +29,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 import webapp
+from config import naming
 from config.errors import EnvironmentProblem, UsageError
 from config.facts import ALARMS, HEALTH_CHECK_SERVICE
 from config.model import Config, Environment
-from modules import naming
 from ops import access
 
 # Route 53 considers an endpoint healthy when more than 18% of its health checkers report it healthy.

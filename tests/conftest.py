@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from tfjson import load_stacks
 
+import modules  # noqa: F401  (the bundled Node first on PATH before any test imports cdktf)
 from config import model
 
 

@@ -10,9 +10,9 @@ def synth_connection(tmp_path, port=8080):
     from cdktf import App, TerraformStack
     from constructs import Construct
 
+    from config.naming import Namer
     from modules import aws
     from modules.connections import Connections
-    from modules.naming import Namer
 
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, "dev-us-east-1")
@@ -44,8 +44,8 @@ def test_a_bad_port_or_a_group_reaching_itself_is_refused(tmp_path):
     from cdktf import App, TerraformStack
     from constructs import Construct
 
+    from config.naming import Namer
     from modules.connections import Connections
-    from modules.naming import Namer
 
     stack = TerraformStack(App(outdir=str(tmp_path / "o")), "s")
     namer = Namer("dev", "us-east-1", "a1")

@@ -140,9 +140,9 @@ def bare_key(tmp_path, region="us-east-1"):
     """An EncryptionKey in a stack of its own, with literal account and partition."""
     from cdktf import App, TerraformStack
 
+    from config.naming import Namer
     from modules import aws
     from modules.kms import EncryptionKey, EncryptionKeyProps
-    from modules.naming import Namer
 
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, f"dev-{region}")

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from config import naming
+from config.naming import LIMITS, Namer, NamingError
 from config.regions import REGIONS
-from modules import naming
-from modules.naming import LIMITS, Namer, NamingError
 
 
 def test_name_follows_environment_region_service_suffix():

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from tfjson import all_resources
 
+from config import naming
 from config.regions import GLOBAL
-from modules import naming
 
 NAME_ATTRIBUTES = ("name", "name_prefix", "function_name", "bucket", "identifier", "db_subnet_group_name",
                    "role_name", "topic_name", "queue_name", "alarm_name", "rule_name", "budget_name")

@@ -32,10 +32,10 @@ def data_bucket_stack(tmp_path_factory):
     it: what the ingest and Config delivery buckets are built with."""
     from cdktf import App, TerraformStack
 
+    from config.naming import Namer
     from modules import aws
     from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
-    from modules.naming import Namer
 
     out = tmp_path_factory.mktemp("bucket") / "out"
     app = App(outdir=str(out))
@@ -184,10 +184,10 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
     at synth time."""
     from cdktf import App, TerraformStack
 
+    from config.naming import Namer
     from modules import aws
     from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
-    from modules.naming import Namer
 
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, "dev-us-east-1")
@@ -301,9 +301,9 @@ def test_bucket_names_are_globally_unique_per_account_and_follow_the_pattern(def
 def test_shortcuts_need_a_reason(tmp_path):
     from cdktf import App, TerraformStack
 
+    from config.naming import Namer
     from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
-    from modules.naming import Namer
 
     stack = TerraformStack(App(outdir=str(tmp_path)), "s")
     namer = Namer("dev", "us-east-1", "a1")

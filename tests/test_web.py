@@ -87,8 +87,8 @@ def test_configured_zone_id_replaces_the_lookup(default_data, tmp_path):
 def test_certificate_construct_rejects_owning_a_name_it_does_not_certify(tmp_path):
     from cdktf import App, TerraformStack
 
+    from config.naming import Namer
     from modules.certificate import CertificateProps, DnsValidatedCertificate
-    from modules.naming import Namer
 
     with pytest.raises(ValueError, match="not names of the certificate"):
         DnsValidatedCertificate(TerraformStack(App(outdir=str(tmp_path)), "s"), "c", CertificateProps(
@@ -305,10 +305,10 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     from cdktf import App, TerraformStack
     from tfjson import load_stacks
 
+    from config.naming import Namer
     from modules import aws
     from modules.compute import Compute, ComputeProps
     from modules.kms import ImportedKey
-    from modules.naming import Namer
 
     out = tmp_path / "o"
     app = App(outdir=str(out))
