@@ -2,7 +2,8 @@
 
 `Config` holds the project, the state backend and every `Environment`; an environment holds its
 ungrouped settings as fields and related settings as typed frozen objects (`database`,
-`scaling`, `ingest`, `lifecycle`, `dns`) that a stack can hand on whole. The keys, their checks
+`scaling`, `ingest`, `lifecycle`, `dns`, defined in config/groups.py) that a stack hands whole
+to the module props. The keys, their checks
 and defaults are declared in config/settings.py; config/loader.py reads and validates the TOML
 into these objects (`load`, `parse` and `ConfigError` are also reachable here, so callers keep
 writing `model.load`). Nothing changes an object after loading.
@@ -10,7 +11,6 @@ writing `model.load`). Nothing changes an object after loading.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -19,15 +19,11 @@ from types import MappingProxyType
 from typing import Any
 
 from config import naming, settings
-from config.choices import NatPolicy, PriceClass, Profile, RoutingPolicy
+from config.choices import NatPolicy, PriceClass, Profile
 from config.errors import ConfigError, SelectionError
 from config.facts import StackRole
+from config.groups import Database, Dns, Ingest, Lifecycle, Scaling, instance_architecture
 from config.regions import EDGE_REGION, GLOBAL
-
-
-def instance_architecture(instance_type: str) -> str:
-    match = re.match(r"^[a-z]+\d+([a-z-]*)\.", instance_type)
-    return "arm64" if match and "g" in match.group(1) else "x86_64"
 
 
 @dataclass(frozen=True)
@@ -57,63 +53,7 @@ class StateBackend:
     key_prefix: str = ""
 
 
-@dataclass(frozen=True)
-class Scaling:
-    """The Auto Scaling group of a region: size, instance type and target tracking."""
-
-    instance_type: str
-    instance_count: int  # also the Terraform variable's default
-    min_capacity: int
-    max_capacity: int
-    requests_per_target: int
-    cpu_target: int
-
-
-@dataclass(frozen=True)
-class Database:
-    """The PostgreSQL instance of the primary region (and its backup copy)."""
-
-    engine_version: str
-    instance_class: str
-    allocated_storage: int
-    max_allocated_storage: int
-    multi_az: bool
-    backup_retention_days: int
-    skip_final_snapshot: bool
-    backup_replication: bool
-    performance_insights: bool
-
-
-@dataclass(frozen=True)
-class Ingest:
-    """The ingest function and what it accepts."""
-
-    memory_mb: int
-    timeout_s: int
-    reserved_concurrency: int
-    max_bytes: int
-    content_types: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """The lifecycle of every versioned bucket (F15)."""
-
-    abort_multipart_days: int
-    noncurrent_ia_days: int
-    noncurrent_glacier_ir_days: int
-    noncurrent_expire_days: int
-
-
-@dataclass(frozen=True)
-class Dns:
-    """How Route 53 answers for the environment's origin name."""
-
-    routing_policy: RoutingPolicy
-    weights: Mapping[str, int]  # region -> weight, with the weighted policy only (read-only)
-
-
-# The typed object behind each `group` named in config/settings.py.
+# The typed object (config/groups.py) behind each `group` named in config/settings.py.
 GROUP_TYPES: dict[str, type] = {"scaling": Scaling, "database": Database, "ingest": Ingest,
                                 "lifecycle": Lifecycle, "dns": Dns}
 
@@ -174,9 +114,8 @@ class Environment:
 
     @property
     def architecture(self) -> str:
-        """arm64 for Graviton instance types (a 'g' among the attribute letters: t4g, m7gd,
-        c7gn), x86_64 otherwise (g5, m7i)."""
-        return instance_architecture(self.instance_type)
+        """The architecture of the instance type (config/groups.py)."""
+        return self.scaling.architecture
 
     @property
     def primary_region(self) -> str:
@@ -361,5 +300,6 @@ __all__ = [
     "SelectionError",
     "StackSpec",
     "StateBackend",
+    "instance_architecture",
     *_LOADER_NAMES,
 ]

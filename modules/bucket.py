@@ -16,11 +16,12 @@ into a bucket whose policy does not yet admit the delivery.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from cdktf import TerraformProvider
 from constructs import Construct
 
+from config import groups
 from config.naming import Namer
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
@@ -29,11 +30,20 @@ from modules.policy import Condition, Statement, document
 
 @dataclass(frozen=True)
 class Lifecycle:
+    """The lifecycle rules of one bucket: the environment's lifecycle settings (`of`) plus, for a
+    log bucket, the expiry of current versions."""
+
     abort_multipart_days: int = 7
     noncurrent_ia_days: int = 30
     noncurrent_glacier_ir_days: int = 90
     noncurrent_expire_days: int = 365
     current_expire_days: int | None = None  # log buckets: the environment's retention
+
+    @classmethod
+    def of(cls, settings: groups.Lifecycle, current_expire_days: int | None = None) -> Lifecycle:
+        """The rules from the environment's lifecycle settings, taken whole: a new lifecycle
+        setting is a field here too (a TypeError names it until it is) and its use below."""
+        return cls(**asdict(settings), current_expire_days=current_expire_days)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from cdktf import Token
 from constructs import Construct
 
 import webapp
+from config import groups
 from config.facts import DATABASE_PORT
 from config.naming import Namer
 from modules import aws, userdata
@@ -51,12 +52,8 @@ class ComputeProps:
     target_group_arn: str
     alb_arn_suffix: str
     target_group_arn_suffix: str
-    instance_type: str
-    architecture: str  # arm64 or x86_64, matching instance_type
-    instance_count: float  # the Terraform variable's value (a token)
-    max_capacity: int
-    requests_per_target: int
-    cpu_target: int
+    scaling: groups.Scaling  # the environment's scaling settings, whole (the architecture follows the type)
+    instance_count: float  # the Terraform variable's value (a token), bounded by the scaling settings
     kms_key: EncryptionKey | ImportedKey  # volumes and the secret; Compute grants itself their use
     secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets the application reads
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
@@ -146,13 +143,13 @@ class Compute(Construct):
         p, n = self.props, self.props.namer
         lt = aws.launch_template
         ami = aws.data_aws_ssm_parameter.DataAwsSsmParameter(
-            self, "ami", name=AMI_PARAMETER.format(architecture=p.architecture))
+            self, "ami", name=AMI_PARAMETER.format(architecture=p.scaling.architecture))
         tags = n.tags("web")
         self.launch_template = lt.LaunchTemplate(
             self, "template", name=n.name("web", "launch_template"),
             description="Web instances (Amazon Linux 2023)",
             image_id=ami.insecure_value,  # a public parameter: not a secret, and the plan should show it
-            instance_type=p.instance_type,
+            instance_type=p.scaling.instance_type,
             update_default_version=True,
             iam_instance_profile=lt.LaunchTemplateIamInstanceProfile(arn=self.instance_profile.arn),
             metadata_options=lt.LaunchTemplateMetadataOptions(
@@ -178,7 +175,7 @@ class Compute(Construct):
         self.asg = asg.AutoscalingGroup(
             self, "asg", name=n.name("web", "asg"),
             min_size=p.instance_count,  # the baseline; desired capacity belongs to the policies
-            max_size=p.max_capacity,
+            max_size=p.scaling.max_capacity,
             vpc_zone_identifier=p.app_subnet_ids,
             target_group_arns=[p.target_group_arn],
             health_check_type="ELB", health_check_grace_period=GRACE_PERIOD, default_instance_warmup=WARMUP,
@@ -203,7 +200,7 @@ class Compute(Construct):
             self, "requests-per-target", name=n.name("requests-per-target"),
             autoscaling_group_name=self.asg.name, policy_type="TargetTrackingScaling",
             target_tracking_configuration=aws_tt(
-                target_value=p.requests_per_target,
+                target_value=p.scaling.requests_per_target,
                 predefined_metric_specification=metric(
                     predefined_metric_type="ALBRequestCountPerTarget",
                     resource_label=f"{p.alb_arn_suffix}/{p.target_group_arn_suffix}")))
@@ -211,5 +208,5 @@ class Compute(Construct):
             self, "cpu", name=n.name("cpu-target"), autoscaling_group_name=self.asg.name,
             policy_type="TargetTrackingScaling",
             target_tracking_configuration=aws_tt(
-                target_value=p.cpu_target,
+                target_value=p.scaling.cpu_target,
                 predefined_metric_specification=metric(predefined_metric_type="ASGAverageCPUUtilization")))

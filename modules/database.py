@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
+from config import groups
 from config.facts import DATABASE_NAME, DATABASE_PORT
 from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
@@ -38,15 +39,8 @@ class DatabaseProps:
     vpc_id: str
     subnet_ids: list[str]  # the isolated database tier
     kms_key: EncryptionKey | ImportedKey  # storage, logs, secret, insights; the database grants itself its use
-    engine_version: str  # a major version
-    instance_class: str
-    allocated_storage: int
-    max_allocated_storage: int
-    multi_az: bool
-    backup_retention_days: int
-    skip_final_snapshot: bool
+    settings: groups.Database  # the environment's database settings, whole
     deletion_protection: bool
-    performance_insights: bool
     log_retention_days: int
 
 
@@ -55,7 +49,7 @@ class Database(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: DatabaseProps):
         super().__init__(scope, construct_id)
-        p, n = props, props.namer
+        p, n, db = props, props.namer, props.settings
         self.security_group = aws.security_group.SecurityGroup(
             self, "sg", name=n.name("db", "security_group"), vpc_id=p.vpc_id,
             description=f"PostgreSQL: {PORT} from the application only", tags=n.resource_tags("db", "security_group"))
@@ -63,7 +57,7 @@ class Database(Construct):
             self, "subnets", name=n.name("db", "db_subnet_group"), subnet_ids=p.subnet_ids,
             description="Isolated database subnets (no route beyond the VPC)", tags=n.resource_tags("db-subnets"))
         pg = aws.db_parameter_group
-        family = f"postgres{p.engine_version}"
+        family = f"postgres{db.engine_version}"
         parameters = pg.DbParameterGroup(
             self, "parameters", name=n.name(f"db-{family}", "db_parameter_group"), family=family,
             description="TLS only; log slow statements, connections and DDL",
@@ -86,21 +80,21 @@ class Database(Construct):
             description="RDS enhanced monitoring", tags=n.resource_tags("db-monitoring", "iam_role"))
         attachment = attach_managed(self, "monitoring", monitoring.name, "AmazonRDSEnhancedMonitoringRole")
         self.instance = aws.db_instance.DbInstance(
-            self, "instance", identifier=identifier, engine="postgres", engine_version=p.engine_version,
-            instance_class=p.instance_class, db_name=DATABASE_NAME, username=MASTER_USERNAME,
+            self, "instance", identifier=identifier, engine="postgres", engine_version=db.engine_version,
+            instance_class=db.instance_class, db_name=DATABASE_NAME, username=MASTER_USERNAME,
             manage_master_user_password=True, master_user_secret_kms_key_id=p.kms_key.arn,
             port=PORT, db_subnet_group_name=subnets.name, vpc_security_group_ids=[self.security_group.id],
             parameter_group_name=parameters.name, publicly_accessible=False,
-            storage_type="gp3", allocated_storage=p.allocated_storage, max_allocated_storage=p.max_allocated_storage,
-            storage_encrypted=True, kms_key_id=p.kms_key.arn, multi_az=p.multi_az,
-            backup_retention_period=p.backup_retention_days, backup_window="03:00-04:00",
+            storage_type="gp3", allocated_storage=db.allocated_storage, max_allocated_storage=db.max_allocated_storage,
+            storage_encrypted=True, kms_key_id=p.kms_key.arn, multi_az=db.multi_az,
+            backup_retention_period=db.backup_retention_days, backup_window="03:00-04:00",
             maintenance_window="sun:04:30-sun:05:30", auto_minor_version_upgrade=True,
             allow_major_version_upgrade=False, copy_tags_to_snapshot=True, delete_automated_backups=False,
-            deletion_protection=p.deletion_protection, skip_final_snapshot=p.skip_final_snapshot,
-            final_snapshot_identifier=None if p.skip_final_snapshot else n.name("db-final", "rds"),
-            performance_insights_enabled=p.performance_insights,
-            performance_insights_kms_key_id=p.kms_key.arn if p.performance_insights else None,
-            performance_insights_retention_period=7 if p.performance_insights else None,
+            deletion_protection=p.deletion_protection, skip_final_snapshot=db.skip_final_snapshot,
+            final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
+            performance_insights_enabled=db.performance_insights,
+            performance_insights_kms_key_id=p.kms_key.arn if db.performance_insights else None,
+            performance_insights_retention_period=7 if db.performance_insights else None,
             iam_database_authentication_enabled=True, enabled_cloudwatch_logs_exports=list(LOGS),
             monitoring_interval=60, monitoring_role_arn=monitoring.arn,
             ca_cert_identifier="rds-ca-rsa2048-g1",

@@ -31,6 +31,7 @@ from cdktf import TerraformProvider
 from constructs import Construct
 
 import webapp
+from config import groups
 from config.facts import HEALTH_CHECK_SERVICE
 from config.naming import Namer
 from modules import aws
@@ -88,8 +89,7 @@ class RegionalDnsProps:
     zone_id: str
     region: str
     regions: tuple[str, ...]  # the environment's regions, primary first
-    routing_policy: str  # failover, latency or weighted
-    weight: int | None  # weighted routing only
+    settings: groups.Dns  # the environment's DNS settings, whole: routing policy and weights
     origin_name: str  # origin.<env domain>
     regional_name: str  # <region>.origin.<env domain>
     alb_dns_name: str
@@ -105,7 +105,7 @@ class RegionalDns(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: RegionalDnsProps):
         super().__init__(scope, construct_id)
-        p = props
+        p, policy = props, props.settings.routing_policy
         r53 = aws.route53_record
         self.health_check = aws.route53_health_check.Route53HealthCheck(
             self, "health", type="HTTPS", fqdn=p.regional_name, port=443, resource_path=webapp.HEALTH_PATH,
@@ -116,7 +116,7 @@ class RegionalDns(Construct):
             self, "regional", zone_id=p.zone_id, name=p.regional_name, type="A", alias=alias,
             provider=p.dns_provider)
         self.chain_record = None
-        if p.routing_policy == "failover":
+        if policy == "failover":
             member, chain = failover_members(p.regions, p.region, p.origin_name)
             self.origin_record = self._member(p, member.name, alias, health_check_id=self.health_check.id,
                                               failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(
@@ -129,16 +129,16 @@ class RegionalDns(Construct):
                                                           evaluate_target_health=True),
                     construct_id="chain",
                     failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=chain.role))
-        elif p.routing_policy == "latency":
+        elif policy == "latency":
             self.origin_record = self._member(p, p.origin_name, alias, health_check_id=self.health_check.id,
                                               latency_routing_policy=r53.Route53RecordLatencyRoutingPolicy(
                                                   region=p.region))
-        elif p.routing_policy == "weighted":
+        elif policy == "weighted":
             self.origin_record = self._member(p, p.origin_name, alias, health_check_id=self.health_check.id,
                                               weighted_routing_policy=r53.Route53RecordWeightedRoutingPolicy(
-                                                  weight=p.weight or 0))
+                                                  weight=p.settings.weight(p.region) or 0))
         else:
-            raise ValueError(f"unknown routing policy {p.routing_policy!r}")
+            raise ValueError(f"unknown routing policy {policy!r}")
 
     def _member(self, p: RegionalDnsProps, name: str, alias, construct_id: str = "origin", **routing):
         """A record of a routing set: the region is its set identifier (unique within each name)."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from cdktf import AssetType, TerraformAsset
 from constructs import Construct
 
+from config import groups
 from config.naming import Namer
 from modules import aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
@@ -67,11 +68,7 @@ class IngestProps:
     vpc_id: str
     subnet_ids: list[str]
     error_topic_arn: str
-    memory_mb: int
-    timeout_s: int
-    reserved_concurrency: int
-    max_bytes: int
-    content_types: tuple[str, ...]
+    settings: groups.Ingest  # the environment's ingest settings, whole: the function's size and what it accepts
     log_retention_days: int
     source: Path | None = None  # default: SOURCE (lambda/ingest)
 
@@ -110,12 +107,13 @@ class Ingest(Construct):
         self.function = lf.LambdaFunction(
             self, "function", function_name=function_name, description="Validates and catalogues incoming objects",
             runtime=RUNTIME, architectures=["arm64"], handler="handler.handler", filename=asset.path,
-            source_code_hash=asset.asset_hash, role=self.role.arn, memory_size=p.memory_mb, timeout=p.timeout_s,
-            reserved_concurrent_executions=p.reserved_concurrency, kms_key_arn=p.kms_key.arn,
+            source_code_hash=asset.asset_hash, role=self.role.arn, memory_size=p.settings.memory_mb,
+            timeout=p.settings.timeout_s, reserved_concurrent_executions=p.settings.reserved_concurrency,
+            kms_key_arn=p.kms_key.arn,
             tracing_config=lf.LambdaFunctionTracingConfig(mode="Active"),
             environment=lf.LambdaFunctionEnvironment(variables={
-                "ERROR_TOPIC_ARN": p.error_topic_arn, "MAX_BYTES": str(p.max_bytes),
-                "ALLOWED_TYPES": ",".join(p.content_types)}),
+                "ERROR_TOPIC_ARN": p.error_topic_arn, "MAX_BYTES": str(p.settings.max_bytes),
+                "ALLOWED_TYPES": ",".join(p.settings.content_types)}),
             vpc_config=lf.LambdaFunctionVpcConfig(subnet_ids=p.subnet_ids,
                                                   security_group_ids=[self.security_group.id]),
             dead_letter_config=lf.LambdaFunctionDeadLetterConfig(target_arn=self.dead_letter_queue.arn),

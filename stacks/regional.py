@@ -70,9 +70,7 @@ class RegionalStack(PlatformStack):
             kms_key=self.key, log_bucket=self.log_bucket,
             lifecycle=self.lifecycle(), force_destroy=env.force_destroy, vpc_id=self.network.vpc.id,
             subnet_ids=self.network.subnet_ids["app"], error_topic_arn=self.error_topic.arn,
-            memory_mb=env.lambda_memory_mb, timeout_s=env.lambda_timeout_s,
-            reserved_concurrency=env.lambda_reserved_concurrency, max_bytes=env.ingest_max_bytes,
-            content_types=env.ingest_content_types, log_retention_days=env.log_retention_days))
+            settings=env.ingest, log_retention_days=env.log_retention_days))
         self._outputs()
 
     def _web_tier(self) -> None:
@@ -103,25 +101,20 @@ class RegionalStack(PlatformStack):
         lb = self.load_balancer
         self.database = Database(self, "database", DatabaseProps(
             namer=n, vpc_id=self.network.vpc.id, subnet_ids=self.network.subnet_ids["db"], kms_key=self.key,
-            engine_version=env.db_engine_version, instance_class=env.db_instance_class,
-            allocated_storage=env.db_allocated_storage, max_allocated_storage=env.db_max_allocated_storage,
-            multi_az=env.db_multi_az, backup_retention_days=env.db_backup_retention_days,
-            skip_final_snapshot=env.db_skip_final_snapshot, deletion_protection=env.deletion_protection,
-            performance_insights=env.db_performance_insights, log_retention_days=env.log_retention_days))
+            settings=env.database, deletion_protection=env.deletion_protection,
+            log_retention_days=env.log_retention_days))
         db = self.database
-        if env.db_backup_replication and len(env.regions) > 1 and region == env.regions[1]:
+        if env.database.backup_replication and len(env.regions) > 1 and region == env.regions[1]:
             BackupReplica(self, "database-backups", BackupReplicaProps(
                 source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
                 source_provider=self.provider_in(env.primary_region), kms_key=self.key,
-                retention_days=env.db_backup_retention_days))
+                retention_days=env.database.backup_retention_days))
         self.compute = Compute(self, "web", ComputeProps(
             namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
             app_subnet_ids=self.network.subnet_ids["app"],
             target_group_arn=lb.target_group.arn, alb_arn_suffix=lb.alb.arn_suffix,
-            target_group_arn_suffix=lb.target_group.arn_suffix, instance_type=env.instance_type,
-            architecture=env.architecture, instance_count=self.instance_count.number_value,
-            max_capacity=env.max_capacity, requests_per_target=env.requests_per_target, cpu_target=env.cpu_target,
-            kms_key=self.key, secret_arns=(db.secret_arn,),
+            target_group_arn_suffix=lb.target_group.arn_suffix, scaling=env.scaling,
+            instance_count=self.instance_count.number_value, kms_key=self.key, secret_arns=(db.secret_arn,),
             # Where the database is and which secret holds its credentials; never the password.
             app_environment={"WEBAPP_DB_SECRET_ARN": db.secret_arn, "WEBAPP_DB_HOST": db.address,
                              "WEBAPP_DB_PORT": str(db.port), "WEBAPP_DB_NAME": db.name}))
@@ -132,9 +125,9 @@ class RegionalStack(PlatformStack):
             egress_description="Load balancer to the instances' service port")
         db.allow_from(self.compute.security_group.id)
         self.dns = RegionalDns(self, "regional-dns", RegionalDnsProps(
-            namer=n, zone_id=zone_id, region=region, regions=env.regions, routing_policy=env.dns_routing_policy,
-            weight=env.dns_weights.get(region), origin_name=shared, regional_name=own,
-            alb_dns_name=lb.alb.dns_name, alb_zone_id=lb.alb.zone_id, dns_provider=self.dns_provider))
+            namer=n, zone_id=zone_id, region=region, regions=env.regions, settings=env.dns, origin_name=shared,
+            regional_name=own, alb_dns_name=lb.alb.dns_name, alb_zone_id=lb.alb.zone_id,
+            dns_provider=self.dns_provider))
         self.alarms = WebAlarms(self, "alarms", WebAlarmsProps(
             namer=n, topic_arn=self.error_topic.arn, asg_name=self.compute.asg.name,
             alb_arn_suffix=lb.alb.arn_suffix, target_group_arn_suffix=lb.target_group.arn_suffix,
@@ -142,10 +135,7 @@ class RegionalStack(PlatformStack):
             error_threshold=env.alb_5xx_threshold))
 
     def lifecycle(self, current_expire_days: int | None = None) -> Lifecycle:
-        e = self.env
-        return Lifecycle(abort_multipart_days=e.abort_multipart_days, noncurrent_ia_days=e.noncurrent_ia_days,
-                         noncurrent_glacier_ir_days=e.noncurrent_glacier_ir_days,
-                         noncurrent_expire_days=e.noncurrent_expire_days, current_expire_days=current_expire_days)
+        return Lifecycle.of(self.env.lifecycle, current_expire_days)
 
     def _outputs(self) -> None:
         TerraformOutput(self, "vpc_id", value=self.network.vpc.id, description="VPC of this region")
@@ -181,11 +171,12 @@ class RegionalStack(PlatformStack):
     def _instance_count_variable(self) -> TerraformVariable:
         """R7: a real Terraform input, so `terraform plan -var instance_count=4` resizes a
         region without re-synthesizing. Bounded like the Auto Scaling group it feeds."""
-        low, high = self.env.min_capacity, self.env.max_capacity
+        scaling = self.env.scaling
+        low, high = scaling.min_capacity, scaling.max_capacity
         return TerraformVariable(
             self, "instance_count",
             type="number",
-            default=self.env.instance_count,
+            default=scaling.instance_count,
             nullable=False,
             description=(f"Desired EC2 instances in {self.spec.region} for {self.env.name} "
                          f"(whole number, {low}..{high})."),

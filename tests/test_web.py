@@ -305,6 +305,7 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     from cdktf import App, TerraformStack
     from tfjson import load_stacks
 
+    from config.groups import Scaling
     from config.naming import Namer
     from modules import aws
     from modules.compute import Compute, ComputeProps
@@ -317,8 +318,9 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     Compute(stack, "web", ComputeProps(
         namer=Namer("dev", "us-east-1", "a1"), environment="dev", region="us-east-1", vpc_id="vpc-1",
         vpc_cidr="10.0.0.0/17", app_subnet_ids=["s1", "s2"], target_group_arn="tg",
-        alb_arn_suffix="app/x/1", target_group_arn_suffix="targetgroup/y/2", instance_type="t4g.micro",
-        architecture="arm64", instance_count=2, max_capacity=4, requests_per_target=100, cpu_target=70,
+        alb_arn_suffix="app/x/1", target_group_arn_suffix="targetgroup/y/2",
+        scaling=Scaling(instance_type="t4g.micro", instance_count=2, min_capacity=2, max_capacity=4,
+                        requests_per_target=100, cpu_target=70), instance_count=2,
         kms_key=ImportedKey("${aws_kms_key.k.arn}"),
         secret_arns=("${aws_secretsmanager_secret.s.arn}",)))
     app.synth()
