@@ -1,29 +1,16 @@
-"""One synthesized app per test session, shared by every test that reads Terraform JSON."""
+"""One synthesized app per test session, shared by every test that reads Terraform JSON; the
+helpers behind these fixtures live in tests/support/."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tfjson import load_stacks
+from support.moto import moto_server
+from support.synth import Synthesized, synthesize
 
 import modules  # noqa: F401  (the bundled Node first on PATH before any test imports cdktf)
 from config import model
-
-
-@dataclass
-class Synthesized:
-    config: model.Config
-    out_dir: Path
-    stacks: dict[str, dict]
-
-
-def synthesize(config: model.Config, out_dir: Path, env: str | None = None) -> Synthesized:
-    from stacks import app
-
-    app.synth(config, config.select(env), out_dir)
-    return Synthesized(config, out_dir, load_stacks(out_dir))
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +25,8 @@ def synthesized(default_config, tmp_path_factory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def default_data() -> dict:
-    """The default configuration as plain TOML data, for tests that vary it."""
+    """The default configuration as plain TOML data, shared by the session: vary a copy of it
+    (support.configs.variant), never the data itself."""
     import tomllib
 
     return tomllib.loads(model.DEFAULT_CONFIG.read_text())
@@ -48,17 +36,8 @@ def default_data() -> dict:
 def moto_endpoint():
     """One moto server (Secrets Manager, S3, SNS, CloudWatch, STS...) for the tests that need AWS
     over real HTTP; each test creates what it needs (or resets the server)."""
-    import socket
-
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import synthesize
+from support.synth import synthesize
 
 from config import model
 from stacks import checkov

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import itertools
 import string
@@ -10,6 +9,7 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.configs import DELETE, changed, variant
 
 from config import model, network
 from config.regions import REGIONS
@@ -27,23 +27,6 @@ def problems(data: dict) -> list[str]:
         assert line.startswith("test.toml: "), line
         assert "\n" not in line
     return info.value.problems
-
-
-def changed(data: dict, path: str, value) -> dict:
-    """A deep copy of `data` with `path` (dotted) set to `value`, or removed if value is DELETE."""
-    data = copy.deepcopy(data)
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    if value is DELETE:
-        node.pop(last)
-    else:
-        node[last] = value
-    return data
-
-
-DELETE = object()
 
 
 def test_default_config_defines_three_environments_with_two_regions(default_config):
@@ -268,7 +251,7 @@ def key_paths(data: dict, prefix: str = "") -> list[str]:
 def test_random_bad_input_always_gives_a_clean_error(default_data, data):
     """Replace, delete or add keys anywhere: the result is a Config or a ConfigError whose lines
     each name the file; never any other exception."""
-    mutated = copy.deepcopy(default_data)
+    mutated = variant(default_data)
     for _ in range(data.draw(st.integers(1, 3))):
         paths = key_paths(mutated) or ["project"]
         path = data.draw(st.sampled_from(paths))

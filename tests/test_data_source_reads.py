@@ -21,7 +21,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
-from conftest import synthesize
+from support.synth import synthesize
 from tfjson import policy_document, referenced, resources
 
 from config import model

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import synthesize
+from support.configs import variant
+from support.synth import synthesize, user_data
 from tfjson import only, policy_document, provider_region, referenced, refers_to, resources, tagged, walk
 
 from config import model
@@ -109,8 +110,7 @@ def test_prod_is_multi_az_protected_and_keeps_backups(synthesized):
 
 def test_prod_cannot_skip_the_final_snapshot_or_shorten_backups(default_data):
     for key, value in (("db_skip_final_snapshot", True), ("db_backup_retention_days", 7)):
-        data = json.loads(json.dumps(default_data))
-        data["environments"]["prod"][key] = value
+        data = variant(default_data, environments={"prod": {key: value}})
         with pytest.raises(model.ConfigError, match="at least 14 days and always takes a final snapshot"):
             model.parse(data, "c.toml")
 
@@ -128,16 +128,13 @@ def test_prod_backups_are_replicated_to_the_second_region(default_config, synthe
 
 
 def test_backup_replication_is_configurable(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"]["db_backup_replication"] = True
+    data = variant(default_data, environments={"dev": {"db_backup_replication": True}})
     stacks = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev").stacks
     assert resources(stacks["dev-us-west-2"], "aws_db_instance_automated_backups_replication")
 
 
 @pytest.mark.parametrize("name", REGIONAL)
 def test_the_application_gets_the_secret_arn_and_endpoint_and_may_read_exactly_that_secret(synthesized, name):
-    from test_web import user_data
-
     stack = synthesized.stacks[name]
     db_name, _ = only(stack, "aws_db_instance")
     script = user_data(stack)

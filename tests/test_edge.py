@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import synthesize
+from support import configs
+from support.synth import synthesize
 from tfjson import only, policy_document, providers, referenced, refers_to, resources, tagged, walk
 
 import webapp
@@ -36,8 +37,7 @@ def records(stack, name=None):
 
 
 def variant(default_data, tmp_path, env, **settings):
-    data = json.loads(json.dumps(default_data))
-    data["environments"][env].update(settings)
+    data = configs.variant(default_data, environments={env: settings})
     return synthesize(model.parse(data, "variant.toml"), tmp_path / "out", env=env).stacks
 
 
@@ -126,15 +126,13 @@ def test_failover_beyond_two_regions_chains_nested_failover_sets(default_data, t
 
 
 def test_routing_configuration_errors_are_clear(default_data):
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"]["dns_routing_policy"] = "weighted"
+    data = configs.variant(default_data, environments={"dev": {"dns_routing_policy": "weighted"}})
     with pytest.raises(model.ConfigError, match="needs a weight for every region"):
         model.parse(data, "c.toml")
 
 
 def test_dns_in_a_separate_account_goes_through_the_dns_provider(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["project"]["dns_account_id"] = "444444444444"
+    data = configs.variant(default_data, project={"dns_account_id": "444444444444"})
     stacks = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="prod").stacks
     for name, stack in stacks.items():
         assert providers(stack)["dns"]["allowed_account_ids"] == ["444444444444"]

@@ -7,7 +7,8 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import synthesize
+from support.configs import variant
+from support.synth import synthesize
 from tfjson import only, policy_document, providers, referenced, refers_to, resources, tagged
 
 from config import model
@@ -19,9 +20,8 @@ RULES = {"REQUIRED_TAGS", "ENCRYPTED_VOLUMES", "RDS_STORAGE_ENCRYPTED", "S3_BUCK
 @pytest.fixture(scope="module")
 def shared(default_data, tmp_path_factory):
     """staging shares dev's account; the hosted zone lives in a separate DNS account."""
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["staging"]["account_id"] = "111111111111"
-    data["project"]["dns_account_id"] = "444444444444"
+    data = variant(default_data, environments={"staging": {"account_id": "111111111111"}},
+                   project={"dns_account_id": "444444444444"})
     config = model.parse(data, "shared.toml")
     return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
 
@@ -103,8 +103,7 @@ def test_delivery_bucket_admits_config_for_this_account_only(synthesized):
 
 
 def test_rules_are_kept_when_the_recorder_is_managed_elsewhere(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"]["manage_config_recorder"] = False
+    data = variant(default_data, environments={"dev": {"manage_config_recorder": False}})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev").stacks["dev-us-east-1"]
     assert "aws_config_configuration_recorder" not in stack["resource"]
     rules = resources(stack, "aws_config_config_rule").values()
@@ -140,9 +139,8 @@ def test_role_trust_never_names_the_own_account_and_requires_the_external_id(syn
 
 
 def test_mfa_and_ci_account_are_configurable(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["project"]["ci_account_id"] = "555555555555"
-    data["environments"]["prod"]["require_mfa"] = True
+    data = variant(default_data, project={"ci_account_id": "555555555555"},
+                   environments={"prod": {"require_mfa": True}})
     config = model.parse(data, "c.toml")
     stack = synthesize(config, tmp_path / "out", env="prod").stacks["prod-global"]
     roles = {b["tags"]["Service"]: b for b in resources(stack, "aws_iam_role").values()}
@@ -168,8 +166,7 @@ def test_role_permissions_are_bounded(synthesized):
 
 
 def test_bootstrap_role_replaces_the_assumed_role_until_the_deploy_role_exists(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["project"]["bootstrap_role_name"] = "OrganizationAccountAccessRole"
+    data = variant(default_data, project={"bootstrap_role_name": "OrganizationAccountAccessRole"})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev").stacks["dev-global"]
     assert providers(stack)[None]["assume_role"][0]["role_arn"].endswith(":role/OrganizationAccountAccessRole")
     deploy = next(b for b in resources(stack, "aws_iam_role").values() if b["tags"]["Service"] == "deploy")

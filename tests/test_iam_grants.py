@@ -14,7 +14,6 @@ with references resolved to the names the stack gives them. So:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -36,6 +35,7 @@ from iam_eval import (
     unused_grants,
 )
 from moto import mock_aws
+from support.handlers import load_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
@@ -47,13 +47,6 @@ SERVICE_ONLY = {"vpc-flow-logs.amazonaws.com", "config.amazonaws.com", "monitori
 def deployment(synthesized, name: str) -> Deployment:
     env = synthesized.config.environments[name.split("-")[0]]
     return Deployment(synthesized.stacks[name], env.account_id)
-
-
-def load_handler():
-    spec = importlib.util.spec_from_file_location("ingest_handler_iam", ROOT / "lambda" / "ingest" / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,7 +86,7 @@ def run_ingest(d: Deployment, monkeypatch) -> tuple[str, list[Call]]:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    handler = load_handler()
+    handler = load_handler("ingest_handler_iam")
     recorder = Recorder()
     with mock_aws():
         setup = boto3.session.Session(region_name=d.region)

@@ -6,7 +6,7 @@ import shutil
 import zipfile
 
 import pytest
-from conftest import synthesize
+from support.synth import synthesize
 from tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 import modules.ingest

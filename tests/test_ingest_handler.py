@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -13,18 +12,11 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from support.handlers import load_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 BUCKET = "dev-us-east-1-ingest-111111111111-a1"
-
-
-def load_handler():
-    """lambda/ is a folder of function sources, not a package (`lambda` is a keyword)."""
-    spec = importlib.util.spec_from_file_location("ingest_handler", ROOT / "lambda" / "ingest" / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 handler = load_handler()

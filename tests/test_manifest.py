@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from configs import project_table
-from conftest import synthesize
+from support.configs import project_table, variant
+from support.synth import synthesize
 from tfjson import load_stacks, resources
 
 from config import model
@@ -127,8 +127,7 @@ def test_every_stack_deploys_after_every_stack_it_reads_from(synthesized_config)
 
 def test_backup_replication_is_read_from_a_stack_deployed_before(default_data, tmp_path):
     """db_backup_replication: the second region reads the primary's database."""
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"]["db_backup_replication"] = True
+    data = variant(default_data, environments={"dev": {"db_backup_replication": True}})
     result = synthesize(model.parse(data, "replication.toml"), tmp_path / "out", env="dev")
     reads = cross_stack_reads(result.stacks)
     assert ("dev-us-west-2", "dev-us-east-1", "data.aws_db_instance dev-us-east-1-db-a1") in reads

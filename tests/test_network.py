@@ -225,14 +225,13 @@ def test_network_outputs(synthesized, name):
 
 
 def test_nat_policy_and_endpoints_are_configurable(default_data, tmp_path):
-    import json
-
-    from conftest import synthesize
+    from support.configs import variant
+    from support.synth import synthesize
 
     from config import model
 
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"].update(nat_policy="per_az", interface_endpoints=True, az_count=3)
+    data = variant(default_data, environments={"dev": {"nat_policy": "per_az", "interface_endpoints": True,
+                                                       "az_count": 3}})
     result = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev")
     stack = result.stacks["dev-us-east-1"]
     assert len(resources(stack, "aws_nat_gateway")) == 3

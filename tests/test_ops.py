@@ -8,68 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 from pathlib import Path
 
 import pytest
+from support.terraform import CREATE, FakeTerraform
 from typer.testing import CliRunner
 
 from main import cli
 
 runner = CliRunner()
-CREATE = {"format_version": "1.2", "resource_changes": [
-    {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["create"]}},
-    {"address": "aws_security_group.web", "type": "aws_security_group", "change": {"actions": ["update"]}},
-    {"address": "aws_s3_bucket.logs", "type": "aws_s3_bucket", "change": {"actions": ["no-op"]}},
-]}
 DESTROY_DB = {"format_version": "1.2", "resource_changes": [
     {"address": "aws_db_instance.db", "type": "aws_db_instance", "change": {"actions": ["delete", "create"]}},
 ]}
-
-FAKE = '''#!{python}
-import json, os, sys
-from pathlib import Path
-here = Path(__file__).resolve().parent
-behavior = json.loads((here / "behavior.json").read_text())
-stack = Path.cwd().name
-step = sys.argv[1]
-with open(here / "calls.jsonl", "a") as log:
-    log.write(json.dumps({{"stack": stack, "args": sys.argv[1:]}}) + "\\n")
-failure = behavior.get("fail", {{}}).get(stack, {{}}).get(step)
-if failure:
-    print(failure)
-    sys.exit(1)
-if step == "version":
-    print(json.dumps({{"terraform_version": behavior.get("version", "1.11.0")}}))
-elif step == "plan":
-    Path("plan.tfplan").write_text("binary plan")
-elif step == "show":
-    print(json.dumps(behavior.get("plans", {{}}).get(stack, behavior["default_plan"])))
-elif step == "output":
-    print(json.dumps({{k: {{"value": v}} for k, v in behavior.get("outputs", {{}}).get(stack, {{}}).items()}}))
-'''
-
-
-class FakeTerraform:
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.behavior = {"default_plan": CREATE}
-        script = folder / "terraform"
-        script.write_text(FAKE.format(python=sys.executable))
-        script.chmod(script.stat().st_mode | stat.S_IEXEC)
-        self.save()
-
-    def save(self):
-        (self.folder / "behavior.json").write_text(json.dumps(self.behavior))
-
-    def calls(self) -> list[dict]:
-        path = self.folder / "calls.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-    def steps(self) -> list[tuple[str, str]]:
-        return [(c["stack"], c["args"][0]) for c in self.calls() if c["args"][0] != "version"]
-
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):

@@ -15,8 +15,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import boto3
 import pytest
+from support.postgres import free_port, postgres_with_database
+from support.webapp_server import request, running
 
-from e2e.postgres import Postgres, free_port
 from webapp import aws, database
 
 REGION = "us-east-1"
@@ -24,12 +25,8 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def postgres():
-    server = Postgres()
-    server.start()
-    server.sql("CREATE ROLE app LOGIN PASSWORD 'first-password'")
-    server.sql("CREATE DATABASE app OWNER app")
-    yield server
-    server.stop()
+    with postgres_with_database("app", "first-password") as server:
+        yield server
 
 
 @pytest.fixture
@@ -58,8 +55,6 @@ def test_ready_when_the_database_answers_over_tls(environ):
 
 
 def test_ready_over_http(environ):
-    from test_webapp import request, running
-
     with running(database.from_environment(environ)) as (port, _):
         response, data = request(port, "GET", "/ready")
     assert response.status == 200

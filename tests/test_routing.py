@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 
 import pytest
-from conftest import synthesize
+from support.synth import synthesize
 from tfjson import only, referenced, resources
 
 from config import model

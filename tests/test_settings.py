@@ -3,12 +3,12 @@ defaults, the typed groups and the README's table all follow it."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from support.configs import variant
 
 from config import model, settings
 from config.choices import NatPolicy, Profile, RoutingPolicy
@@ -30,9 +30,7 @@ def readme_settings_table() -> str:
 
 
 def with_environment(default_data: dict, name: str, **keys) -> dict:
-    data = copy.deepcopy(default_data)
-    data["environments"][name] = {"account_id": ACCOUNT, "regions": ["eu-west-1"], **keys}
-    return data
+    return variant(default_data, environments={name: {"account_id": ACCOUNT, "regions": ["eu-west-1"], **keys}})
 
 
 def test_the_readme_table_is_the_rendered_settings_table():
@@ -148,7 +146,7 @@ def test_the_allowed_column_comes_from_the_check():
 
 
 def test_project_keys_are_read_from_the_project_table(default_data):
-    data = copy.deepcopy(default_data)
+    data = variant(default_data)
     for setting in settings.PROJECT:
         if setting.default() is settings.REQUIRED:
             data["project"].pop(setting.key, None)

@@ -1,6 +1,6 @@
 """Interrupting `deploy` (Ctrl-C, a CI cancel) must not lose Terraform's state.
 
-The real CLI runs `main.py deploy` in a subprocess against tests/fake_terraform.py, a stand-in
+The real CLI runs `main.py deploy` in a subprocess against tests/support/fake_terraform.py, a stand-in
 that, like Terraform, needs time after an interrupt to finish, prints all the while, and only then
 saves its state. The first stack applies at once; the second blocks in `apply` until interrupted;
 the third is never reached. The tests wait for the stand-in's own "applying" line (not for time to
@@ -20,10 +20,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from configs import project_table
+from support.configs import project_table
+from support.terraform import INTERRUPTIBLE
 
 ROOT = Path(__file__).resolve().parents[1]
-FAKE = Path(__file__).with_name("fake_terraform.py")
 STACKS = ("dev-us-east-1", "dev-us-west-2", "dev-global")  # deploy order of the config below
 SLOW = STACKS[1]
 CONFIG = project_table("webapp-interrupt-test") + """
@@ -44,7 +44,7 @@ class Cli:
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         terraform = bin_dir / "terraform"
-        terraform.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+        terraform.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{INTERRUPTIBLE}" "$@"\n')
         terraform.chmod(terraform.stat().st_mode | stat.S_IEXEC)
         self.state_dir = tmp_path / "state"
         config = tmp_path / "interrupt.toml"

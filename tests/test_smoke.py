@@ -17,8 +17,9 @@ from typing import ClassVar
 
 import boto3
 import pytest
-from test_ingest_handler import load_handler
-from test_readiness import Postgres, free_port
+from support.handlers import load_handler
+from support.postgres import free_port, postgres_with_database
+from support.terraform import FakeTerraform
 
 import webapp
 from e2e.emulator import Emulator
@@ -56,12 +57,8 @@ def aws_env(emulator, monkeypatch):
 
 @pytest.fixture(scope="module")
 def database():
-    server = Postgres()
-    server.start()
-    server.sql("CREATE ROLE app_admin LOGIN PASSWORD 'rds-managed'")
-    server.sql("CREATE DATABASE app OWNER app_admin")
-    yield server
-    server.stop()
+    with postgres_with_database("app_admin", "rds-managed") as server:
+        yield server
 
 
 class Front(BaseHTTPRequestHandler):
@@ -356,7 +353,6 @@ def test_doctor_reports_each_check(default_config, aws_env, tmp_path):
 
 
 def test_doctor_and_smoke_on_the_command_line(aws_env, tmp_path, monkeypatch):
-    from test_ops import FakeTerraform
     from typer.testing import CliRunner
 
     from main import cli

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import synthesize
+from support.configs import variant
+from support.synth import synthesize
 from tfjson import providers
 
 from config import model
@@ -67,8 +68,7 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
 
 
 def test_dns_provider_assumes_the_dns_role_in_the_dns_account(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["project"].update(dns_account_id="999999999999", dns_role_name="route53-editor")
+    data = variant(default_data, project={"dns_account_id": "999999999999", "dns_role_name": "route53-editor"})
     config = model.parse(data, "dns.toml")
     result = synthesize(config, tmp_path / "out", env="staging")
     for name, stack in result.stacks.items():
@@ -94,9 +94,8 @@ def test_local_state_is_one_file_per_stack_outside_the_synth_output(synthesized,
 
 
 def test_s3_backend_option(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["state"] = {"backend": "s3", "bucket": "acme-terraform-state", "region": "eu-central-1",
-                     "key_prefix": "platform"}
+    data = variant(default_data, state={"backend": "s3", "bucket": "acme-terraform-state", "region": "eu-central-1",
+                                        "key_prefix": "platform"})
     result = synthesize(model.parse(data, "s3.toml"), tmp_path / "out", env="dev")
     keys = set()
     for name, stack in result.stacks.items():
@@ -125,8 +124,7 @@ def test_edge_stacks_have_no_instance_count(synthesized):
 
 
 def test_instance_count_default_comes_from_configuration(default_data, tmp_path):
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"]["instance_count"] = 4
+    data = variant(default_data, environments={"dev": {"instance_count": 4}})
     result = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev")
     assert result.stacks["dev-us-east-1"]["variable"]["instance_count"]["default"] == 4
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from tfjson import load_stacks, policy_document, refers_to, resources, tagged
 
@@ -271,12 +269,12 @@ def test_log_buckets_expire_logs_after_the_environment_retention(synthesized, en
 
 
 def test_lifecycle_days_are_configurable(default_data, tmp_path):
-    from conftest import synthesize
+    from support.configs import variant
+    from support.synth import synthesize
 
     from config import model
 
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"].update(log_retention_days=90, abort_multipart_days=3)
+    data = variant(default_data, environments={"dev": {"log_retention_days": 90, "abort_multipart_days": 3}})
     result = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev")
     stack = result.stacks["dev-us-east-1"]
     name, _ = tagged(stack, "aws_s3_bucket", "logs")

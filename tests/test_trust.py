@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
-from conftest import synthesize
+from support.configs import DELETE, variant
+from support.synth import synthesize
 from tfjson import policy_document, providers, resources
 from typer.testing import CliRunner
 
@@ -133,9 +133,8 @@ def test_deploy_roles_trust_only_the_ci_account_by_default(synthesized):
 @pytest.fixture(scope="module")
 def without_ci(default_data, tmp_path_factory):
     """dev and staging with no deployer configured, prod with two explicit deployer accounts."""
-    data = copy.deepcopy(default_data)
-    del data["project"]["ci_account_id"]
-    data["environments"]["prod"]["deployer_account_ids"] = ["333333333333", "444444444444"]
+    data = variant(default_data, project={"ci_account_id": DELETE},
+                   environments={"prod": {"deployer_account_ids": ["333333333333", "444444444444"]}})
     return synthesize(model.parse(data, "no-ci.toml"), tmp_path_factory.mktemp("no-ci") / "out")
 
 
@@ -158,17 +157,15 @@ def test_explicit_deployers_are_exactly_who_may_deploy(without_ci):
 
 
 def test_ci_account_and_deployers_together(default_data):
-    data = copy.deepcopy(default_data)
-    data["environments"]["staging"]["deployer_account_ids"] = ["444444444444"]
+    data = variant(default_data, environments={"staging": {"deployer_account_ids": ["444444444444"]}})
     config = model.parse(data, "c.toml")
     assert config.deployers_of(config.environments["staging"]) == ("444444444444", "999999999999")
     assert config.deployers_of(config.environments["dev"]) == ("999999999999",)
 
 
 def test_a_prod_profile_environment_without_deployers_is_a_configuration_error(default_data):
-    data = copy.deepcopy(default_data)
-    del data["project"]["ci_account_id"]
-    data["environments"]["live"] = {"account_id": "555555555555", "regions": ["eu-west-1"], "profile": "prod"}
+    data = variant(default_data, project={"ci_account_id": DELETE}, environments={
+        "live": {"account_id": "555555555555", "regions": ["eu-west-1"], "profile": "prod"}})
     with pytest.raises(model.ConfigError) as caught:
         model.parse(data, "c.toml")
     problems = [p for p in caught.value.problems if "deployer" in p]
@@ -186,8 +183,7 @@ def test_every_example_names_who_deploys(path):
 
 
 def test_deployer_account_ids_are_validated(default_data):
-    data = copy.deepcopy(default_data)
-    data["environments"]["dev"]["deployer_account_ids"] = ["12345"]
+    data = variant(default_data, environments={"dev": {"deployer_account_ids": ["12345"]}})
     with pytest.raises(model.ConfigError, match=r"environments\.dev\.deployer_account_ids: \['12345'\] are not"):
         model.parse(data, "c.toml")
 
@@ -238,9 +234,8 @@ def test_the_dns_session_uses_the_dns_providers_role(synthesized, shared_account
 def test_require_mfa_binds_people_but_never_locks_ci_out(default_data, tmp_path):
     """CI sessions carry no MFA: with `require_mfa`, the CI account is trusted without it (external id
     only) and every other principal needs MFA, on both roles."""
-    data = copy.deepcopy(default_data)
-    data["environments"]["prod"]["require_mfa"] = True
-    data["environments"]["prod"]["deployer_account_ids"] = ["444444444444"]
+    data = variant(default_data, environments={"prod": {"require_mfa": True,
+                                                         "deployer_account_ids": ["444444444444"]}})
     result = synthesize(model.parse(data, "mfa.toml"), tmp_path / "out", env="prod")
     ci = result.config.project.ci_account_id
     stack = result.stacks["prod-global"]

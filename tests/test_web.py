@@ -11,6 +11,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support.configs import variant
+from support.synth import synthesize, user_data
 from tfjson import jsonencoded, only, policy_document, referenced, refers_to, resources, tagged, walk
 
 import webapp
@@ -75,10 +77,7 @@ def test_hosted_zone_is_read_through_the_dns_provider(synthesized):
 
 
 def test_configured_zone_id_replaces_the_lookup(default_data, tmp_path):
-    from conftest import synthesize
-
-    data = json.loads(json.dumps(default_data))
-    data["project"]["hosted_zone_id"] = "Z0123456789ABCDEFGHIJ"
+    data = variant(default_data, project={"hosted_zone_id": "Z0123456789ABCDEFGHIJ"})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev").stacks["dev-us-east-1"]
     assert "aws_route53_zone" not in stack.get("data", {})
     assert {r["zone_id"] for r in resources(stack, "aws_route53_record").values()} == {"Z0123456789ABCDEFGHIJ"}
@@ -163,10 +162,7 @@ def test_log_bucket_admits_alb_log_delivery_without_hand_written_accounts(defaul
     if name in synthesized.stacks:
         stack = synthesized.stacks[name]
     else:  # a region launched after August 2022: the log-delivery service principal
-        from conftest import synthesize
-
-        data = json.loads(json.dumps(default_data))
-        data["environments"]["dev"]["regions"] = ["eu-central-2"]
+        data = variant(default_data, environments={"dev": {"regions": ["eu-central-2"]}})
         stack = synthesize(model.parse(data, "c.toml"), tmp_path / "o", env="dev").stacks[name]
     bucket, _ = tagged(stack, "aws_s3_bucket", "logs")
     policy = next(p for p in resources(stack, "aws_s3_bucket_policy").values()
@@ -235,28 +231,13 @@ def test_launch_template_is_hardened(default_config, synthesized, name):
 
 
 def test_architecture_follows_the_instance_type(default_data, tmp_path):
-    from conftest import synthesize
-
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["dev"]["instance_type"] = "m7i.large"
+    data = variant(default_data, environments={"dev": {"instance_type": "m7i.large"}})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "o", env="dev").stacks["dev-us-east-1"]
     (ami,) = stack["data"]["aws_ssm_parameter"].values()
     assert ami["name"].endswith("-x86_64")
     assert [model.instance_architecture(t) for t in ("t4g.micro", "m7gd.large", "c7gn.xlarge", "g5.xlarge",
                                                      "m7i.large", "g5g.xlarge")] == [
         "arm64", "arm64", "arm64", "x86_64", "x86_64", "arm64"]
-
-
-def user_data(stack) -> str:
-    """The boot script: Terraform base64-encodes it at plan time when it holds references (the
-    database endpoint and secret ARN), which stay `${...}` here."""
-    _, template = only(stack, "aws_launch_template")
-    value = template["user_data"]
-    wrapper = '${base64encode("'
-    if value.startswith(wrapper):
-        assert value.endswith('")}')
-        return json.loads('"' + value[len(wrapper):-3] + '"')  # an HCL string literal, JSON-compatible escapes
-    return base64.b64decode(value).decode()
 
 
 @pytest.mark.parametrize("name", ["dev-us-east-1", "prod-us-west-2"])
@@ -411,10 +392,8 @@ def test_error_topic_is_encrypted_and_publishable_across_environments(default_co
 
 
 def test_alert_emails_subscribe_to_the_topic(default_data, tmp_path):
-    from conftest import synthesize
-
-    data = json.loads(json.dumps(default_data))
-    data["environments"]["staging"]["alert_emails"] = ["oncall@example.com", "lead@example.com"]
+    data = variant(default_data, environments={"staging": {"alert_emails": ["oncall@example.com",
+                                                                           "lead@example.com"]}})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "o", env="staging").stacks["staging-us-east-1"]
     topic_name, _ = only(stack, "aws_sns_topic")
     subs = resources(stack, "aws_sns_topic_subscription").values()

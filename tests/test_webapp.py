@@ -12,10 +12,11 @@ import json
 import re
 import socket
 import threading
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from http.client import HTTPConnection
 
 import pytest
+from support.webapp_server import request, running
 
 import webapp
 from webapp import server
@@ -25,30 +26,6 @@ from webapp.database import DatabaseCheck, NotConfigured
 class Exploding(DatabaseCheck):
     def check(self):
         raise RuntimeError("secret detail that must not leak")
-
-
-@contextmanager
-def running(database: DatabaseCheck | None = None):
-    logs = io.StringIO()
-    with redirect_stdout(logs):
-        srv = server.make_server("127.0.0.1", 0, database or NotConfigured(),
-                                 {"environment": "dev", "region": "us-east-1"})
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield srv.server_address[1], logs
-        finally:
-            srv.shutdown()
-            srv.server_close()
-
-
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-    conn = HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    conn.close()
-    return response, data
 
 
 def raw(port: int, payload: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""A Terraform stand-in that shuts down the way Terraform does, for tests/test_signals.py.
+"""A Terraform stand-in that shuts down the way Terraform does, for tests/test_signals.py (run as a script,
+through the `terraform` wrapper that test writes; see support/terraform.py).
 
 `version`, `init`, `plan`, `show` and `output` answer at once (a plan that creates one VPC).
 `apply` writes the state where the synthesized backend says (cdk.tf.json, local backend), except
