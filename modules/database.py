@@ -121,7 +121,7 @@ class BackupReplicaProps:
     source_identifier: str  # the primary region's instance identifier (naming helper)
     source_provider: object  # a provider for the primary region, where the source instance lives
     kms_key: EncryptionKey | ImportedKey  # this region's key
-    retention_days: int
+    settings: groups.Database  # the environment's database settings: the copies keep its backup retention
 
 
 class BackupReplica(Construct):
@@ -136,4 +136,4 @@ class BackupReplica(Construct):
             self, "source", db_instance_identifier=props.source_identifier, provider=props.source_provider)
         self.replication = aws.db_instance_automated_backups_replication.DbInstanceAutomatedBackupsReplication(
             self, "replication", source_db_instance_arn=source.db_instance_arn, kms_key_id=props.kms_key.arn,
-            retention_period=props.retention_days)
+            retention_period=props.settings.backup_retention_days)

@@ -56,7 +56,7 @@ class EdgeStack(PlatformStack):
         self.cdn = Distribution(self, "cdn", DistributionProps(
             namer=n, viewer_names=viewer_names, origin_name=env.origin_domain,
             group_origin_names=origin_group_names(
-                env.origin_domain, tuple(env.regional_origin_domain(r) for r in env.regions), env.dns_routing_policy),
+                env.origin_domain, tuple(env.regional_origin_domain(r) for r in env.regions), env.dns.routing_policy),
             static_paths=env.static_paths, certificate_arn=self.certificate.arn,
             origin_verify_value=origin_verify.current, price_class=env.price_class,
             web_acl_arn=self.web_acl.acl.arn if self.web_acl else None))
@@ -64,7 +64,7 @@ class EdgeStack(PlatformStack):
         self.logs = CdnLogs(self, "cdn-logs", CdnLogsProps(
             namer=n, account_number=env.account_id, account_token=self.account_token, partition=self.partition,
             distribution_arn=distribution.arn, force_destroy=env.force_destroy, provider=self.us_east_1,
-            lifecycle=Lifecycle(abort_multipart_days=env.abort_multipart_days,
+            lifecycle=Lifecycle(abort_multipart_days=env.lifecycle.abort_multipart_days,
                                 current_expire_days=env.log_retention_days)))
         self.viewer_records = []
         for index, name in enumerate(viewer_names):

@@ -83,7 +83,7 @@ class RegionalStack(PlatformStack):
         # after the first (a failover chain of three or more): those regions must answer to it.
         # The primary's certificate names it too, so that, like the shared name, its validation
         # record belongs to the primary region's stack only (the others deploy after it).
-        standby = standby_name(shared, len(env.regions), env.dns_routing_policy)
+        standby = standby_name(shared, len(env.regions), env.dns.routing_policy)
         shared_names = (shared, standby) if standby else (shared,)
         self.certificate = DnsValidatedCertificate(self, "origin-cert", CertificateProps(
             namer=n, service="origin-cert", domain_name=shared, alternative_names=(own, *shared_names[1:]),
@@ -108,7 +108,7 @@ class RegionalStack(PlatformStack):
             BackupReplica(self, "database-backups", BackupReplicaProps(
                 source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
                 source_provider=self.provider_in(env.primary_region), kms_key=self.key,
-                retention_days=env.database.backup_retention_days))
+                settings=env.database))
         self.compute = Compute(self, "web", ComputeProps(
             namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
             app_subnet_ids=self.network.subnet_ids["app"],

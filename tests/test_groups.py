@@ -12,13 +12,14 @@ from config import groups
 from config.choices import RoutingPolicy
 from modules.bucket import Lifecycle
 from modules.compute import ComputeProps
-from modules.database import DatabaseProps
+from modules.database import BackupReplicaProps, DatabaseProps
 from modules.dns_failover import RegionalDnsProps
 from modules.ingest import IngestProps
 
 # Each props class and the group it takes whole. ComputeProps.instance_count is the Terraform
 # variable's value (a token the stack creates, bounded by the group), not the setting's default.
-TAKES = [(DatabaseProps, groups.Database, set()), (ComputeProps, groups.Scaling, {"instance_count"}),
+TAKES = [(DatabaseProps, groups.Database, set()), (BackupReplicaProps, groups.Database, set()),
+         (ComputeProps, groups.Scaling, {"instance_count"}),
          (IngestProps, groups.Ingest, set()), (RegionalDnsProps, groups.Dns, set())]
 
 
