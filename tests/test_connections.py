@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tfjson import load_stacks, resources
+from support.tfjson import load_stacks, resources
 
 
 def synth_connection(tmp_path, port=8080):

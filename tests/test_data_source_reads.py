@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from support.synth import synthesize
-from tfjson import policy_document, referenced, resources
+from support.tfjson import policy_document, referenced, resources
 
 from config import model
 from modules.policy import AWS_MANAGED_POLICY_PATHS

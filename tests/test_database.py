@@ -7,7 +7,7 @@ import json
 import pytest
 from support.configs import variant
 from support.synth import synthesize, user_data
-from tfjson import only, policy_document, provider_region, referenced, refers_to, resources, tagged, walk
+from support.tfjson import only, policy_document, provider_region, referenced, refers_to, resources, tagged, walk
 
 from config import model
 

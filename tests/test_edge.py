@@ -7,7 +7,7 @@ import json
 import pytest
 from support import configs
 from support.synth import synthesize
-from tfjson import only, policy_document, providers, referenced, refers_to, resources, tagged, walk
+from support.tfjson import only, policy_document, providers, referenced, refers_to, resources, tagged, walk
 
 import webapp
 from config import model

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from support.configs import variant
 from support.synth import synthesize
-from tfjson import only, policy_document, providers, referenced, refers_to, resources, tagged
+from support.tfjson import only, policy_document, providers, referenced, refers_to, resources, tagged
 
 from config import model
 

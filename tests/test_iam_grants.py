@@ -2,7 +2,7 @@
 
 The calls are not a list typed here: the real code runs (the ingest handler against moto through
 boto3, the webapp's readiness check against a loopback stand-in of Secrets Manager) and every call
-it makes is recorded; tests/iam_eval.py maps each call to the IAM requests AWS authorizes for it
+it makes is recorded; tests/support/iam_eval.py maps each call to the IAM requests AWS authorizes for it
 and evaluates them against the role's synthesized policies, the bucket policy and the key policy,
 with references resolved to the names the stack gives them. So:
 - a grant the code needs and the policy lacks fails here (every statement is removed in turn to
@@ -20,7 +20,9 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from iam_eval import (
+from moto import mock_aws
+from support.handlers import load_handler
+from support.iam_eval import (
     Call,
     Cond,
     Deployment,
@@ -34,8 +36,6 @@ from iam_eval import (
     requests_for,
     unused_grants,
 )
-from moto import mock_aws
-from support.handlers import load_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
@@ -256,7 +256,7 @@ def test_the_mapping_refuses_unknown_operations():
 
 
 # --------------------------------------------------------------------------------------------------
-# The evaluator itself: IAM's rules as tests/iam_eval.py models them
+# The evaluator itself: IAM's rules as tests/support/iam_eval.py models them
 
 ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"

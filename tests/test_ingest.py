@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 from support.synth import synthesize
-from tfjson import only, policy_document, referenced, refers_to, resources, tagged
+from support.tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 import modules.ingest
 

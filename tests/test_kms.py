@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tfjson import jsonencoded, only, refers_to, resources
+from support.tfjson import jsonencoded, only, refers_to, resources
 
 REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
             "prod-us-west-2"]
@@ -153,7 +153,7 @@ def bare_key(tmp_path, region="us-east-1"):
 
 
 def synthesized_policy(app, tmp_path) -> list[dict]:
-    from tfjson import load_stacks
+    from support.tfjson import load_stacks
 
     app.synth()
     (stack,) = load_stacks(tmp_path / "out").values()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.configs import project_table, variant
 from support.synth import synthesize
-from tfjson import load_stacks, resources
+from support.tfjson import load_stacks, resources
 
 from config import model
 from stacks.base import PROJECT_ROOT

@@ -6,7 +6,7 @@ NOT_OUR_NAMES with the reason."""
 
 from __future__ import annotations
 
-from tfjson import all_resources
+from support.tfjson import all_resources
 
 from config import naming
 from config.regions import GLOBAL

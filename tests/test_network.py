@@ -7,7 +7,7 @@ import ipaddress
 import itertools
 
 import pytest
-from tfjson import only, policy_document, referenced, refers_to, resources, tagged
+from support.tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 from modules.network import INTERFACE_ENDPOINTS
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from support.synth import synthesize
-from tfjson import only, referenced, resources
+from support.tfjson import only, referenced, resources
 
 from config import model
 from stacks.base import PROJECT_ROOT

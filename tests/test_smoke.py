@@ -390,7 +390,7 @@ def test_smoke_acts_in_the_environment_account_through_the_providers_role(aws_en
 def test_smoke_finds_the_health_checks_by_the_name_the_stacks_tag_them_with(synthesized):
     """ops/smoke.py cannot import modules/dns_failover.py (cdktf) to share the service name, so this
     keeps the two in step: every synthesized health check is tagged with the name smoke looks for."""
-    from tfjson import resources
+    from support.tfjson import resources
 
     config = synthesized.config
     found = 0

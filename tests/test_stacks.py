@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.configs import variant
 from support.synth import synthesize
-from tfjson import providers
+from support.tfjson import providers
 
 from config import model
 from stacks.base import PROJECT_ROOT

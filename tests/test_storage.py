@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tfjson import load_stacks, policy_document, refers_to, resources, tagged
+from support.tfjson import load_stacks, policy_document, refers_to, resources, tagged
 
 from modules.policy import Statement
 

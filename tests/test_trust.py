@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support.configs import DELETE, variant
 from support.synth import synthesize
-from tfjson import policy_document, providers, resources
+from support.tfjson import policy_document, providers, resources
 from typer.testing import CliRunner
 
 from config import model

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support.configs import variant
 from support.synth import synthesize, user_data
-from tfjson import jsonencoded, only, policy_document, referenced, refers_to, resources, tagged, walk
+from support.tfjson import jsonencoded, only, policy_document, referenced, refers_to, resources, tagged, walk
 
 import webapp
 from config import model
@@ -284,7 +284,7 @@ def test_instance_role_is_least_privilege(synthesized, name):
 
 def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     from cdktf import App, TerraformStack
-    from tfjson import load_stacks
+    from support.tfjson import load_stacks
 
     from config.groups import Scaling
     from config.naming import Namer

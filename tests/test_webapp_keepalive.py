@@ -7,7 +7,7 @@ sees as a 502. Read from the synthesized stacks, so changing either side alone f
 
 from __future__ import annotations
 
-from tfjson import resources
+from support.tfjson import resources
 
 from webapp import server
 

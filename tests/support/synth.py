@@ -8,9 +8,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfjson import load_stacks, only
-
 from config import model
+from support.tfjson import load_stacks, only
 
 
 @dataclass

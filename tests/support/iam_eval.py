@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from tfjson import jsonencoded, provider_region, providers
+from support.tfjson import jsonencoded, provider_region, providers
 
 PARTITION = "aws"
 
@@ -79,7 +79,7 @@ def from_document(name: str, body: dict, resolve) -> Policy:
     for index, s in enumerate(body["statement"]):
         unsupported = {"not_principals"} & set(s)
         if unsupported:
-            raise NotImplementedError(f"{name}: {sorted(unsupported)} is not modelled by tests/iam_eval.py")
+            raise NotImplementedError(f"{name}: {sorted(unsupported)} is not modelled by tests/support/iam_eval.py")
         principals = None
         if "principals" in s:
             principals = {}
@@ -102,7 +102,7 @@ def from_json(name: str, document: dict, resolve) -> Policy:
     statements = []
     for index, s in enumerate(_tuple(document["Statement"])):
         if "NotPrincipal" in s:
-            raise NotImplementedError(f"{name}: NotPrincipal is not modelled by tests/iam_eval.py")
+            raise NotImplementedError(f"{name}: NotPrincipal is not modelled by tests/support/iam_eval.py")
         principal = s.get("Principal")
         principals = None
         if principal == "*":
@@ -168,7 +168,7 @@ def _one(base: str, policy_value: str, context_value: str) -> bool:
         return context_value.lower() == policy_value.lower()
     if base.startswith("Numeric"):
         return _numeric(context_value, policy_value, base[len("Numeric"):])
-    raise NotImplementedError(f"condition operator {base} is not modelled by tests/iam_eval.py")
+    raise NotImplementedError(f"condition operator {base} is not modelled by tests/support/iam_eval.py")
 
 
 NEGATED = {"StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
@@ -310,7 +310,7 @@ class Resolver:
 
         resolved = _EXPR.sub(one, value)
         if "${" in resolved:
-            raise ValueError(f"cannot resolve {value!r}: extend tests/iam_eval.py Resolver")
+            raise ValueError(f"cannot resolve {value!r}: extend tests/support/iam_eval.py Resolver")
         return resolved
 
     def body(self, type_: str, name: str, data: bool = False) -> dict:
@@ -319,7 +319,7 @@ class Resolver:
     def expression(self, expr: str) -> str:
         match = re.fullmatch(r"(data\.)?(aws_[a-z0-9_]+)\.([A-Za-z0-9_\-]+)\.(.+)", expr)
         if not match:
-            raise ValueError(f"cannot resolve ${{{expr}}}: extend tests/iam_eval.py Resolver")
+            raise ValueError(f"cannot resolve ${{{expr}}}: extend tests/support/iam_eval.py Resolver")
         is_data, type_, name, attribute = match.groups()
         if is_data:
             return self.data(type_, name, attribute)
@@ -353,7 +353,7 @@ class Resolver:
                 return f"{identifier}.abcdefghijkl.{region}.rds.amazonaws.com"
         if type_ == "aws_secretsmanager_secret" and attribute in ("arn", "id"):
             return f"arn:{p}:secretsmanager:{region}:{a}:secret:{body['name']}-AbCdEf"
-        raise ValueError(f"cannot resolve ${{{expr}}}: extend tests/iam_eval.py Resolver")
+        raise ValueError(f"cannot resolve ${{{expr}}}: extend tests/support/iam_eval.py Resolver")
 
     def data(self, type_: str, name: str, attribute: str) -> str:
         if type_ == "aws_caller_identity" and attribute == "account_id":
@@ -366,7 +366,8 @@ class Resolver:
             return provider_region(self.stack, self.body(type_, name, data=True))
         if type_ == "aws_iam_policy_document" and attribute == "json":
             raise ValueError("a policy document is read with Deployment.document, not resolved as a string")
-        raise ValueError(f"cannot resolve ${{data.{type_}.{name}.{attribute}}}: extend tests/iam_eval.py Resolver")
+        raise ValueError(f"cannot resolve ${{data.{type_}.{name}.{attribute}}}: "
+                         "extend tests/support/iam_eval.py Resolver")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -581,7 +582,7 @@ def requests_for(call: Call, d: Deployment, principal: str) -> list[Request]:
         arn = f"arn:{PARTITION}:logs:{d.region}:{d.account}:log-group:{group}:log-stream:{stream}"
         return [req(f"logs:{call.operation}", arn)]
     raise NotImplementedError(f"no IAM mapping for {call.service}.{call.operation}: add one to "
-                              "tests/iam_eval.py requests_for (from AWS's Service Authorization Reference)")
+                              "tests/support/iam_eval.py requests_for (from AWS's Service Authorization Reference)")
 
 
 # --------------------------------------------------------------------------------------------------
