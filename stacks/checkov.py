@@ -50,7 +50,7 @@ GLOBAL_SKIPS: tuple[tuple[str, str], ...] = (
                     "precondition fails if the region has fewer: tests/test_network.py::"
                     "test_subnets_span_zones_from_the_data_source."),
     ("CKV_AWS_378", "TLS ends at the load balancer; the hop to the instances stays inside private subnets "
-                    "and is admitted only from the load balancer's security group (tests/test_web.py). "
+                    "and is admitted only from the load balancer's security group (tests/test_compute.py). "
                     "End-to-end TLS would need certificates on every instance that the load balancer "
                     "does not even validate."),
     ("CKV2_AWS_57", "The origin-verify secret is rotated in two phases across stacks (README 'Rotating the "
@@ -97,7 +97,7 @@ LEVERS: tuple[Lever, ...] = (
           "tests/test_network.py::test_flow_log_retention_follows_the_environment"),
     Lever("CKV_AWS_150", "Load balancer deletion protection", "deletion_protection",
           lambda e: not e.deletion_protection, REGIONAL,
-          "tests/test_web.py::test_deletion_protection_follows_the_environment"),
+          "tests/test_alb.py::test_deletion_protection_follows_the_environment"),
     Lever("CKV_AWS_293", "Database deletion protection", "deletion_protection",
           lambda e: not e.deletion_protection, REGIONAL,
           "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups"),

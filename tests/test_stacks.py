@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from support.configs import variant
+from support.stack_names import REGIONAL
 from support.synth import synthesize
-from support.tfjson import providers
+from support.tfjson import only, providers, refers_to
 
 from config import model
 from stacks.base import PROJECT_ROOT
@@ -196,3 +197,14 @@ def test_synth_replaces_the_empty_folder_cdktf_leaves_behind(default_config, tmp
     (out / "stacks").mkdir(parents=True)
     app.synth(default_config, default_config.select("dev", "global"), out)
     assert (out / "stacks" / "dev-global" / "cdk.tf.json").is_file()
+
+
+@pytest.mark.parametrize("name", REGIONAL)
+def test_web_tier_outputs(synthesized, name):
+    outputs = synthesized.stacks[name]["output"]
+    stack = synthesized.stacks[name]
+    assert refers_to(outputs["alb_dns_name"]["value"], "aws_lb", only(stack, "aws_lb")[0], "dns_name")
+    assert refers_to(outputs["asg_name"]["value"], "aws_autoscaling_group", only(stack, "aws_autoscaling_group")[0],
+                     "name")
+    assert refers_to(outputs["error_topic_arn"]["value"], "aws_sns_topic", only(stack, "aws_sns_topic")[0], "arn")
+

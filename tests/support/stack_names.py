@@ -1,0 +1,16 @@
+"""The default configuration's stack names, and the environment and region a stack name carries,
+shared by the test modules that parametrize over the synthesized stacks."""
+
+from __future__ import annotations
+
+REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
+            "prod-us-west-2"]
+EDGE = ["dev-global", "staging-global", "prod-global"]
+
+
+def env_of(config, name):
+    return config.environments[name.split("-")[0]]
+
+
+def region_of(name):
+    return name.split("-", 1)[1]
