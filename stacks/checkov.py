@@ -30,10 +30,10 @@ EVERY_ROLE = REGIONAL | EDGE
 GLOBAL_SKIPS: tuple[tuple[str, str], ...] = (
     ("CKV_AWS_145", "S3 server access logs and ALB access logs can only be delivered to buckets encrypted "
                     "with SSE-S3, so the per-region access-log bucket cannot use the KMS key. Every other "
-                    "bucket must: tests/test_storage.py::"
+                    "bucket must: tests/test_bucket.py::"
                     "test_every_bucket_uses_the_kms_key_unless_it_receives_aws_logs."),
     ("CKV_AWS_18", "The access-log bucket cannot log into itself (each delivery would log a delivery). Every "
-                   "other bucket logs into it: tests/test_storage.py::"
+                   "other bucket logs into it: tests/test_bucket.py::"
                    "test_every_bucket_but_the_log_bucket_has_access_logging."),
     ("CKV_AWS_144", "Cross-region replication doubles storage and transfer cost; the platform keeps each "
                     "region's data in that region (logs, ingest) and fails over compute, not buckets. A "

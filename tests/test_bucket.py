@@ -1,4 +1,4 @@
-"""R9/F15: every bucket the platform creates comes from SecureBucket and is secure and cheap."""
+"""R9/F15: modules/bucket.py; every bucket the platform creates comes from SecureBucket and is secure and cheap."""
 
 from __future__ import annotations
 
