@@ -75,7 +75,8 @@ GLOBAL_SKIPS: tuple[tuple[str, str], ...] = (
     ("CKV2_AWS_48", "Global resource types (IAM) are recorded once per environment, in its primary region; "
                     "recording them in every region would duplicate every configuration item and its "
                     "cost. Every recorder still records all supported regional types: "
-                    "tests/test_governance.py::test_recorder_records_everything."),
+                    "tests/test_config_recorder.py::"
+                    "test_recorder_records_everything_and_global_types_in_the_primary_only."),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.configs import variant
 from support.moto import moto_server
 from support.synth import Synthesized, synthesize
 
@@ -30,6 +31,16 @@ def default_data() -> dict:
     import tomllib
 
     return tomllib.loads(model.DEFAULT_CONFIG.read_text())
+
+
+@pytest.fixture(scope="session")
+def shared(default_data, tmp_path_factory) -> Synthesized:
+    """staging shares dev's account; the hosted zone lives in a separate DNS account (read by the
+    recorder, cross-account role and budget tests)."""
+    data = variant(default_data, environments={"staging": {"account_id": "111111111111"}},
+                   project={"dns_account_id": "444444444444"})
+    config = model.parse(data, "shared.toml")
+    return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
 
 
 @pytest.fixture(scope="session")

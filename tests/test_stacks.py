@@ -208,3 +208,17 @@ def test_web_tier_outputs(synthesized, name):
                      "name")
     assert refers_to(outputs["error_topic_arn"]["value"], "aws_sns_topic", only(stack, "aws_sns_topic")[0], "arn")
 
+
+# ------------------------------------------------------------------ outputs (D3)
+
+def test_every_deliverable_output_exists_with_a_description(synthesized):
+    regional = {"alb_dns_name", "asg_name", "error_topic_arn", "db_endpoint", "db_secret_arn",
+                "ingest_function_arn", "regional_origin_record"}
+    edge = {"cloudfront_domain_name", "cloudfront_distribution_id", "viewer_records"}
+    for name, stack in synthesized.stacks.items():
+        outputs = stack["output"]
+        assert (edge if name.endswith("-global") else regional) <= set(outputs), name
+        for key, output in outputs.items():
+            assert output.get("description"), f"{name}: output {key} has no description"
+            assert "sensitive" not in output, "no secret value is ever an output"
+
