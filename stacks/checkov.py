@@ -58,7 +58,7 @@ GLOBAL_SKIPS: tuple[tuple[str, str], ...] = (
                     "switches); a single-step rotation Lambda cannot do that without a 403 window."),
     ("CKV_AWS_86", "CloudFront logs are delivered by standard logging v2 (CloudWatch Logs vended delivery) "
                    "into a SecureBucket: legacy logging_config needs ACL-enabled buckets, which "
-                   "SecureBucket forbids. checkov only recognises logging_config. tests/test_edge.py::"
+                   "SecureBucket forbids. checkov only recognises logging_config. tests/test_cdn_logs.py::"
                    "test_access_logs_are_delivered_v2."),
     ("CKV_AWS_374", "The platform serves a global audience; geo restriction is a business decision, not a "
                     "default."),
@@ -108,7 +108,7 @@ LEVERS: tuple[Lever, ...] = (
     Lever("CKV_AWS_353", "Database Performance Insights", "db_performance_insights",
           lambda e: not e.db_performance_insights, REGIONAL, "tests/test_database.py"),
     Lever("CKV_AWS_68", "A web ACL on the CloudFront distribution", "waf",
-          lambda e: not e.waf, EDGE, "tests/test_edge.py::test_web_acl_is_configurable"),
+          lambda e: not e.waf, EDGE, "tests/test_waf.py::test_web_acl_is_configurable"),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from support.configs import variant
-from support.stack_names import REGIONAL, env_of
+from support.stack_names import REGIONAL, env_of, region_of
 from support.synth import synthesize
 from support.tfjson import only, policy_document, refers_to, resources, tagged, walk
 
@@ -111,4 +111,37 @@ def test_target_group_checks_the_webapp_health_path(synthesized, name):
     assert check["path"] == webapp.HEALTH_PATH and check["matcher"] == "200" and check["port"] == "traffic-port"
     assert check["interval"] <= 30 and check["healthy_threshold"] >= 2 and check["unhealthy_threshold"] >= 2
     assert len(tg["name"]) <= 32
+
+
+# ------------------------------------------------------------------ origin protection (F8)
+
+@pytest.mark.parametrize("name", REGIONAL)
+def test_alb_admits_only_cloudfront_and_route53_health_checkers_by_prefix_list(synthesized, name):
+    stack = synthesized.stacks[name]
+    _, alb = only(stack, "aws_lb")
+    lists = {b["name"]: n for n, b in stack["data"]["aws_ec2_managed_prefix_list"].items()}
+    assert set(lists) == {"com.amazonaws.global.cloudfront.origin-facing",
+                          f"com.amazonaws.{region_of(name)}.route53-healthchecks"}
+    for service in ("alb", "alb-health"):
+        sg_name, _ = tagged(stack, "aws_security_group", service)
+        assert refers_to(alb["security_groups"], "aws_security_group", sg_name, "id")
+        (rule,) = [r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+                   if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")]
+        assert (rule["from_port"], rule["to_port"]) == (443, 443)
+        assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule, "no hand-written CIDRs"
+        assert any(refers_to(rule["prefix_list_id"], "aws_ec2_managed_prefix_list", n, "id", data=True)
+                   for n in lists.values())
+
+
+
+@pytest.mark.parametrize("name", REGIONAL)
+def test_listener_requires_the_origin_verify_header_except_on_the_health_path(synthesized, name):
+    stack = synthesized.stacks[name]
+    (listener,) = resources(stack, "aws_lb_listener").values()
+    assert listener["default_action"][0]["fixed_response"]["status_code"] == "403"
+    rules = sorted(resources(stack, "aws_lb_listener_rule").values(), key=lambda r: r["priority"])
+    assert next(r["condition"][0].get("path_pattern", {}).get("values") for r in rules) == [webapp.HEALTH_PATH]
+    header = rules[1]["condition"][0]["http_header"]
+    assert header["http_header_name"] == "X-Origin-Verify"
+    assert len(header["values"]) == 2 and all("secret_string" in v for v in header["values"])
 

@@ -2,7 +2,8 @@
 
 Runs twice: here, and on Amazon Linux 2023's Python 3.9 (tests/test_runtimes_real.py), so it
 uses only pytest and the standard library. That the target groups and health checks probe
-HEALTH_PATH on PORT is asserted on the synthesized stacks in tests/test_alb.py, tests/test_compute.py and test_edge.py.
+HEALTH_PATH on PORT is asserted on the synthesized stacks in tests/test_alb.py, tests/test_compute.py and
+tests/test_dns_failover.py.
 """
 
 from __future__ import annotations

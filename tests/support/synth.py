@@ -36,3 +36,11 @@ def user_data(stack) -> str:
         assert value.endswith('")}')
         return json.loads('"' + value[len(wrapper):-3] + '"')  # an HCL string literal, JSON-compatible escapes
     return base64.b64decode(value).decode()
+
+
+def env_variant(default_data: dict, tmp_path: Path, env: str, **settings) -> dict[str, dict]:
+    """The stacks of one environment, synthesized with `settings` changed in that environment."""
+    from support.configs import variant
+
+    data = variant(default_data, environments={env: settings})
+    return synthesize(model.parse(data, "variant.toml"), tmp_path / "out", env=env).stacks

@@ -95,3 +95,10 @@ def tagged(stack: dict, type_: str, service: str) -> tuple[str, dict]:
     found = [(n, b) for n, b in resources(stack, type_).items() if (b.get("tags") or {}).get("Service") == service]
     assert len(found) == 1, f"expected one {type_} with Service={service}, found {[n for n, _ in found]}"
     return found[0]
+
+
+def alias_records(stack: dict, name: str | None = None) -> dict[str, dict]:
+    """The stack's Route 53 alias records (the validation records are not aliases), optionally only
+    those for one name."""
+    found = {n: r for n, r in resources(stack, "aws_route53_record").items() if "alias" in r}
+    return {n: r for n, r in found.items() if name is None or r["name"] == name}
