@@ -104,14 +104,6 @@ def test_auto_scaling_service_linked_role_can_encrypt_instance_volumes(synthesiz
     assert grants["Condition"]["Bool"]["kms:GrantIsForAWSResource"] == ["true"]
 
 
-def test_allow_statements_with_wildcard_actions_are_refused():
-    from modules.policy import Statement
-
-    with pytest.raises(ValueError, match="specific actions"):
-        Statement("Bad", ("kms:*",), ("*",))
-    Statement("DenyIsFine", ("s3:*",), ("*",), effect="Deny")
-
-
 def test_every_encrypted_log_group_is_admitted_by_its_keys_policy(synthesized):
     """CloudWatch Logs checks the key policy's encryption-context condition when a log group is
     created with a key: a name outside the allowed patterns fails the apply."""
