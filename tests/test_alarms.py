@@ -24,7 +24,6 @@ def test_alarms_watch_cpu_5xx_and_unhealthy_hosts_and_act_on_the_topic(synthesiz
         assert alarm["alarm_name"].startswith(f"{name}-")
 
 
-
 def test_cpu_alarms_are_strictest_in_prod(synthesized):
     cpu = {}
     for name in REGIONAL:

@@ -31,7 +31,6 @@ def test_https_only_listener_uses_the_validated_certificate(synthesized, name):
         assert refers_to(forward["target_group_arn"], "aws_lb_target_group", tg_name, "arn")
 
 
-
 def test_no_port_80_anywhere(synthesized):
     for name, stack in synthesized.stacks.items():
         for type_ in ("aws_lb_listener", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
@@ -39,7 +38,6 @@ def test_no_port_80_anywhere(synthesized):
                 for key in ("port", "from_port", "to_port"):
                     assert body.get(key) != 80, f"{name}: {type_} on port 80"
         assert not [v for k, v in walk(stack.get("resource", {})) if k in ("from_port", "port") and v == 80]
-
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -69,12 +67,10 @@ def test_alb_is_public_hardened_logged_and_admits_443_only(default_config, synth
     assert refers_to(egress[0]["referenced_security_group_id"], "aws_security_group", web_sg, "id")
 
 
-
 def test_deletion_protection_follows_the_environment(synthesized):
     protection = {n.split("-")[0]: only(synthesized.stacks[n], "aws_lb")[1]["enable_deletion_protection"]
                   for n in REGIONAL}
     assert protection == {"dev": False, "staging": False, "prod": True}
-
 
 
 @pytest.mark.parametrize(("name", "principal"), [("prod-us-east-1", "AWS"), ("dev-eu-central-2", "Service")])
@@ -99,7 +95,6 @@ def test_log_bucket_admits_alb_log_delivery_without_hand_written_accounts(defaul
         assert principals["identifiers"] == [f"${{data.aws_elb_service_account.{account_source}.arn}}"]
     else:
         assert principals["identifiers"] == ["logdelivery.elasticloadbalancing.amazonaws.com"]
-
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -131,7 +126,6 @@ def test_alb_admits_only_cloudfront_and_route53_health_checkers_by_prefix_list(s
         assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule, "no hand-written CIDRs"
         assert any(refers_to(rule["prefix_list_id"], "aws_ec2_managed_prefix_list", n, "id", data=True)
                    for n in lists.values())
-
 
 
 @pytest.mark.parametrize("name", REGIONAL)

@@ -23,13 +23,11 @@ def test_monthly_budget_alerts_the_error_topic_and_mail(default_config, synthesi
         assert providers(stack)[alias]["region"] == config_env.primary_region, "read where it lives"
 
 
-
 def test_error_topics_admit_budgets(synthesized):
     stack = synthesized.stacks["prod-us-east-1"]
     (policy,) = resources(stack, "aws_sns_topic_policy").values()
     sids = {s["sid"]: s for s in policy_document(stack, policy["policy"])}
     assert sids["BudgetsPublish"]["principals"] == [{"type": "Service", "identifiers": ["budgets.amazonaws.com"]}]
-
 
 
 def test_shared_account_configuration_has_a_budget_per_environment(shared):

@@ -25,7 +25,6 @@ CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 
-
 # ------------------------------------------------------------------ CloudFront (R10)
 
 @pytest.mark.parametrize("name", EDGE)
@@ -41,7 +40,6 @@ def test_viewer_certificate_is_dns_validated_in_us_east_1(default_config, synthe
                      "certificate_arn")
     assert viewer["minimum_protocol_version"] == "TLSv1.2_2021" and viewer["ssl_support_method"] == "sni-only"
     assert providers(stack)["us_east_1"]["region"] == "us-east-1"
-
 
 
 @pytest.mark.parametrize("name", EDGE)
@@ -61,7 +59,6 @@ def test_distribution_viewers_and_origins_are_https_only(default_config, synthes
         assert not origin["domain_name"].endswith(".elb.amazonaws.com"), "never a raw ALB name (F8)"
     behaviors = [d["default_cache_behavior"], *d["ordered_cache_behavior"]]
     assert all(b["viewer_protocol_policy"] == "redirect-to-https" for b in behaviors)
-
 
 
 @pytest.mark.parametrize("name", EDGE)
@@ -88,7 +85,6 @@ def test_default_behavior_uses_the_failover_name_and_static_paths_the_origin_gro
     assert sorted(static["allowed_methods"]) == ["GET", "HEAD", "OPTIONS"], "origin groups reject writes"
 
 
-
 def test_managed_cloudfront_policies_are_attached_by_id_not_looked_up(synthesized):
     """A lookup lists the account's policies at plan time: it needs list permissions the deploy
     role need not have, and moto answers those calls with 404. The IDs are fixed by AWS."""
@@ -101,7 +97,6 @@ def test_managed_cloudfront_policies_are_attached_by_id_not_looked_up(synthesize
         behaviors = [d["default_cache_behavior"], *d["ordered_cache_behavior"]]
         assert {b["cache_policy_id"] for b in behaviors} == {CACHING_DISABLED, CACHING_OPTIMIZED}
         assert {b["origin_request_policy_id"] for b in behaviors} == {ALL_VIEWER_EXCEPT_HOST_HEADER}
-
 
 
 @pytest.mark.parametrize("name", EDGE)
@@ -122,7 +117,6 @@ def test_viewer_records_are_aliases_to_the_distribution(default_config, synthesi
     assert outputs["viewer_records"]["value"] == [env.app_domain]
 
 
-
 def test_viewer_aliases_join_the_certificate_and_records(default_data, tmp_path):
     stacks = env_variant(default_data, tmp_path, "prod", viewer_aliases=["www.example.com"])
     edge = stacks["prod-global"]
@@ -130,7 +124,6 @@ def test_viewer_aliases_join_the_certificate_and_records(default_data, tmp_path)
     assert cert["subject_alternative_names"] == ["www.example.com"]
     assert only(edge, "aws_cloudfront_distribution")[1]["aliases"] == ["app.example.com", "www.example.com"]
     assert len(alias_records(edge, "www.example.com")) == 2
-
 
 
 def test_no_raw_alb_names_anywhere_in_the_edge(synthesized):

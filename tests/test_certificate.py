@@ -23,7 +23,6 @@ def test_regional_certificate_covers_the_origin_names_and_is_dns_validated(defau
     assert len(validation["validation_record_fqdns"]) == 2, "one entry per name of the certificate"
 
 
-
 @pytest.mark.parametrize("name", REGIONAL)
 def test_validation_records_one_per_name_and_the_shared_one_only_in_the_primary(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
@@ -46,7 +45,6 @@ def test_validation_records_one_per_name_and_the_shared_one_only_in_the_primary(
     fqdns = validation["validation_record_fqdns"]
     assert sum("aws_route53_record." in f for f in fqdns) == len(records)
     assert all(f'["{env.origin_domain}"]' in f for f in fqdns if "aws_route53_record." not in f)
-
 
 
 def test_certificate_construct_rejects_owning_a_name_it_does_not_certify(tmp_path):

@@ -27,7 +27,6 @@ def test_instances_admit_the_service_port_from_the_alb_only(synthesized, name):
     assert "cidr_ipv4" not in rule
 
 
-
 # ------------------------------------------------------------------ instances (R7, R15)
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -53,7 +52,6 @@ def test_launch_template_is_hardened(default_config, synthesized, name):
     assert kinds["instance"]["Name"] == f"{name}-web-a1" and kinds["instance"]["Environment"] == env.name
 
 
-
 def test_architecture_follows_the_instance_type(default_data, tmp_path):
     data = variant(default_data, environments={"dev": {"instance_type": "m7i.large"}})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "o", env="dev").stacks["dev-us-east-1"]
@@ -62,7 +60,6 @@ def test_architecture_follows_the_instance_type(default_data, tmp_path):
     assert [model.instance_architecture(t) for t in ("t4g.micro", "m7gd.large", "c7gn.xlarge", "g5.xlarge",
                                                      "m7i.large", "g5g.xlarge")] == [
         "arm64", "arm64", "arm64", "x86_64", "x86_64", "arm64"]
-
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -84,7 +81,6 @@ def test_instance_role_is_least_privilege(synthesized, name):
     assert statements["ReadOwnSecret"]["resources"] == [
         f"${{aws_db_instance.{db_name}.master_user_secret[0].secret_arn}}"]
     assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
-
 
 
 def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
@@ -118,7 +114,6 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     assert statements["DecryptOwnSecret"]["actions"] == ["kms:Decrypt"]
 
 
-
 # ------------------------------------------------------------------ scaling (R7, R14, R15, F10)
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -145,7 +140,6 @@ def test_asg_baseline_is_the_instance_count_variable_and_never_below_two(default
     assert tags["Name"] == f"{name}-web-a1" and tags["Environment"] == env.name
 
 
-
 @pytest.mark.parametrize("name", REGIONAL)
 def test_scaling_tracks_alb_requests_per_target_with_a_cpu_guard(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
@@ -162,7 +156,6 @@ def test_scaling_tracks_alb_requests_per_target_with_a_cpu_guard(default_config,
     assert requests["target_tracking_configuration"]["target_value"] == env.requests_per_target
     for policy in policies.values():
         assert refers_to(policy["autoscaling_group_name"], "aws_autoscaling_group", asg_name, "name")
-
 
 
 def test_request_targets_differ_per_environment(synthesized):

@@ -27,7 +27,6 @@ def account_region(config, name):
     return spec.account_id, spec.region
 
 
-
 @pytest.mark.parametrize("which", ["default", "shared"])
 def test_exactly_one_recorder_per_account_and_region(synthesized, shared, which):
     result = synthesized if which == "default" else shared
@@ -37,13 +36,11 @@ def test_exactly_one_recorder_per_account_and_region(synthesized, shared, which)
     assert set(counts) == expected and set(counts.values()) == {1}
 
 
-
 def test_the_first_environment_of_a_shared_account_owns_the_recorder(shared):
     owners = {name for name, found in recorders(shared.stacks).items() if found}
     assert owners == {"dev-us-east-1", "dev-us-west-2", "prod-us-east-1", "prod-us-west-2"}
     for name in ("staging-us-east-1", "staging-us-west-2"):
         assert "aws_config_config_rule" not in shared.stacks[name]["resource"], "the owner's rules cover it"
-
 
 
 def test_recorder_delivery_status_and_rules_are_ordered(synthesized):
@@ -63,7 +60,6 @@ def test_recorder_delivery_status_and_rules_are_ordered(synthesized):
             assert rule["depends_on"] == [f"aws_config_configuration_recorder_status.{status_name}"]
 
 
-
 def test_recorder_records_everything_and_global_types_in_the_primary_only(default_config, synthesized):
     for name, found in recorders(synthesized.stacks).items():
         for recorder in found:
@@ -76,14 +72,12 @@ def test_recorder_records_everything_and_global_types_in_the_primary_only(defaul
             assert trust["principals"] == [{"type": "Service", "identifiers": ["config.amazonaws.com"]}]
 
 
-
 def test_required_tags_rule_lists_the_standard_tags(synthesized):
     stack = synthesized.stacks["prod-us-east-1"]
     (rule,) = [r for r in resources(stack, "aws_config_config_rule").values()
                if r["source"]["source_identifier"] == "REQUIRED_TAGS"]
     assert json.loads(rule["input_parameters"]) == {"tag1Key": "Environment", "tag2Key": "Project",
                                                     "tag3Key": "Owner", "tag4Key": "CostCenter"}
-
 
 
 def test_delivery_bucket_admits_config_for_this_account_only(synthesized):
@@ -97,7 +91,6 @@ def test_delivery_bucket_admits_config_for_this_account_only(synthesized):
     for sid in ("ConfigAclCheck", "ConfigDelivery"):
         assert statements[sid]["principals"] == [{"type": "Service", "identifiers": ["config.amazonaws.com"]}]
         assert any(c["variable"] == "aws:SourceAccount" for c in statements[sid]["condition"])
-
 
 
 def test_rules_are_kept_when_the_recorder_is_managed_elsewhere(default_data, tmp_path):

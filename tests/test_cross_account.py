@@ -37,7 +37,6 @@ def test_role_trust_never_names_the_own_account_and_requires_the_external_id(syn
         assert provider_role.endswith(f":role/{roles['deploy']['name']}"), "the providers assume this role"
 
 
-
 def test_mfa_and_ci_account_are_configurable(default_data, tmp_path):
     data = variant(default_data, project={"ci_account_id": "555555555555"},
                    environments={"prod": {"require_mfa": True}})
@@ -53,7 +52,6 @@ def test_mfa_and_ci_account_are_configurable(default_data, tmp_path):
         model.parse(data, "c.toml")
 
 
-
 def test_role_permissions_are_bounded(synthesized):
     stack = synthesized.stacks["dev-global"]
     attached = {a["policy_arn"].rpartition("/")[2]
@@ -64,7 +62,6 @@ def test_role_permissions_are_bounded(synthesized):
     assert all(":role/dev-*" in r or ":policy/dev-*" in r or ":instance-profile/dev-*" in r
                for r in statement["resources"]), "IAM changes only on this environment's own names"
     assert not any(a.endswith("*") for a in statement["actions"])
-
 
 
 def test_bootstrap_role_replaces_the_assumed_role_until_the_deploy_role_exists(default_data, tmp_path):

@@ -14,7 +14,6 @@ def test_hosted_zone_is_read_through_the_dns_provider(synthesized):
     assert zone == {**zone, "name": "example.com", "private_zone": False, "provider": "aws.dns"}
 
 
-
 def test_configured_zone_id_replaces_the_lookup(default_data, tmp_path):
     data = variant(default_data, project={"hosted_zone_id": "Z0123456789ABCDEFGHIJ"})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev").stacks["dev-us-east-1"]

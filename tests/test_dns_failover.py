@@ -31,7 +31,6 @@ def test_health_check_probes_the_regional_origin_on_the_webapp_health_path(defau
     assert check["provider"] == "aws.dns"
 
 
-
 @pytest.mark.parametrize("name", REGIONAL)
 def test_regional_record_is_an_alias_to_this_regions_alb(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
@@ -42,7 +41,6 @@ def test_regional_record_is_an_alias_to_this_regions_alb(default_config, synthes
     assert refers_to(record["alias"]["zone_id"], "aws_lb", alb_name, "zone_id"), "zone id from the ALB"
     assert record["alias"]["evaluate_target_health"] is True
     assert record["provider"] == "aws.dns"
-
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -60,7 +58,6 @@ def test_failover_members_carry_their_health_check(default_config, synthesized, 
     assert stack["output"]["origin_record"] and stack["output"]["regional_origin_record"]
 
 
-
 def test_every_health_check_is_attached_and_set_identifiers_are_unique(synthesized):
     for env in ("dev", "staging", "prod"):
         identifiers = []
@@ -74,7 +71,6 @@ def test_every_health_check_is_attached_and_set_identifiers_are_unique(synthesiz
         assert len(identifiers) == len(set(identifiers)) == 2
 
 
-
 def test_latency_routing_gives_every_region_a_member(default_data, tmp_path):
     stacks = env_variant(default_data, tmp_path, "staging", dns_routing_policy="latency",
                      regions=["us-east-1", "us-west-2", "eu-west-1"])
@@ -84,14 +80,12 @@ def test_latency_routing_gives_every_region_a_member(default_data, tmp_path):
         assert member["set_identifier"] == region and member["health_check_id"]
 
 
-
 def test_weighted_routing_uses_configured_weights(default_data, tmp_path):
     stacks = env_variant(default_data, tmp_path, "dev", dns_routing_policy="weighted",
                      dns_weights={"us-east-1": 200, "us-west-2": 55})
     weights = {r: next(iter(alias_records(stacks[f"dev-{r}"], "origin.dev.example.com").values()))
                ["weighted_routing_policy"]["weight"] for r in ("us-east-1", "us-west-2")}
     assert weights == {"us-east-1": 200, "us-west-2": 55}
-
 
 
 def test_failover_beyond_two_regions_chains_nested_failover_sets(default_data, tmp_path):
@@ -108,12 +102,10 @@ def test_failover_beyond_two_regions_chains_nested_failover_sets(default_data, t
     assert third["output"]["origin_record"]
 
 
-
 def test_routing_configuration_errors_are_clear(default_data):
     data = configs.variant(default_data, environments={"dev": {"dns_routing_policy": "weighted"}})
     with pytest.raises(model.ConfigError, match="needs a weight for every region"):
         model.parse(data, "c.toml")
-
 
 
 def test_dns_in_a_separate_account_goes_through_the_dns_provider(default_data, tmp_path):

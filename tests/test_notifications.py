@@ -35,7 +35,6 @@ def test_error_topic_is_encrypted_and_publishable_across_environments(default_co
     assert cross["Condition"]["StringEquals"]["kms:ViaService"] == [f"sns.{region_of(name)}.amazonaws.com"]
 
 
-
 def test_alert_emails_subscribe_to_the_topic(default_data, tmp_path):
     data = variant(default_data, environments={"staging": {"alert_emails": ["oncall@example.com",
                                                                            "lead@example.com"]}})

@@ -31,7 +31,6 @@ def test_origin_verify_secret_lives_once_in_the_primary_region(default_config, s
             assert providers(stack)[alias]["region"] == env.primary_region, "read where it lives"
 
 
-
 def test_no_output_exposes_a_secret(synthesized):
     for name, stack in synthesized.stacks.items():
         for key, output in stack.get("output", {}).items():

@@ -20,7 +20,6 @@ import webapp
 WEBAPP_DIR = Path(webapp.__file__).parent
 
 
-
 @pytest.mark.parametrize("name", ["dev-us-east-1", "prod-us-west-2"])
 def test_user_data_installs_the_webapp_as_an_asset_and_runs_it_under_systemd(synthesized, name, tmp_path):
     script = user_data(synthesized.stacks[name])
@@ -40,7 +39,6 @@ def test_user_data_installs_the_webapp_as_an_asset_and_runs_it_under_systemd(syn
     assert f"WEBAPP_REGION={region_of(name)}" in env_file and f"WEBAPP_PORT={webapp.PORT}" in env_file
     assert "systemctl enable --now webapp.service" in script
     assert len(script.encode()) <= 16 * 1024
-
 
 
 def test_the_bundle_in_user_data_starts_and_serves_the_health_path(synthesized, tmp_path):
