@@ -1,4 +1,5 @@
-"""The tests' own layout (issue 14): shared helpers live in tests/support/, so
+"""The tests' own layout (issue 14): one test file per module under modules/ (tests/test_<module>.py);
+shared helpers live in tests/support/, so
 
 - no test module imports another test module (or the conftest): running one file never collects
   or silently depends on another, and a helper has one home;
@@ -78,3 +79,25 @@ def test_the_default_configuration_is_varied_only_through_support_configs():
     offenders = {str(p.relative_to(TESTS)): lines for p in python_files()
                  if p.parent.name != "support" and (lines := copies_of_default_data(p.read_text()))}
     assert not offenders, f"use support.configs.variant(default_data, ...): {offenders}"
+
+
+# Modules under modules/ without a tests/test_<module>.py of their own, each with why. A module
+# leaves this list when it gets its own test file (the test below then fails until it does).
+MODULES_WITHOUT_THEIR_OWN_TEST_FILE = {
+    "__init__": "only puts the bundled Node first on PATH (modules/runtime.py) before cdktf is imported",
+    "aws": "the lazy provider-binding importer: it has no behaviour of its own besides laziness, which "
+           "tests/test_lazy_import.py measures across a whole synth",
+    "runtime": "Node for jsii: every synth in the suite runs through it (the conftest imports modules first) "
+               "and tests/test_manifest.py runs the real cdktf CLI on bundled_node_bin()",
+}
+
+
+def test_every_module_has_its_own_test_file_or_says_why_not():
+    modules_dir = TESTS.parent / "modules"
+    names = {p.stem for p in modules_dir.glob("*.py")}
+    missing = sorted(n for n in names - MODULES_WITHOUT_THEIR_OWN_TEST_FILE.keys()
+                     if not (TESTS / f"test_{n}.py").is_file())
+    assert not missing, f"add tests/test_<module>.py for {missing} (or list it, with why, above)"
+    stale = sorted(n for n in MODULES_WITHOUT_THEIR_OWN_TEST_FILE
+                   if n not in names or (TESTS / f"test_{n}.py").is_file())
+    assert not stale, f"drop from MODULES_WITHOUT_THEIR_OWN_TEST_FILE (gone, or now has a test file): {stale}"
