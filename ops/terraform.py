@@ -11,7 +11,7 @@ Failures that are about the machine rather than the stack (no Terraform, an old 
 that cannot be downloaded, no AWS credentials) raise `EnvironmentProblem` with one actionable
 sentence; a stack that fails raises `StackFailed` naming the stack and Terraform's own last
 error lines. Tests drive this module with a `terraform` stand-in on PATH that records its
-arguments and replays canned output (tests/test_ops.py).
+arguments and replays canned output (tests/test_pipeline.py).
 
 Interrupts: inside `forwarding_interrupts()` (plan, deploy and destroy use it) Terraform runs in
 its own session, so the terminal's Ctrl-C reaches only this process, and SIGINT or SIGTERM to this

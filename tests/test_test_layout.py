@@ -59,7 +59,7 @@ def copies_of_default_data(source: str) -> list[int]:
 
 
 def test_the_checks_notice_what_they_look_for():
-    assert imported_test_modules("from test_ops import FakeTerraform\n") == ["test_ops"]
+    assert imported_test_modules("from test_pipeline import FakeTerraform\n") == ["test_pipeline"]
     assert imported_test_modules("def f():\n    import test_webapp\n") == ["test_webapp"]
     assert imported_test_modules("from conftest import synthesize\n") == ["conftest"]
     assert imported_test_modules("from support.terraform import FakeTerraform\nimport tfjson\n") == []

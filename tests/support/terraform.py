@@ -2,7 +2,7 @@
 subprocess path while AWS is never called.
 
 - FakeTerraform writes a script that records each call's arguments and working directory and
-  replays canned output (a plan, outputs, failures) from behavior.json (tests/test_ops.py,
+  replays canned output (a plan, outputs, failures) from behavior.json (tests/test_pipeline.py,
   tests/test_smoke.py).
 - INTERRUPTIBLE is a script that shuts down the way Terraform does on SIGINT and SIGTERM
   (tests/test_signals.py).
@@ -21,6 +21,10 @@ CREATE = {"format_version": "1.2", "resource_changes": [
     {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["create"]}},
     {"address": "aws_security_group.web", "type": "aws_security_group", "change": {"actions": ["update"]}},
     {"address": "aws_s3_bucket.logs", "type": "aws_s3_bucket", "change": {"actions": ["no-op"]}},
+]}
+# A plan that replaces the database: destructive, so deploy refuses it and review exits 3.
+DESTROY_DB = {"format_version": "1.2", "resource_changes": [
+    {"address": "aws_db_instance.db", "type": "aws_db_instance", "change": {"actions": ["delete", "create"]}},
 ]}
 """The plan FakeTerraform shows unless told otherwise: one create, one update, one no-op."""
 

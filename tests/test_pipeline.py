@@ -1,4 +1,5 @@
-"""D1: plan, deploy, destroy, review and outputs, driven up to the process boundary.
+"""D1: ops/pipeline.py (and ops/outputs.py) through the CLI: plan, deploy, destroy and outputs, driven
+up to the process boundary.
 
 A `terraform` stand-in on PATH (written by the fixture below, no environment variable needed)
 records its arguments and working directory and replays canned output; AWS is never called.
@@ -12,15 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.terraform import CREATE, FakeTerraform
+from support.terraform import DESTROY_DB, FakeTerraform
 from typer.testing import CliRunner
 
 from main import cli
 
 runner = CliRunner()
-DESTROY_DB = {"format_version": "1.2", "resource_changes": [
-    {"address": "aws_db_instance.db", "type": "aws_db_instance", "change": {"actions": ["delete", "create"]}},
-]}
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
@@ -120,43 +118,3 @@ def test_outputs_come_from_state(fake, tmp_path):
     result = invoke(tmp_path, "outputs", "--env", "dev", "--region", "us-east-1", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"dev-us-east-1": {"asg_name": "dev-us-east-1-web-a1"}}
-
-
-# ------------------------------------------------------------------ review
-
-def write(tmp_path, name, content):
-    path = tmp_path / name
-    path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return str(path)
-
-
-def test_review_counts_and_flags_what_matters(tmp_path):
-    result = runner.invoke(cli, ["review", write(tmp_path, "plan.json", CREATE), "--json"])
-    assert result.exit_code == 0
-    review = json.loads(result.stdout)
-    assert review["counts"] == {"create": 1, "update": 1, "replace": 0, "delete": 0}
-    assert [c["address"] for c in review["notable"]] == ["aws_security_group.web"]
-    assert review["destructive"] is False
-
-
-def test_review_exits_3_on_destructive_changes(tmp_path):
-    result = runner.invoke(cli, ["review", write(tmp_path, "plan.json", DESTROY_DB)])
-    assert result.exit_code == 3
-    assert "aws_db_instance.db" in result.stdout and "replace" in result.stdout
-
-
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"format_version": "1.2", "resource_cha', "not valid JSON"),
-    ("", "not valid JSON"),
-    ('{"Resources": {}}', "not a Terraform JSON plan"),
-    ("[1, 2]", "not a Terraform JSON plan"),
-    ('{"format_version": "1.2", "resource_changes": [{"type": 1}]}', "malformed resource change"),
-])
-def test_review_rejects_corrupt_truncated_or_foreign_json(tmp_path, content, message):
-    result = runner.invoke(cli, ["review", write(tmp_path, "bad.json", content)])
-    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
-
-
-def test_review_of_a_missing_file(tmp_path):
-    result = runner.invoke(cli, ["review", str(tmp_path / "none.json")])
-    assert result.exit_code == 2 and "file not found" in result.stderr
