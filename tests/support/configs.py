@@ -57,3 +57,25 @@ cost_center = "cc-000"
 external_id = "{external_id}"
 ci_account_id = "999999999999"
 """
+
+
+def parse(data: dict):
+    """`data` parsed as the configuration file test.toml."""
+    from config import model
+
+    return model.parse(data, "test.toml")
+
+
+def problems(data: dict) -> list[str]:
+    """The problems parsing `data` reports: there must be some, each one line naming the file."""
+    import pytest
+
+    from config import model
+
+    with pytest.raises(model.ConfigError) as info:
+        parse(data)
+    assert info.value.problems, "ConfigError without problems"
+    for line in info.value.problems:
+        assert line.startswith("test.toml: "), line
+        assert "\n" not in line
+    return info.value.problems
