@@ -6,17 +6,11 @@ import json
 
 import pytest
 from support.configs import variant
+from support.stack_names import REGIONAL, env_of
 from support.synth import synthesize, user_data
 from support.tfjson import only, policy_document, provider_region, referenced, refers_to, resources, tagged, walk
 
 from config import model
-
-REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
-            "prod-us-west-2"]
-
-
-def env_of(config, name):
-    return config.environments[name.split("-")[0]]
 
 
 @pytest.mark.parametrize("name", REGIONAL)

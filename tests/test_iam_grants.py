@@ -36,10 +36,9 @@ from support.iam_eval import (
     requests_for,
     unused_grants,
 )
+from support.stack_names import REGIONAL
 
 ROOT = Path(__file__).resolve().parents[1]
-REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
-            "prod-us-west-2"]
 # Service principals whose roles run only AWS's own code (no code from this repository).
 SERVICE_ONLY = {"vpc-flow-logs.amazonaws.com", "config.amazonaws.com", "monitoring.rds.amazonaws.com"}
 

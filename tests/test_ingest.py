@@ -6,17 +6,11 @@ import shutil
 import zipfile
 
 import pytest
+from support.stack_names import REGIONAL, env_of
 from support.synth import synthesize
 from support.tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 import modules.ingest
-
-REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
-            "prod-us-west-2"]
-
-
-def env_of(config, name):
-    return config.environments[name.split("-")[0]]
 
 
 @pytest.mark.parametrize("name", REGIONAL)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support.stack_names import REGIONAL
 from support.tfjson import jsonencoded, only, refers_to, resources
 
-REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
-            "prod-us-west-2"]
 USAGE = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
          "kms:ReEncryptFrom", "kms:ReEncryptTo"}
 

@@ -7,20 +7,10 @@ import ipaddress
 import itertools
 
 import pytest
+from support.stack_names import REGIONAL, env_of, region_of
 from support.tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 from modules.network import INTERFACE_ENDPOINTS
-
-REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
-            "prod-us-west-2"]
-
-
-def env_of(config, stack_name):
-    return config.environments[stack_name.split("-")[0]]
-
-
-def region_of(stack_name):
-    return stack_name.split("-", 1)[1]
 
 
 def by_tier(stack):
