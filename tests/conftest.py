@@ -3,12 +3,14 @@ helpers behind these fixtures live in tests/support/."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from support.configs import variant
 from support.moto import moto_server
 from support.synth import Synthesized, synthesize
+from support.terraform import FakeTerraform
 
 import modules  # noqa: F401  (the bundled Node first on PATH before any test imports cdktf)
 from config import model
@@ -41,6 +43,16 @@ def shared(default_data, tmp_path_factory) -> Synthesized:
                    project={"dns_account_id": "444444444444"})
     config = model.parse(data, "shared.toml")
     return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch) -> FakeTerraform:
+    """A `terraform` stand-in first on PATH for this test (support.terraform.FakeTerraform)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    terraform = FakeTerraform(folder)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return terraform
 
 
 @pytest.fixture(scope="session")

@@ -1,36 +1,16 @@
-"""D1: ops/pipeline.py (and ops/outputs.py) through the CLI: plan, deploy, destroy and outputs, driven
-up to the process boundary.
+"""D1: ops/pipeline.py through the CLI: plan, deploy and destroy, driven up to the process boundary.
 
-A `terraform` stand-in on PATH (written by the fixture below, no environment variable needed)
+A `terraform` stand-in on PATH (the conftest's `fake` fixture, no environment variable needed)
 records its arguments and working directory and replays canned output; AWS is never called.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
-from support.terraform import DESTROY_DB, FakeTerraform
-from typer.testing import CliRunner
-
-from main import cli
-
-runner = CliRunner()
-
-@pytest.fixture
-def fake(tmp_path, monkeypatch):
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    terraform = FakeTerraform(folder)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return terraform
-
-
-def invoke(tmp_path, *args):
-    return runner.invoke(cli, [*args, "--out", str(tmp_path / "out")] if args[0] != "review" else list(args))
+from support.terraform import DESTROY_DB, invoke
 
 
 def test_plan_runs_init_plan_show_per_stack_in_order(fake, tmp_path):
@@ -110,11 +90,3 @@ def test_destroy_goes_edge_first_with_destroy_plans(fake, tmp_path):
 def test_bad_instance_count_is_a_usage_error(fake, tmp_path):
     result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "mars-1=3")
     assert result.exit_code == 2 and "REGION=N" in result.stderr
-
-
-def test_outputs_come_from_state(fake, tmp_path):
-    fake.behavior["outputs"] = {"dev-us-east-1": {"asg_name": "dev-us-east-1-web-a1"}}
-    fake.save()
-    result = invoke(tmp_path, "outputs", "--env", "dev", "--region", "us-east-1", "--json")
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"dev-us-east-1": {"asg_name": "dev-us-east-1-web-a1"}}

@@ -73,3 +73,12 @@ class FakeTerraform:
 
     def steps(self) -> list[tuple[str, str]]:
         return [(c["stack"], c["args"][0]) for c in self.calls() if c["args"][0] != "version"]
+
+
+def invoke(tmp_path, *args):
+    """The CLI run in-process with `args`, writing under tmp_path/out (`review` takes no --out)."""
+    from typer.testing import CliRunner
+
+    from main import cli
+
+    return CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")] if args[0] != "review" else list(args))
