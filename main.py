@@ -406,8 +406,8 @@ def smoke(env: OneEnvOption, region: RegionOption = None,
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ops.access import environment_session
-    from ops.smoke import Smoke, dns_session, parse_resolve
+    from ops.access import dns_session, environment_session
+    from ops.smoke import Smoke, parse_resolve
 
     try:
         connect_to = parse_resolve(resolve or [])

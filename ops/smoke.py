@@ -30,7 +30,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import webapp
 from config.model import Config, Environment
-from ops import access
 
 ALARMS = ("cpu-high", "alb-5xx", "target-5xx", "unhealthy-hosts")
 HEALTH_CHECK_SERVICE = "origin-health"  # modules/dns_failover.py tags each region's health check with this name
@@ -254,16 +253,6 @@ class Smoke:
         if missing:
             raise SmokeFailure(f"missing alarms: {', '.join(missing)}")
         return f"{len(expected)} alarms present"
-
-
-def dns_session(config: Config, env: Environment, base: Any, environment: Any) -> Any:
-    """A boto3 session where the Route 53 health checks live: the hosted zone's account, through the
-    role the providers' `dns` alias assumes (`ops.access`, same external id). `environment` (the
-    session from `access.environment_session`) when that is the same role."""
-    zone, region = access.provider_access(config, env, dns=True)
-    if zone.role_arn == access.provider_access(config, env)[0].role_arn:
-        return environment
-    return access.assume(zone, region, base)
 
 
 class SmokeFailure(RuntimeError):
