@@ -258,19 +258,9 @@ class Smoke:
         return f"{len(expected)} alarms present"
 
 
-def dns_session(config: Config, env: Environment, base: Any, environment: Any) -> Any:
-    """A boto3 session where the Route 53 health checks live: the hosted zone's account, through the
-    role the providers' `dns` alias assumes (`ops.access`, same external id). `environment` (the
-    session from `access.environment_session`) when that is the same role."""
-    zone, region = access.provider_access(config, env, dns=True)
-    if zone.role_arn == access.provider_access(config, env)[0].role_arn:
-        return environment
-    return access.assume(zone, region, base)
-
-
 def sessions(config: Config, env: Environment, base: Any) -> tuple[Any, Any]:
     """The sessions a smoke test needs, from the operator's `base` session: one in `env`'s account
-    (`access.environment_session`) and one where its hosted zone lives (`dns_session`). A role
+    (`access.environment_session`) and one where its hosted zone lives (`access.dns_session`). A role
     that cannot be assumed is an EnvironmentProblem (exit 2: the credentials, not the stacks)."""
     try:
         session = access.environment_session(config, env, base)
@@ -278,7 +268,7 @@ def sessions(config: Config, env: Environment, base: Any) -> tuple[Any, Any]:
         raise EnvironmentProblem(f"cannot assume {config.provider_role_arn(env)} ({type(exc).__name__}): configure "
                                  "credentials that may assume it (README 'Credentials')") from None
     try:
-        return session, dns_session(config, env, base, session)
+        return session, access.dns_session(config, env, base, session)
     except (BotoCoreError, ClientError) as exc:
         raise EnvironmentProblem(f"cannot assume the DNS role in account {config.dns_account_id(env)} "
                                  f"({type(exc).__name__}): configure credentials that may assume it (README "

@@ -412,22 +412,21 @@ class Deployment:
         for attachment in self.resources("aws_iam_role_policy_attachment").values():
             if ref(attachment["role"])[2] != logical:
                 continue
-            policy_arn = attachment["policy_arn"]
-            if policy_arn.startswith("${data.aws_iam_policy."):
-                _, type_, doc, _ = ref(policy_arn)
-                managed.append(self.stack["data"][type_][doc]["name"])
-            else:
-                managed.append(self.resolve(policy_arn).rsplit("/", 1)[-1])
+            managed.append(self.resolve(attachment["policy_arn"]).rsplit("/", 1)[-1])  # attached by ARN
         return arn, inline, managed
 
-    def bucket_policy(self, bucket: str) -> Policy | None:
+    def _bucket_attachment(self, bucket: str, type_: str) -> dict | None:
+        """The `type_` resource (bucket policy, encryption configuration) attached to a bucket."""
         for logical, body in self.resources("aws_s3_bucket").items():
-            if body["bucket"] != bucket:
-                continue
-            for policy in self.resources("aws_s3_bucket_policy").values():
-                if ref(policy["bucket"])[2] == logical:
-                    return self.document(policy["policy"], f"bucket policy of {bucket}")
+            if body["bucket"] == bucket:
+                for attachment in self.resources(type_).values():
+                    if ref(attachment["bucket"])[2] == logical:
+                        return attachment
         return None
+
+    def bucket_policy(self, bucket: str) -> Policy | None:
+        policy = self._bucket_attachment(bucket, "aws_s3_bucket_policy")
+        return self.document(policy["policy"], f"bucket policy of {bucket}") if policy else None
 
     def key_policy(self, key_arn: str) -> Policy | None:
         for logical, body in self.resources("aws_kms_key").items():
@@ -437,16 +436,11 @@ class Deployment:
 
     def bucket_key(self, bucket: str) -> str | None:
         """The KMS key a bucket's default encryption uses (None: S3-managed keys)."""
-        for logical, body in self.resources("aws_s3_bucket").items():
-            if body["bucket"] != bucket:
-                continue
-            for enc in self.resources("aws_s3_bucket_server_side_encryption_configuration").values():
-                if ref(enc["bucket"])[2] == logical:
-                    rule = enc["rule"][0]["apply_server_side_encryption_by_default"]
-                    if not rule["sse_algorithm"].startswith("aws:kms"):
-                        return None
-                    return self.resolve(rule["kms_master_key_id"])
-        return None
+        enc = self._bucket_attachment(bucket, "aws_s3_bucket_server_side_encryption_configuration")
+        if enc is None:
+            return None
+        rule = enc["rule"][0]["apply_server_side_encryption_by_default"]
+        return self.resolve(rule["kms_master_key_id"]) if rule["sse_algorithm"].startswith("aws:kms") else None
 
     def _key_of(self, type_: str, attribute: str, arn: str, key_field: str) -> str | None:
         for logical, body in self.resources(type_).items():
