@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from config import naming, settings
+from config import naming
 from config.choices import NatPolicy, PriceClass, Profile
 from config.errors import ConfigError, SelectionError
 from config.facts import StackRole
@@ -60,9 +59,9 @@ GROUP_TYPES: dict[str, type] = {"scaling": Scaling, "database": Database, "inges
 
 @dataclass(frozen=True)
 class Environment:
-    """One environment, every default applied and every name resolved. The grouped settings are
-    also readable under their TOML key (`env.db_multi_az` is `env.database.multi_az`), see the
-    properties added below the class."""
+    """One environment, every default applied and every name resolved. A grouped setting is read
+    through its group only (`env.database.multi_az`, TOML key `db_multi_az`): one name per fact;
+    config/settings.py maps each key to where it lives (`Setting.read`)."""
 
     name: str
     account_id: str
@@ -113,26 +112,12 @@ class Environment:
         return f"{region}.origin.{self.domain}"
 
     @property
-    def architecture(self) -> str:
-        """The architecture of the instance type (config/groups.py)."""
-        return self.scaling.architecture
-
-    @property
     def primary_region(self) -> str:
         return self.regions[0]
 
     def is_primary(self, region: str) -> bool:
         return region == self.primary_region
 
-
-
-# The TOML keys of grouped settings stay readable on Environment, read-only, so code written
-# against the flat keys keeps working: one property per grouped entry of the settings table.
-for _setting in settings.ENVIRONMENT:
-    if _setting.group:
-        setattr(Environment, _setting.key, property(attrgetter(f"{_setting.group}.{_setting.field}"),
-                                                    doc=_setting.doc))
-del _setting
 
 def role_arn(account_id: str, role_name: str) -> str:
     """The ARN of a role assumed from outside. Provider blocks are configured before any data

@@ -51,6 +51,11 @@ class Setting:
     def field(self) -> str:
         return self.attr or self.key
 
+    def read(self, environment: Any) -> Any:
+        """This setting's value on a loaded Environment: `env.<group>.<field>` or `env.<key>`."""
+        holder = getattr(environment, self.group) if self.group else environment
+        return getattr(holder, self.field)
+
     @property
     def allowed(self) -> str:
         if self.check is not None:
@@ -88,7 +93,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("instance_count", int,
             "instances per region, min_capacity..max_capacity; also the Terraform variable's default",
             same(3), between(2, 100), group="scaling", view="Instances",
-            view_value=lambda e: f"{e.instance_count} ({e.min_capacity}..{e.max_capacity}) {e.instance_type}"),
+            view_value=lambda e: (f"{e.scaling.instance_count} ({e.scaling.min_capacity}..{e.scaling.max_capacity}) "
+                                  f"{e.scaling.instance_type}")),
     Setting("min_capacity", int, "the lowest `instance_count` allowed; every environment keeps two instances",
             same(2), between(2, 100), group="scaling"),
     Setting("max_capacity", int, "the highest `instance_count` allowed", per_profile(4, 6, 12), between(2, 100),
@@ -220,6 +226,7 @@ PROJECT: tuple[Setting, ...] = (
 )
 
 ENVIRONMENT_KEYS: tuple[str, ...] = tuple(s.key for s in ENVIRONMENT)
+ENVIRONMENT_SETTINGS: dict[str, Setting] = {s.key: s for s in ENVIRONMENT}
 PROJECT_KEYS: tuple[str, ...] = tuple(s.key for s in PROJECT)
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(s.group for s in ENVIRONMENT if s.group))
 
@@ -230,7 +237,7 @@ def view(environment: Any) -> list[str]:
     row = [environment.name]
     for s in ENVIRONMENT:
         if s.view:
-            value = s.view_value(environment) if s.view_value else getattr(environment, s.key)
+            value = s.view_value(environment) if s.view_value else s.read(environment)
             row.append(", ".join(value) if isinstance(value, tuple) else str(value))
     return row
 

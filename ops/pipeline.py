@@ -134,10 +134,10 @@ def instance_counts(values: list[str] | None, config: Config, specs: list[StackS
                              f"({', '.join(regions) or 'none'})")
         counts[region] = int(number)
         for env in dict.fromkeys(s.environment for s in specs if s.region == region):
-            e = config.environments[env]
-            if not e.min_capacity <= counts[region] <= e.max_capacity:
-                problems.append(f"--instance-count {value}: environment {env} allows {e.min_capacity}.."
-                                f"{e.max_capacity} instances (min_capacity..max_capacity); choose a count in "
+            scaling = config.environments[env].scaling
+            if not scaling.min_capacity <= counts[region] <= scaling.max_capacity:
+                problems.append(f"--instance-count {value}: environment {env} allows {scaling.min_capacity}.."
+                                f"{scaling.max_capacity} instances (min_capacity..max_capacity); choose a count in "
                                 f"that range or change those settings")
     if problems:
         raise UsageError(problems)

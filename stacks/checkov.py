@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from config import settings
 from config.model import Config, Environment, StackSpec
 
 FILE_NAME = ".checkov.yaml"
@@ -103,17 +104,17 @@ LEVERS: tuple[Lever, ...] = (
           lambda e: not e.deletion_protection, REGIONAL,
           "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups"),
     Lever("CKV_AWS_157", "A Multi-AZ database", "db_multi_az",
-          lambda e: not e.db_multi_az, REGIONAL,
+          lambda e: not e.database.multi_az, REGIONAL,
           "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups"),
     Lever("CKV_AWS_353", "Database Performance Insights", "db_performance_insights",
-          lambda e: not e.db_performance_insights, REGIONAL, "tests/test_database.py"),
+          lambda e: not e.database.performance_insights, REGIONAL, "tests/test_database.py"),
     Lever("CKV_AWS_68", "A web ACL on the CloudFront distribution", "waf",
           lambda e: not e.waf, EDGE, "tests/test_waf.py::test_web_acl_is_configurable"),
 )
 
 
 def _value(env: Environment, setting: str) -> str:
-    value = getattr(env, setting)
+    value = settings.ENVIRONMENT_SETTINGS[setting].read(env)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 

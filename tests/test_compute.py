@@ -36,7 +36,7 @@ def test_launch_template_is_hardened(default_config, synthesized, name):
     _, _, ami = referenced(stack, template["image_id"])
     assert ami["name"] == "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
     assert template["instance_type"].startswith("t4g."), "Graviton by default"
-    assert template["instance_type"] == env.instance_type
+    assert template["instance_type"] == env.scaling.instance_type
     metadata = template["metadata_options"]
     assert metadata["http_tokens"] == "required" and metadata["http_put_response_hop_limit"] == 1
     (nic,) = template["network_interfaces"]
@@ -122,11 +122,11 @@ def test_asg_baseline_is_the_instance_count_variable_and_never_below_two(default
     _, asg = only(stack, "aws_autoscaling_group")
     assert asg["min_size"] == "${var.instance_count}"
     assert "desired_capacity" not in asg, "desired capacity belongs to the scaling policies"
-    assert asg["max_size"] == env.max_capacity
+    assert asg["max_size"] == env.scaling.max_capacity
     variable = stack["variable"]["instance_count"]
     assert variable["default"] == 3
-    assert f"var.instance_count >= {env.min_capacity}" in variable["validation"][0]["condition"]
-    assert env.min_capacity >= 2
+    assert f"var.instance_count >= {env.scaling.min_capacity}" in variable["validation"][0]["condition"]
+    assert env.scaling.min_capacity >= 2
     assert asg["health_check_type"] == "ELB" and asg["health_check_grace_period"] > 0
     assert asg["instance_refresh"]["strategy"] == "Rolling"
     assert asg["instance_refresh"]["preferences"]["min_healthy_percentage"] == 100
@@ -153,7 +153,7 @@ def test_scaling_tracks_alb_requests_per_target_with_a_cpu_guard(default_config,
     assert requests["policy_type"] == "TargetTrackingScaling"
     label = requests["target_tracking_configuration"]["predefined_metric_specification"]["resource_label"]
     assert label == f"${{aws_lb.{alb_name}.arn_suffix}}/${{aws_lb_target_group.{tg_name}.arn_suffix}}"
-    assert requests["target_tracking_configuration"]["target_value"] == env.requests_per_target
+    assert requests["target_tracking_configuration"]["target_value"] == env.scaling.requests_per_target
     for policy in policies.values():
         assert refers_to(policy["autoscaling_group_name"], "aws_autoscaling_group", asg_name, "name")
 

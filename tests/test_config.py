@@ -27,8 +27,8 @@ def test_profiles_give_documented_per_environment_defaults(default_config):
     assert (dev.az_count, prod.az_count) == (2, 3)
     assert prod.interface_endpoints and not dev.interface_endpoints
     assert not prod.force_destroy
-    assert {e.instance_count for e in (dev, staging, prod)} == {3}
-    assert all(e.min_capacity >= 2 for e in (dev, staging, prod))
+    assert {e.scaling.instance_count for e in (dev, staging, prod)} == {3}
+    assert all(e.scaling.min_capacity >= 2 for e in (dev, staging, prod))
 
 
 def test_overrides_win_over_profile_defaults(default_data):
@@ -36,7 +36,7 @@ def test_overrides_win_over_profile_defaults(default_data):
         "account_id": "444444444444", "regions": ["eu-west-1"], "profile": "prod",
         "instance_count": 4, "log_retention_days": 90, "alert_emails": ["ops@example.com"]})
     qa = parse(data).environments["qa"]
-    assert qa.instance_count == 4 and qa.log_retention_days == 90 and qa.alert_emails == ("ops@example.com",)
+    assert qa.scaling.instance_count == 4 and qa.log_retention_days == 90 and qa.alert_emails == ("ops@example.com",)
     assert qa.nat_policy == "per_az", "unset keys come from the chosen profile"
 
 

@@ -18,8 +18,8 @@ def test_postgres_is_encrypted_with_the_region_key_and_private(default_config, s
     stack, env = synthesized.stacks[name], env_of(default_config, name)
     key_name, _ = only(stack, "aws_kms_key")
     _, db = only(stack, "aws_db_instance")
-    assert db["engine"] == "postgres" and db["engine_version"] == env.db_engine_version
-    assert db["identifier"] == f"{name}-db-a1" and db["instance_class"] == env.db_instance_class
+    assert db["engine"] == "postgres" and db["engine_version"] == env.database.engine_version
+    assert db["identifier"] == f"{name}-db-a1" and db["instance_class"] == env.database.instance_class
     assert db["storage_encrypted"] is True and db["storage_type"] == "gp3"
     assert refers_to(db["kms_key_id"], "aws_kms_key", key_name, "arn")
     assert db["max_allocated_storage"] >= db["allocated_storage"]

@@ -23,7 +23,7 @@ def three_regions_latency(config: model.Config) -> None:
     assert config.environments
     for env in config.environments.values():
         assert len(env.regions) == 3, f"{env.name}: {env.regions}"
-        assert env.dns_routing_policy == "latency", env.name
+        assert env.dns.routing_policy == "latency", env.name
 
 
 def shared_account_dns_account(config: model.Config) -> None:
@@ -48,7 +48,7 @@ def four_regions_failover(config: model.Config) -> None:
     assert config.environments
     for env in config.environments.values():
         assert len(env.regions) == 4, f"{env.name}: {env.regions}"
-        assert env.dns_routing_policy == "failover", env.name
+        assert env.dns.routing_policy == "failover", env.name
 
 
 def single_region(config: model.Config) -> None:

@@ -36,14 +36,14 @@ def test_the_function_is_packaged_configured_and_traced(default_config, synthesi
     _, function = only(stack, "aws_lambda_function")
     assert function["runtime"] == "python3.12" and function["architectures"] == ["arm64"]
     assert function["handler"] == "handler.handler"
-    assert function["memory_size"] == env.lambda_memory_mb and function["timeout"] == env.lambda_timeout_s
-    assert function["reserved_concurrent_executions"] == env.lambda_reserved_concurrency
+    assert function["memory_size"] == env.ingest.memory_mb and function["timeout"] == env.ingest.timeout_s
+    assert function["reserved_concurrent_executions"] == env.ingest.reserved_concurrency
     assert function["tracing_config"]["mode"] == "Active"
     assert refers_to(function["kms_key_arn"], "aws_kms_key", only(stack, "aws_kms_key")[0], "arn")
     variables = function["environment"]["variables"]
     assert refers_to(variables["ERROR_TOPIC_ARN"], "aws_sns_topic", only(stack, "aws_sns_topic")[0], "arn")
-    assert variables["MAX_BYTES"] == str(env.ingest_max_bytes)
-    assert variables["ALLOWED_TYPES"].split(",") == list(env.ingest_content_types)
+    assert variables["MAX_BYTES"] == str(env.ingest.max_bytes)
+    assert variables["ALLOWED_TYPES"].split(",") == list(env.ingest.content_types)
     assert function["source_code_hash"] in function["filename"], "the hash follows the packaged asset"
     archive = synthesized.out_dir / "stacks" / name / function["filename"]
     with zipfile.ZipFile(archive) as bundle:

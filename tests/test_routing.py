@@ -42,7 +42,7 @@ CASES = [("staging", 3, "failover"), ("prod", 4, "failover"), ("latency", 4, "la
 def test_the_variants_are_what_they_claim(routed):
     for name, count, policy in CASES:
         env = routed.config.environments[name]
-        assert (len(env.regions), env.dns_routing_policy) == (count, policy)
+        assert (len(env.regions), env.dns.routing_policy) == (count, policy)
 
 
 @dataclass(frozen=True)

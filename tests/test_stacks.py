@@ -116,7 +116,7 @@ def test_regional_stacks_declare_the_instance_count_variable(default_config, syn
     assert variable["type"] == "number" and variable["default"] == 3 and variable["nullable"] is False
     (rule,) = variable["validation"]
     assert "var.instance_count >= 2" in rule["condition"]
-    assert f"var.instance_count <= {env.max_capacity}" in rule["condition"]
+    assert f"var.instance_count <= {env.scaling.max_capacity}" in rule["condition"]
     assert rule["error_message"][0].isupper() and rule["error_message"].endswith(".")
 
 
