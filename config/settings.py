@@ -5,14 +5,17 @@ environment named like a profile uses it, any other defaults to dev, except a na
 like production, which must set its profile. Project keys (`PROJECT`) have one default or are
 required. The loader (config/loader.py) reads and checks exactly these keys, unknown keys are
 rejected with the closest one named, and the README's settings table is `readme_table()`
-(tests/test_settings.py compares them), so adding a setting is one entry here, a field on the
-typed object that holds it (config/model.py) and its use.
+(tests/test_settings.py compares them; `python -m config.settings README.md` rewrites it), so
+adding a setting is one entry here, a field on the typed object that holds it (config/groups.py
+or config/model.py) and its use.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -271,5 +274,36 @@ def readme_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+TABLE_HEADER = "| key | dev | staging | prod |"
+
+
+def table_span(text: str) -> tuple[int, int]:
+    """Where the settings table sits in a Markdown text (the README): from its header row to the
+    first line that is not a table row. ValueError when the text has no such table."""
+    start = text.index(TABLE_HEADER)
+    end = start
+    for line in text[start:].splitlines(keepends=True):
+        if not line.startswith("|"):
+            break
+        end += len(line)
+    return start, end
+
+
+def write_readme_table(path: Path) -> bool:
+    """Replace the settings table in the Markdown file at `path` by `readme_table()`; True when it
+    changed. Nothing else in the file moves."""
+    text = path.read_text()
+    start, end = table_span(text)
+    updated = text[:start] + readme_table() + text[end:]
+    if updated != text:
+        path.write_text(updated)
+    return updated != text
+
+
 if __name__ == "__main__":
-    print(readme_table(), end="")
+    # `python -m config.settings` prints the table; `python -m config.settings README.md` rewrites it there.
+    if len(sys.argv) > 1:
+        changed = write_readme_table(Path(sys.argv[1]))
+        print(f"{sys.argv[1]}: settings table {'updated' if changed else 'already current'}")
+    else:
+        print(readme_table(), end="")

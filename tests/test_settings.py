@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,20 +15,16 @@ from support.configs import variant
 from config import model, settings
 from config.choices import NatPolicy, Profile, RoutingPolicy
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 ACCOUNT = "444444444444"
 
 
 def readme_settings_table() -> str:
     """The README's per-environment settings table, from its header row to the first line that
     is not a table row."""
-    start = README.index("| key | dev | staging | prod |")
-    lines = []
-    for line in README[start:].splitlines():
-        if not line.startswith("|"):
-            break
-        lines.append(line)
-    return "\n".join(lines) + "\n"
+    start, end = settings.table_span(README)
+    return README[start:end]
 
 
 def with_environment(default_data: dict, name: str, **keys) -> dict:
@@ -35,7 +33,26 @@ def with_environment(default_data: dict, name: str, **keys) -> dict:
 
 def test_the_readme_table_is_the_rendered_settings_table():
     assert readme_settings_table() == settings.readme_table(), (
-        "README's settings table differs from config/settings.py: paste `python -m config.settings` over it")
+        "README's settings table differs from config/settings.py: run `python -m config.settings README.md`")
+
+
+def test_the_readme_table_is_rewritten_in_place_and_nothing_else_moves(tmp_path):
+    readme = tmp_path / "README.md"
+    start, end = settings.table_span(README)
+    stale = README[start:end].replace("| `db_multi_az` | false |", "| `db_multi_az` | true |")
+    assert stale != README[start:end]
+    readme.write_text(README[:start] + stale + README[end:])
+    assert settings.write_readme_table(readme) is True
+    assert readme.read_text() == README
+    assert settings.write_readme_table(readme) is False
+    result = subprocess.run([sys.executable, "-m", "config.settings", str(readme)], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert "already current" in result.stdout and readme.read_text() == README
+
+
+def test_a_text_without_the_settings_table_is_an_error():
+    with pytest.raises(ValueError):
+        settings.table_span("# README\n\nno table here\n")
 
 
 def test_the_rendered_table_shows_every_key_and_its_default_per_profile():
