@@ -45,6 +45,14 @@ def shared(default_data, tmp_path_factory) -> Synthesized:
     return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
 
 
+@pytest.fixture(scope="session")
+def shared_account(tmp_path_factory) -> Synthesized:
+    """The example with a separate DNS account and role: its `dns` providers assume another role
+    (tests/test_trust.py, tests/test_access.py, tests/test_doctor.py)."""
+    config = model.load(model.DEFAULT_CONFIG.parent / "examples" / "shared-account-dns-account.toml")
+    return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
+
+
 @pytest.fixture
 def fake(tmp_path, monkeypatch) -> FakeTerraform:
     """A `terraform` stand-in first on PATH for this test (support.terraform.FakeTerraform)."""

@@ -1,10 +1,10 @@
-"""Who may enter an environment's account, and how (issue 13, items 1, 2 and doctor's exit code).
+"""Who may enter an environment's account, and how (issue 13, items 1 and 2).
 
 - Every provider block (default, `dns`, `us_east_1`, regional aliases) assumes its role with the
-  external id its trust policy requires, and `doctor` assumes exactly the same way.
+  external id its trust policy requires (`doctor` and `smoke` assume exactly the same way:
+  tests/test_doctor.py, tests/test_access.py).
 - Deploy roles trust only the deployers (CI account, `deployer_account_ids`; else the account
   itself); the read-only role may trust the other environments.
-- `doctor` exits 2 for missing AWS credentials, as the README promises.
 """
 
 from __future__ import annotations
@@ -15,20 +15,11 @@ import pytest
 from support.configs import DELETE, variant
 from support.synth import synthesize
 from support.tfjson import policy_document, providers, resources
-from typer.testing import CliRunner
 
 from config import model
-from ops import access, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "config" / "examples").glob("*.toml"))
-
-
-@pytest.fixture(scope="module")
-def shared_account(tmp_path_factory):
-    """The example with a separate DNS account and role: its `dns` providers assume another role."""
-    config = model.load(ROOT / "config" / "examples" / "shared-account-dns-account.toml")
-    return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
 
 
 def roles_of(stack: dict) -> dict[str, dict]:
@@ -62,58 +53,6 @@ def test_every_provider_assumes_its_role_with_the_external_id(synthesized, share
                               "session_name": expected.session_name}, (spec.name, alias)
             assert block["allowed_account_ids"] == [expected.role_arn.split(":")[4]]
     assert aliases_seen == {None, "dns", "us_east_1", "regional"}, "every kind of provider block was checked"
-
-
-class RecordingSTS:
-    """Stands in for boto3's STS client: records every AssumeRole, returns fake keys."""
-
-    def __init__(self, calls: list, region: str | None):
-        self.calls, self.region = calls, region
-
-    def get_caller_identity(self):
-        return {"Arn": "arn:aws:iam::123456789012:user/operator"}
-
-    def assume_role(self, **kwargs):
-        self.calls.append({**kwargs, "region": self.region})
-        return {"Credentials": {"AccessKeyId": "AKIA", "SecretAccessKey": "s", "SessionToken": "t"}}
-
-
-class RecordingSession:
-    def __init__(self):
-        self.calls: list[dict] = []
-
-    def client(self, service: str, region_name: str | None = None):
-        assert service == "sts", service
-        return RecordingSTS(self.calls, region_name)
-
-
-@pytest.mark.parametrize("which", ["default", "shared"])
-def test_doctor_assumes_every_role_exactly_as_the_providers_do(synthesized, shared_account, which):
-    result = synthesized if which == "default" else shared_account
-    session = RecordingSession()
-    checks = doctor.aws(result.config, session)
-    assert all(c.ok for c in checks), checks
-    seen = {(c["RoleArn"], c["ExternalId"], c["RoleSessionName"], c["region"]) for c in session.calls}
-    expected = set()
-    for env in result.config.environments.values():
-        primary = result.stacks[f"{env.name}-{env.primary_region}"]
-        for block in providers(primary).values():  # the default provider and the `dns` alias
-            (assume,) = block["assume_role"]
-            expected.add((assume["role_arn"], assume["external_id"], assume["session_name"], block["region"]))
-    assert seen == expected
-    if which == "shared":
-        assert any(":role/platform-dns" in arn for arn, *_ in seen), "the DNS account's role is checked too"
-
-
-def test_smoke_and_doctor_share_one_way_in(synthesized):
-    """`environment_session` (smoke's way in) asks STS for the same thing the default provider does."""
-    env = synthesized.config.environments["staging"]
-    session = RecordingSession()
-    access.environment_session(synthesized.config, env, session)
-    (call,) = session.calls
-    (assume,) = providers(synthesized.stacks["staging-us-east-1"])[None]["assume_role"]
-    assert (call["RoleArn"], call["ExternalId"], call["RoleSessionName"]) == (
-        assume["role_arn"], assume["external_id"], assume["session_name"])
 
 
 # ------------------------------------------------------------------ item 2: who may deploy
@@ -186,49 +125,6 @@ def test_deployer_account_ids_are_validated(default_data):
     data = variant(default_data, environments={"dev": {"deployer_account_ids": ["12345"]}})
     with pytest.raises(model.ConfigError, match=r"environments\.dev\.deployer_account_ids: \['12345'\] are not"):
         model.parse(data, "c.toml")
-
-
-# ------------------------------------------------------------------ doctor's exit codes
-
-def test_doctor_exits_2_without_credentials(tmp_path, monkeypatch):
-    from main import cli
-
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    config = tmp_path / "c.toml"
-    config.write_text(model.DEFAULT_CONFIG.read_text() + f'\n[state]\nlocal_dir = "{tmp_path / "state"}"\n')
-    result = CliRunner().invoke(cli, ["doctor", "--config", str(config)])
-    assert "AWS credentials" in result.output and "Traceback" not in result.output
-    assert result.exit_code == 2, result.output
-
-
-def test_doctor_exit_code_rule():
-    ok, bad = doctor.Check("x", True, ""), doctor.Check
-
-    assert doctor.exit_code([ok]) == 0
-    assert doctor.exit_code([ok, bad("prod: deploy role", False, "")]) == 1
-    assert doctor.exit_code([bad("Node.js", False, "")]) == 1, "README: a missing Node.js exits 1"
-    for machine in ("AWS credentials", "Terraform", "Python packages"):
-        assert doctor.exit_code([bad("prod: deploy role", False, ""), bad(machine, False, "")]) == 2, machine
-
-
-def test_the_dns_session_uses_the_dns_providers_role(synthesized, shared_account):
-    environment = object()
-    env = synthesized.config.environments["dev"]
-    assert access.dns_session(synthesized.config, env, RecordingSession(), environment) is environment, \
-        "same role as the environment: no second AssumeRole"
-    session = RecordingSession()
-    env = shared_account.config.environments["dev"]
-    access.dns_session(shared_account.config, env, session, environment)
-    (call,) = session.calls
-    (assume,) = providers(shared_account.stacks["dev-us-east-1"])["dns"]["assume_role"]
-    assert (call["RoleArn"], call["ExternalId"], call["RoleSessionName"]) == (
-        assume["role_arn"], assume["external_id"], assume["session_name"])
 
 
 def test_require_mfa_binds_people_but_never_locks_ci_out(default_data, tmp_path):
