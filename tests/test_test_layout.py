@@ -88,7 +88,7 @@ MODULES_WITHOUT_THEIR_OWN_TEST_FILE = {
     "aws": "the lazy provider-binding importer: it has no behaviour of its own besides laziness, which "
            "tests/test_lazy_import.py measures across a whole synth",
     "runtime": "Node for jsii: every synth in the suite runs through it (the conftest imports modules first) "
-               "and tests/test_manifest.py runs the real cdktf CLI on bundled_node_bin()",
+               "and tests/test_app.py runs the real cdktf CLI on bundled_node_bin()",
 }
 
 

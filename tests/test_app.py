@@ -1,6 +1,7 @@
-"""manifest.json, the contract with the cdktf CLI: stack dependencies that order `cdktf deploy`
-(also when it runs stacks in parallel) for the default and every example configuration, and an
-output folder the CLI accepts when a synth selects fewer stacks than the previous one."""
+"""stacks/app.py, configuration -> cdktf App -> Terraform JSON on disk. manifest.json, the
+contract with the cdktf CLI: stack dependencies that order `cdktf deploy` (also when it runs
+stacks in parallel) for the default and every example configuration, and an output folder the CLI
+accepts when a synth selects fewer stacks than the previous one."""
 
 from __future__ import annotations
 
