@@ -1,7 +1,8 @@
 """stacks/app.py, configuration -> cdktf App -> Terraform JSON on disk. manifest.json, the
 contract with the cdktf CLI: stack dependencies that order `cdktf deploy` (also when it runs
 stacks in parallel) for the default and every example configuration, and an output folder the CLI
-accepts when a synth selects fewer stacks than the previous one."""
+accepts when a synth selects fewer stacks than the previous one. Synthesis itself: deterministic,
+and it replaces only a folder that is its own output, never one holding Terraform state."""
 
 from __future__ import annotations
 
@@ -135,6 +136,12 @@ def test_backup_replication_is_read_from_a_stack_deployed_before(default_data, t
     assert "dev-us-east-1" in manifest(result.out_dir)["stacks"]["dev-us-west-2"]["dependencies"]
 
 
+def test_edge_stack_deploys_after_its_regional_stacks(synthesized):
+    manifest = json.loads((synthesized.out_dir / "manifest.json").read_text())
+    assert sorted(manifest["stacks"]["prod-global"]["dependencies"]) == ["prod-us-east-1", "prod-us-west-2"]
+    assert manifest["stacks"]["prod-us-east-1"]["dependencies"] == []
+
+
 # ------------------------------------------------------------------ the output folder and the CLI
 
 def stack_folders(out_dir: Path) -> set[str]:
@@ -215,3 +222,68 @@ regions = ["us-east-1"]
     assert fewer.returncode == 0 and "ENOENT" not in fewer.stdout + fewer.stderr, fewer.stdout + fewer.stderr
     assert sorted(manifest(tmp_path / "cdktf.out")["stacks"]) == ["staging-global", "staging-us-east-1"]
     assert stack_folders(tmp_path / "cdktf.out") == {"staging-us-east-1", "staging-global"}
+
+
+# ------------------------------------------------------------------ synthesis
+
+def test_synth_is_deterministic(default_config, synthesized, tmp_path):
+    """Two synths: identical JSON and identical packaged assets, byte for byte."""
+    again = synthesize(default_config, tmp_path / "again")
+    for name, stack in synthesized.stacks.items():
+        assert again.stacks[name] == stack, name
+    files = sorted(p.relative_to(synthesized.out_dir) for p in (synthesized.out_dir / "stacks").rglob("*")
+                   if p.is_file())
+    assert any(f.name == "archive.zip" for f in files)
+    assert files == sorted(p.relative_to(again.out_dir) for p in (again.out_dir / "stacks").rglob("*") if p.is_file())
+    for relative in files:
+        assert (again.out_dir / relative).read_bytes() == (synthesized.out_dir / relative).read_bytes(), relative
+
+
+def test_synth_removes_stacks_no_longer_selected(default_config, tmp_path):
+    out = tmp_path / "out"
+    synthesize(default_config, out, env="dev")
+    result = synthesize(default_config, out, env="prod")
+    assert sorted(result.stacks) == ["prod-global", "prod-us-east-1", "prod-us-west-2"]
+
+
+def test_synth_refuses_to_replace_a_folder_that_is_not_its_output(default_config, tmp_path):
+    from stacks import app
+
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(app.OutputDirError, match=r"not empty and holds no cdktf manifest\.json"):
+        app.synth(default_config, default_config.select("dev"), precious)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_synth_refuses_to_delete_terraform_state(default_config, tmp_path):
+    from stacks import app
+
+    out = tmp_path / "out"
+    synthesize(default_config, out, env="dev")
+    state = out / "stacks" / "dev-us-east-1" / "terraform.dev-us-east-1.tfstate"
+    state.write_text("{}")
+    with pytest.raises(app.OutputDirError, match="holds Terraform state"):
+        app.synth(default_config, default_config.select("dev"), out)
+    assert state.exists()
+
+
+def test_out_path_that_is_a_file_is_refused(default_config, tmp_path):
+    from stacks import app
+
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(app.OutputDirError, match="not a folder"):
+        app.synth(default_config, default_config.select("dev"), Path(target))
+
+
+def test_synth_replaces_the_empty_folder_cdktf_leaves_behind(default_config, tmp_path):
+    """cdktf's App creates <out>/stacks on construction; a run that stopped there must not block
+    the next synth."""
+    from stacks import app
+
+    out = tmp_path / "out"
+    (out / "stacks").mkdir(parents=True)
+    app.synth(default_config, default_config.select("dev", "global"), out)
+    assert (out / "stacks" / "dev-global" / "cdk.tf.json").is_file()
