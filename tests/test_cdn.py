@@ -1,12 +1,11 @@
-"""R10: modules/cdn.py, the CloudFront distribution, its certificate, managed policies and viewer records."""
+"""R10: modules/cdn.py, the CloudFront distribution, its certificate and managed policies (the viewer
+records the edge stack makes: tests/test_edge.py)."""
 
 from __future__ import annotations
 
 import pytest
 from support.stack_names import EDGE, env_of
-from support.synth import env_variant
 from support.tfjson import (
-    alias_records,
     only,
     providers,
     refers_to,
@@ -99,34 +98,6 @@ def test_managed_cloudfront_policies_are_attached_by_id_not_looked_up(synthesize
         assert {b["origin_request_policy_id"] for b in behaviors} == {ALL_VIEWER_EXCEPT_HOST_HEADER}
 
 
-@pytest.mark.parametrize("name", EDGE)
-def test_viewer_records_are_aliases_to_the_distribution(default_config, synthesized, name):
-    stack, env = synthesized.stacks[name], env_of(default_config, name)
-    dist_name, _ = only(stack, "aws_cloudfront_distribution")
-    viewer = alias_records(stack, env.app_domain)
-    assert sorted(r["type"] for r in viewer.values()) == ["A", "AAAA"]
-    for record in viewer.values():
-        assert refers_to(record["alias"]["name"], "aws_cloudfront_distribution", dist_name, "domain_name")
-        assert refers_to(record["alias"]["zone_id"], "aws_cloudfront_distribution", dist_name, "hosted_zone_id")
-        assert record["alias"]["evaluate_target_health"] is False
-        assert record["provider"] == "aws.dns"
-    outputs = stack["output"]
-    assert refers_to(outputs["cloudfront_domain_name"]["value"], "aws_cloudfront_distribution", dist_name,
-                     "domain_name")
-    assert refers_to(outputs["cloudfront_distribution_id"]["value"], "aws_cloudfront_distribution", dist_name, "id")
-    assert outputs["viewer_records"]["value"] == [env.app_domain]
-
-
-def test_viewer_aliases_join_the_certificate_and_records(default_data, tmp_path):
-    stacks = env_variant(default_data, tmp_path, "prod", viewer_aliases=["www.example.com"])
-    edge = stacks["prod-global"]
-    _, cert = only(edge, "aws_acm_certificate")
-    assert cert["subject_alternative_names"] == ["www.example.com"]
-    assert only(edge, "aws_cloudfront_distribution")[1]["aliases"] == ["app.example.com", "www.example.com"]
-    assert len(alias_records(edge, "www.example.com")) == 2
-
-
 def test_no_raw_alb_names_anywhere_in_the_edge(synthesized):
     for name in EDGE:
         assert not [v for _, v in walk(synthesized.stacks[name]) if isinstance(v, str) and "elb.amazonaws.com" in v]
-
