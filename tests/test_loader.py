@@ -1,4 +1,4 @@
-"""R16: the configuration contract (config/loader.py, config/model.py), its defaults and its errors."""
+"""R16: config/loader.py, reading and validating the configuration contract: its defaults and its errors."""
 
 from __future__ import annotations
 
