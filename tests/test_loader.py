@@ -220,16 +220,6 @@ def test_environment_domain_is_configurable_inside_the_zone_only(default_data):
     assert "environments.dev.domain" in text and "outside the hosted zone" in text
 
 
-def test_other_accounts_are_the_other_environments_and_trusted_ones_never_the_own(default_data):
-    data = changed(default_data, "environments.dev.trusted_accounts", ["999999999999"])
-    config = parse(data)
-    assert config.other_accounts(config.environments["dev"]) == ("222222222222", "333333333333", "999999999999")
-    assert config.other_accounts(config.environments["prod"]) == ("111111111111", "222222222222")
-    shared = changed(default_data, "environments.staging.account_id", "111111111111")
-    config = parse(shared)
-    assert config.other_accounts(config.environments["dev"]) == ("333333333333",)
-
-
 def test_roles_that_would_trust_no_account_are_a_configuration_error(tmp_path):
     lone = tmp_path / "lone.toml"
     lone.write_text('[project]\nname = "web"\nsuffix = "a1"\ndomain = "example.com"\nowner = "o"\ncost_center = "c"\n'

@@ -95,13 +95,6 @@ def test_explicit_deployers_are_exactly_who_may_deploy(without_ci):
         "sts:ExternalId": [without_ci.config.project.external_id]}
 
 
-def test_ci_account_and_deployers_together(default_data):
-    data = variant(default_data, environments={"staging": {"deployer_account_ids": ["444444444444"]}})
-    config = model.parse(data, "c.toml")
-    assert config.deployers_of(config.environments["staging"]) == ("444444444444", "999999999999")
-    assert config.deployers_of(config.environments["dev"]) == ("999999999999",)
-
-
 def test_a_prod_profile_environment_without_deployers_is_a_configuration_error(default_data):
     data = variant(default_data, project={"ci_account_id": DELETE}, environments={
         "live": {"account_id": "555555555555", "regions": ["eu-west-1"], "profile": "prod"}})
