@@ -1,5 +1,7 @@
-"""The tests' own layout (issue 14): one test file per module under modules/ (tests/test_<module>.py);
-shared helpers live in tests/support/, so
+"""The tests' own layout (issue 14): one test file per module of modules/, config/, ops/ and stacks/
+(tests/test_<module>.py; tests/test_<package>_<module>.py for a module outside modules/ whose name
+another package also uses, such as config/network.py beside modules/network.py); shared helpers live
+in tests/support/, so
 
 - no test module imports another test module (or the conftest): running one file never collects
   or silently depends on another, and a helper has one home;
@@ -81,23 +83,57 @@ def test_the_default_configuration_is_varied_only_through_support_configs():
     assert not offenders, f"use support.configs.variant(default_data, ...): {offenders}"
 
 
-# Modules under modules/ without a tests/test_<module>.py of their own, each with why. A module
-# leaves this list when it gets its own test file (the test below then fails until it does).
+# The packages whose every module has its own test file; modules/ owns the plain names.
+PACKAGES = ("modules", "config", "ops", "stacks")
+
+
+def expected_test_file(package: str, module: str, modules_by_package: dict[str, set[str]]) -> str:
+    """tests/test_<module>.py, or tests/test_<package>_<module>.py when the module is outside
+    modules/ and another package has a module of the same name."""
+    shared = sum(module in names for names in modules_by_package.values()) > 1
+    return f"test_{package}_{module}.py" if shared and package != "modules" else f"test_{module}.py"
+
+
+def modules_by_package(root: Path = TESTS.parent) -> dict[str, set[str]]:
+    return {package: {p.stem for p in (root / package).glob("*.py")} for package in PACKAGES}
+
+
+def test_the_expected_test_file_names():
+    packages = {"modules": {"network", "alb"}, "config": {"network", "loader"}, "ops": {"doctor"}}
+    assert expected_test_file("modules", "network", packages) == "test_network.py"
+    assert expected_test_file("config", "network", packages) == "test_config_network.py"
+    assert expected_test_file("config", "loader", packages) == "test_loader.py"
+    assert expected_test_file("ops", "doctor", packages) == "test_doctor.py"
+    assert expected_test_file("ops", "loader", {**packages, "ops": {"loader"}}) == "test_ops_loader.py"
+
+
+# Modules without a test file of their own, each with why (where their behaviour is tested, if
+# anywhere). A module leaves this list when it gets its own test file, or is gone (the test below
+# fails until it does).
 MODULES_WITHOUT_THEIR_OWN_TEST_FILE = {
-    "__init__": "only puts the bundled Node first on PATH (modules/runtime.py) before cdktf is imported",
-    "aws": "the lazy provider-binding importer: it has no behaviour of its own besides laziness, which "
-           "tests/test_lazy_import.py measures across a whole synth",
-    "runtime": "Node for jsii: every synth in the suite runs through it (the conftest imports modules first) "
-               "and tests/test_app.py runs the real cdktf CLI on bundled_node_bin()",
+    "modules/__init__.py": "only puts the bundled Node first on PATH (modules/runtime.py) before cdktf is imported",
+    "modules/aws.py": "the lazy provider-binding importer: it has no behaviour of its own besides laziness, which "
+                      "tests/test_lazy_import.py measures across a whole synth",
+    "modules/runtime.py": "Node for jsii: every synth in the suite runs through it (the conftest imports modules "
+                          "first) and tests/test_app.py runs the real cdktf CLI on bundled_node_bin()",
+    "config/__init__.py": "a docstring only; the package's rule (it imports no modules/, stacks/ or ops/) is "
+                          "tests/test_layers.py's",
+    "config/choices.py": "the closed sets as StrEnums, no logic: tests/test_settings.py proves they read and "
+                         "serialize as their strings, tests/test_loader.py that a value outside a set is refused",
+    "config/facts.py": "constants and the StackRole enum: StackRole's strings and `regional` are tested in "
+                       "tests/test_errors.py, the names smoke looks for against the stacks in tests/test_smoke.py",
+    "ops/__init__.py": "a docstring only",
+    "stacks/__init__.py": "only imports modules (the bundled Node first on PATH), whose entry is above",
 }
 
 
 def test_every_module_has_its_own_test_file_or_says_why_not():
-    modules_dir = TESTS.parent / "modules"
-    names = {p.stem for p in modules_dir.glob("*.py")}
-    missing = sorted(n for n in names - MODULES_WITHOUT_THEIR_OWN_TEST_FILE.keys()
-                     if not (TESTS / f"test_{n}.py").is_file())
-    assert not missing, f"add tests/test_<module>.py for {missing} (or list it, with why, above)"
-    stale = sorted(n for n in MODULES_WITHOUT_THEIR_OWN_TEST_FILE
-                   if n not in names or (TESTS / f"test_{n}.py").is_file())
+    packages = modules_by_package()
+    expected = {f"{package}/{module}.py": expected_test_file(package, module, packages)
+                for package, names in packages.items() for module in names}
+    missing = sorted(f"{path}: tests/{name}" for path, name in expected.items()
+                     if path not in MODULES_WITHOUT_THEIR_OWN_TEST_FILE and not (TESTS / name).is_file())
+    assert not missing, f"add the test file (or list the module, with why, above): {missing}"
+    stale = sorted(path for path in MODULES_WITHOUT_THEIR_OWN_TEST_FILE
+                   if path not in expected or (TESTS / expected[path]).is_file())
     assert not stale, f"drop from MODULES_WITHOUT_THEIR_OWN_TEST_FILE (gone, or now has a test file): {stale}"
