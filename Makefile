@@ -21,7 +21,7 @@ E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),)
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
-.PHONY: setup setup-dev tools synth list validate test e2e lint bench bench-web clean
+.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.runtime: pyproject.toml
@@ -74,6 +74,11 @@ e2e: setup-dev $(CDKTF)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 bench: setup
 	$(PY) bench/synth_bench.py

@@ -38,8 +38,14 @@ class OneLineErrors(TyperGroup):
     --out) become one `error:` line and exit 2, like every other bad input; Click alone prints a
     usage block and a multi-line message."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -72,22 +78,54 @@ cli = typer.Typer(
     rich_markup_mode=None,  # help text is plain: "[default: ...]" is text, not Rich markup
 )
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="TOML configuration file [default: config/default.toml].",
-    metavar="PATH", dir_okay=False, show_default=False)]
-EnvOption = Annotated[str, typer.Option(
-    "--env", "-e", help="Environment name from the configuration, or 'all'.", metavar="NAME")]
-OneEnvOption = Annotated[str, typer.Option(
-    "--env", "-e", help="Environment name from the configuration.", metavar="NAME")]
-RegionOption = Annotated[str | None, typer.Option(
-    "--region", "-r", help="Only this region's stacks ('global' selects the edge stacks).",
-    metavar="REGION", show_default=False)]
-OutOption = Annotated[Path, typer.Option(
-    "--out", "-o", help="Output folder; replaced on every synth (state never lives here).",
-    metavar="DIR", file_okay=False)]
-ReadOutOption = Annotated[Path, typer.Option(
-    "--out", "-o", help="Your synth output folder; left as it is (this command synthesizes into a "
-                        "private folder beside it and removes that).", metavar="DIR", file_okay=False)]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML configuration file [default: config/default.toml].",
+        metavar="PATH",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+EnvOption = Annotated[
+    str, typer.Option("--env", "-e", help="Environment name from the configuration, or 'all'.", metavar="NAME")
+]
+OneEnvOption = Annotated[
+    str, typer.Option("--env", "-e", help="Environment name from the configuration.", metavar="NAME")
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        "-r",
+        help="Only this region's stacks ('global' selects the edge stacks).",
+        metavar="REGION",
+        show_default=False,
+    ),
+]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output folder; replaced on every synth (state never lives here).",
+        metavar="DIR",
+        file_okay=False,
+    ),
+]
+ReadOutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Your synth output folder; left as it is (this command synthesizes into a "
+        "private folder beside it and removes that).",
+        metavar="DIR",
+        file_okay=False,
+    ),
+]
 
 # Tables in a pipe or a CI log must not be truncated to 80 columns.
 _probe = Console()
@@ -112,15 +150,28 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 # synth is also the cdktf CLI's app (cdktf.json): the CLI names its output folder (`--output`) in
 # this variable and reads manifest.json there, so synth writes where it says (stacks/app.py, same name).
 CDKTF_CLI_OUTDIR = "CDKTF_OUTDIR"
-SynthOutOption = Annotated[Path, typer.Option(
-    "--out", "-o", help="Output folder; replaced on every synth (state never lives here). Run by the "
-                        "cdktf CLI: its output folder.", metavar="DIR", file_okay=False, envvar=CDKTF_CLI_OUTDIR,
-    show_envvar=False)]
+SynthOutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        "-o",
+        help="Output folder; replaced on every synth (state never lives here). Run by the "
+        "cdktf CLI: its output folder.",
+        metavar="DIR",
+        file_okay=False,
+        envvar=CDKTF_CLI_OUTDIR,
+        show_envvar=False,
+    ),
+]
 
 
 @cli.command()
-def synth(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
-          out: SynthOutOption = Path("cdktf.out")) -> None:
+def synth(
+    env: EnvOption = "all",
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: SynthOutOption = Path("cdktf.out"),
+) -> None:
     """Write Terraform JSON to <out>/stacks/<stack>/cdk.tf.json for the chosen stacks."""
     from modules.runtime import require_node
 
@@ -130,22 +181,31 @@ def synth(env: EnvOption = "all", region: RegionOption = None, config: ConfigOpt
     from stacks import app  # starts cdktf and jsii: only commands that synthesize pay for it
 
     paths = app.synth(cfg, specs, out)
-    table(f"Synthesized {len(specs)} stack(s) from {cfg.source}",
-          ["Stack", "Environment", "Region", "Role", "Terraform JSON"],
-          [[s.name, s.environment, s.region, s.role, str(paths[s.name])] for s in specs])
+    table(
+        f"Synthesized {len(specs)} stack(s) from {cfg.source}",
+        ["Stack", "Environment", "Region", "Role", "Terraform JSON"],
+        [[s.name, s.environment, s.region, s.role, str(paths[s.name])] for s in specs],
+    )
 
 
 @cli.command("list")
-def list_stacks(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
-                as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+def list_stacks(
+    env: EnvOption = "all",
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """List the stacks with their environment, region, account and role."""
     cfg = model.load(config)
     specs = cfg.select(env, region)
     if as_json:
         typer.echo(json.dumps([s.__dict__ for s in specs], indent=2))
         return
-    table(f"Stacks in {cfg.source}", ["Stack", "Environment", "Region", "Account", "Role"],
-          [[s.name, s.environment, s.region, s.account_id, s.role] for s in specs])
+    table(
+        f"Stacks in {cfg.source}",
+        ["Stack", "Environment", "Region", "Account", "Role"],
+        [[s.name, s.environment, s.region, s.account_id, s.role] for s in specs],
+    )
 
 
 @cli.command("validate-config")
@@ -154,13 +214,13 @@ def validate_config(config: ConfigOption = None) -> None:
     cfg = model.load(config)
     from config import settings  # the columns are the settings table's `view` entries
 
-    table(f"{cfg.source} is valid", list(settings.VIEW_HEADINGS),
-          [settings.view(e) for e in cfg.environments.values()])
+    table(f"{cfg.source} is valid", list(settings.VIEW_HEADINGS), [settings.view(e) for e in cfg.environments.values()])
 
 
 @cli.command()
-def validate(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
-             out: OutOption = Path("cdktf.out")) -> None:
+def validate(
+    env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None, out: OutOption = Path("cdktf.out")
+) -> None:
     """Synthesize, then `terraform validate` every chosen stack with the real provider (no AWS call).
     Exit 1 when Terraform reports an error or a warning."""
     from ops import terraform
@@ -168,25 +228,48 @@ def validate(env: EnvOption = "all", region: RegionOption = None, config: Config
     cfg = model.load(config)
     specs = cfg.select(env, region)
     runner, found = terraform.validate_stacks(cfg, specs, out)
-    table(f"terraform validate ({runner.chain.describe()})", ["Stack", "Result", "Diagnostics"],
-          [[s.name, "valid" if not d else "INVALID",
-            "; ".join(f"{x.severity}: {x.summary} ({x.address}) {x.detail}".strip() for x in d) or "-"]
-           for s, d in found.items()])
+    table(
+        f"terraform validate ({runner.chain.describe()})",
+        ["Stack", "Result", "Diagnostics"],
+        [
+            [
+                s.name,
+                "valid" if not d else "INVALID",
+                "; ".join(f"{x.severity}: {x.summary} ({x.address}) {x.detail}".strip() for x in d) or "-",
+            ]
+            for s, d in found.items()
+        ],
+    )
     if any(found.values()):
         raise typer.Exit(1)
 
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's own output.")]
-CountOption = Annotated[list[str] | None, typer.Option(
-    "--instance-count", help="The instance_count variable for that region's stacks, within each selected "
-                             "environment's min_capacity..max_capacity (repeatable).",
-    metavar="REGION=N", show_default=False)]
-AllowDestroyOption = Annotated[bool, typer.Option(
-    "--allow-destroy", help="Apply even when the plan deletes or replaces stateful resources.")]
+CountOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--instance-count",
+        help="The instance_count variable for that region's stacks, within each selected "
+        "environment's min_capacity..max_capacity (repeatable).",
+        metavar="REGION=N",
+        show_default=False,
+    ),
+]
+AllowDestroyOption = Annotated[
+    bool, typer.Option("--allow-destroy", help="Apply even when the plan deletes or replaces stateful resources.")
+]
 
 
-def terraform_run(action: Action, env: str, region: str | None, config: Path | None, out: Path, verbose: bool,
-                  counts: list[str] | None, allow_destroy: bool) -> None:
+def terraform_run(
+    action: Action,
+    env: str,
+    region: str | None,
+    config: Path | None,
+    out: Path,
+    verbose: bool,
+    counts: list[str] | None,
+    allow_destroy: bool,
+) -> None:
     import shlex
 
     from ops import pipeline, terraform
@@ -194,15 +277,35 @@ def terraform_run(action: Action, env: str, region: str | None, config: Path | N
     cfg = model.load(config)
     specs = cfg.select(env, region)
     variables = pipeline.instance_counts(counts, cfg, specs)
-    resume = shlex.join(["python", "main.py", action, "--env", env, *(["--region", region] if region else []),
-                         *(["--config", str(config)] if config else []), "--out", str(out),
-                         *(a for c in counts or [] for a in ("--instance-count", c)),
-                         *(["--allow-destroy"] if allow_destroy else [])])
+    resume = shlex.join(
+        [
+            "python",
+            "main.py",
+            action,
+            "--env",
+            env,
+            *(["--region", region] if region else []),
+            *(["--config", str(config)] if config else []),
+            "--out",
+            str(out),
+            *(a for c in counts or [] for a in ("--instance-count", c)),
+            *(["--allow-destroy"] if allow_destroy else []),
+        ]
+    )
     runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
     terraform.check_version(runner.terraform)
     try:
-        results = pipeline.run(cfg, specs, out, action, runner, variables, allow_destroy, resume=resume,
-                               progress=lambda stack, step: stdout.print(f"[bold]{stack}[/bold]: {step}"))
+        results = pipeline.run(
+            cfg,
+            specs,
+            out,
+            action,
+            runner,
+            variables,
+            allow_destroy,
+            resume=resume,
+            progress=lambda stack, step: stdout.print(f"[bold]{stack}[/bold]: {step}"),
+        )
     except (pipeline.DestructivePlan, pipeline.Interrupted) as exc:  # the stacks handled, then the error
         if exc.results:
             summary(exc.results)
@@ -216,44 +319,72 @@ def summary(results: list) -> None:
     rows = []
     for r in results:
         c = r.review.counts if r.review else {}
-        rows.append([r.stack, r.status, *(str(c.get(k, "-")) for k in ("create", "update", "replace", "delete")),
-                     "YES" if r.review and r.review.destructive else "no"])
+        rows.append(
+            [
+                r.stack,
+                r.status,
+                *(str(c.get(k, "-")) for k in ("create", "update", "replace", "delete")),
+                "YES" if r.review and r.review.destructive else "no",
+            ]
+        )
     table("Stacks", ["Stack", "Status", "Create", "Update", "Replace", "Delete", "Destructive"], rows)
     for r in results:
         if r.review and r.review.notable:
-            table(f"{r.stack}: changes that matter", ["Address", "Action", "Why"],
-                  [[c.address, c.action, c.why] for c in r.review.notable])
+            table(
+                f"{r.stack}: changes that matter",
+                ["Address", "Action", "Why"],
+                [[c.address, c.action, c.why] for c in r.review.notable],
+            )
 
 
 @cli.command()
-def plan(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
-         out: OutOption = Path("cdktf.out"), verbose: VerboseOption = False,
-         instance_count: CountOption = None) -> None:
+def plan(
+    env: EnvOption = "all",
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: OutOption = Path("cdktf.out"),
+    verbose: VerboseOption = False,
+    instance_count: CountOption = None,
+) -> None:
     """Synthesize, then terraform init/plan/show each stack in order and review the plans (exit 3: destructive)."""
     terraform_run(Action.PLAN, env, region, config, out, verbose, instance_count, False)
 
 
 @cli.command()
-def deploy(env: EnvOption = "all", region: RegionOption = None, config: ConfigOption = None,
-           out: OutOption = Path("cdktf.out"), verbose: VerboseOption = False, instance_count: CountOption = None,
-           allow_destroy: AllowDestroyOption = False) -> None:
+def deploy(
+    env: EnvOption = "all",
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: OutOption = Path("cdktf.out"),
+    verbose: VerboseOption = False,
+    instance_count: CountOption = None,
+    allow_destroy: AllowDestroyOption = False,
+) -> None:
     """Plan, review and apply each stack in dependency order; the first failure stops the run."""
     terraform_run(Action.DEPLOY, env, region, config, out, verbose, instance_count, allow_destroy)
 
 
 @cli.command()
-def destroy(env: Annotated[str, typer.Option("--env", "-e", help="The environment to destroy.", metavar="NAME")],
-            region: RegionOption = None, config: ConfigOption = None, out: OutOption = Path("cdktf.out"),
-            verbose: VerboseOption = False, allow_destroy: AllowDestroyOption = False) -> None:
+def destroy(
+    env: Annotated[str, typer.Option("--env", "-e", help="The environment to destroy.", metavar="NAME")],
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: OutOption = Path("cdktf.out"),
+    verbose: VerboseOption = False,
+    allow_destroy: AllowDestroyOption = False,
+) -> None:
     """Plan -destroy and apply, edge stack first; refuses stateful deletes without --allow-destroy."""
     one_environment(env, "destroy works on")
     terraform_run(Action.DESTROY, env, region, config, out, verbose, None, allow_destroy)
 
 
 @cli.command("review")
-def review_plan(plan_json: Annotated[Path, typer.Argument(help="`terraform show -json` output.", dir_okay=False,
-                                                          metavar="PLAN.json")],
-                as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False) -> None:
+def review_plan(
+    plan_json: Annotated[
+        Path, typer.Argument(help="`terraform show -json` output.", dir_okay=False, metavar="PLAN.json")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
     """Summarize a Terraform JSON plan; exit 3 when it deletes or replaces stateful resources."""
     from ops import review
     from ops.terraform import StackResult
@@ -268,9 +399,13 @@ def review_plan(plan_json: Annotated[Path, typer.Argument(help="`terraform show 
 
 
 @cli.command()
-def outputs(env: OneEnvOption, region: RegionOption = None,
-            config: ConfigOption = None, out: ReadOutOption = Path("cdktf.out"),
-            as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False) -> None:
+def outputs(
+    env: OneEnvOption,
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: ReadOutOption = Path("cdktf.out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """The stacks' outputs from Terraform state (the output folder is left as it is)."""
     from ops import outputs as stack_outputs
 
@@ -279,21 +414,37 @@ def outputs(env: OneEnvOption, region: RegionOption = None,
     if as_json:
         typer.echo(json.dumps(values, indent=2, sort_keys=True))
         return
-    table("Outputs", ["Stack", "Output", "Value"],
-          [[stack, key, json.dumps(value) if not isinstance(value, str) else value]
-           for stack, items in values.items() for key, value in sorted(items.items())])
+    table(
+        "Outputs",
+        ["Stack", "Output", "Value"],
+        [
+            [stack, key, json.dumps(value) if not isinstance(value, str) else value]
+            for stack, items in values.items()
+            for key, value in sorted(items.items())
+        ],
+    )
 
 
 @cli.command()
-def smoke(env: OneEnvOption, region: RegionOption = None,
-          config: ConfigOption = None, out: ReadOutOption = Path("cdktf.out"),
-          timeout: Annotated[int, typer.Option(
-              metavar="SECONDS", help="Seconds to wait for the ingest manifest and for the SSM command.")] = 120,
-          resolve: Annotated[list[str] | None, typer.Option(
-              "--resolve", metavar="NAME=ADDRESS:PORT",
-              help="NAME=ADDRESS:PORT: connect there for NAME (TLS still checks NAME), like curl's "
-                   "--connect-to; e.g. to point the viewer name at a test front (repeatable).",
-              show_default=False)] = None) -> None:
+def smoke(
+    env: OneEnvOption,
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: ReadOutOption = Path("cdktf.out"),
+    timeout: Annotated[
+        int, typer.Option(metavar="SECONDS", help="Seconds to wait for the ingest manifest and for the SSM command.")
+    ] = 120,
+    resolve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resolve",
+            metavar="NAME=ADDRESS:PORT",
+            help="NAME=ADDRESS:PORT: connect there for NAME (TLS still checks NAME), like curl's "
+            "--connect-to; e.g. to point the viewer name at a test front (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Post-deployment checks from outside the VPC: ingest, Route 53 health checks, the database through an
     instance's /ready (SSM Run Command), HTTPS health through CloudFront, alarms. Exit 1 on any failure.
     TLS trusts the system's CAs (SSL_CERT_FILE adds a bundle); AWS calls honour AWS_ENDPOINT_URL."""
@@ -308,10 +459,21 @@ def smoke(env: OneEnvOption, region: RegionOption = None,
     specs = [s for s in cfg.select(env, region) if s.role.regional]
     values = stack_outputs.read(cfg, specs, out)
     session, zone_session = sessions(cfg, cfg.environments[env], boto3.Session())
-    checks = Smoke(cfg, cfg.environments[env], [s.region for s in specs], values, session,
-                   resolve=connect_to, timeout=timeout, dns_session=zone_session).run()
-    table(f"Smoke test of {env}", ["Check", "Result", "Detail"],
-          [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks])
+    checks = Smoke(
+        cfg,
+        cfg.environments[env],
+        [s.region for s in specs],
+        values,
+        session,
+        resolve=connect_to,
+        timeout=timeout,
+        dns_session=zone_session,
+    ).run()
+    table(
+        f"Smoke test of {env}",
+        ["Check", "Result", "Detail"],
+        [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks],
+    )
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 

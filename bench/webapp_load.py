@@ -124,16 +124,32 @@ def measure(port: int, connections: int, duration: float, timeout: float, proces
     for process in workers:
         process.join()
     latencies.sort()
-    return {"connections": connections, "requests": len(latencies), "rps": len(latencies) / duration,
-            "p50_ms": percentile(latencies, 0.50) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
-            "errors": errors}
+    return {
+        "connections": connections,
+        "requests": len(latencies),
+        "rps": len(latencies) / duration,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "errors": errors,
+    }
 
 
 def measure_wrk(wrk: str, port: int, connections: int, duration: float, timeout: float, threads: int) -> dict:
     """The same figures from wrk's report (its latency distribution, socket errors, non-2xx)."""
-    done = subprocess.run([wrk, f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration:g}s",
-                           f"--timeout={timeout:g}s", "--latency", f"http://127.0.0.1:{port}{webapp.HEALTH_PATH}"],
-                          capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(
+        [
+            wrk,
+            f"-t{min(threads, connections)}",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            f"--timeout={timeout:g}s",
+            "--latency",
+            f"http://127.0.0.1:{port}{webapp.HEALTH_PATH}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 
     def latency(pct: str) -> float:
@@ -143,17 +159,32 @@ def measure_wrk(wrk: str, port: int, connections: int, duration: float, timeout:
     sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", done)
     connect, read, write, timed_out = (int(n) for n in sockets.groups()) if sockets else (0, 0, 0, 0)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done)
-    return {"connections": connections, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1)),
-            "p50_ms": latency(50), "p99_ms": latency(99),
-            "errors": {"connect": connect, "read": read + write, "status": int(non_2xx.group(1)) if non_2xx else 0,
-                       "timeout": timed_out}}
+    return {
+        "connections": connections,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1)),
+        "p50_ms": latency(50),
+        "p99_ms": latency(99),
+        "errors": {
+            "connect": connect,
+            "read": read + write,
+            "status": int(non_2xx.group(1)) if non_2xx else 0,
+            "timeout": timed_out,
+        },
+    }
 
 
 def start_server(python: str, source: Path, port: int, stderr: IO[bytes]) -> subprocess.Popen:
-    env = {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": str(source), "WEBAPP_HOST": "127.0.0.1",
-           "WEBAPP_PORT": str(port), "WEBAPP_ENVIRONMENT": "bench", "WEBAPP_REGION": "local"}
-    process = subprocess.Popen([python, "-m", "webapp.server"], cwd=source, env=env, stdout=subprocess.DEVNULL,
-                               stderr=stderr)
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "PYTHONPATH": str(source),
+        "WEBAPP_HOST": "127.0.0.1",
+        "WEBAPP_PORT": str(port),
+        "WEBAPP_ENVIRONMENT": "bench",
+        "WEBAPP_REGION": "local",
+    }
+    process = subprocess.Popen(
+        [python, "-m", "webapp.server"], cwd=source, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+    )
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -172,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per level (default 10)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as timed out")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes or wrk threads (2)")
-    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto",
-                        help="wrk when installed (auto), or the Python generator")
+    parser.add_argument(
+        "--generator",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="wrk when installed (auto), or the Python generator",
+    )
     parser.add_argument("--source", type=Path, default=ROOT, help="folder holding the webapp package to run")
     args = parser.parse_args(argv)
     try:
@@ -189,12 +224,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     wrk = shutil.which("wrk") if args.generator != "python" else None
     if args.generator == "wrk" and not wrk:
-        print("error: wrk is not installed (Debian: apt-get install wrk); --generator python needs nothing",
-              file=sys.stderr)
+        print(
+            "error: wrk is not installed (Debian: apt-get install wrk); --generator python needs nothing",
+            file=sys.stderr,
+        )
         return 1
     version = subprocess.run([python, "-V"], capture_output=True, text=True).stdout.strip()
-    print(f"webapp {args.source} on {version}, GET {webapp.HEALTH_PATH}, keep-alive, {args.duration:g} s per level, "
-          f"{os.cpu_count()} CPUs, load from {'wrk' if wrk else 'the Python generator'}")
+    print(
+        f"webapp {args.source} on {version}, GET {webapp.HEALTH_PATH}, keep-alive, {args.duration:g} s per level, "
+        f"{os.cpu_count()} CPUs, load from {'wrk' if wrk else 'the Python generator'}"
+    )
     print(f"{'connections':>11} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors (connect/read/status/timeout)")
     port = free_port()
     stderr = tempfile.TemporaryFile()
@@ -206,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 r = measure(port, connections, args.duration, args.timeout, args.processes)
             e = r["errors"]
-            print(f"{connections:>11} {r['rps']:>10.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}  "
-                  f"{sum(e.values())} ({e['connect']}/{e['read']}/{e['status']}/{e['timeout']})", flush=True)
+            print(
+                f"{connections:>11} {r['rps']:>10.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}  "
+                f"{sum(e.values())} ({e['connect']}/{e['read']}/{e['status']}/{e['timeout']})",
+                flush=True,
+            )
             time.sleep(1)  # let closed connections drain between levels
     finally:
         server.terminate()

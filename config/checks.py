@@ -14,8 +14,30 @@ from typing import Any
 from config.regions import REGIONS
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-                      2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 SUFFIX = re.compile(r"^[a-z0-9]{0,8}$")
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -55,14 +77,16 @@ def regex(pattern: re.Pattern, allowed: str, shown: str | None = None) -> Check:
 
 def one_of(choices: Iterable, shown: str | None = None) -> Check:
     choices = tuple(choices)
-    return Check(lambda v: None if v in choices else
-                 f"{v!r} is not allowed; choose one of: {', '.join(map(str, choices))}",
-                 shown or " or ".join(f"`{c}`" for c in choices))
+    return Check(
+        lambda v: None if v in choices else f"{v!r} is not allowed; choose one of: {', '.join(map(str, choices))}",
+        shown or " or ".join(f"`{c}`" for c in choices),
+    )
 
 
 def between(low: int, high: int) -> Check:
-    return Check(lambda v: None if low <= v <= high else f"{v} is out of range; allowed: {low}..{high}",
-                 f"{low}..{high}")
+    return Check(
+        lambda v: None if low <= v <= high else f"{v} is out of range; allowed: {low}..{high}", f"{low}..{high}"
+    )
 
 
 def describe(value: Any) -> str:
@@ -74,10 +98,11 @@ def describe(value: Any) -> str:
 
 def _domain(value: str) -> str | None:
     labels = value.split(".")
-    if (len(value) > 200 or len(labels) < 2 or not all(LABEL.match(label) for label in labels)
-            or labels[-1].isdigit()):
-        return (f"{value!r} is not a domain name; allowed: lower-case labels of letters, digits "
-                "and inner hyphens joined by dots, such as example.com (at most 200 characters)")
+    if len(value) > 200 or len(labels) < 2 or not all(LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        return (
+            f"{value!r} is not a domain name; allowed: lower-case labels of letters, digits "
+            "and inner hyphens joined by dots, such as example.com (at most 200 characters)"
+        )
     return None
 
 
@@ -86,8 +111,10 @@ def _region(value: str) -> str | None:
         return None
     close = difflib.get_close_matches(value, REGIONS, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return (f"{value!r} is not an AWS commercial region; {hint}allowed: {', '.join(REGIONS)} "
-            "(GovCloud and China are not supported)")
+    return (
+        f"{value!r} is not an AWS commercial region; {hint}allowed: {', '.join(REGIONS)} "
+        "(GovCloud and China are not supported)"
+    )
 
 
 def _account(value: str) -> str | None:
@@ -111,8 +138,14 @@ def _domains(values: list[str]) -> str | None:
 
 def _paths(values: list[str]) -> str | None:
     bad = [v for v in values if not re.match(r"^/[A-Za-z0-9_./*-]{1,200}$", v) or v == "/*"]
-    return (f"{bad!r} are not CloudFront path patterns; allowed: paths such as /static/* "
-            "(not /*, which is the default behavior)") if bad else None
+    return (
+        (
+            f"{bad!r} are not CloudFront path patterns; allowed: paths such as /static/* "
+            "(not /*, which is the default behavior)"
+        )
+        if bad
+        else None
+    )
 
 
 def _content_types(values: list[str]) -> str | None:

@@ -81,11 +81,13 @@ class _Reader:
     def setting(self, table: dict, setting: settings.Setting, path: str, profile: str | None = None) -> Any:
         """The value of a key of the settings table: `value` with its kind, default and check."""
         default = setting.default(profile)
-        return self.value(table, setting.key, path, setting.kind,
-                          _MISSING if default is settings.REQUIRED else default, setting.check)
+        return self.value(
+            table, setting.key, path, setting.kind, _MISSING if default is settings.REQUIRED else default, setting.check
+        )
 
-    def value(self, table: dict, key: str, path: str, kind: type | tuple, default: Any = _MISSING,
-              check: Check | None = None) -> Any:
+    def value(
+        self, table: dict, key: str, path: str, kind: type | tuple, default: Any = _MISSING, check: Check | None = None
+    ) -> Any:
         """The value of `key`, or `default`; None (and a problem) when it is invalid."""
         where = f"{path}.{key}"
         value = table.get(key, _MISSING)
@@ -123,7 +125,6 @@ _describe = describe
 
 
 # --------------------------------------------------------------------------- loading
-
 
 
 def load(path: Path | str | None = None) -> Config:
@@ -165,8 +166,10 @@ def _read_project(r: _Reader, data: dict) -> Project | None:
     values = {s.key: r.setting(table, s, "project") for s in settings.PROJECT}
     supernet, message = parse_cidr(values["cidr_supernet"] or "10.0.0.0/8")
     if message is None and supernet.prefixlen > network.MAX_SUPERNET_PREFIX:
-        message = (f"{supernet} is too small to allocate every VPC; allowed: a private block of "
-                   f"/{network.MAX_SUPERNET_PREFIX} or larger")
+        message = (
+            f"{supernet} is too small to allocate every VPC; allowed: a private block of "
+            f"/{network.MAX_SUPERNET_PREFIX} or larger"
+        )
     if message and values["cidr_supernet"] is not None:
         r.problem("project.cidr_supernet", message)
         return None
@@ -182,13 +185,28 @@ def _read_state(r: _Reader, data: dict) -> StateBackend | None:
     r.unknown_keys(table, STATE_KEYS, "state")
     p = "state"
     backend = r.value(table, "backend", p, str, "local", one_of(("local", "s3")))
-    local_dir = r.value(table, "local_dir", p, str, "terraform-state",
-                        lambda v: None if v.strip() else "is empty; allowed: a directory path")
+    local_dir = r.value(
+        table,
+        "local_dir",
+        p,
+        str,
+        "terraform-state",
+        lambda v: None if v.strip() else "is empty; allowed: a directory path",
+    )
     bucket = r.value(table, "bucket", p, str, None, regex(BUCKET, "an S3 bucket name (3-63 lower-case)"))
     region = r.value(table, "region", p, str, None, check_region)
-    key_prefix = r.value(table, "key_prefix", p, str, "", lambda v: None if not v or (
-        KEY_PREFIX.match(v) and not v.startswith("/") and not v.endswith("/")) else (
-        f"{v!r} is invalid; allowed: S3 key characters, no leading or trailing '/'"))
+    key_prefix = r.value(
+        table,
+        "key_prefix",
+        p,
+        str,
+        "",
+        lambda v: (
+            None
+            if not v or (KEY_PREFIX.match(v) and not v.startswith("/") and not v.endswith("/"))
+            else (f"{v!r} is invalid; allowed: S3 key characters, no leading or trailing '/'")
+        ),
+    )
     if backend == "s3":
         for key, value in (("bucket", bucket), ("region", region)):
             if value is None and key not in table:
@@ -199,8 +217,7 @@ def _read_state(r: _Reader, data: dict) -> StateBackend | None:
                 r.problem(f"state.{key}", 'only applies to backend = "s3"; remove it or set backend = "s3"')
     if None in (backend, local_dir, key_prefix):
         return None
-    return StateBackend(backend=backend, local_dir=local_dir, bucket=bucket, region=region,
-                        key_prefix=key_prefix)
+    return StateBackend(backend=backend, local_dir=local_dir, bucket=bucket, region=region, key_prefix=key_prefix)
 
 
 def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[str, Environment]:
@@ -215,8 +232,11 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
         path = f"environments.{name}"
         name_ok = True
         if not _ENV_NAME.match(str(name)) or name in RESERVED_ENVIRONMENT_NAMES:
-            r.problem(path, f"environment name {name!r} is invalid; allowed: 2-10 lower-case letters and "
-                            f"digits starting with a letter, not {' or '.join(RESERVED_ENVIRONMENT_NAMES)}")
+            r.problem(
+                path,
+                f"environment name {name!r} is invalid; allowed: 2-10 lower-case letters and "
+                f"digits starting with a letter, not {' or '.join(RESERVED_ENVIRONMENT_NAMES)}",
+            )
             name_ok = False
         if not isinstance(env_table, dict):
             r.problem(path, f"must be a table, got {_describe(env_table)}")
@@ -230,22 +250,31 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
         environments = {name: _resolve_domain(r, env, project) for name, env in environments.items()}
         for env in environments.values():
             if project.ci_account_id == env.account_id:
-                r.problem("project.ci_account_id", f"is environment {env.name!r}'s own account; cross-account "
-                                                   "trust must name another account (a dedicated CI account)")
+                r.problem(
+                    "project.ci_account_id",
+                    f"is environment {env.name!r}'s own account; cross-account "
+                    "trust must name another account (a dedicated CI account)",
+                )
             deployers = set(env.deployer_account_ids) | ({project.ci_account_id} if project.ci_account_id else set())
             if env.profile == "prod" and not deployers:
-                r.problem(f"environments.{env.name}.deployer_account_ids",
-                          "a prod-profile environment needs a deployer its deploy role trusts; set "
-                          "project.ci_account_id (the account CI deploys from) or list the accounts allowed to "
-                          f"deploy here, e.g. deployer_account_ids = [\"{env.account_id}\"] for this account only")
-            trusted = ({e.account_id for e in environments.values()} | set(env.trusted_accounts)
-                       | deployers) - {env.account_id}
+                r.problem(
+                    f"environments.{env.name}.deployer_account_ids",
+                    "a prod-profile environment needs a deployer its deploy role trusts; set "
+                    "project.ci_account_id (the account CI deploys from) or list the accounts allowed to "
+                    f'deploy here, e.g. deployer_account_ids = ["{env.account_id}"] for this account only',
+                )
+            trusted = ({e.account_id for e in environments.values()} | set(env.trusted_accounts) | deployers) - {
+                env.account_id
+            }
             if not trusted:  # IAM refuses a trust policy without principals
-                r.problem(f"environments.{env.name}", f"its read-only role would trust no account (no other "
-                                                       f"environment's account, no trusted_accounts, "
-                                                       f"deployer_account_ids or project.ci_account_id besides "
-                                                       f"{env.account_id}); set project.ci_account_id, "
-                                                       "deployer_account_ids or trusted_accounts")
+                r.problem(
+                    f"environments.{env.name}",
+                    f"its read-only role would trust no account (no other "
+                    f"environment's account, no trusted_accounts, "
+                    f"deployer_account_ids or project.ci_account_id besides "
+                    f"{env.account_id}); set project.ci_account_id, "
+                    "deployer_account_ids or trusted_accounts",
+                )
         _check_name_lengths(r, environments, project)
         _check_dns_names(r, environments, project)
     return environments
@@ -256,14 +285,20 @@ def _resolve_domain(r: _Reader, env: Environment, project: Project) -> Environme
     `domain` must lie inside the project's hosted zone."""
     for alias in env.viewer_aliases:
         if alias != project.domain and not alias.endswith(f".{project.domain}"):
-            r.problem(f"environments.{env.name}.viewer_aliases", f"{alias!r} is outside the hosted zone "
-                                                                f"{project.domain!r}; the certificate validation and "
-                                                                "records are created there")
+            r.problem(
+                f"environments.{env.name}.viewer_aliases",
+                f"{alias!r} is outside the hosted zone "
+                f"{project.domain!r}; the certificate validation and "
+                "records are created there",
+            )
     if not env.domain:
         return replace(env, domain=project.domain if env.profile == "prod" else f"{env.name}.{project.domain}")
     if env.domain != project.domain and not env.domain.endswith(f".{project.domain}"):
-        r.problem(f"environments.{env.name}.domain", f"{env.domain!r} is outside the hosted zone "
-                  f"{project.domain!r}; allowed: {project.domain} or a name under it")
+        r.problem(
+            f"environments.{env.name}.domain",
+            f"{env.domain!r} is outside the hosted zone "
+            f"{project.domain!r}; allowed: {project.domain} or a name under it",
+        )
     return env
 
 
@@ -271,23 +306,31 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     r.unknown_keys(table, ENV_KEYS, path)
     profiles = settings.PROFILE_NAMES
     if name not in profiles and "profile" not in table and _PRODUCTION_LIKE.search(name):
-        r.problem(f"{path}.profile", f"missing; {name!r} looks like a production environment, and without a profile "
-                                     "it would get the dev profile's defaults (force_destroy, one NAT gateway, "
-                                     'no deletion protection): set profile = "prod" (or "staging" or "dev" '
-                                     "if it is not production)")
+        r.problem(
+            f"{path}.profile",
+            f"missing; {name!r} looks like a production environment, and without a profile "
+            "it would get the dev profile's defaults (force_destroy, one NAT gateway, "
+            'no deletion protection): set profile = "prod" (or "staging" or "dev" '
+            "if it is not production)",
+        )
         return None
     profile = r.value(table, "profile", path, str, name if name in profiles else "dev", one_of(profiles))
     read = {s.key: r.setting(table, s, path, profile or "dev") for s in settings.ENVIRONMENT if s.key != "profile"}
     cidrs_ok = _check_cidr_overrides(r, read, path)
     # None is a problem already reported, except for a key whose default is None (deploy_role_name,
     # then the naming helper's name) and that was not set.
-    invalid = [s.key for s in settings.ENVIRONMENT if s.key != "profile" and read[s.key] is None
-               and (s.default() is not None or s.key in table)]
+    invalid = [
+        s.key
+        for s in settings.ENVIRONMENT
+        if s.key != "profile" and read[s.key] is None and (s.default() is not None or s.key in table)
+    ]
     if profile is None or invalid or not cidrs_ok or not _cross_checks(r, read, profile, path):
         return None
     values = {s.key: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
-    groups = {group: kind(**{s.field: values.pop(s.key) for s in settings.ENVIRONMENT if s.group == group})
-              for group, kind in GROUP_TYPES.items()}
+    groups = {
+        group: kind(**{s.field: values.pop(s.key) for s in settings.ENVIRONMENT if s.group == group})
+        for group, kind in GROUP_TYPES.items()
+    }
     values["cidrs"] = MappingProxyType({k: str(c) for k, c in values["cidrs"].items()})
     return Environment(name=name, profile=Profile(profile), **groups, **values)
 
@@ -312,36 +355,54 @@ def _check_cidr_overrides(r: _Reader, v: dict[str, Any], path: str) -> bool:
 def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> bool:
     """The rules between keys of one environment: the first broken one is reported."""
     if not v["min_capacity"] <= v["instance_count"] <= v["max_capacity"]:
-        r.problem(f"{path}.instance_count", f"{v['instance_count']} must lie between min_capacity "
-                                            f"({v['min_capacity']}) and max_capacity ({v['max_capacity']})")
+        r.problem(
+            f"{path}.instance_count",
+            f"{v['instance_count']} must lie between min_capacity "
+            f"({v['min_capacity']}) and max_capacity ({v['max_capacity']})",
+        )
         return False
     if profile == "prod" and (v["db_skip_final_snapshot"] or v["db_backup_retention_days"] < 14):
-        r.problem(f"{path}.db_backup_retention_days" if v["db_backup_retention_days"] < 14 else
-                  f"{path}.db_skip_final_snapshot",
-                  "a prod-profile database keeps backups for at least 14 days and always takes a final snapshot")
+        r.problem(
+            f"{path}.db_backup_retention_days"
+            if v["db_backup_retention_days"] < 14
+            else f"{path}.db_skip_final_snapshot",
+            "a prod-profile database keeps backups for at least 14 days and always takes a final snapshot",
+        )
         return False
     if v["db_max_allocated_storage"] < v["db_allocated_storage"]:
-        r.problem(f"{path}.db_max_allocated_storage", f"{v['db_max_allocated_storage']} is below "
-                                                      f"db_allocated_storage ({v['db_allocated_storage']})")
+        r.problem(
+            f"{path}.db_max_allocated_storage",
+            f"{v['db_max_allocated_storage']} is below db_allocated_storage ({v['db_allocated_storage']})",
+        )
         return False
     if v["force_destroy"] and profile == "prod":
-        r.problem(f"{path}.force_destroy", "true is not allowed for a prod-profile environment; "
-                                           "buckets holding production data must never be force-destroyed")
+        r.problem(
+            f"{path}.force_destroy",
+            "true is not allowed for a prod-profile environment; "
+            "buckets holding production data must never be force-destroyed",
+        )
         return False
     if not v["noncurrent_ia_days"] + 30 <= v["noncurrent_glacier_ir_days"] < v["noncurrent_expire_days"]:
-        r.problem(f"{path}.noncurrent_glacier_ir_days",
-                  f"lifecycle days must grow: noncurrent_ia_days ({v['noncurrent_ia_days']}) + 30 <= "
-                  f"noncurrent_glacier_ir_days ({v['noncurrent_glacier_ir_days']}) < noncurrent_expire_days "
-                  f"({v['noncurrent_expire_days']}), since S3 keeps objects 30 days in Standard-IA")
+        r.problem(
+            f"{path}.noncurrent_glacier_ir_days",
+            f"lifecycle days must grow: noncurrent_ia_days ({v['noncurrent_ia_days']}) + 30 <= "
+            f"noncurrent_glacier_ir_days ({v['noncurrent_glacier_ir_days']}) < noncurrent_expire_days "
+            f"({v['noncurrent_expire_days']}), since S3 keeps objects 30 days in Standard-IA",
+        )
         return False
     if v["account_id"] in v["trusted_accounts"]:
-        r.problem(f"{path}.trusted_accounts", f"names the environment's own account {v['account_id']}; "
-                                              "cross-account trust must name other accounts only")
+        r.problem(
+            f"{path}.trusted_accounts",
+            f"names the environment's own account {v['account_id']}; cross-account trust must name other accounts only",
+        )
         return False
     if v["dns_routing_policy"] == "weighted" and set(v["dns_weights"]) != set(v["regions"]):
-        r.problem(f"{path}.dns_weights", "weighted routing needs a weight for every region "
-                                         f"({', '.join(v['regions'])}), "
-                                         f"got {', '.join(v['dns_weights']) or 'none'}")
+        r.problem(
+            f"{path}.dns_weights",
+            "weighted routing needs a weight for every region "
+            f"({', '.join(v['regions'])}), "
+            f"got {', '.join(v['dns_weights']) or 'none'}",
+        )
         return False
     if v["dns_weights"] and v["dns_routing_policy"] != "weighted":
         r.problem(f"{path}.dns_weights", 'only applies to dns_routing_policy = "weighted"')
@@ -360,8 +421,9 @@ def _cidr_override_problem(region: str, cidr: Any, regions: list[str]) -> str | 
     return message
 
 
-def _allocate_cidrs(r: _Reader, environments: dict[str, Environment],
-                    project: Project | None) -> dict[str, Environment]:
+def _allocate_cidrs(
+    r: _Reader, environments: dict[str, Environment], project: Project | None
+) -> dict[str, Environment]:
     """The environments with every region's CIDR filled in; overlaps anywhere rejected (R1)."""
     supernet = ipaddress.IPv4Network(project.cidr_supernet if project else "10.0.0.0/8")
     blocks: dict[str, ipaddress.IPv4Network] = {}
@@ -375,18 +437,30 @@ def _allocate_cidrs(r: _Reader, environments: dict[str, Environment],
             elif index < network.MAX_ENVIRONMENTS:
                 blocks[label] = network.auto_cidr(supernet, index, region)
             else:
-                r.problem(label, f"no automatic CIDR for the environment #{index + 1}; only the first "
-                                 f"{network.MAX_ENVIRONMENTS} get one: set cidrs.{region} explicitly")
+                r.problem(
+                    label,
+                    f"no automatic CIDR for the environment #{index + 1}; only the first "
+                    f"{network.MAX_ENVIRONMENTS} get one: set cidrs.{region} explicitly",
+                )
     for a, b in network.overlaps(blocks):
         culprit, other = (a, b) if a in overridden else (b, a)
         how = "set" if other in overridden else "allocated automatically"
-        r.problem(culprit, f"{blocks[culprit]} overlaps {other} ({blocks[other]}, {how}); "
-                           "every VPC needs its own block: choose a free one")
+        r.problem(
+            culprit,
+            f"{blocks[culprit]} overlaps {other} ({blocks[other]}, {how}); "
+            "every VPC needs its own block: choose a free one",
+        )
     if r.problems:
         return environments
-    return {name: replace(env, cidrs=MappingProxyType({region: str(blocks[f"environments.{env.name}.cidrs.{region}"])
-                                                       for region in env.regions}))
-            for name, env in environments.items()}
+    return {
+        name: replace(
+            env,
+            cidrs=MappingProxyType(
+                {region: str(blocks[f"environments.{env.name}.cidrs.{region}"]) for region in env.regions}
+            ),
+        )
+        for name, env in environments.items()
+    }
 
 
 def _check_name_lengths(r: _Reader, environments: dict[str, Environment], project: Project) -> None:
@@ -406,5 +480,8 @@ def _check_dns_names(r: _Reader, environments: dict[str, Environment], project: 
     for env in environments.values():
         longest = f"origin.{env.domain}"
         if len(longest) > 64:
-            r.problem(f"environments.{env.name}", f"{longest!r} is {len(longest)} characters; ACM allows 64 for a "
-                                                  "certificate's first name: use a shorter domain")
+            r.problem(
+                f"environments.{env.name}",
+                f"{longest!r} is {len(longest)} characters; ACM allows 64 for a "
+                "certificate's first name: use a shorter domain",
+            )

@@ -53,8 +53,13 @@ class StateBackend:
 
 
 # The typed object (config/groups.py) behind each `group` named in config/settings.py.
-GROUP_TYPES: dict[str, type] = {"scaling": Scaling, "database": Database, "ingest": Ingest,
-                                "lifecycle": Lifecycle, "dns": Dns}
+GROUP_TYPES: dict[str, type] = {
+    "scaling": Scaling,
+    "database": Database,
+    "ingest": Ingest,
+    "lifecycle": Lifecycle,
+    "dns": Dns,
+}
 
 
 @dataclass(frozen=True)
@@ -159,10 +164,10 @@ class Config:
         for env in self.environments.values():
             for region in env.regions:
                 role = StackRole.PRIMARY if env.is_primary(region) else StackRole.SECONDARY
-                specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role,
-                                       env.account_id))
-            specs.append(StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, StackRole.EDGE,
-                                   env.account_id))
+                specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role, env.account_id))
+            specs.append(
+                StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, StackRole.EDGE, env.account_id)
+            )
         return specs
 
     def select(self, environment: str | None = None, region: str | None = None) -> list[StackSpec]:
@@ -174,8 +179,9 @@ class Config:
         elif environment in self.environments:
             specs = [s for s in self.stacks() if s.environment == environment]
         else:
-            raise SelectionError(f"unknown environment {environment!r}; choose one of: "
-                                 f"{', '.join([*self.environments, 'all'])}")
+            raise SelectionError(
+                f"unknown environment {environment!r}; choose one of: {', '.join([*self.environments, 'all'])}"
+            )
         if region is None:
             return specs
         valid = list(dict.fromkeys(s.region for s in specs))
@@ -214,8 +220,11 @@ class Config:
         if not env.manage_config_recorder:
             return False
         for candidate in self.environments.values():
-            if (candidate.manage_config_recorder and candidate.account_id == env.account_id
-                    and region in candidate.regions):
+            if (
+                candidate.manage_config_recorder
+                and candidate.account_id == env.account_id
+                and region in candidate.regions
+            ):
                 return candidate.name == env.name
         return False
 
@@ -228,15 +237,18 @@ class Config:
         doctor) act through the same role, so they see exactly what Terraform created."""
         return role_arn(env.account_id, self.provider_role_name(env))
 
-    def assume_role(self, env: Environment, stack_name: str, *, account_id: str | None = None,
-                    role_name: str | None = None) -> AssumeRole:
+    def assume_role(
+        self, env: Environment, stack_name: str, *, account_id: str | None = None, role_name: str | None = None
+    ) -> AssumeRole:
         """How the providers of stack `stack_name` enter an account (`env`'s own unless
         `account_id`, with `role_name` or the provider role), and how `doctor` and `smoke` do,
         so that they succeed or fail exactly as Terraform would: the role ARN, the external id
         its trust policy requires, and the session name rule."""
-        return AssumeRole(role_arn=role_arn(account_id or env.account_id, role_name or self.provider_role_name(env)),
-                          external_id=self.project.external_id,
-                          session_name=f"{self.project.name}-{stack_name}"[:64])
+        return AssumeRole(
+            role_arn=role_arn(account_id or env.account_id, role_name or self.provider_role_name(env)),
+            external_id=self.project.external_id,
+            session_name=f"{self.project.name}-{stack_name}"[:64],
+        )
 
     def dns_account_id(self, env: Environment) -> str:
         return self.project.dns_account_id or env.account_id
@@ -249,10 +261,14 @@ class Config:
         return env.deploy_role_name or self.namer(env, GLOBAL).name("deploy", "iam_role")
 
     def namer(self, env: Environment, region: str) -> naming.Namer:
-        return naming.Namer(environment=env.name, region=region, suffix=self.project.suffix,
-                            project=self.project.name, owner=self.project.owner,
-                            cost_center=self.project.cost_center)
-
+        return naming.Namer(
+            environment=env.name,
+            region=region,
+            suffix=self.project.suffix,
+            project=self.project.name,
+            owner=self.project.owner,
+            cost_center=self.project.cost_center,
+        )
 
 
 # Reading and validation live in config/loader.py, which builds these objects; its entry points

@@ -92,7 +92,7 @@ def unwrap(value: str) -> str:
         return match.group("name")
     for prefix in AWS_REQUIRED_PREFIXES:
         if value.startswith(prefix):
-            return value[len(prefix):]
+            return value[len(prefix) :]
     return value
 
 
@@ -130,8 +130,7 @@ class Namer:
             raise NamingError(f"unknown name kind {kind!r}; known kinds: {', '.join(sorted(LIMITS))}")
         if not _SERVICE.match(service):
             raise NamingError(
-                f"service {service!r} must be lower-case letters, digits and single hyphens, "
-                "starting with a letter"
+                f"service {service!r} must be lower-case letters, digits and single hyphens, starting with a letter"
             )
         value = f"{self.prefix}{service}{self.rendered_suffix}"
         limit = LIMITS[kind]

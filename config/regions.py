@@ -62,9 +62,22 @@ def region_slot(region: str) -> int:
     """Position of `region` in the catalog: its stable CIDR slot."""
     return REGIONS.index(region)
 
+
 # Regions launched after August 2022 have no Elastic Load Balancing account to name in a log
 # bucket policy; ALB access logs there are delivered by this service principal instead.
-ELB_LOG_DELIVERY_SERVICE_REGIONS = frozenset({
-    "ap-south-2", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ap-east-2",
-    "ca-west-1", "eu-central-2", "eu-south-2", "il-central-1", "me-central-1", "mx-central-1",
-})
+ELB_LOG_DELIVERY_SERVICE_REGIONS = frozenset(
+    {
+        "ap-south-2",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ap-east-2",
+        "ca-west-1",
+        "eu-central-2",
+        "eu-south-2",
+        "il-central-1",
+        "me-central-1",
+        "mx-central-1",
+    }
+)

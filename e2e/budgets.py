@@ -42,8 +42,12 @@ def describe_subscribers_for_notification(self: Any) -> str:
     """The notification is matched on what identifies it: type, operator, threshold and its type."""
 
     def key(details: dict[str, Any]) -> tuple[Any, ...]:
-        return (details.get("NotificationType"), details.get("ComparisonOperator"),
-                float(details.get("Threshold", 0)), details.get("ThresholdType", "PERCENTAGE"))
+        return (
+            details.get("NotificationType"),
+            details.get("ComparisonOperator"),
+            float(details.get("Threshold", 0)),
+            details.get("ThresholdType", "PERCENTAGE"),
+        )
 
     budget = _budget(self, self._get_param("AccountId"), self._get_param("BudgetName"))
     wanted = key(self._get_param("Notification") or {})

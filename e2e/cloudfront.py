@@ -32,8 +32,11 @@ def _xml(body: str, status: int = 200, etag: str | None = None) -> Response:
 
 def error(status: int, code: str, message: str) -> Response:
     """CloudFront's REST-XML error shape (`ErrorResponse/Error/Code`), which the SDKs map to typed errors."""
-    return _xml(f'<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
-                f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>", status)
+    return _xml(
+        f'<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>",
+        status,
+    )
 
 
 def _now() -> str:
@@ -57,8 +60,10 @@ class _Policy:
     config: bytes  # the <ResponseHeadersPolicyConfig> element as received
 
     def xml(self) -> str:
-        return (f'<ResponseHeadersPolicy xmlns="{NS}"><Id>{self.id}</Id><LastModifiedTime>{self.modified}'
-                f"</LastModifiedTime>{self.config.decode()}</ResponseHeadersPolicy>")
+        return (
+            f'<ResponseHeadersPolicy xmlns="{NS}"><Id>{self.id}</Id><LastModifiedTime>{self.modified}'
+            f"</LastModifiedTime>{self.config.decode()}</ResponseHeadersPolicy>"
+        )
 
 
 class ResponseHeadersPolicies:
@@ -121,26 +126,35 @@ class ResponseHeadersPolicies:
     @staticmethod
     def _list(policies: dict[str, _Policy], kind: str | None) -> Response:
         items = [] if kind == "managed" else list(policies.values())
-        summaries = "".join(f"<ResponseHeadersPolicySummary><Type>custom</Type>{p.xml()}</ResponseHeadersPolicySummary>"
-                            for p in items)
-        return _xml(f'<ResponseHeadersPolicyList xmlns="{NS}"><MaxItems>100</MaxItems><Quantity>{len(items)}</Quantity>'
-                    f"<Items>{summaries}</Items></ResponseHeadersPolicyList>")
+        summaries = "".join(
+            f"<ResponseHeadersPolicySummary><Type>custom</Type>{p.xml()}</ResponseHeadersPolicySummary>" for p in items
+        )
+        return _xml(
+            f'<ResponseHeadersPolicyList xmlns="{NS}"><MaxItems>100</MaxItems><Quantity>{len(items)}</Quantity>'
+            f"<Items>{summaries}</Items></ResponseHeadersPolicyList>"
+        )
 
 
 # AWS-managed policies: (id, name, configuration body without the name). The ids are AWS's own.
-_NONE = ("<HeadersConfig><HeaderBehavior>none</HeaderBehavior></HeadersConfig><CookiesConfig><CookieBehavior>none"
-         "</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>none</QueryStringBehavior>"
-         "</QueryStringsConfig>")
-_ALL = ("<CookiesConfig><CookieBehavior>all</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>"
-        "all</QueryStringBehavior></QueryStringsConfig>")
+_NONE = (
+    "<HeadersConfig><HeaderBehavior>none</HeaderBehavior></HeadersConfig><CookiesConfig><CookieBehavior>none"
+    "</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>none</QueryStringBehavior>"
+    "</QueryStringsConfig>"
+)
+_ALL = (
+    "<CookiesConfig><CookieBehavior>all</CookieBehavior></CookiesConfig><QueryStringsConfig><QueryStringBehavior>"
+    "all</QueryStringBehavior></QueryStringsConfig>"
+)
 
 
 def _cache(ttls: tuple[int, int, int], compress: bool) -> str:
     flag = str(compress).lower()
-    return (f"<DefaultTTL>{ttls[0]}</DefaultTTL><MaxTTL>{ttls[1]}</MaxTTL><MinTTL>{ttls[2]}</MinTTL>"
-            f"<ParametersInCacheKeyAndForwardedToOrigin><EnableAcceptEncodingGzip>{flag}</EnableAcceptEncodingGzip>"
-            f"<EnableAcceptEncodingBrotli>{flag}</EnableAcceptEncodingBrotli>{_NONE}"
-            "</ParametersInCacheKeyAndForwardedToOrigin>")
+    return (
+        f"<DefaultTTL>{ttls[0]}</DefaultTTL><MaxTTL>{ttls[1]}</MaxTTL><MinTTL>{ttls[2]}</MinTTL>"
+        f"<ParametersInCacheKeyAndForwardedToOrigin><EnableAcceptEncodingGzip>{flag}</EnableAcceptEncodingGzip>"
+        f"<EnableAcceptEncodingBrotli>{flag}</EnableAcceptEncodingBrotli>{_NONE}"
+        "</ParametersInCacheKeyAndForwardedToOrigin>"
+    )
 
 
 MANAGED = {
@@ -149,11 +163,17 @@ MANAGED = {
         ("4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "Managed-CachingDisabled", _cache((0, 0, 0), False)),
     ],
     "origin-request-policy": [
-        ("216adef6-5c7f-47e4-b989-5492eafa07d3", "Managed-AllViewer",
-         f"<HeadersConfig><HeaderBehavior>allViewer</HeaderBehavior></HeadersConfig>{_ALL}"),
-        ("b689b0a8-53d0-40ab-baf2-68738e2966ac", "Managed-AllViewerExceptHostHeader",
-         "<HeadersConfig><HeaderBehavior>allExcept</HeaderBehavior><Headers><Quantity>1</Quantity><Items><Name>host"
-         f"</Name></Items></Headers></HeadersConfig>{_ALL}"),
+        (
+            "216adef6-5c7f-47e4-b989-5492eafa07d3",
+            "Managed-AllViewer",
+            f"<HeadersConfig><HeaderBehavior>allViewer</HeaderBehavior></HeadersConfig>{_ALL}",
+        ),
+        (
+            "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+            "Managed-AllViewerExceptHostHeader",
+            "<HeadersConfig><HeaderBehavior>allExcept</HeaderBehavior><Headers><Quantity>1</Quantity><Items><Name>host"
+            f"</Name></Items></Headers></HeadersConfig>{_ALL}",
+        ),
     ],
 }
 _MANAGED_ETAG = "EMANAGED000001"
@@ -163,8 +183,12 @@ _MANAGED_TIME = "2020-06-01T00:00:00.000Z"
 def managed_policy(request: Request) -> Response | None:
     """List and get the AWS-managed cache and origin-request policies (read-only; custom ones: none)."""
     parts = request.path.removeprefix(PREFIX).strip("/").split("/")
-    if (parts[0] not in MANAGED or request.method != "GET" or len(parts) > 3
-            or (len(parts) == 3 and parts[2] != "config")):
+    if (
+        parts[0] not in MANAGED
+        or request.method != "GET"
+        or len(parts) > 3
+        or (len(parts) == 3 and parts[2] != "config")
+    ):
         return None
     element = "CachePolicy" if parts[0] == "cache-policy" else "OriginRequestPolicy"
     xmlns = f' xmlns="{NS}"'
@@ -173,14 +197,18 @@ def managed_policy(request: Request) -> Response | None:
         return f"<{element}Config{ns}><Comment>{name}</Comment><Name>{name}</Name>{body}</{element}Config>"
 
     def policy(policy_id: str, name: str, body: str, ns: str = "") -> str:
-        return (f"<{element}{ns}><Id>{policy_id}</Id><LastModifiedTime>{_MANAGED_TIME}</LastModifiedTime>"
-                f"{config(name, body)}</{element}>")
+        return (
+            f"<{element}{ns}><Id>{policy_id}</Id><LastModifiedTime>{_MANAGED_TIME}</LastModifiedTime>"
+            f"{config(name, body)}</{element}>"
+        )
 
     if len(parts) == 1:
         items = [] if request.args.get("Type") == "custom" else MANAGED[parts[0]]
         summaries = "".join(f"<{element}Summary><Type>managed</Type>{policy(*p)}</{element}Summary>" for p in items)
-        return _xml(f"<{element}List{xmlns}><MaxItems>100</MaxItems><Quantity>{len(items)}</Quantity>"
-                    f"<Items>{summaries}</Items></{element}List>")
+        return _xml(
+            f"<{element}List{xmlns}><MaxItems>100</MaxItems><Quantity>{len(items)}</Quantity>"
+            f"<Items>{summaries}</Items></{element}List>"
+        )
     found = next((p for p in MANAGED[parts[0]] if p[0] == parts[1]), None)
     if found is None:
         return error(404, f"NoSuch{element}", f"The {parts[0].replace('-', ' ')} does not exist.")

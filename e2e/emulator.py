@@ -50,56 +50,78 @@ class Responder:
 
 
 RESPONDERS: tuple[Responder, ...] = (
-    Responder("CloudFront Create/Get/GetConfig/Update/Delete/ListResponseHeadersPolicies",
-              "moto routes no /2020-05-31/response-headers-policy path: HTTP 404, the policy cannot be created",
-              "stores each account's policies, echoes the configuration it received with Id, LastModifiedTime and "
-              "an ETag; Update and Delete demand the current ETag in If-Match"),
-    Responder("CloudFront ListCachePolicies/GetCachePolicy, ListOriginRequestPolicies/GetOriginRequestPolicy",
-              "HTTP 404: data.aws_cloudfront_cache_policy and data.aws_cloudfront_origin_request_policy cannot "
-              "find the AWS-managed policies by name",
-              "answers the AWS-managed ones (CachingOptimized, CachingDisabled, AllViewer, "
-              "AllViewerExceptHostHeader) with AWS's ids; read-only"),
-    Responder("Budgets DescribeSubscribersForNotification",
-              "not implemented (HTTP 500): aws_budgets_budget retries its read until 'Plugin did not respond'",
-              "answers from the subscribers moto's budgets backend kept from CreateBudget's "
-              "NotificationsWithSubscribers and CreateNotification"),
-    Responder("Budgets ListTagsForResource, TagResource, UntagResource (and CreateBudget's ResourceTags)",
-              "not implemented (HTTP 500; moto drops ResourceTags): the provider reads a budget's tags after "
-              "creating it and retries until 'Plugin did not respond'",
-              "keeps each budget's tags on moto's budget, so they go when it is deleted"),
-    Responder("Budgets UpdateBudget",
-              "not implemented (HTTP 500): any in-place change of a budget fails",
-              "replaces the budget's definition in moto's backend, keeping its notifications and tags"),
-    Responder("Lambda Invoke and S3 bucket notifications to Lambda",
-              "moto runs functions in Docker, which this machine lacks: 'error running docker', S3 events dropped",
-              "runs the handler from the function's zip in a python3.12 subprocess with boto3 on its path, the "
-              "function's environment, AWS_ENDPOINT_URL = the emulator and the execution role's assumed "
-              "credentials (calls land in the function's account); honours the timeout; logs each invocation; "
-              "S3 events run in the background, as in AWS, instead of inside the PutObject"),
-    Responder("S3 bucket policies on object requests (Get/Put/DeleteObject, DeleteObjects)",
-              "moto evaluates only StringEquals conditions and treats others as met, so the usual 'deny "
-              "aws:SecureTransport=false' and 's3:TlsVersion<1.2' statements deny every object request (403): "
-              "uploads, a Lambda's writes, force_destroy",
-              "judges statements whose conditions are only about transport as for a request over TLS 1.3 "
-              "(dropped when they do not hold); every other statement is left to moto"),
-    Responder("S3 DeleteObject(s) by version in a bucket whose versioning was suspended",
-              "moto fails on delete markers ('FakeDeleteMarker' object has no attribute 'dispose'): HTTP 500, "
-              "destroying a bucket that ever had an object deleted retries for many minutes",
-              "gives delete markers the missing no-op dispose()"),
-    Responder("S3 event notifications",
-              "moto encodes the key's slashes (incoming%2Fa.txt) and sends no versionId or sequencer",
-              "encodes the key as AWS does (incoming/a.txt) and adds the object's versionId and a sequencer"),
-    Responder("SSM GetCommandInvocation (AWS-RunShellScript)",
-              "SendCommand runs nothing: every invocation is 'Success' with empty output, so the smoke test's "
-              "/ready probe through an instance could never fail (or report anything)",
-              "runs the command's script with bash here, as the instance's agent would, with the instance's "
-              "loopback service port pointed at the region's stand-in webapp (e2e/run.py); InProgress until it "
-              "ends, then Success or Failed with its output and exit code, TimedOut after executionTimeout"),
-    Responder("Route 53 GetHealthCheckStatus",
-              "every health check is reported 'Success' whatever its target does",
-              "requests the health check's target (FQDN, port, path; HTTPS unverified with SNI, like Route 53's "
-              "checkers) at the address of the stand-in answering that name (e2e/run.py's TLS front); no "
-              "stand-in or a status outside 2xx/3xx is a Failure"),
+    Responder(
+        "CloudFront Create/Get/GetConfig/Update/Delete/ListResponseHeadersPolicies",
+        "moto routes no /2020-05-31/response-headers-policy path: HTTP 404, the policy cannot be created",
+        "stores each account's policies, echoes the configuration it received with Id, LastModifiedTime and "
+        "an ETag; Update and Delete demand the current ETag in If-Match",
+    ),
+    Responder(
+        "CloudFront ListCachePolicies/GetCachePolicy, ListOriginRequestPolicies/GetOriginRequestPolicy",
+        "HTTP 404: data.aws_cloudfront_cache_policy and data.aws_cloudfront_origin_request_policy cannot "
+        "find the AWS-managed policies by name",
+        "answers the AWS-managed ones (CachingOptimized, CachingDisabled, AllViewer, "
+        "AllViewerExceptHostHeader) with AWS's ids; read-only",
+    ),
+    Responder(
+        "Budgets DescribeSubscribersForNotification",
+        "not implemented (HTTP 500): aws_budgets_budget retries its read until 'Plugin did not respond'",
+        "answers from the subscribers moto's budgets backend kept from CreateBudget's "
+        "NotificationsWithSubscribers and CreateNotification",
+    ),
+    Responder(
+        "Budgets ListTagsForResource, TagResource, UntagResource (and CreateBudget's ResourceTags)",
+        "not implemented (HTTP 500; moto drops ResourceTags): the provider reads a budget's tags after "
+        "creating it and retries until 'Plugin did not respond'",
+        "keeps each budget's tags on moto's budget, so they go when it is deleted",
+    ),
+    Responder(
+        "Budgets UpdateBudget",
+        "not implemented (HTTP 500): any in-place change of a budget fails",
+        "replaces the budget's definition in moto's backend, keeping its notifications and tags",
+    ),
+    Responder(
+        "Lambda Invoke and S3 bucket notifications to Lambda",
+        "moto runs functions in Docker, which this machine lacks: 'error running docker', S3 events dropped",
+        "runs the handler from the function's zip in a python3.12 subprocess with boto3 on its path, the "
+        "function's environment, AWS_ENDPOINT_URL = the emulator and the execution role's assumed "
+        "credentials (calls land in the function's account); honours the timeout; logs each invocation; "
+        "S3 events run in the background, as in AWS, instead of inside the PutObject",
+    ),
+    Responder(
+        "S3 bucket policies on object requests (Get/Put/DeleteObject, DeleteObjects)",
+        "moto evaluates only StringEquals conditions and treats others as met, so the usual 'deny "
+        "aws:SecureTransport=false' and 's3:TlsVersion<1.2' statements deny every object request (403): "
+        "uploads, a Lambda's writes, force_destroy",
+        "judges statements whose conditions are only about transport as for a request over TLS 1.3 "
+        "(dropped when they do not hold); every other statement is left to moto",
+    ),
+    Responder(
+        "S3 DeleteObject(s) by version in a bucket whose versioning was suspended",
+        "moto fails on delete markers ('FakeDeleteMarker' object has no attribute 'dispose'): HTTP 500, "
+        "destroying a bucket that ever had an object deleted retries for many minutes",
+        "gives delete markers the missing no-op dispose()",
+    ),
+    Responder(
+        "S3 event notifications",
+        "moto encodes the key's slashes (incoming%2Fa.txt) and sends no versionId or sequencer",
+        "encodes the key as AWS does (incoming/a.txt) and adds the object's versionId and a sequencer",
+    ),
+    Responder(
+        "SSM GetCommandInvocation (AWS-RunShellScript)",
+        "SendCommand runs nothing: every invocation is 'Success' with empty output, so the smoke test's "
+        "/ready probe through an instance could never fail (or report anything)",
+        "runs the command's script with bash here, as the instance's agent would, with the instance's "
+        "loopback service port pointed at the region's stand-in webapp (e2e/run.py); InProgress until it "
+        "ends, then Success or Failed with its output and exit code, TimedOut after executionTimeout",
+    ),
+    Responder(
+        "Route 53 GetHealthCheckStatus",
+        "every health check is reported 'Success' whatever its target does",
+        "requests the health check's target (FQDN, port, path; HTTPS unverified with SNI, like Route 53's "
+        "checkers) at the address of the stand-in answering that name (e2e/run.py's TLS front); no "
+        "stand-in or a status outside 2xx/3xx is a Failure",
+    ),
 )
 
 
@@ -128,8 +150,12 @@ def _not_implemented(request: Request, message: str) -> Response:
     """HTTP 501 (not retried by the SDKs) in the request's protocol: JSON for X-Amz-Target APIs, else XML."""
     text = f"moto 5.2.5 (emulator): {message}"
     if "X-Amz-Target" in request.headers:
-        return Response(json.dumps({"__type": "NotImplemented", "message": text}), 501,
-                        {"x-amzn-ErrorType": "NotImplemented"}, content_type="application/x-amz-json-1.1")
+        return Response(
+            json.dumps({"__type": "NotImplemented", "message": text}),
+            501,
+            {"x-amzn-ErrorType": "NotImplemented"},
+            content_type="application/x-amz-json-1.1",
+        )
     body = f"<ErrorResponse><Error><Code>NotImplemented</Code><Message>{text}</Message></Error></ErrorResponse>"
     return Response(body, 501, content_type="text/xml")
 
@@ -171,8 +197,9 @@ class Middleware:
             return self.app(environ, recording_start_response)
         except NotImplementedError as missing:
             # moto's answer would be a 500, which SDKs retry for minutes: fail fast and say what is missing
-            log.warning("moto lacks %s %s %s: %s", request.method, request.path,
-                        environ.get("HTTP_X_AMZ_TARGET", ""), missing)
+            log.warning(
+                "moto lacks %s %s %s: %s", request.method, request.path, environ.get("HTTP_X_AMZ_TARGET", ""), missing
+            )
             return _not_implemented(request, str(missing))(environ, start_response)
 
 
@@ -264,8 +291,9 @@ class Emulator:
         handler = logging.FileHandler(path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         ours = logging.getLogger("e2e")
-        self._undo.append(lambda levels=(ours.level, http_log.level): (ours.setLevel(levels[0]),
-                                                                       http_log.setLevel(levels[1])))
+        self._undo.append(
+            lambda levels=(ours.level, http_log.level): (ours.setLevel(levels[0]), http_log.setLevel(levels[1]))
+        )
         if ours.getEffectiveLevel() > logging.INFO:
             ours.setLevel(logging.INFO)
         http_log.setLevel(logging.DEBUG)
@@ -277,8 +305,9 @@ class Emulator:
     def _set_env(self, name: str, value: str) -> None:
         previous = os.environ.get(name)
         os.environ[name] = value
-        self._undo.append(lambda: os.environ.__setitem__(name, previous) if previous is not None
-                          else os.environ.pop(name, None))
+        self._undo.append(
+            lambda: os.environ.__setitem__(name, previous) if previous is not None else os.environ.pop(name, None)
+        )
 
     def _patch(self, owner: Any, name: str, value: Any) -> None:
         previous = owner.__dict__.get(name)
@@ -300,8 +329,11 @@ class Emulator:
         self._patch(notifications, "_get_s3_event", s3.event_like_aws(notifications._get_s3_event))
         # S3 invokes Lambda asynchronously; moto would hold the PutObject until the function ends
         invoke = notifications._invoke_awslambda
-        self._patch(notifications, "_invoke_awslambda", lambda *args: threading.Thread(
-            target=invoke, args=args, name="s3-to-lambda", daemon=True).start())
+        self._patch(
+            notifications,
+            "_invoke_awslambda",
+            lambda *args: threading.Thread(target=invoke, args=args, name="s3-to-lambda", daemon=True).start(),
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -77,42 +77,77 @@ class StandIns:
         region = region_of(request)
         command_id, instance = body.get("CommandId", ""), body.get("InstanceId", "")
         commands = [c for c in ssm_backends[account][region]._commands if c.command_id == command_id]
-        if not commands or instance not in commands[0].instance_ids \
-                or commands[0].document_name != "AWS-RunShellScript":
+        if (
+            not commands
+            or instance not in commands[0].instance_ids
+            or commands[0].document_name != "AWS-RunShellScript"
+        ):
             return None  # moto's answer: InvalidCommandId, InvocationDoesNotExist, or its own
         command = commands[0]
         with self._lock:
             run = self._runs.get((command_id, instance))
             if run is None:
                 run = self._runs[(command_id, instance)] = _Run()
-                threading.Thread(target=self._execute, args=(run, command.parameters, self.webapps.get(
-                    (account, region))), name=f"ssm-{command_id[:8]}", daemon=True).start()
-        return Response(json.dumps({
-            "CommandId": command_id, "InstanceId": instance, "Comment": command.comment,
-            "DocumentName": command.document_name, "PluginName": "aws:runShellScript",
-            "ResponseCode": run.code, "ExecutionStartDateTime": run.started, "Status": run.status,
-            "StatusDetails": run.status, "StandardOutputContent": run.stdout, "StandardErrorContent": run.stderr,
-            "StandardOutputUrl": "", "StandardErrorUrl": ""}), 200, content_type="application/x-amz-json-1.1")
+                threading.Thread(
+                    target=self._execute,
+                    args=(run, command.parameters, self.webapps.get((account, region))),
+                    name=f"ssm-{command_id[:8]}",
+                    daemon=True,
+                ).start()
+        return Response(
+            json.dumps(
+                {
+                    "CommandId": command_id,
+                    "InstanceId": instance,
+                    "Comment": command.comment,
+                    "DocumentName": command.document_name,
+                    "PluginName": "aws:runShellScript",
+                    "ResponseCode": run.code,
+                    "ExecutionStartDateTime": run.started,
+                    "Status": run.status,
+                    "StatusDetails": run.status,
+                    "StandardOutputContent": run.stdout,
+                    "StandardErrorContent": run.stderr,
+                    "StandardOutputUrl": "",
+                    "StandardErrorUrl": "",
+                }
+            ),
+            200,
+            content_type="application/x-amz-json-1.1",
+        )
 
     @staticmethod
     def _execute(run: _Run, parameters: dict[str, list[str]], webapp: tuple[int, int] | None) -> None:
         if webapp is None:
-            run.stderr, run.code, run.status = ("emulator: no stand-in webapp for this instance's region, so the "
-                                                "command cannot run there"), 1, "Failed"
+            run.stderr, run.code, run.status = (
+                ("emulator: no stand-in webapp for this instance's region, so the command cannot run there"),
+                1,
+                "Failed",
+            )
             return
         instance_port, loopback_port = webapp
-        script = "\n".join(parameters.get("commands", [])).replace(f"127.0.0.1:{instance_port}",
-                                                                   f"127.0.0.1:{loopback_port}")
+        script = "\n".join(parameters.get("commands", [])).replace(
+            f"127.0.0.1:{instance_port}", f"127.0.0.1:{loopback_port}"
+        )
         limit = float((parameters.get("executionTimeout") or ["3600"])[0])
-        process = subprocess.Popen([shutil.which("bash") or "/bin/bash", "-c", script], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+        process = subprocess.Popen(
+            [shutil.which("bash") or "/bin/bash", "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             stdout, stderr = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:  # the agent ends the whole script, children included
             os.killpg(process.pid, signal.SIGKILL)
             stdout, _ = process.communicate()
-            run.stdout, run.stderr, run.code, run.status = stdout, f"execution timed out after {limit:g} s", -1, \
-                "TimedOut"
+            run.stdout, run.stderr, run.code, run.status = (
+                stdout,
+                f"execution timed out after {limit:g} s",
+                -1,
+                "TimedOut",
+            )
             return
         run.stdout, run.stderr, run.code = stdout, stderr, process.returncode
         run.status = "Success" if process.returncode == 0 else "Failed"
@@ -134,10 +169,15 @@ class StandIns:
         observations = "".join(
             f"<HealthCheckObservation><Region>{region}</Region><IPAddress>127.0.0.1</IPAddress><StatusReport>"
             f"<Status>{status}</Status><CheckedTime>{now}</CheckedTime></StatusReport></HealthCheckObservation>"
-            for region in CHECKER_REGIONS)
-        return Response(f'<?xml version="1.0" encoding="UTF-8"?>\n<GetHealthCheckStatusResponse xmlns="{R53_NS}">'
-                        f"<HealthCheckObservations>{observations}</HealthCheckObservations>"
-                        "</GetHealthCheckStatusResponse>", 200, content_type="text/xml")
+            for region in CHECKER_REGIONS
+        )
+        return Response(
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<GetHealthCheckStatusResponse xmlns="{R53_NS}">'
+            f"<HealthCheckObservations>{observations}</HealthCheckObservations>"
+            "</GetHealthCheckStatusResponse>",
+            200,
+            content_type="text/xml",
+        )
 
     def _probe(self, check: Any) -> str:
         name = check.fqdn or check.ip_address or ""
@@ -154,13 +194,18 @@ class StandIns:
                 raw = context.wrap_socket(raw, server_hostname=name if check.enable_sni else None)
             connection = http.client.HTTPConnection(name, timeout=4)
             connection.sock = raw  # already connected to the stand-in's address
-            connection.request("GET", check.resource_path or "/", headers={
-                "Host": name, "User-Agent": "Amazon-Route53-Health-Check-Service (emulator)"})
+            connection.request(
+                "GET",
+                check.resource_path or "/",
+                headers={"Host": name, "User-Agent": "Amazon-Route53-Health-Check-Service (emulator)"},
+            )
             reply = connection.getresponse()
             connection.close()
         except OSError as exc:
             return f"Failure: Connection to {name} failed: {exc}"
         if 200 <= reply.status < 400:
-            return (f"Success: HTTP Status Code {reply.status}, {reply.reason} "
-                    f"({(time.monotonic() - started) * 1000:.0f} ms)")
+            return (
+                f"Success: HTTP Status Code {reply.status}, {reply.reason} "
+                f"({(time.monotonic() - started) * 1000:.0f} ms)"
+            )
         return f"Failure: HTTP Status Code {reply.status}, {reply.reason}"

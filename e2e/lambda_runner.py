@@ -98,10 +98,18 @@ class Runner:
         from moto.sts.models import sts_backends
 
         role = sts_backends[fn.account_id][fn.partition].assume_role(
-            region_name=fn.region, role_session_name=fn.function_name[:64], role_arn=fn.role,
-            policy=None, duration=max(900, int(fn.timeout) + 60), external_id=None)
-        return {"AWS_ACCESS_KEY_ID": role.access_key_id, "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
-                "AWS_SESSION_TOKEN": role.session_token}
+            region_name=fn.region,
+            role_session_name=fn.function_name[:64],
+            role_arn=fn.role,
+            policy=None,
+            duration=max(900, int(fn.timeout) + 60),
+            external_id=None,
+        )
+        return {
+            "AWS_ACCESS_KEY_ID": role.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
+            "AWS_SESSION_TOKEN": role.session_token,
+        }
 
     def run(self, fn: Any, event: Any = None) -> tuple[str, bool, str]:
         """Replacement for `LambdaFunction._invoke_lambda(self, event)`: (payload, errored, logs)."""
@@ -113,36 +121,87 @@ class Runner:
             zipfile.ZipFile(io.BytesIO(fn.code_bytes)).extractall(task)
             env = {
                 **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
-                "PYTHONPATH": f"{task}{os.pathsep}{self.libs}", "PYTHONDONTWRITEBYTECODE": "1",
-                "LAMBDA_TASK_ROOT": str(task), "_HANDLER": fn.handler, "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
-                "AWS_LAMBDA_FUNCTION_NAME": fn.function_name, "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size), "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
-                "AWS_REGION": fn.region, "AWS_DEFAULT_REGION": fn.region, "AWS_ENDPOINT_URL": self.endpoint_url,
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LANG": "C.UTF-8",
+                "TZ": ":UTC",
+                "PYTHONPATH": f"{task}{os.pathsep}{self.libs}",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "LAMBDA_TASK_ROOT": str(task),
+                "_HANDLER": fn.handler,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+                "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+                "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+                "AWS_REGION": fn.region,
+                "AWS_DEFAULT_REGION": fn.region,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
                 # never the host's ~/.aws: only the role's keys
-                "AWS_CONFIG_FILE": f"{tmp}/no-config", "AWS_SHARED_CREDENTIALS_FILE": f"{tmp}/no-credentials",
+                "AWS_CONFIG_FILE": f"{tmp}/no-config",
+                "AWS_SHARED_CREDENTIALS_FILE": f"{tmp}/no-credentials",
                 **self.credentials(fn),
             }
-            command = [self.interpreter(fn.run_time), "-c", DRIVER, fn.handler, fn.function_name, fn.function_arn,
-                       str(fn.memory_size), request_id, str(fn.timeout), str(result_file)]
+            command = [
+                self.interpreter(fn.run_time),
+                "-c",
+                DRIVER,
+                fn.handler,
+                fn.function_name,
+                fn.function_arn,
+                str(fn.memory_size),
+                request_id,
+                str(fn.timeout),
+                str(result_file),
+            ]
             try:
-                done = subprocess.run(command, input=json.dumps(event), capture_output=True, text=True, env=env,
-                                      cwd=task, timeout=float(fn.timeout), check=False)
+                done = subprocess.run(
+                    command,
+                    input=json.dumps(event),
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    cwd=task,
+                    timeout=float(fn.timeout),
+                    check=False,
+                )
                 code, logs = done.returncode, done.stdout + done.stderr
-                payload = result_file.read_text() if result_file.exists() else json.dumps({
-                    "errorMessage": f"Runtime exited with error: exit status {code}", "errorType": "Runtime.ExitError"})
+                payload = (
+                    result_file.read_text()
+                    if result_file.exists()
+                    else json.dumps(
+                        {
+                            "errorMessage": f"Runtime exited with error: exit status {code}",
+                            "errorType": "Runtime.ExitError",
+                        }
+                    )
+                )
             except subprocess.TimeoutExpired as expired:
                 code = -1
-                logs = "".join(x.decode(errors="replace") if isinstance(x, bytes) else x or ""
-                               for x in (expired.stdout, expired.stderr))
-                payload = json.dumps({"errorMessage": f"Task timed out after {float(fn.timeout):.2f} seconds",
-                                      "errorType": "Sandbox.Timedout"})
+                logs = "".join(
+                    x.decode(errors="replace") if isinstance(x, bytes) else x or ""
+                    for x in (expired.stdout, expired.stderr)
+                )
+                payload = json.dumps(
+                    {
+                        "errorMessage": f"Task timed out after {float(fn.timeout):.2f} seconds",
+                        "errorType": "Sandbox.Timedout",
+                    }
+                )
         duration = time.monotonic() - started
-        log.info("lambda %s (%s %s) request %s: exit %s in %.2f s", fn.function_name, fn.account_id, fn.region,
-                 request_id, code, duration)
+        log.info(
+            "lambda %s (%s %s) request %s: exit %s in %.2f s",
+            fn.function_name,
+            fn.account_id,
+            fn.region,
+            request_id,
+            code,
+            duration,
+        )
         if code != 0:
             log.warning("lambda %s failed: %s\n%s", fn.function_name, payload, logs.strip())
         fn.logs_backend.ensure_log_group(fn.logs_group_name)
-        fn.save_logs(f"START RequestId: {request_id}\n{logs}END RequestId: {request_id}\n"
-                     f"REPORT RequestId: {request_id} Duration: {duration * 1000:.2f} ms")
+        fn.save_logs(
+            f"START RequestId: {request_id}\n{logs}END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id} Duration: {duration * 1000:.2f} ms"
+        )
         return payload, code != 0, logs

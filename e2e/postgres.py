@@ -52,14 +52,40 @@ class Postgres:
         pwfile.write_text(self.superuser_password)
         if self.as_postgres:
             shutil.chown(pwfile, "postgres")
-        self.run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "scram-sha-256",
-                 "--pwfile", str(pwfile), "--no-sync")
-        self.run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                 "-keyout", str(self.data / "server.key"), "-out", str(self.data / "server.crt"))
+        self.run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "scram-sha-256",
+            "--pwfile",
+            str(pwfile),
+            "--no-sync",
+        )
+        self.run(
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(self.data / "server.key"),
+            "-out",
+            str(self.data / "server.crt"),
+        )
         os.chmod(self.data / "server.key", 0o600)
         with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nssl = on\n"
-                       f"unix_socket_directories = '{self.base}'\nfsync = off\n")
+            conf.write(
+                f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\nssl = on\n"
+                f"unix_socket_directories = '{self.base}'\nfsync = off\n"
+            )
         (self.data / "pg_hba.conf").write_text("hostssl all all 127.0.0.1/32 scram-sha-256\n")
         self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "log"), "-w", "start")
 
@@ -71,13 +97,24 @@ class Postgres:
         self.stop()
 
     def sql(self, statement: str) -> None:
-        subprocess.run([str(self.bin / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", statement],
-                       check=True, capture_output=True,
-                       env={**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": "postgres",
-                            "PGPASSWORD": self.superuser_password, "PGDATABASE": "postgres",
-                            "PGSSLMODE": "require"})
+        subprocess.run(
+            [str(self.bin / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", statement],
+            check=True,
+            capture_output=True,
+            env={
+                **os.environ,
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(self.port),
+                "PGUSER": "postgres",
+                "PGPASSWORD": self.superuser_password,
+                "PGDATABASE": "postgres",
+                "PGSSLMODE": "require",
+            },
+        )
 
     def stop(self) -> None:
-        subprocess.run([*self.as_postgres, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*self.as_postgres, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(self.base, ignore_errors=True)

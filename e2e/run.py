@@ -69,11 +69,13 @@ CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"  # `make tools`; the
 # (`block.attribute`) and covers what lies below it. Any other difference in the second plan fails.
 EMULATOR_DRIFT: dict[tuple[str, str], str] = {
     ("aws_autoscaling_group", "default_instance_warmup"): "moto does not store default_instance_warmup",
-    ("aws_autoscaling_group", "capacity_reservation_specification.capacity_reservation_preference"):
-        "moto returns no preference (null) where the provider plans its empty default",
+    (
+        "aws_autoscaling_group",
+        "capacity_reservation_specification.capacity_reservation_preference",
+    ): "moto returns no preference (null) where the provider plans its empty default",
     ("aws_autoscaling_policy", "enabled"): "moto does not return the policy's enabled flag",
     ("aws_autoscaling_policy", "predictive_scaling_configuration"): "moto returns an empty predictive scaling block "
-                                                                    "for target-tracking policies",
+    "for target-tracking policies",
     ("aws_db_parameter_group", "parameter"): "moto does not return user-set parameters",
     ("aws_kms_key", "rotation_period_in_days"): "moto does not return the rotation period",
     ("aws_lambda_function", "dead_letter_config"): "moto does not return the dead-letter target",
@@ -82,12 +84,12 @@ EMULATOR_DRIFT: dict[tuple[str, str], str] = {
     ("aws_vpc_security_group_ingress_rule", "description"): "moto drops security-group rule descriptions",
     ("aws_vpc_security_group_egress_rule", "description"): "moto drops security-group rule descriptions",
     ("aws_cloudfront_distribution", "default_cache_behavior.forwarded_values"): "moto returns legacy forwarded_values "
-                                                                                "for a cache-policy behavior",
+    "for a cache-policy behavior",
     ("aws_cloudfront_distribution", "ordered_cache_behavior.forwarded_values"): "moto returns legacy forwarded_values "
-                                                                                "for a cache-policy behavior",
+    "for a cache-policy behavior",
     ("aws_cloudfront_distribution", "viewer_certificate.cloudfront_default_certificate"): "moto reports the default "
-                                                                                          "certificate next to the "
-                                                                                          "ACM one",
+    "certificate next to the "
+    "ACM one",
 }
 
 
@@ -100,6 +102,7 @@ def say(message: str) -> None:
 
 
 # --- configuration ---------------------------------------------------------------------------
+
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
@@ -120,8 +123,11 @@ def dump_toml(data: dict[str, Any]) -> str:
     lines: list[str] = []
 
     def table(path: list[str], body: dict[str, Any]) -> None:
-        scalars = {k: v for k, v in body.items() if not isinstance(v, dict) or not all(
-            isinstance(x, dict) for x in v.values()) or not v}
+        scalars = {
+            k: v
+            for k, v in body.items()
+            if not isinstance(v, dict) or not all(isinstance(x, dict) for x in v.values()) or not v
+        }
         nested = {k: v for k, v in body.items() if k not in scalars}
         if path:
             lines.append(f"[{'.'.join(json.dumps(p) for p in path)}]")
@@ -153,6 +159,7 @@ def emulated_config(source: Path, state_dir: Path, target: Path, changes: dict[s
 
 # --- running the project's own commands ------------------------------------------------------
 
+
 class Session:
     def __init__(self, config_path: Path, env_name: str, work: Path, environ: dict[str, str]):
         self.config_path, self.env_name, self.work, self.environ = config_path, env_name, work, environ
@@ -160,23 +167,47 @@ class Session:
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
-    def main(self, *args: str, ok: tuple[int, ...] = (0,), extra_env: dict[str, str] | None = None,
-             capture: bool = False) -> str:
+    def main(
+        self, *args: str, ok: tuple[int, ...] = (0,), extra_env: dict[str, str] | None = None, capture: bool = False
+    ) -> str:
         """`python main.py ARGS --env NAME --config CONFIG --out OUT`; output logged, returned."""
-        command = [sys.executable, str(ROOT / "main.py"), *args, "--env", self.env_name,
-                   "--config", str(self.config_path), "--out", str(self.out)]
+        command = [
+            sys.executable,
+            str(ROOT / "main.py"),
+            *args,
+            "--env",
+            self.env_name,
+            "--config",
+            str(self.config_path),
+            "--out",
+            str(self.out),
+        ]
         return self.run(args[0], command, ok=ok, extra_env=extra_env, capture=capture)
 
-    def run(self, name: str, command: list[str], ok: tuple[int, ...] = (0,), cwd: Path = ROOT,
-            extra_env: dict[str, str] | None = None, capture: bool = False) -> str:
+    def run(
+        self,
+        name: str,
+        command: list[str],
+        ok: tuple[int, ...] = (0,),
+        cwd: Path = ROOT,
+        extra_env: dict[str, str] | None = None,
+        capture: bool = False,
+    ) -> str:
         """Run a command, its output streamed to a numbered log file; `capture` returns stdout instead."""
         log = self.logs / f"{len(list(self.logs.iterdir())):02d}-{name}.log"
         started = time.monotonic()
         with log.open("w") as sink:  # streamed, so a long step can be followed with tail -f
             sink.write(f"$ {' '.join(command)}\n")
             sink.flush()
-            done = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE if capture else sink, stderr=sink,
-                                  text=True, env={**self.environ, **(extra_env or {})}, check=False)
+            done = subprocess.run(
+                command,
+                cwd=cwd,
+                stdout=subprocess.PIPE if capture else sink,
+                stderr=sink,
+                text=True,
+                env={**self.environ, **(extra_env or {})},
+                check=False,
+            )
             if capture:
                 sink.write(f"--- stdout ---\n{done.stdout}")
         say(f"{name}: exit {done.returncode} in {time.monotonic() - started:.0f} s (log: {log})")
@@ -189,12 +220,20 @@ class Session:
 def aws_environment(url: str) -> dict[str, str]:
     """The standard AWS settings, pointed at the emulator; nothing project-specific."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
-    environ.update({"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                    "AWS_EC2_METADATA_DISABLED": "true", "PYTHONUNBUFFERED": "1"})
+    environ.update(
+        {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return environ
 
 
 # --- what the emulator cannot run -----------------------------------------------------------
+
 
 def managed_resources(state_dir: Path, stacks: list[str]) -> dict[str, int]:
     """Managed resource instances per stack, from its local state file (a missing file counts -1)."""
@@ -205,8 +244,9 @@ def managed_resources(state_dir: Path, stacks: list[str]) -> dict[str, int]:
             counts[stack] = -1
             continue
         state = json.loads(path.read_text())
-        counts[stack] = sum(len(r.get("instances", [])) for r in state.get("resources", [])
-                            if r.get("mode") == "managed")
+        counts[stack] = sum(
+            len(r.get("instances", [])) for r in state.get("resources", []) if r.get("mode") == "managed"
+        )
     return counts
 
 
@@ -214,7 +254,8 @@ def user_data_of(ec2: Any, autoscaling: Any, asg_name: str) -> str:
     (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg_name])["AutoScalingGroups"]
     spec = group.get("LaunchTemplate") or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
     (version,) = ec2.describe_launch_template_versions(
-        LaunchTemplateId=spec["LaunchTemplateId"], Versions=[spec.get("Version", "$Latest")])["LaunchTemplateVersions"]
+        LaunchTemplateId=spec["LaunchTemplateId"], Versions=[spec.get("Version", "$Latest")]
+    )["LaunchTemplateVersions"]
     return base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
 
 
@@ -246,8 +287,9 @@ def sql_identifier(value: str) -> str:
 
 
 @contextmanager
-def stand_ins(session: Session, cfg: model.Config, env: model.Environment, emulator: Emulator,
-              outputs: dict[str, dict]) -> Iterator[tuple[list[str], Path]]:
+def stand_ins(
+    session: Session, cfg: model.Config, env: model.Environment, emulator: Emulator, outputs: dict[str, dict]
+) -> Iterator[tuple[list[str], Path]]:
     """Per region: PostgreSQL with the stack's database and secret, the webapp from its user data
     (with the instance role's credentials and that database); one TLS front for every load balancer
     name and the viewer name. Registers them with the emulator (SSM Run Command reaches the webapp,
@@ -259,32 +301,48 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, emula
         resolve: list[str] = []
         for region in env.regions:
             values = outputs[naming.stack_name(env.name, region)]
+
             def aws(service: str, region: str = region) -> Any:
                 return seed.client(url, service, env.account_id, region)
 
-            secret = json.loads(aws("secretsmanager").get_secret_value(
-                SecretId=values["db_secret_arn"])["SecretString"])
+            secret = json.loads(
+                aws("secretsmanager").get_secret_value(SecretId=values["db_secret_arn"])["SecretString"]
+            )
             database = stack.enter_context(Postgres())
             user = sql_identifier(secret["username"])
             database.sql(f"CREATE ROLE {user} LOGIN PASSWORD {sql_literal(secret['password'])}")
             database.sql(f"CREATE DATABASE app OWNER {user}")
             db_host = values["db_endpoint"].rpartition(":")[0]
-            say(f"{region}: PostgreSQL {database.port} on loopback stands in for {db_host} "
-                "(database app, credentials from the secret the emulator holds)")
+            say(
+                f"{region}: PostgreSQL {database.port} on loopback stands in for {db_host} "
+                "(database app, credentials from the secret the emulator holds)"
+            )
             folder = session.work / "webapp" / region
             folder.mkdir(parents=True)
-            app_env = unpack_webapp(user_data_of(aws("ec2"), aws("autoscaling"), values["asg_name"]),
-                                    folder)
+            app_env = unpack_webapp(user_data_of(aws("ec2"), aws("autoscaling"), values["asg_name"]), folder)
             role = cfg.namer(env, region).name("web", "iam_role")  # the instance profile's role
-            keys = aws("sts").assume_role(RoleArn=model.role_arn(env.account_id, role),
-                                          RoleSessionName="e2e-instance")["Credentials"]
-            port = stack.enter_context(frontend.Process(
-                [instance_python(), "-m", "webapp.server"], cwd=folder, log=session.logs / f"webapp-{region}.log",
-                env={**app_env, "WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()),
-                     "WEBAPP_DB_HOST": "127.0.0.1", "WEBAPP_DB_PORT": str(database.port),
-                     "WEBAPP_AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
-                     "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"], "AWS_SESSION_TOKEN": keys["SessionToken"],
-                     "PATH": os.environ["PATH"]}))
+            keys = aws("sts").assume_role(RoleArn=model.role_arn(env.account_id, role), RoleSessionName="e2e-instance")[
+                "Credentials"
+            ]
+            port = stack.enter_context(
+                frontend.Process(
+                    [instance_python(), "-m", "webapp.server"],
+                    cwd=folder,
+                    log=session.logs / f"webapp-{region}.log",
+                    env={
+                        **app_env,
+                        "WEBAPP_HOST": "127.0.0.1",
+                        "WEBAPP_PORT": str(free_port()),
+                        "WEBAPP_DB_HOST": "127.0.0.1",
+                        "WEBAPP_DB_PORT": str(database.port),
+                        "WEBAPP_AWS_ENDPOINT_URL": url,
+                        "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+                        "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+                        "AWS_SESSION_TOKEN": keys["SessionToken"],
+                        "PATH": os.environ["PATH"],
+                    },
+                )
+            )
             emulator.stand_ins.webapps[(env.account_id, region)] = (int(app_env["WEBAPP_PORT"]), port)
             front.route(env.regional_origin_domain(region), port)
             if env.is_primary(region):
@@ -294,8 +352,10 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, emula
         front.start()
         emulator.stand_ins.endpoints.update({name: ("127.0.0.1", front.port) for name in front.names()})
         resolve.append(f"{env.app_domain}=127.0.0.1:{front.port}")
-        say(f"TLS front on 127.0.0.1:{front.port} for {', '.join(front.names())} (CA {front.ca_file}); "
-            "Route 53 health checks reach it, smoke only by the viewer name")
+        say(
+            f"TLS front on 127.0.0.1:{front.port} for {', '.join(front.names())} (CA {front.ca_file}); "
+            "Route 53 health checks reach it, smoke only by the viewer name"
+        )
         try:
             yield resolve, front.ca_file
         finally:
@@ -305,6 +365,7 @@ def stand_ins(session: Session, cfg: model.Config, env: model.Environment, emula
 
 # --- second plan ------------------------------------------------------------------------------
 
+
 def differences(before: Any, after: Any, unknown: Any, path: str = "") -> list[str]:
     """Attribute paths whose known values differ. Values Terraform will only know after the apply
     are skipped: they are consequences, and what causes them differs in a known value somewhere."""
@@ -312,13 +373,23 @@ def differences(before: Any, after: Any, unknown: Any, path: str = "") -> list[s
         return []
     if isinstance(before, dict) and isinstance(after, dict):
         mask = unknown if isinstance(unknown, dict) else {}
-        return [d for key in sorted(set(before) | set(after))
-                for d in differences(before.get(key), after.get(key), mask.get(key), f"{path}.{key}" if path else key)]
-    if (isinstance(before, list) and isinstance(after, list) and len(before) == len(after)
-            and all(isinstance(item, dict) for item in before + after)):  # nested blocks, item by item
+        return [
+            d
+            for key in sorted(set(before) | set(after))
+            for d in differences(before.get(key), after.get(key), mask.get(key), f"{path}.{key}" if path else key)
+        ]
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and len(before) == len(after)
+        and all(isinstance(item, dict) for item in before + after)
+    ):  # nested blocks, item by item
         mask = unknown if isinstance(unknown, list) else []
-        return [d for i, (b, a) in enumerate(zip(before, after, strict=True))
-                for d in differences(b, a, mask[i] if i < len(mask) else None, path)]
+        return [
+            d
+            for i, (b, a) in enumerate(zip(before, after, strict=True))
+            for d in differences(b, a, mask[i] if i < len(mask) else None, path)
+        ]
     return [] if before == after else [path]
 
 
@@ -339,8 +410,11 @@ def unexpected_changes(out: Path, stacks: list[str]) -> list[str]:
             if actions != ["update"]:
                 found.append(f"{stack}: {change['address']} {'/'.join(actions)}")
                 continue
-            paths = differences(change["change"].get("before") or {}, change["change"].get("after") or {},
-                                change["change"].get("after_unknown") or {})
+            paths = differences(
+                change["change"].get("before") or {},
+                change["change"].get("after") or {},
+                change["change"].get("after_unknown") or {},
+            )
             odd = sorted({p for p in paths if not allowed(change["type"], p)})
             if odd:
                 found.append(f"{stack}: {change['address']} changes {', '.join(odd)}")
@@ -348,6 +422,7 @@ def unexpected_changes(out: Path, stacks: list[str]) -> list[str]:
 
 
 # --- the run ----------------------------------------------------------------------------------
+
 
 def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
     started = time.monotonic()
@@ -371,8 +446,12 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
         environ.setdefault("TF_PLUGIN_CACHE_DIR", str(toolchain.TOOLS_DIR / "plugin-cache"))
         session = Session(config_copy, env_name, work, environ)
         accounts_regions = {(env.account_id, r) for r in env.regions}
-        for line in seed.seed(emulator.url, dns_account=cfg.dns_account_id(env), domain=cfg.project.domain,
-                              accounts_regions=sorted(accounts_regions)):
+        for line in seed.seed(
+            emulator.url,
+            dns_account=cfg.dns_account_id(env),
+            domain=cfg.project.domain,
+            accounts_regions=sorted(accounts_regions),
+        ):
             say(f"seeded {line}")
         if cfg.project.hosted_zone_id:  # the emulator chose the seeded zone's id: the copy names that one
             zone_id = seed.zone_id(emulator.url, cfg.dns_account_id(env), cfg.project.domain)
@@ -387,8 +466,11 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
         say(f"deployed {len(stacks)} stacks, {resources} resources in {time.monotonic() - deploy_started:.0f} s")
         outputs = json.loads(session.main("outputs", "--json", capture=True))
         with stand_ins(session, cfg, env, emulator, outputs) as (resolve, ca_file):
-            session.main("smoke", *[arg for entry in resolve for arg in ("--resolve", entry)],
-                         extra_env={"SSL_CERT_FILE": str(ca_file)})
+            session.main(
+                "smoke",
+                *[arg for entry in resolve for arg in ("--resolve", entry)],
+                extra_env={"SSL_CERT_FILE": str(ca_file)},
+            )
         session.main("plan", "--verbose", ok=(0, 3))
         odd = unexpected_changes(session.out, stacks)
         say(f"second plan: {len(odd)} unexpected change(s); allowed emulator drift:")
@@ -400,8 +482,12 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
         cdktf_deploy_and_destroy(session, cdktf, next(s for s in specs if s.role == "edge").name)
         if env.deletion_protection:  # as an operator must: switch protection off, apply, then destroy
             say(f"{env_name} has deletion_protection: applying it switched off before destroying")
-            emulated_config(session.config_path, state_dir, config_copy,
-                            {"environments": {env_name: {"deletion_protection": False}}})
+            emulated_config(
+                session.config_path,
+                state_dir,
+                config_copy,
+                {"environments": {env_name: {"deletion_protection": False}}},
+            )
             session.main("deploy", "--verbose")
         destroy_started = time.monotonic()
         session.main("destroy", "--allow-destroy", "--verbose")
@@ -411,8 +497,7 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
             raise E2EFailure(f"destroy left resources in state ({state_dir}): {left}")
     say(f"all steps passed in {time.monotonic() - started:.0f} s; removing {work}")
     shutil.rmtree(work, ignore_errors=True)
-    return (f"e2e: {len(stacks)} stacks applied ({resources} resources), smoke passed, destroyed in "
-            f"{destroyed_in:.0f} s")
+    return f"e2e: {len(stacks)} stacks applied ({resources} resources), smoke passed, destroyed in {destroyed_in:.0f} s"
 
 
 def hand_plan_and_review(session: Session, stack: str) -> None:
@@ -420,10 +505,15 @@ def hand_plan_and_review(session: Session, stack: str) -> None:
     folder = session.out / "stacks" / stack
     chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name, session.environ)
     environ = {**session.environ, **chain.env}
-    session.run("terraform-plan-by-hand", [chain.terraform, "plan", "-input=false", "-no-color", "-out=hand.tfplan"],
-                cwd=folder, extra_env=environ)
-    text = session.run("terraform-show", [chain.terraform, "show", "-json", "hand.tfplan"], cwd=folder,
-                       extra_env=environ, capture=True)
+    session.run(
+        "terraform-plan-by-hand",
+        [chain.terraform, "plan", "-input=false", "-no-color", "-out=hand.tfplan"],
+        cwd=folder,
+        extra_env=environ,
+    )
+    text = session.run(
+        "terraform-show", [chain.terraform, "show", "-json", "hand.tfplan"], cwd=folder, extra_env=environ, capture=True
+    )
     (folder / "hand.json").write_text(text)
     session.run("review", [sys.executable, str(ROOT / "main.py"), "review", str(folder / "hand.json")])
 
@@ -436,17 +526,36 @@ def cdktf_deploy_and_destroy(session: Session, cdktf: Path, stack: str) -> None:
     if not cdktf.is_file():
         raise E2EFailure(f"{cdktf} is missing: run `make tools` (installs cdktf-cli into .tools/)")
     chain = toolchain.resolve(session.out.parent / toolchain.TOOLS_DIR.name, session.environ)
-    app = (f"{sys.executable} {ROOT / 'main.py'} synth --env {session.env_name} --config {session.config_path} "
-           f"--out {session.out}")
+    app = (
+        f"{sys.executable} {ROOT / 'main.py'} synth --env {session.env_name} --config {session.config_path} "
+        f"--out {session.out}"
+    )
     from modules.runtime import bundled_node_bin
 
     node_bin = bundled_node_bin()
-    environ = {**chain.env, "CHECKPOINT_DISABLE": "1", "CI": "1",
-               "PATH": f"{node_bin}{os.pathsep}{session.environ['PATH']}" if node_bin else session.environ["PATH"]}
+    environ = {
+        **chain.env,
+        "CHECKPOINT_DISABLE": "1",
+        "CI": "1",
+        "PATH": f"{node_bin}{os.pathsep}{session.environ['PATH']}" if node_bin else session.environ["PATH"],
+    }
     for action in ("deploy", "destroy"):
-        session.run(f"cdktf-{action}", [str(cdktf), action, stack, "--app", app, "--output", str(session.out),
-                                        "--auto-approve", "--skip-provider-lock",
-                                        "--ignore-missing-stack-dependencies"], extra_env=environ)
+        session.run(
+            f"cdktf-{action}",
+            [
+                str(cdktf),
+                action,
+                stack,
+                "--app",
+                app,
+                "--output",
+                str(session.out),
+                "--auto-approve",
+                "--skip-provider-lock",
+                "--ignore-missing-stack-dependencies",
+            ],
+            extra_env=environ,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

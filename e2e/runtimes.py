@@ -22,15 +22,19 @@ class RuntimeMissing(RuntimeError):
 
 def find_python(version: str) -> str:
     root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    found = sorted(root.glob(f"versions/{version}.*/bin/python3"),
-                   key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()))
+    found = sorted(
+        root.glob(f"versions/{version}.*/bin/python3"),
+        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()),
+    )
     if found:
         return str(found[-1])
     path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if "/shims" not in d)
     on_path = shutil.which(f"python{version}", path=path)
     if not on_path:
-        raise RuntimeMissing(f"Python {version} was not found (python{version} on PATH, or pyenv under {root}): "
-                             f"install it, e.g. `pyenv install {version}`")
+        raise RuntimeMissing(
+            f"Python {version} was not found (python{version} on PATH, or pyenv under {root}): "
+            f"install it, e.g. `pyenv install {version}`"
+        )
     return on_path
 
 

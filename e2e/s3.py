@@ -34,8 +34,12 @@ from urllib.parse import quote_plus
 # The request context of an SDK call to AWS over HTTPS
 TLS_REQUEST = {"aws:securetransport": "true", "s3:tlsversion": "1.3"}
 _NUMERIC: dict[str, Callable[[float, float], bool]] = {
-    "NumericEquals": operator.eq, "NumericNotEquals": operator.ne, "NumericLessThan": operator.lt,
-    "NumericLessThanEquals": operator.le, "NumericGreaterThan": operator.gt, "NumericGreaterThanEquals": operator.ge,
+    "NumericEquals": operator.eq,
+    "NumericNotEquals": operator.ne,
+    "NumericLessThan": operator.lt,
+    "NumericLessThanEquals": operator.le,
+    "NumericGreaterThan": operator.gt,
+    "NumericGreaterThanEquals": operator.ge,
 }
 
 
@@ -56,8 +60,10 @@ def transport_condition_holds(condition: dict[str, dict[str, Any]]) -> bool | No
             actual = TLS_REQUEST.get(key.lower())
             if actual is None:
                 return None
-            found = [_matches(condition_operator, actual, value)
-                     for value in (expected if isinstance(expected, list) else [expected])]
+            found = [
+                _matches(condition_operator, actual, value)
+                for value in (expected if isinstance(expected, list) else [expected])
+            ]
             if None in found:
                 return None
             results.append(any(found))

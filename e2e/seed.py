@@ -26,8 +26,14 @@ SEED_ROLE = "e2e-seed"
 ROUTE53_HEALTHCHECKS = "com.amazonaws.{region}.route53-healthchecks"
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 # Route 53 health checkers' ranges (AWS ip-ranges.json, service ROUTE53_HEALTHCHECKS)
-HEALTH_CHECKER_CIDRS = ("107.23.255.0/26", "54.243.31.192/26", "54.244.52.192/26", "54.245.168.0/26",
-                        "176.34.159.192/26", "54.228.16.0/26")
+HEALTH_CHECKER_CIDRS = (
+    "107.23.255.0/26",
+    "54.243.31.192/26",
+    "54.244.52.192/26",
+    "54.245.168.0/26",
+    "176.34.159.192/26",
+    "54.228.16.0/26",
+)
 ORIGIN_FACING_CIDRS = ("130.176.0.0/18", "15.158.0.0/16", "64.252.64.0/18", "70.132.0.0/18")
 
 
@@ -36,10 +42,12 @@ def client(url: str, service: str, account: str | None = None, region: str = "us
     settings: dict[str, Any] = {"endpoint_url": url, "region_name": region, **CREDENTIALS}
     if account is not None:
         sts = boto3.client("sts", **settings)
-        keys = sts.assume_role(RoleArn=role_arn(account, SEED_ROLE),
-                               RoleSessionName="e2e-seed")["Credentials"]
-        settings.update(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
-                        aws_session_token=keys["SessionToken"])
+        keys = sts.assume_role(RoleArn=role_arn(account, SEED_ROLE), RoleSessionName="e2e-seed")["Credentials"]
+        settings.update(
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+            aws_session_token=keys["SessionToken"],
+        )
     return boto3.client(service, **settings)
 
 
@@ -49,8 +57,11 @@ def _hosted_zone(route53: Any, domain: str) -> tuple[str, bool]:
     for zone in route53.list_hosted_zones_by_name(DNSName=name)["HostedZones"]:
         if zone["Name"] == name and not zone.get("Config", {}).get("PrivateZone"):
             return zone["Id"].rsplit("/", 1)[-1], False
-    zone = route53.create_hosted_zone(Name=name, CallerReference=f"e2e-seed-{uuid.uuid4()}",
-                                      HostedZoneConfig={"Comment": "seeded by the e2e test", "PrivateZone": False})
+    zone = route53.create_hosted_zone(
+        Name=name,
+        CallerReference=f"e2e-seed-{uuid.uuid4()}",
+        HostedZoneConfig={"Comment": "seeded by the e2e test", "PrivateZone": False},
+    )
     return zone["HostedZone"]["Id"].rsplit("/", 1)[-1], True
 
 
@@ -60,8 +71,9 @@ def _prefix_list(ec2: Any, name: str, cidrs: Iterable[str], description: str) ->
     if found["PrefixLists"]:
         return found["PrefixLists"][0]["PrefixListId"], False
     entries = [{"Cidr": cidr, "Description": description} for cidr in cidrs]
-    made = ec2.create_managed_prefix_list(PrefixListName=name, AddressFamily="IPv4", MaxEntries=len(entries),
-                                          Entries=entries)
+    made = ec2.create_managed_prefix_list(
+        PrefixListName=name, AddressFamily="IPv4", MaxEntries=len(entries), Entries=entries
+    )
     return made["PrefixList"]["PrefixListId"], True
 
 

@@ -79,21 +79,42 @@ class SecureBucket(Construct):
             raise ValueError(f"bucket {p.service}: a bucket without access logging needs a reason")
         n = p.namer
         self.name = n.bucket(p.service, p.account_number)
-        self.bucket = aws.s3_bucket.S3Bucket(self, "bucket", bucket=self.name, force_destroy=p.force_destroy,
-                                             tags=n.resource_tags(p.service, "s3_bucket"), provider=p.provider)
+        self.bucket = aws.s3_bucket.S3Bucket(
+            self,
+            "bucket",
+            bucket=self.name,
+            force_destroy=p.force_destroy,
+            tags=n.resource_tags(p.service, "s3_bucket"),
+            provider=p.provider,
+        )
         self.id: str = self.bucket.id
         self.arn: str = self.bucket.arn
         self.versioning = aws.s3_bucket_versioning.S3BucketVersioningA(
-            self, "versioning", bucket=self.id, provider=p.provider,
+            self,
+            "versioning",
+            bucket=self.id,
+            provider=p.provider,
             versioning_configuration=aws.s3_bucket_versioning.S3BucketVersioningVersioningConfiguration(
-                status="Enabled"))
+                status="Enabled"
+            ),
+        )
         self.public_access_block = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
-            self, "public-access", bucket=self.id, provider=p.provider, block_public_acls=True,
+            self,
+            "public-access",
+            bucket=self.id,
+            provider=p.provider,
+            block_public_acls=True,
             block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True)
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
         aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
-            self, "ownership", bucket=self.id, provider=p.provider,
-            rule=aws.s3_bucket_ownership_controls.S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
+            self,
+            "ownership",
+            bucket=self.id,
+            provider=p.provider,
+            rule=aws.s3_bucket_ownership_controls.S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
         self._encryption()
         self._policy()
         self.logging = None
@@ -102,9 +123,15 @@ class SecureBucket(Construct):
             prefix = f"{S3_ACCESS_LOG_PREFIX}/{self.name}/"
             target.admit_access_logs(self, prefix)
             self.logging = aws.s3_bucket_logging.S3BucketLoggingA(
-                self, "logging", bucket=self.id, provider=p.provider, target_bucket=target.id, target_prefix=prefix,
+                self,
+                "logging",
+                bucket=self.id,
+                provider=p.provider,
+                target_bucket=target.id,
+                target_prefix=prefix,
                 # S3 checks the target's policy when logging is enabled: a race would fail the apply.
-                depends_on=[target.policy])
+                depends_on=[target.policy],
+            )
         self._lifecycle()
 
     def _encryption(self) -> None:
@@ -113,15 +140,25 @@ class SecureBucket(Construct):
         if p.kms_key is not None:
             p.kms_key.grant_via_service("s3")
             default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                sse_algorithm="aws:kms", kms_master_key_id=p.kms_key.arn)
+                sse_algorithm="aws:kms", kms_master_key_id=p.kms_key.arn
+            )
         else:  # p.sse_s3_reason says why (e.g. AWS log delivery that cannot use a KMS key)
             default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                sse_algorithm="AES256")
-        sse.S3BucketServerSideEncryptionConfigurationA(self, "encryption", bucket=self.id, provider=p.provider, rule=[
-            sse.S3BucketServerSideEncryptionConfigurationRuleA(
-                apply_server_side_encryption_by_default=default,
-                # Bucket keys cut KMS requests (and their cost) by ~99% for SSE-KMS.
-                bucket_key_enabled=p.kms_key is not None)])
+                sse_algorithm="AES256"
+            )
+        sse.S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "encryption",
+            bucket=self.id,
+            provider=p.provider,
+            rule=[
+                sse.S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=default,
+                    # Bucket keys cut KMS requests (and their cost) by ~99% for SSE-KMS.
+                    bucket_key_enabled=p.kms_key is not None,
+                )
+            ],
+        )
 
     def _policy(self) -> None:
         p = self.props
@@ -129,17 +166,34 @@ class SecureBucket(Construct):
         objects = (self.arn, f"{self.arn}/*")
         # Deny statements may name "s3:*": they take away, they grant nothing.
         self._statements = [
-            Statement("DenyInsecureTransport", ("s3:*",), objects, everyone,
-                      (Condition("Bool", "aws:SecureTransport", ("false",)),), effect="Deny"),
-            Statement("DenyTlsBelow12", ("s3:*",), objects, everyone,
-                      (Condition("NumericLessThan", "s3:TlsVersion", ("1.2",)),), effect="Deny"),
+            Statement(
+                "DenyInsecureTransport",
+                ("s3:*",),
+                objects,
+                everyone,
+                (Condition("Bool", "aws:SecureTransport", ("false",)),),
+                effect="Deny",
+            ),
+            Statement(
+                "DenyTlsBelow12",
+                ("s3:*",),
+                objects,
+                everyone,
+                (Condition("NumericLessThan", "s3:TlsVersion", ("1.2",)),),
+                effect="Deny",
+            ),
             *p.extra_statements,
         ]
         # One policy per bucket (S3 allows only one); applied after the public access block so
         # that an ordering race cannot briefly allow a public policy.
-        self.policy = aws.s3_bucket_policy.S3BucketPolicy(self, "policy", bucket=self.id, provider=p.provider,
-                                                          policy=self._render_policy(),
-                                                          depends_on=[self.public_access_block])
+        self.policy = aws.s3_bucket_policy.S3BucketPolicy(
+            self,
+            "policy",
+            bucket=self.id,
+            provider=p.provider,
+            policy=self._render_policy(),
+            depends_on=[self.public_access_block],
+        )
 
     def _render_policy(self) -> str:
         """(Re)builds the one `aws_iam_policy_document` of this bucket from its statements and
@@ -170,16 +224,25 @@ class SecureBucket(Construct):
         if p.kms_key is not None:
             raise ValueError(f"bucket {p.service}: S3 server access logs cannot be delivered to an SSE-KMS bucket")
         if source.props.provider is not p.provider or source.props.account_number != p.account_number:
-            raise ValueError(f"bucket {source.props.service}: S3 delivers access logs only within one account and "
-                             f"region, not into {p.service}")
+            raise ValueError(
+                f"bucket {source.props.service}: S3 delivers access logs only within one account and "
+                f"region, not into {p.service}"
+            )
         if not prefix.endswith("/"):
             raise ValueError(f"bucket {source.props.service}: the access log prefix {prefix!r} must end with '/'")
         words = re.split(r"[^A-Za-z0-9]+", source.props.service)
-        self.add_to_resource_policy(Statement(
-            "S3ServerAccessLogsFrom" + "".join(w[:1].upper() + w[1:] for w in words), ("s3:PutObject",),
-            (f"{self.arn}/{prefix}*",), {"Service": (S3_LOGGING_SERVICE,)},
-            (Condition("StringEquals", "aws:SourceAccount", (source.props.account_number,)),
-             Condition("ArnLike", "aws:SourceArn", (source.arn,)))))
+        self.add_to_resource_policy(
+            Statement(
+                "S3ServerAccessLogsFrom" + "".join(w[:1].upper() + w[1:] for w in words),
+                ("s3:PutObject",),
+                (f"{self.arn}/{prefix}*",),
+                {"Service": (S3_LOGGING_SERVICE,)},
+                (
+                    Condition("StringEquals", "aws:SourceAccount", (source.props.account_number,)),
+                    Condition("ArnLike", "aws:SourceArn", (source.arn,)),
+                ),
+            )
+        )
 
     def _lifecycle(self) -> None:
         """Data buckets keep old versions, moving them to cheaper classes, then expire them. Log
@@ -189,32 +252,53 @@ class SecureBucket(Construct):
         life = self.props.lifecycle
         lc = aws.s3_bucket_lifecycle_configuration
         everything = [lc.S3BucketLifecycleConfigurationRuleFilter(prefix="")]
-        abort = [lc.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
-            days_after_initiation=life.abort_multipart_days)]
+        abort = [
+            lc.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                days_after_initiation=life.abort_multipart_days
+            )
+        ]
         if life.current_expire_days is None:
-            rules = [lc.S3BucketLifecycleConfigurationRule(
-                id="noncurrent-versions-and-uploads", status="Enabled", filter=everything,
-                abort_incomplete_multipart_upload=abort,
-                noncurrent_version_transition=[
-                    lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition(
-                        noncurrent_days=life.noncurrent_ia_days, storage_class="STANDARD_IA"),
-                    lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition(
-                        noncurrent_days=life.noncurrent_glacier_ir_days, storage_class="GLACIER_IR"),
-                ],
-                noncurrent_version_expiration=[lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                    noncurrent_days=life.noncurrent_expire_days)])]
+            rules = [
+                lc.S3BucketLifecycleConfigurationRule(
+                    id="noncurrent-versions-and-uploads",
+                    status="Enabled",
+                    filter=everything,
+                    abort_incomplete_multipart_upload=abort,
+                    noncurrent_version_transition=[
+                        lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition(
+                            noncurrent_days=life.noncurrent_ia_days, storage_class="STANDARD_IA"
+                        ),
+                        lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition(
+                            noncurrent_days=life.noncurrent_glacier_ir_days, storage_class="GLACIER_IR"
+                        ),
+                    ],
+                    noncurrent_version_expiration=[
+                        lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                            noncurrent_days=life.noncurrent_expire_days
+                        )
+                    ],
+                )
+            ]
         else:
             rules = [
                 lc.S3BucketLifecycleConfigurationRule(
-                    id="expire-after-retention", status="Enabled", filter=everything,
+                    id="expire-after-retention",
+                    status="Enabled",
+                    filter=everything,
                     abort_incomplete_multipart_upload=abort,
                     expiration=[lc.S3BucketLifecycleConfigurationRuleExpiration(days=life.current_expire_days)],
-                    noncurrent_version_expiration=[lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                        noncurrent_days=1)]),
+                    noncurrent_version_expiration=[
+                        lc.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(noncurrent_days=1)
+                    ],
+                ),
                 lc.S3BucketLifecycleConfigurationRule(
-                    id="remove-expired-delete-markers", status="Enabled", filter=everything,
-                    expiration=[lc.S3BucketLifecycleConfigurationRuleExpiration(expired_object_delete_marker=True)]),
+                    id="remove-expired-delete-markers",
+                    status="Enabled",
+                    filter=everything,
+                    expiration=[lc.S3BucketLifecycleConfigurationRuleExpiration(expired_object_delete_marker=True)],
+                ),
             ]
         # Noncurrent-version rules need versioning in place first (the provider documents the race).
-        lc.S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.id, rule=rules, depends_on=[self.versioning],
-                                          provider=self.props.provider)
+        lc.S3BucketLifecycleConfiguration(
+            self, "lifecycle", bucket=self.id, rule=rules, depends_on=[self.versioning], provider=self.props.provider
+        )

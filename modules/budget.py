@@ -35,12 +35,23 @@ class Budget(Construct):
 
         def alert(threshold: int, kind: str):
             return b.BudgetsBudgetNotification(
-                comparison_operator="GREATER_THAN", threshold=threshold, threshold_type="PERCENTAGE",
-                notification_type=kind, subscriber_sns_topic_arns=[p.topic_arn],
-                subscriber_email_addresses=list(p.emails) or None)
+                comparison_operator="GREATER_THAN",
+                threshold=threshold,
+                threshold_type="PERCENTAGE",
+                notification_type=kind,
+                subscriber_sns_topic_arns=[p.topic_arn],
+                subscriber_email_addresses=list(p.emails) or None,
+            )
 
         self.budget = b.BudgetsBudget(
-            self, "budget", name=n.name("monthly", "budget"), budget_type="COST", time_unit="MONTHLY",
-            limit_amount=str(p.limit_usd), limit_unit="USD",
+            self,
+            "budget",
+            name=n.name("monthly", "budget"),
+            budget_type="COST",
+            time_unit="MONTHLY",
+            limit_amount=str(p.limit_usd),
+            limit_unit="USD",
             cost_filter=[b.BudgetsBudgetCostFilter(name="TagKeyValue", values=[f"user:Environment${p.environment}"])],
-            notification=[alert(80, "FORECASTED"), alert(100, "ACTUAL")], tags=n.resource_tags("monthly", "budget"))
+            notification=[alert(80, "FORECASTED"), alert(100, "ACTUAL")],
+            tags=n.resource_tags("monthly", "budget"),
+        )

@@ -74,11 +74,18 @@ class Distribution(Construct):
 
         def origin(origin_id: str, domain: str):
             return cf.CloudfrontDistributionOrigin(
-                origin_id=origin_id, domain_name=domain,
+                origin_id=origin_id,
+                domain_name=domain,
                 custom_origin_config=cf.CloudfrontDistributionOriginCustomOriginConfig(
-                    http_port=80, https_port=443, origin_protocol_policy="https-only",
-                    origin_ssl_protocols=["TLSv1.2"], origin_read_timeout=30, origin_keepalive_timeout=5),
-                custom_header=[cf.CloudfrontDistributionOriginCustomHeader(name=HEADER, value=p.origin_verify_value)])
+                    http_port=80,
+                    https_port=443,
+                    origin_protocol_policy="https-only",
+                    origin_ssl_protocols=["TLSv1.2"],
+                    origin_read_timeout=30,
+                    origin_keepalive_timeout=5,
+                ),
+                custom_header=[cf.CloudfrontDistributionOriginCustomHeader(name=HEADER, value=p.origin_verify_value)],
+            )
 
         if not 1 <= len(p.group_origin_names) <= 2:
             raise ValueError(f"an origin group has one or two origins, got {p.group_origin_names}")
@@ -87,34 +94,65 @@ class Distribution(Construct):
         groups = []
         static_target = self.regional_id(0)
         if len(p.group_origin_names) == 2:
-            groups = [cf.CloudfrontDistributionOriginGroup(
-                origin_id=GROUP_ORIGIN,
-                failover_criteria=cf.CloudfrontDistributionOriginGroupFailoverCriteria(
-                    status_codes=FAILOVER_STATUS_CODES),
-                member=[cf.CloudfrontDistributionOriginGroupMember(origin_id=self.regional_id(i)) for i in range(2)])]
+            groups = [
+                cf.CloudfrontDistributionOriginGroup(
+                    origin_id=GROUP_ORIGIN,
+                    failover_criteria=cf.CloudfrontDistributionOriginGroupFailoverCriteria(
+                        status_codes=FAILOVER_STATUS_CODES
+                    ),
+                    member=[
+                        cf.CloudfrontDistributionOriginGroupMember(origin_id=self.regional_id(i)) for i in range(2)
+                    ],
+                )
+            ]
             static_target = GROUP_ORIGIN
         self.distribution = cf.CloudfrontDistribution(
-            self, "distribution", enabled=True, is_ipv6_enabled=True, http_version="http2and3",
-            comment=f"{n.environment}: {p.viewer_names[0]}", aliases=list(p.viewer_names),
-            price_class=p.price_class, web_acl_id=p.web_acl_arn, origin=origins, origin_group=groups or None,
+            self,
+            "distribution",
+            enabled=True,
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            comment=f"{n.environment}: {p.viewer_names[0]}",
+            aliases=list(p.viewer_names),
+            price_class=p.price_class,
+            web_acl_id=p.web_acl_arn,
+            origin=origins,
+            origin_group=groups or None,
             default_cache_behavior=cf.CloudfrontDistributionDefaultCacheBehavior(
-                target_origin_id=DEFAULT_ORIGIN, viewer_protocol_policy="redirect-to-https",
-                allowed_methods=ALL_METHODS, cached_methods=CACHED_METHODS, compress=True,
+                target_origin_id=DEFAULT_ORIGIN,
+                viewer_protocol_policy="redirect-to-https",
+                allowed_methods=ALL_METHODS,
+                cached_methods=CACHED_METHODS,
+                compress=True,
                 cache_policy_id=CACHING_DISABLED_POLICY_ID,
                 origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID,
-                response_headers_policy_id=headers.id),
-            ordered_cache_behavior=[cf.CloudfrontDistributionOrderedCacheBehavior(
-                path_pattern=path, target_origin_id=static_target, viewer_protocol_policy="redirect-to-https",
-                allowed_methods=READ_METHODS, cached_methods=CACHED_METHODS, compress=True,
-                cache_policy_id=CACHING_OPTIMIZED_POLICY_ID,
-                origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID,
-                response_headers_policy_id=headers.id) for path in p.static_paths] or None,
+                response_headers_policy_id=headers.id,
+            ),
+            ordered_cache_behavior=[
+                cf.CloudfrontDistributionOrderedCacheBehavior(
+                    path_pattern=path,
+                    target_origin_id=static_target,
+                    viewer_protocol_policy="redirect-to-https",
+                    allowed_methods=READ_METHODS,
+                    cached_methods=CACHED_METHODS,
+                    compress=True,
+                    cache_policy_id=CACHING_OPTIMIZED_POLICY_ID,
+                    origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID,
+                    response_headers_policy_id=headers.id,
+                )
+                for path in p.static_paths
+            ]
+            or None,
             restrictions=cf.CloudfrontDistributionRestrictions(
-                geo_restriction=cf.CloudfrontDistributionRestrictionsGeoRestriction(restriction_type="none")),
+                geo_restriction=cf.CloudfrontDistributionRestrictionsGeoRestriction(restriction_type="none")
+            ),
             viewer_certificate=cf.CloudfrontDistributionViewerCertificate(
-                acm_certificate_arn=p.certificate_arn, ssl_support_method="sni-only",
-                minimum_protocol_version="TLSv1.2_2021"),
-            tags=n.resource_tags("cdn"))
+                acm_certificate_arn=p.certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021",
+            ),
+            tags=n.resource_tags("cdn"),
+        )
 
     @staticmethod
     def regional_id(index: int) -> str:
@@ -126,16 +164,25 @@ class Distribution(Construct):
         rh = aws.cloudfront_response_headers_policy
         sec = rh.CloudfrontResponseHeadersPolicySecurityHeadersConfig
         return rh.CloudfrontResponseHeadersPolicy(
-            self, "security-headers", name=n.name("security-headers"),
+            self,
+            "security-headers",
+            name=n.name("security-headers"),
             comment="HSTS, nosniff, frame denial, strict referrer",
             security_headers_config=sec(
                 strict_transport_security=rh.CloudfrontResponseHeadersPolicySecurityHeadersConfigStrictTransportSecurity(
-                    access_control_max_age_sec=63072000, include_subdomains=True, preload=True, override=True),
+                    access_control_max_age_sec=63072000, include_subdomains=True, preload=True, override=True
+                ),
                 content_type_options=rh.CloudfrontResponseHeadersPolicySecurityHeadersConfigContentTypeOptions(
-                    override=True),
+                    override=True
+                ),
                 frame_options=rh.CloudfrontResponseHeadersPolicySecurityHeadersConfigFrameOptions(
-                    frame_option="DENY", override=True),
+                    frame_option="DENY", override=True
+                ),
                 referrer_policy=rh.CloudfrontResponseHeadersPolicySecurityHeadersConfigReferrerPolicy(
-                    referrer_policy="strict-origin-when-cross-origin", override=True),
+                    referrer_policy="strict-origin-when-cross-origin", override=True
+                ),
                 xss_protection=rh.CloudfrontResponseHeadersPolicySecurityHeadersConfigXssProtection(
-                    protection=True, mode_block=True, override=True)))
+                    protection=True, mode_block=True, override=True
+                ),
+            ),
+        )

@@ -42,30 +42,69 @@ class CdnLogs(Construct):
         name = n.bucket("cdn-logs", p.account_number)
         bucket_arn = f"arn:{p.partition}:s3:::{name}"
         delivery = {"Service": ("delivery.logs.amazonaws.com",)}
-        conditions = (Condition("StringEquals", "aws:SourceAccount", (p.account_token,)),
-                      Condition("ArnLike", "aws:SourceArn",
-                                (f"arn:{p.partition}:logs:{EDGE_REGION}:{p.account_token}:delivery-source:*",)))
-        self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="cdn-logs", account_number=p.account_number, lifecycle=p.lifecycle,
-            sse_s3_reason="vended log delivery without a key grant for the delivery service",
-            no_access_log_reason="it is the CloudFront log bucket; its own access logs add cost, not insight",
-            force_destroy=p.force_destroy, provider=p.provider,
-            extra_statements=[
-                Statement("LogDeliveryWrite", ("s3:PutObject",), (f"{bucket_arn}/AWSLogs/{p.account_token}/*",),
-                          delivery, (*conditions, Condition("StringEquals", "s3:x-amz-acl",
-                                                            ("bucket-owner-full-control",)))),
-                Statement("LogDeliveryAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), delivery,
-                          conditions),
-            ]))
+        conditions = (
+            Condition("StringEquals", "aws:SourceAccount", (p.account_token,)),
+            Condition(
+                "ArnLike",
+                "aws:SourceArn",
+                (f"arn:{p.partition}:logs:{EDGE_REGION}:{p.account_token}:delivery-source:*",),
+            ),
+        )
+        self.bucket = SecureBucket(
+            self,
+            "bucket",
+            SecureBucketProps(
+                namer=n,
+                service="cdn-logs",
+                account_number=p.account_number,
+                lifecycle=p.lifecycle,
+                sse_s3_reason="vended log delivery without a key grant for the delivery service",
+                no_access_log_reason="it is the CloudFront log bucket; its own access logs add cost, not insight",
+                force_destroy=p.force_destroy,
+                provider=p.provider,
+                extra_statements=[
+                    Statement(
+                        "LogDeliveryWrite",
+                        ("s3:PutObject",),
+                        (f"{bucket_arn}/AWSLogs/{p.account_token}/*",),
+                        delivery,
+                        (*conditions, Condition("StringEquals", "s3:x-amz-acl", ("bucket-owner-full-control",))),
+                    ),
+                    Statement(
+                        "LogDeliveryAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), delivery, conditions
+                    ),
+                ],
+            ),
+        )
         source = aws.cloudwatch_log_delivery_source.CloudwatchLogDeliverySource(
-            self, "source", name=n.name("cdn-logs", "log_delivery"), log_type="ACCESS_LOGS",
-            resource_arn=p.distribution_arn, provider=p.provider, tags=n.resource_tags("cdn-logs-source"))
+            self,
+            "source",
+            name=n.name("cdn-logs", "log_delivery"),
+            log_type="ACCESS_LOGS",
+            resource_arn=p.distribution_arn,
+            provider=p.provider,
+            tags=n.resource_tags("cdn-logs-source"),
+        )
         dest = aws.cloudwatch_log_delivery_destination
         destination = dest.CloudwatchLogDeliveryDestination(
-            self, "destination", name=n.name("cdn-logs-s3", "log_delivery"), output_format="json",
-            delivery_destination_configuration=[dest.CloudwatchLogDeliveryDestinationDeliveryDestinationConfiguration(
-                destination_resource_arn=self.bucket.arn)],
-            provider=p.provider, tags=n.resource_tags("cdn-logs-destination"))
+            self,
+            "destination",
+            name=n.name("cdn-logs-s3", "log_delivery"),
+            output_format="json",
+            delivery_destination_configuration=[
+                dest.CloudwatchLogDeliveryDestinationDeliveryDestinationConfiguration(
+                    destination_resource_arn=self.bucket.arn
+                )
+            ],
+            provider=p.provider,
+            tags=n.resource_tags("cdn-logs-destination"),
+        )
         self.delivery = aws.cloudwatch_log_delivery.CloudwatchLogDelivery(
-            self, "delivery", delivery_source_name=source.name, delivery_destination_arn=destination.arn,
-            provider=p.provider, depends_on=[self.bucket.policy], tags=n.resource_tags("cdn-logs-delivery"))
+            self,
+            "delivery",
+            delivery_source_name=source.name,
+            delivery_destination_arn=destination.arn,
+            provider=p.provider,
+            depends_on=[self.bucket.policy],
+            tags=n.resource_tags("cdn-logs-delivery"),
+        )

@@ -48,30 +48,41 @@ class DnsValidatedCertificate(Construct):
         if unknown:
             raise ValueError(f"owned_names {sorted(unknown)} are not names of the certificate {p.names}")
         self.certificate = aws.acm_certificate.AcmCertificate(
-            self, "certificate", domain_name=p.domain_name,
+            self,
+            "certificate",
+            domain_name=p.domain_name,
             subject_alternative_names=list(p.alternative_names) or None,
-            validation_method="DNS", key_algorithm="RSA_2048",
+            validation_method="DNS",
+            key_algorithm="RSA_2048",
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
-            provider=p.provider, tags=p.namer.resource_tags(p.service))
+            provider=p.provider,
+            tags=p.namer.resource_tags(p.service),
+        )
         self.validation_records = {}
         fqdns = []
         for index, name in enumerate(p.names):
             option = self._option(name)
             if name in p.owned_names:
                 record = aws.route53_record.Route53Record(
-                    self, f"validation-{index}", zone_id=p.zone_id, name=f"${{{option}.resource_record_name}}",
-                    type=f"${{{option}.resource_record_type}}", records=[f"${{{option}.resource_record_value}}"],
-                    ttl=60, allow_overwrite=True, provider=p.dns_provider)
+                    self,
+                    f"validation-{index}",
+                    zone_id=p.zone_id,
+                    name=f"${{{option}.resource_record_name}}",
+                    type=f"${{{option}.resource_record_type}}",
+                    records=[f"${{{option}.resource_record_value}}"],
+                    ttl=60,
+                    allow_overwrite=True,
+                    provider=p.dns_provider,
+                )
                 self.validation_records[name] = record
                 fqdns.append(record.fqdn)
             else:  # owned by another stack: wait for it, never create or delete it here
-                fqdns.append(f"${{trimsuffix({option}.resource_record_name, \".\")}}")
+                fqdns.append(f'${{trimsuffix({option}.resource_record_name, ".")}}')
         self.validation = aws.acm_certificate_validation.AcmCertificateValidation(
-            self, "validation", certificate_arn=self.certificate.arn, validation_record_fqdns=fqdns,
-            provider=p.provider)
+            self, "validation", certificate_arn=self.certificate.arn, validation_record_fqdns=fqdns, provider=p.provider
+        )
         self.arn: str = self.validation.certificate_arn
 
     def _option(self, name: str) -> str:
         """The HCL expression of `name`'s entry in domain_validation_options (without `${}`)."""
-        return (f"{{for o in {self.certificate.fqn}.domain_validation_options : o.domain_name => o}}"
-                f"[\"{name}\"]")
+        return f'{{for o in {self.certificate.fqn}.domain_validation_options : o.domain_name => o}}["{name}"]'

@@ -68,15 +68,26 @@ def grant_volume_encryption(key: EncryptionKey | ImportedKey) -> None:
     if isinstance(key, ImportedKey):
         return
     k = key.props
-    asg_role = (f"arn:{k.partition}:iam::{k.account_token}:role/aws-service-role/"
-                "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
-    this_role = (Condition("StringEquals", "aws:PrincipalArn", (asg_role,)),
-                 Condition("StringEquals", "kms:CallerAccount", (k.account_token,)))
-    key.add_to_resource_policy(Statement("AutoScalingEncryptsInstanceVolumes", USE_ACTIONS, THIS_KEY,
-                                         {"AWS": ("*",)}, this_role))
-    key.add_to_resource_policy(Statement("AutoScalingGrantsForVolumes", ("kms:CreateGrant",), THIS_KEY,
-                                         {"AWS": ("*",)},
-                                         (*this_role, Condition("Bool", "kms:GrantIsForAWSResource", ("true",)))))
+    asg_role = (
+        f"arn:{k.partition}:iam::{k.account_token}:role/aws-service-role/"
+        "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    )
+    this_role = (
+        Condition("StringEquals", "aws:PrincipalArn", (asg_role,)),
+        Condition("StringEquals", "kms:CallerAccount", (k.account_token,)),
+    )
+    key.add_to_resource_policy(
+        Statement("AutoScalingEncryptsInstanceVolumes", USE_ACTIONS, THIS_KEY, {"AWS": ("*",)}, this_role)
+    )
+    key.add_to_resource_policy(
+        Statement(
+            "AutoScalingGrantsForVolumes",
+            ("kms:CreateGrant",),
+            THIS_KEY,
+            {"AWS": ("*",)},
+            (*this_role, Condition("Bool", "kms:GrantIsForAWSResource", ("true",))),
+        )
+    )
 
 
 class Compute(Construct):
@@ -99,9 +110,13 @@ class Compute(Construct):
     def _security_group(self) -> None:
         p, n = self.props, self.props.namer
         self.security_group = aws.security_group.SecurityGroup(
-            self, "sg", name=n.name("web", "security_group"), vpc_id=p.vpc_id,
+            self,
+            "sg",
+            name=n.name("web", "security_group"),
+            vpc_id=p.vpc_id,
             description="Instances: the service port from the load balancer only",
-            tags=n.resource_tags("web", "security_group"))
+            tags=n.resource_tags("web", "security_group"),
+        )
         sg = self.security_group.id
         # Who may reach the service port (the load balancer) is wired by the stack through
         # `connections`, which writes the ingress here and the matching egress on the source.
@@ -109,87 +124,164 @@ class Compute(Construct):
         # HTTPS out: OS packages (S3-hosted repositories via the gateway endpoint), SSM, Secrets
         # Manager, KMS, CloudWatch. AWS APIs have no fixed addresses to narrow this to.
         aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            self, "https-out", security_group_id=sg, cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=443,
-            to_port=443, description="HTTPS to AWS APIs and package repositories",
-            tags=n.resource_tags("web-https-out"))
+            self,
+            "https-out",
+            security_group_id=sg,
+            cidr_ipv4="0.0.0.0/0",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS to AWS APIs and package repositories",
+            tags=n.resource_tags("web-https-out"),
+        )
         aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            self, "postgres-out", security_group_id=sg, cidr_ipv4=p.vpc_cidr, ip_protocol="tcp",
-            from_port=DATABASE_PORT, to_port=DATABASE_PORT,
-            description="PostgreSQL inside the VPC", tags=n.resource_tags("web-postgres-out"))
+            self,
+            "postgres-out",
+            security_group_id=sg,
+            cidr_ipv4=p.vpc_cidr,
+            ip_protocol="tcp",
+            from_port=DATABASE_PORT,
+            to_port=DATABASE_PORT,
+            description="PostgreSQL inside the VPC",
+            tags=n.resource_tags("web-postgres-out"),
+        )
 
     def _role(self) -> None:
         p, n = self.props, self.props.namer
         trust_policy = trust(self, "trust", "Ec2Assumes", "ec2.amazonaws.com")
         self.role = aws.iam_role.IamRole(
-            self, "role", name=n.name("web", "iam_role"), assume_role_policy=trust_policy.json,
+            self,
+            "role",
+            name=n.name("web", "iam_role"),
+            assume_role_policy=trust_policy.json,
             max_session_duration=3600,
             description="Web instances: SSM and the application's own secret",
-            tags=n.resource_tags("web", "iam_role"))
+            tags=n.resource_tags("web", "iam_role"),
+        )
         for policy in MANAGED_POLICIES:
             attach_managed(self, policy, self.role.name, policy)
         if p.secret_arns:
-            grant = document(self, "app-policy", [
-                Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
-                Statement("DecryptOwnSecret", ("kms:Decrypt",), (p.kms_key.arn,), conditions=(
-                    Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),)),
-            ])
-            aws.iam_role_policy.IamRolePolicy(self, "app", name=n.name("web-app", "iam_policy"), role=self.role.id,
-                                              policy=grant.json)
+            grant = document(
+                self,
+                "app-policy",
+                [
+                    Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
+                    Statement(
+                        "DecryptOwnSecret",
+                        ("kms:Decrypt",),
+                        (p.kms_key.arn,),
+                        conditions=(
+                            Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),
+                        ),
+                    ),
+                ],
+            )
+            aws.iam_role_policy.IamRolePolicy(
+                self, "app", name=n.name("web-app", "iam_policy"), role=self.role.id, policy=grant.json
+            )
         self.instance_profile = aws.iam_instance_profile.IamInstanceProfile(
-            self, "profile", name=n.name("web", "instance_profile"), role=self.role.name,
-            tags=n.resource_tags("web", "instance_profile"))
+            self,
+            "profile",
+            name=n.name("web", "instance_profile"),
+            role=self.role.name,
+            tags=n.resource_tags("web", "instance_profile"),
+        )
 
     def _launch_template(self) -> None:
         p, n = self.props, self.props.namer
         lt = aws.launch_template
         ami = aws.data_aws_ssm_parameter.DataAwsSsmParameter(
-            self, "ami", name=AMI_PARAMETER.format(architecture=p.scaling.architecture))
+            self, "ami", name=AMI_PARAMETER.format(architecture=p.scaling.architecture)
+        )
         tags = n.tags("web")
         self.launch_template = lt.LaunchTemplate(
-            self, "template", name=n.name("web", "launch_template"),
+            self,
+            "template",
+            name=n.name("web", "launch_template"),
             description="Web instances (Amazon Linux 2023)",
             image_id=ami.insecure_value,  # a public parameter: not a secret, and the plan should show it
             instance_type=p.scaling.instance_type,
             update_default_version=True,
             iam_instance_profile=lt.LaunchTemplateIamInstanceProfile(arn=self.instance_profile.arn),
             metadata_options=lt.LaunchTemplateMetadataOptions(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
-                instance_metadata_tags="disabled"),
-            network_interfaces=[lt.LaunchTemplateNetworkInterfaces(
-                associate_public_ip_address="false", delete_on_termination="true",
-                security_groups=[self.security_group.id])],
-            block_device_mappings=[lt.LaunchTemplateBlockDeviceMappings(
-                device_name=ROOT_DEVICE, ebs=lt.LaunchTemplateBlockDeviceMappingsEbs(
-                    volume_type="gp3", volume_size=20, encrypted="true", kms_key_id=p.kms_key.arn,
-                    delete_on_termination="true"))],
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled",
+            ),
+            network_interfaces=[
+                lt.LaunchTemplateNetworkInterfaces(
+                    associate_public_ip_address="false",
+                    delete_on_termination="true",
+                    security_groups=[self.security_group.id],
+                )
+            ],
+            block_device_mappings=[
+                lt.LaunchTemplateBlockDeviceMappings(
+                    device_name=ROOT_DEVICE,
+                    ebs=lt.LaunchTemplateBlockDeviceMappingsEbs(
+                        volume_type="gp3",
+                        volume_size=20,
+                        encrypted="true",
+                        kms_key_id=p.kms_key.arn,
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             monitoring=lt.LaunchTemplateMonitoring(enabled=True),
-            user_data=userdata.encoded({"WEBAPP_ENVIRONMENT": p.environment, "WEBAPP_REGION": p.region,
-                                        "WEBAPP_PORT": str(webapp.PORT), **(p.app_environment or {})}),
-            tag_specifications=[lt.LaunchTemplateTagSpecifications(resource_type=kind, tags=tags)
-                                for kind in ("instance", "volume", "network-interface")],
-            tags=n.resource_tags("web", "launch_template"))
+            user_data=userdata.encoded(
+                {
+                    "WEBAPP_ENVIRONMENT": p.environment,
+                    "WEBAPP_REGION": p.region,
+                    "WEBAPP_PORT": str(webapp.PORT),
+                    **(p.app_environment or {}),
+                }
+            ),
+            tag_specifications=[
+                lt.LaunchTemplateTagSpecifications(resource_type=kind, tags=tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags=n.resource_tags("web", "launch_template"),
+        )
 
     def _group(self) -> None:
         p, n = self.props, self.props.namer
         asg = aws.autoscaling_group
         self.asg = asg.AutoscalingGroup(
-            self, "asg", name=n.name("web", "asg"),
+            self,
+            "asg",
+            name=n.name("web", "asg"),
             min_size=p.instance_count,  # the baseline; desired capacity belongs to the policies
             max_size=p.scaling.max_capacity,
             vpc_zone_identifier=p.app_subnet_ids,
             target_group_arns=[p.target_group_arn],
-            health_check_type="ELB", health_check_grace_period=GRACE_PERIOD, default_instance_warmup=WARMUP,
-            launch_template=asg.AutoscalingGroupLaunchTemplate(id=self.launch_template.id,
-                                                               version=Token.as_string(self.launch_template.latest_version)),
+            health_check_type="ELB",
+            health_check_grace_period=GRACE_PERIOD,
+            default_instance_warmup=WARMUP,
+            launch_template=asg.AutoscalingGroupLaunchTemplate(
+                id=self.launch_template.id, version=Token.as_string(self.launch_template.latest_version)
+            ),
             instance_refresh=asg.AutoscalingGroupInstanceRefresh(
                 strategy="Rolling",
                 # Launch a replacement before terminating: capacity never drops during a refresh.
                 preferences=asg.AutoscalingGroupInstanceRefreshPreferences(
-                    min_healthy_percentage=100, max_healthy_percentage=150, instance_warmup=str(WARMUP))),
-            enabled_metrics=["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMinSize", "GroupMaxSize",
-                             "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"],
-            tag=[asg.AutoscalingGroupTag(key=k, value=v, propagate_at_launch=False)
-                 for k, v in n.tags("web", "asg").items()])  # default_tags never reach ASGs
+                    min_healthy_percentage=100, max_healthy_percentage=150, instance_warmup=str(WARMUP)
+                ),
+            ),
+            enabled_metrics=[
+                "GroupDesiredCapacity",
+                "GroupInServiceInstances",
+                "GroupMinSize",
+                "GroupMaxSize",
+                "GroupPendingInstances",
+                "GroupTerminatingInstances",
+                "GroupTotalInstances",
+            ],
+            tag=[
+                asg.AutoscalingGroupTag(key=k, value=v, propagate_at_launch=False)
+                for k, v in n.tags("web", "asg").items()
+            ],
+        )  # default_tags never reach ASGs
 
     def _scaling(self) -> None:
         p, n = self.props, self.props.namer
@@ -197,16 +289,27 @@ class Compute(Construct):
         aws_tt = ap.AutoscalingPolicyTargetTrackingConfiguration
         metric = ap.AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification
         self.request_scaling = ap.AutoscalingPolicy(
-            self, "requests-per-target", name=n.name("requests-per-target"),
-            autoscaling_group_name=self.asg.name, policy_type="TargetTrackingScaling",
+            self,
+            "requests-per-target",
+            name=n.name("requests-per-target"),
+            autoscaling_group_name=self.asg.name,
+            policy_type="TargetTrackingScaling",
             target_tracking_configuration=aws_tt(
                 target_value=p.scaling.requests_per_target,
                 predefined_metric_specification=metric(
                     predefined_metric_type="ALBRequestCountPerTarget",
-                    resource_label=f"{p.alb_arn_suffix}/{p.target_group_arn_suffix}")))
+                    resource_label=f"{p.alb_arn_suffix}/{p.target_group_arn_suffix}",
+                ),
+            ),
+        )
         self.cpu_scaling = ap.AutoscalingPolicy(
-            self, "cpu", name=n.name("cpu-target"), autoscaling_group_name=self.asg.name,
+            self,
+            "cpu",
+            name=n.name("cpu-target"),
+            autoscaling_group_name=self.asg.name,
             policy_type="TargetTrackingScaling",
             target_tracking_configuration=aws_tt(
                 target_value=p.scaling.cpu_target,
-                predefined_metric_specification=metric(predefined_metric_type="ASGAverageCPUUtilization")))
+                predefined_metric_specification=metric(predefined_metric_type="ASGAverageCPUUtilization"),
+            ),
+        )

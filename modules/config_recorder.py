@@ -66,52 +66,103 @@ class ConfigRules(Construct):
         for short, (identifier, parameters) in MANAGED_RULES.items():
             cr = aws.config_config_rule
             self.rules[short] = cr.ConfigConfigRule(
-                self, f"rule-{short}", name=n.name(short, "config_rule"),
+                self,
+                f"rule-{short}",
+                name=n.name(short, "config_rule"),
                 description=f"AWS managed rule {identifier}",
                 source=cr.ConfigConfigRuleSource(owner="AWS", source_identifier=identifier),
                 input_parameters=json.dumps(parameters, sort_keys=True) if parameters else None,
-                depends_on=[self.status] if self.status else None, tags=n.resource_tags(short, "config_rule"))
+                depends_on=[self.status] if self.status else None,
+                tags=n.resource_tags(short, "config_rule"),
+            )
 
     def _recorder(self, p: ConfigRulesProps, n: Namer) -> None:
         name = n.bucket("config", p.account_number)
         bucket_arn = f"arn:{p.partition}:s3:::{name}"
         from_config = {"Service": ("config.amazonaws.com",)}
         this_account = Condition("StringEquals", "aws:SourceAccount", (p.account_token,))
-        self.bucket = SecureBucket(self, "bucket", SecureBucketProps(
-            namer=n, service="config", account_number=p.account_number, lifecycle=p.lifecycle,
-            kms_key=p.kms_key, access_log_bucket=p.log_bucket, force_destroy=p.force_destroy,
-            extra_statements=[
-                Statement("ConfigAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), from_config,
-                          (this_account,)),
-                Statement("ConfigDelivery", ("s3:PutObject",), (f"{bucket_arn}/AWSLogs/{p.account_token}/Config/*",),
-                          from_config, (this_account, Condition("StringEquals", "s3:x-amz-acl",
-                                                                ("bucket-owner-full-control",)))),
-            ]))
+        self.bucket = SecureBucket(
+            self,
+            "bucket",
+            SecureBucketProps(
+                namer=n,
+                service="config",
+                account_number=p.account_number,
+                lifecycle=p.lifecycle,
+                kms_key=p.kms_key,
+                access_log_bucket=p.log_bucket,
+                force_destroy=p.force_destroy,
+                extra_statements=[
+                    Statement(
+                        "ConfigAclCheck",
+                        ("s3:GetBucketAcl", "s3:ListBucket"),
+                        (bucket_arn,),
+                        from_config,
+                        (this_account,),
+                    ),
+                    Statement(
+                        "ConfigDelivery",
+                        ("s3:PutObject",),
+                        (f"{bucket_arn}/AWSLogs/{p.account_token}/Config/*",),
+                        from_config,
+                        (this_account, Condition("StringEquals", "s3:x-amz-acl", ("bucket-owner-full-control",))),
+                    ),
+                ],
+            ),
+        )
         p.kms_key.grant_via_service("s3", "sns")  # the role's deliveries (EncryptDeliveries below)
         role = aws.iam_role.IamRole(
-            self, "role", name=n.name("config", "iam_role"), max_session_duration=3600,
+            self,
+            "role",
+            name=n.name("config", "iam_role"),
+            max_session_duration=3600,
             assume_role_policy=trust(self, "trust", "ConfigAssumes", "config.amazonaws.com", (this_account,)).json,
-            description="AWS Config recorder", tags=n.resource_tags("config", "iam_role"))
+            description="AWS Config recorder",
+            tags=n.resource_tags("config", "iam_role"),
+        )
         attach_managed(self, "managed", role.name, "AWS_ConfigRole")
         delivery = [
             Statement("DeliverSnapshots", ("s3:PutObject",), (f"{bucket_arn}/AWSLogs/{p.account_token}/Config/*",)),
             Statement("CheckBucket", ("s3:GetBucketAcl",), (bucket_arn,)),
-            Statement("EncryptDeliveries", ("kms:Decrypt", "kms:GenerateDataKey"), (p.kms_key.arn,), conditions=(
-                Condition("StringEquals", "kms:ViaService",
-                          tuple(f"{s}.{p.region}.amazonaws.com" for s in ("s3", "sns"))),)),
+            Statement(
+                "EncryptDeliveries",
+                ("kms:Decrypt", "kms:GenerateDataKey"),
+                (p.kms_key.arn,),
+                conditions=(
+                    Condition(
+                        "StringEquals", "kms:ViaService", tuple(f"{s}.{p.region}.amazonaws.com" for s in ("s3", "sns"))
+                    ),
+                ),
+            ),
         ]
         if p.notification_topic_arn:
             delivery.append(Statement("Notify", ("sns:Publish",), (p.notification_topic_arn,)))
-        aws.iam_role_policy.IamRolePolicy(self, "delivery", name=n.name("config-delivery", "iam_policy"),
-                                          role=role.id, policy=document(self, "delivery-policy", delivery).json)
+        aws.iam_role_policy.IamRolePolicy(
+            self,
+            "delivery",
+            name=n.name("config-delivery", "iam_policy"),
+            role=role.id,
+            policy=document(self, "delivery-policy", delivery).json,
+        )
         cfg = aws.config_configuration_recorder
         self.recorder = cfg.ConfigConfigurationRecorder(
-            self, "recorder", name=n.name("config", "config_recorder"), role_arn=role.arn,
+            self,
+            "recorder",
+            name=n.name("config", "config_recorder"),
+            role_arn=role.arn,
             recording_group=cfg.ConfigConfigurationRecorderRecordingGroup(
-                all_supported=True, include_global_resource_types=p.record_global_resources))
+                all_supported=True, include_global_resource_types=p.record_global_resources
+            ),
+        )
         self.delivery_channel = aws.config_delivery_channel.ConfigDeliveryChannel(
-            self, "delivery-channel", name=n.name("config", "config_recorder"), s3_bucket_name=self.bucket.id,
-            s3_kms_key_arn=p.kms_key.arn, sns_topic_arn=p.notification_topic_arn,
-            depends_on=[self.recorder, self.bucket.policy])
+            self,
+            "delivery-channel",
+            name=n.name("config", "config_recorder"),
+            s3_bucket_name=self.bucket.id,
+            s3_kms_key_arn=p.kms_key.arn,
+            sns_topic_arn=p.notification_topic_arn,
+            depends_on=[self.recorder, self.bucket.policy],
+        )
         self.status = aws.config_configuration_recorder_status.ConfigConfigurationRecorderStatus(
-            self, "status", name=self.recorder.name, is_enabled=True, depends_on=[self.delivery_channel])
+            self, "status", name=self.recorder.name, is_enabled=True, depends_on=[self.delivery_channel]
+        )

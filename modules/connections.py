@@ -31,8 +31,9 @@ class Connections:
     name: str
     security_group_id: str
 
-    def allow_from(self, source: Connections, port: int, *, label: str, ingress_description: str,
-                   egress_description: str) -> tuple:
+    def allow_from(
+        self, source: Connections, port: int, *, label: str, ingress_description: str, egress_description: str
+    ) -> tuple:
         """Admit TCP `port` from `source`'s group and let `source` send to it: the ingress on this
         group and the egress on the source's group, both created in this group's construct
         (construct ids `<label>-from-<source>` and `<source>-to-<label>`). Returns (ingress, egress)."""
@@ -41,11 +42,25 @@ class Connections:
         if source.security_group_id is self.security_group_id:
             raise ValueError(f"connection {source.name} -> {self.name}: a group needs no rule to reach itself")
         ingress = aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
-            self.scope, f"{label}-from-{source.name}", security_group_id=self.security_group_id,
-            referenced_security_group_id=source.security_group_id, ip_protocol="tcp", from_port=port, to_port=port,
-            description=ingress_description, tags=self.namer.resource_tags(f"{self.name}-from-{source.name}"))
+            self.scope,
+            f"{label}-from-{source.name}",
+            security_group_id=self.security_group_id,
+            referenced_security_group_id=source.security_group_id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=ingress_description,
+            tags=self.namer.resource_tags(f"{self.name}-from-{source.name}"),
+        )
         egress = aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            self.scope, f"{source.name}-to-{label}", security_group_id=source.security_group_id,
-            referenced_security_group_id=self.security_group_id, ip_protocol="tcp", from_port=port, to_port=port,
-            description=egress_description, tags=self.namer.resource_tags(f"{source.name}-to-{self.name}"))
+            self.scope,
+            f"{source.name}-to-{label}",
+            security_group_id=source.security_group_id,
+            referenced_security_group_id=self.security_group_id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=egress_description,
+            tags=self.namer.resource_tags(f"{source.name}-to-{self.name}"),
+        )
         return ingress, egress

@@ -31,14 +31,38 @@ SESSION_SECONDS = 3600
 READONLY_POLICIES = ("ViewOnlyAccess", "CloudWatchReadOnlyAccess")
 DEPLOY_POLICIES = ("PowerUserAccess",)
 IAM_ACTIONS = (
-    "iam:AddRoleToInstanceProfile", "iam:AttachRolePolicy", "iam:CreateInstanceProfile", "iam:CreatePolicy",
-    "iam:CreatePolicyVersion", "iam:CreateRole", "iam:DeleteInstanceProfile", "iam:DeletePolicy",
-    "iam:DeletePolicyVersion", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
-    "iam:GetInstanceProfile", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetRole", "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListPolicyVersions",
-    "iam:ListRolePolicies", "iam:ListRoleTags", "iam:PassRole", "iam:PutRolePolicy",
-    "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:TagPolicy", "iam:TagRole",
-    "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
+    "iam:AddRoleToInstanceProfile",
+    "iam:AttachRolePolicy",
+    "iam:CreateInstanceProfile",
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:CreateRole",
+    "iam:DeleteInstanceProfile",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:DeleteRole",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:GetInstanceProfile",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:ListPolicyVersions",
+    "iam:ListRolePolicies",
+    "iam:ListRoleTags",
+    "iam:PassRole",
+    "iam:PutRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:TagPolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
 )
 
 
@@ -68,26 +92,55 @@ class CrossAccountRoles(Construct):
             raise ValueError("the read-only cross-account role must not trust its own account")
         if not p.deployer_accounts:
             raise ValueError("the deploy role needs at least one deployer account")
-        self.readonly = self._role("ops-readonly", n.name("ops-readonly", "iam_role"),
-                                   "Read-only operations access from the other environments", READONLY_POLICIES,
-                                   p.trusted_accounts, "OtherAccountsAssume")
-        self.deploy = self._role("deploy", p.deploy_role_name, "Deploys this environment (assumed by the providers)",
-                                 DEPLOY_POLICIES, p.deployer_accounts, "DeployersAssume")
+        self.readonly = self._role(
+            "ops-readonly",
+            n.name("ops-readonly", "iam_role"),
+            "Read-only operations access from the other environments",
+            READONLY_POLICIES,
+            p.trusted_accounts,
+            "OtherAccountsAssume",
+        )
+        self.deploy = self._role(
+            "deploy",
+            p.deploy_role_name,
+            "Deploys this environment (assumed by the providers)",
+            DEPLOY_POLICIES,
+            p.deployer_accounts,
+            "DeployersAssume",
+        )
         prefix = f"{p.environment}-"
-        iam = document(self, "deploy-iam", [Statement(
-            "ManageOwnIamOnly", IAM_ACTIONS,
-            tuple(f"arn:{p.partition}:iam::{p.account_token}:{kind}/{prefix}*"
-                  for kind in ("role", "policy", "instance-profile")))])
-        aws.iam_role_policy.IamRolePolicy(self, "deploy-iam-policy", name=n.name("deploy-iam", "iam_policy"),
-                                          role=self.deploy.id, policy=iam.json)
+        iam = document(
+            self,
+            "deploy-iam",
+            [
+                Statement(
+                    "ManageOwnIamOnly",
+                    IAM_ACTIONS,
+                    tuple(
+                        f"arn:{p.partition}:iam::{p.account_token}:{kind}/{prefix}*"
+                        for kind in ("role", "policy", "instance-profile")
+                    ),
+                )
+            ],
+        )
+        aws.iam_role_policy.IamRolePolicy(
+            self, "deploy-iam-policy", name=n.name("deploy-iam", "iam_policy"), role=self.deploy.id, policy=iam.json
+        )
 
-    def _role(self, service: str, name: str, description: str, managed: tuple[str, ...],
-              accounts: tuple[str, ...], sid: str):
+    def _role(
+        self, service: str, name: str, description: str, managed: tuple[str, ...], accounts: tuple[str, ...], sid: str
+    ):
         n = self.props.namer
         trust = document(self, f"{service}-trust", self._trust_statements(sid, accounts))
-        role = aws.iam_role.IamRole(self, service, name=name, assume_role_policy=trust.json,
-                                    max_session_duration=SESSION_SECONDS, description=description,
-                                    tags=n.resource_tags(service, "iam_role"))
+        role = aws.iam_role.IamRole(
+            self,
+            service,
+            name=name,
+            assume_role_policy=trust.json,
+            max_session_duration=SESSION_SECONDS,
+            description=description,
+            tags=n.resource_tags(service, "iam_role"),
+        )
         for policy in managed:
             attach_managed(self, f"{service}-{policy}", role.name, policy)
         return role
@@ -100,8 +153,13 @@ class CrossAccountRoles(Construct):
         external_id = Condition("StringEquals", "sts:ExternalId", (p.external_id,))
 
         def allow(statement_sid: str, who: tuple[str, ...], conditions: tuple[Condition, ...]) -> Statement:
-            return Statement(statement_sid, ("sts:AssumeRole",), (),
-                             {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in who)}, conditions)
+            return Statement(
+                statement_sid,
+                ("sts:AssumeRole",),
+                (),
+                {"AWS": tuple(f"arn:{p.partition}:iam::{a}:root" for a in who)},
+                conditions,
+            )
 
         if not p.require_mfa:
             return [allow(sid, accounts, (external_id,))]

@@ -13,6 +13,7 @@ def hosted_zone_id(scope: Construct, domain: str, zone_id: str | None, provider:
     """The configured zone id, or the public zone looked up by domain name."""
     if zone_id:
         return zone_id
-    zone = aws.data_aws_route53_zone.DataAwsRoute53Zone(scope, "zone", name=domain, private_zone=False,
-                                                       provider=provider)
+    zone = aws.data_aws_route53_zone.DataAwsRoute53Zone(
+        scope, "zone", name=domain, private_zone=False, provider=provider
+    )
     return zone.zone_id

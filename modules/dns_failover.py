@@ -69,8 +69,9 @@ class FailoverMember:
     role: str  # PRIMARY or SECONDARY
 
 
-def failover_members(regions: tuple[str, ...], region: str,
-                     origin_name: str) -> tuple[FailoverMember, FailoverMember | None]:
+def failover_members(
+    regions: tuple[str, ...], region: str, origin_name: str
+) -> tuple[FailoverMember, FailoverMember | None]:
     """Where `region` sits in the failover chain: (its health-checked member, an alias to its
     load balancer; the member pointing the level above at this region's level, or None for the
     first and the last region)."""
@@ -79,8 +80,10 @@ def failover_members(regions: tuple[str, ...], region: str,
         return FailoverMember(chain_name(origin_name, 0), "PRIMARY"), None
     if position == last:
         return FailoverMember(chain_name(origin_name, position - 1), "SECONDARY"), None
-    return (FailoverMember(chain_name(origin_name, position), "PRIMARY"),
-            FailoverMember(chain_name(origin_name, position - 1), "SECONDARY"))
+    return (
+        FailoverMember(chain_name(origin_name, position), "PRIMARY"),
+        FailoverMember(chain_name(origin_name, position - 1), "SECONDARY"),
+    )
 
 
 @dataclass(frozen=True)
@@ -108,40 +111,74 @@ class RegionalDns(Construct):
         p, policy = props, props.settings.routing_policy
         r53 = aws.route53_record
         self.health_check = aws.route53_health_check.Route53HealthCheck(
-            self, "health", type="HTTPS", fqdn=p.regional_name, port=443, resource_path=webapp.HEALTH_PATH,
-            request_interval=HEALTH_CHECK_INTERVAL, failure_threshold=FAILURE_THRESHOLD, enable_sni=True,
-            measure_latency=True, provider=p.dns_provider, tags=p.namer.resource_tags(HEALTH_CHECK_SERVICE))
+            self,
+            "health",
+            type="HTTPS",
+            fqdn=p.regional_name,
+            port=443,
+            resource_path=webapp.HEALTH_PATH,
+            request_interval=HEALTH_CHECK_INTERVAL,
+            failure_threshold=FAILURE_THRESHOLD,
+            enable_sni=True,
+            measure_latency=True,
+            provider=p.dns_provider,
+            tags=p.namer.resource_tags(HEALTH_CHECK_SERVICE),
+        )
         alias = r53.Route53RecordAlias(name=p.alb_dns_name, zone_id=p.alb_zone_id, evaluate_target_health=True)
         self.regional_record = r53.Route53Record(
-            self, "regional", zone_id=p.zone_id, name=p.regional_name, type="A", alias=alias,
-            provider=p.dns_provider)
+            self, "regional", zone_id=p.zone_id, name=p.regional_name, type="A", alias=alias, provider=p.dns_provider
+        )
         self.chain_record = None
         if policy == "failover":
             member, chain = failover_members(p.regions, p.region, p.origin_name)
-            self.origin_record = self._member(p, member.name, alias, health_check_id=self.health_check.id,
-                                              failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(
-                                                  type=member.role))
+            self.origin_record = self._member(
+                p,
+                member.name,
+                alias,
+                health_check_id=self.health_check.id,
+                failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=member.role),
+            )
             if chain is not None:
                 # Its target is this region's own level, created above: referencing that record's
                 # name makes Terraform create it first (Route 53 refuses an alias to a missing name).
                 self.chain_record = self._member(
-                    p, chain.name, r53.Route53RecordAlias(name=self.origin_record.fqdn, zone_id=p.zone_id,
-                                                          evaluate_target_health=True),
+                    p,
+                    chain.name,
+                    r53.Route53RecordAlias(
+                        name=self.origin_record.fqdn, zone_id=p.zone_id, evaluate_target_health=True
+                    ),
                     construct_id="chain",
-                    failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=chain.role))
+                    failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=chain.role),
+                )
         elif policy == "latency":
-            self.origin_record = self._member(p, p.origin_name, alias, health_check_id=self.health_check.id,
-                                              latency_routing_policy=r53.Route53RecordLatencyRoutingPolicy(
-                                                  region=p.region))
+            self.origin_record = self._member(
+                p,
+                p.origin_name,
+                alias,
+                health_check_id=self.health_check.id,
+                latency_routing_policy=r53.Route53RecordLatencyRoutingPolicy(region=p.region),
+            )
         elif policy == "weighted":
-            self.origin_record = self._member(p, p.origin_name, alias, health_check_id=self.health_check.id,
-                                              weighted_routing_policy=r53.Route53RecordWeightedRoutingPolicy(
-                                                  weight=p.settings.weight(p.region) or 0))
+            self.origin_record = self._member(
+                p,
+                p.origin_name,
+                alias,
+                health_check_id=self.health_check.id,
+                weighted_routing_policy=r53.Route53RecordWeightedRoutingPolicy(weight=p.settings.weight(p.region) or 0),
+            )
         else:
             raise ValueError(f"unknown routing policy {policy!r}")
 
     def _member(self, p: RegionalDnsProps, name: str, alias, construct_id: str = "origin", **routing):
         """A record of a routing set: the region is its set identifier (unique within each name)."""
         return aws.route53_record.Route53Record(
-            self, construct_id, zone_id=p.zone_id, name=name, type="A", alias=alias, set_identifier=p.region,
-            provider=p.dns_provider, **routing)
+            self,
+            construct_id,
+            zone_id=p.zone_id,
+            name=name,
+            type="A",
+            alias=alias,
+            set_identifier=p.region,
+            provider=p.dns_provider,
+            **routing,
+        )

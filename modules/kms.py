@@ -24,15 +24,39 @@ from modules.policy import Condition, Statement, as_json
 # Key administration for the account (delegated to IAM). Enumerated, not "kms:*": usage
 # (Encrypt, Decrypt, GenerateDataKey...) is deliberately absent and granted per service below.
 ADMIN_ACTIONS = (
-    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey",
-    "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies",
-    "kms:ListKeyRotations", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:RevokeGrant",
-    "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource",
-    "kms:UpdateAlias", "kms:UpdateKeyDescription",
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
 )
-USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
-               "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo")
+USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
 # In a key policy, "*" as the resource means "this key": key policies cannot name anything else.
 THIS_KEY = ("*",)
 # Policies list their statements, and the ViaService condition its services, in this order: the
@@ -40,9 +64,15 @@ THIS_KEY = ("*",)
 # policies show no change in a plan. It grants nothing: a grant not listed here follows the
 # listed ones in the order it was asked for, so a new consumer never edits this module.
 STATEMENT_ORDER = (
-    "AccountAdministersKey", "AccountUsesKeyThroughServices", "CloudWatchLogsEncryptLogGroups",
-    "SnsEncryptTopics", "BudgetsPublishToEncryptedTopics", "CloudWatchAlarmsPublishToEncryptedTopics",
-    "AutoScalingEncryptsInstanceVolumes", "AutoScalingGrantsForVolumes", "OtherEnvironmentsPublishToEncryptedTopics",
+    "AccountAdministersKey",
+    "AccountUsesKeyThroughServices",
+    "CloudWatchLogsEncryptLogGroups",
+    "SnsEncryptTopics",
+    "BudgetsPublishToEncryptedTopics",
+    "CloudWatchAlarmsPublishToEncryptedTopics",
+    "AutoScalingEncryptsInstanceVolumes",
+    "AutoScalingGrantsForVolumes",
+    "OtherEnvironmentsPublishToEncryptedTopics",
 )
 VIA_SERVICE_ORDER = ("s3", "rds", "secretsmanager", "sns", "ec2", "sqs", "lambda")
 
@@ -98,9 +128,10 @@ class EncryptionKey(Construct):
         self._log_group_prefixes: list[str] = []
         self._statements: list[Statement] = []
         self.key = aws.kms_key.KmsKey(
-            self, "key",
+            self,
+            "key",
             description=f"Encrypts {p.namer.environment} data in {p.region}: logs, topics, buckets, "
-                        "databases, secrets, volumes",
+            "databases, secrets, volumes",
             enable_key_rotation=True,
             rotation_period_in_days=365,
             deletion_window_in_days=p.deletion_window_days,
@@ -108,8 +139,13 @@ class EncryptionKey(Construct):
             tags=p.namer.resource_tags("kms"),
             provider=p.provider,
         )
-        self.alias = aws.kms_alias.KmsAlias(self, "alias", name=p.namer.prefixed("alias/", "kms", "kms_alias"),
-                                            target_key_id=self.key.key_id, provider=p.provider)
+        self.alias = aws.kms_alias.KmsAlias(
+            self,
+            "alias",
+            name=p.namer.prefixed("alias/", "kms", "kms_alias"),
+            target_key_id=self.key.key_id,
+            provider=p.provider,
+        )
         self.arn: str = self.key.arn
         self.key_id: str = self.key.key_id
         self.alias_name: str = self.alias.name
@@ -125,8 +161,10 @@ class EncryptionKey(Construct):
         encrypted with the key needs. Asking twice is harmless."""
         for service in services:
             if not re.fullmatch(r"[a-z0-9-]+", service):
-                raise ValueError(f"kms:ViaService takes a service's endpoint prefix such as 's3' or 'sqs', "
-                                 f"not {service!r}: the key adds the region and amazonaws.com itself")
+                raise ValueError(
+                    f"kms:ViaService takes a service's endpoint prefix such as 's3' or 'sqs', "
+                    f"not {service!r}: the key adds the region and amazonaws.com itself"
+                )
             if service not in self._via_services:
                 self._via_services.append(service)
         self._update()
@@ -144,8 +182,9 @@ class EncryptionKey(Construct):
         """Add a statement to the key policy, for a consumer that needs more than the two grants
         above (service principals, other accounts). Its resource must be THIS_KEY."""
         if tuple(statement.resources) != THIS_KEY:
-            raise ValueError(f"key statement {statement.sid}: a key policy's resource is {THIS_KEY}, "
-                             f"not {statement.resources}")
+            raise ValueError(
+                f"key statement {statement.sid}: a key policy's resource is {THIS_KEY}, not {statement.resources}"
+            )
         if statement.sid in {s.sid for s in self._base_statements() + self._statements}:
             raise ValueError(f"the key policy already has a statement {statement.sid}")
         self._statements.append(statement)
@@ -157,20 +196,35 @@ class EncryptionKey(Construct):
         statements = [Statement("AccountAdministersKey", ADMIN_ACTIONS, THIS_KEY, {"AWS": (self.root,)})]
         if self._via_services:
             services = _in_order(self._via_services, VIA_SERVICE_ORDER)
-            statements.append(Statement(
-                "AccountUsesKeyThroughServices", (*USE_ACTIONS, "kms:CreateGrant"), THIS_KEY, {"AWS": (self.root,)}, (
-                    Condition("StringEquals", "kms:CallerAccount", (p.account_token,)),
-                    Condition("StringEquals", "kms:ViaService",
-                              tuple(f"{s}.{p.region}.amazonaws.com" for s in services)),
-                )))
+            statements.append(
+                Statement(
+                    "AccountUsesKeyThroughServices",
+                    (*USE_ACTIONS, "kms:CreateGrant"),
+                    THIS_KEY,
+                    {"AWS": (self.root,)},
+                    (
+                        Condition("StringEquals", "kms:CallerAccount", (p.account_token,)),
+                        Condition(
+                            "StringEquals", "kms:ViaService", tuple(f"{s}.{p.region}.amazonaws.com" for s in services)
+                        ),
+                    ),
+                )
+            )
         if self._log_group_prefixes:
             # Log groups of this account and region only (their names start with an admitted prefix).
-            log_groups = tuple(f"arn:{p.partition}:logs:{p.region}:{p.account_token}:log-group:{prefix}*"
-                               for prefix in self._log_group_prefixes)
-            statements.append(Statement(
-                "CloudWatchLogsEncryptLogGroups", USE_ACTIONS, THIS_KEY,
-                {"Service": (f"logs.{p.region}.amazonaws.com",)},
-                (Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", log_groups),)))
+            log_groups = tuple(
+                f"arn:{p.partition}:logs:{p.region}:{p.account_token}:log-group:{prefix}*"
+                for prefix in self._log_group_prefixes
+            )
+            statements.append(
+                Statement(
+                    "CloudWatchLogsEncryptLogGroups",
+                    USE_ACTIONS,
+                    THIS_KEY,
+                    {"Service": (f"logs.{p.region}.amazonaws.com",)},
+                    (Condition("ArnLike", "kms:EncryptionContext:aws:logs:arn", log_groups),),
+                )
+            )
         return statements
 
     def _render_policy(self) -> str:

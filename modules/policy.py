@@ -42,6 +42,7 @@ def as_json(statements: list[Statement]) -> str:
     """A policy rendered with Terraform's jsonencode, for *resource* policies whose resource must
     be "*" (a KMS key policy's "*" means "this key"): IAM identity-policy scanners read an
     aws_iam_policy_document as an identity policy and flag that "*" as over-broad."""
+
     def render(s: Statement) -> dict:
         out: dict = {"Sid": s.sid, "Effect": s.effect}
         if s.principals:
@@ -61,8 +62,7 @@ def as_json(statements: list[Statement]) -> str:
 
 def trust(scope: Construct, construct_id: str, sid: str, service: str, conditions: tuple[Condition, ...] = ()):
     """A role trust policy for one AWS service principal (no Resource: IAM rejects it there)."""
-    return document(scope, construct_id, [Statement(sid, ("sts:AssumeRole",), (), {"Service": (service,)},
-                                                    conditions)])
+    return document(scope, construct_id, [Statement(sid, ("sts:AssumeRole",), (), {"Service": (service,)}, conditions)])
 
 
 # The AWS-managed policies the modules attach, by name, with their IAM path. AWS publishes both
@@ -86,8 +86,10 @@ def managed_policy_arn(scope: Construct, policy_name: str) -> str:
     """The ARN of an AWS-managed policy, in the partition Terraform reads for the stack (its
     `partition` data source, created here for a bare stack)."""
     if policy_name not in AWS_MANAGED_POLICY_PATHS:
-        raise ValueError(f"{policy_name!r} is not in AWS_MANAGED_POLICY_PATHS; add it with its path from the "
-                         "AWS Managed Policy Reference Guide")
+        raise ValueError(
+            f"{policy_name!r} is not in AWS_MANAGED_POLICY_PATHS; add it with its path from the "
+            "AWS Managed Policy Reference Guide"
+        )
     stack = TerraformStack.of(scope)
     found = stack.node.try_find_child("partition")
     partition = (found or aws.data_aws_partition.DataAwsPartition(stack, "partition")).partition
@@ -98,23 +100,35 @@ def attach_managed(scope: Construct, construct_id: str, role_name: str, policy_n
     """Attach an AWS-managed policy by its ARN (no lookup, see AWS_MANAGED_POLICY_PATHS). Used
     where AWS offers no resource-level permissions (ENIs, X-Ray, SSM, Config, monitoring)."""
     return aws.iam_role_policy_attachment.IamRolePolicyAttachment(
-        scope, f"{construct_id}-attachment", role=role_name, policy_arn=managed_policy_arn(scope, policy_name))
+        scope, f"{construct_id}-attachment", role=role_name, policy_arn=managed_policy_arn(scope, policy_name)
+    )
 
 
 def document(scope: Construct, construct_id: str, statements: list[Statement]):
     """An `aws_iam_policy_document` data source; use its `.json`."""
     d = aws.data_aws_iam_policy_document
-    return d.DataAwsIamPolicyDocument(scope, construct_id, statement=[
-        d.DataAwsIamPolicyDocumentStatement(
-            sid=s.sid,
-            effect=s.effect,
-            actions=list(s.actions),
-            resources=list(s.resources) or None,
-            principals=[d.DataAwsIamPolicyDocumentStatementPrincipals(type=t, identifiers=list(ids))
-                        for t, ids in s.principals.items()] or None,
-            condition=[d.DataAwsIamPolicyDocumentStatementCondition(test=c.test, variable=c.variable,
-                                                                     values=list(c.values))
-                       for c in s.conditions] or None,
-        )
-        for s in statements
-    ])
+    return d.DataAwsIamPolicyDocument(
+        scope,
+        construct_id,
+        statement=[
+            d.DataAwsIamPolicyDocumentStatement(
+                sid=s.sid,
+                effect=s.effect,
+                actions=list(s.actions),
+                resources=list(s.resources) or None,
+                principals=[
+                    d.DataAwsIamPolicyDocumentStatementPrincipals(type=t, identifiers=list(ids))
+                    for t, ids in s.principals.items()
+                ]
+                or None,
+                condition=[
+                    d.DataAwsIamPolicyDocumentStatementCondition(
+                        test=c.test, variable=c.variable, values=list(c.values)
+                    )
+                    for c in s.conditions
+                ]
+                or None,
+            )
+            for s in statements
+        ],
+    )

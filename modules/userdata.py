@@ -79,7 +79,7 @@ def render(environment: dict[str, str]) -> str:
     script = f"""#!/bin/bash
 # Installs and starts the {webapp.SERVICE} service (rendered by modules/userdata.py).
 set -euo pipefail
-dnf install -y {' '.join(PACKAGES)}
+dnf install -y {" ".join(PACKAGES)}
 id {webapp.SERVICE} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin {webapp.SERVICE}
 install -d -o root -g root -m 0755 {INSTALL_DIR}
 base64 -d <<'BUNDLE' | tar -xz --no-same-owner -C {INSTALL_DIR}

@@ -19,8 +19,11 @@ from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
 
 LOG_PREFIX = "aws-waf-logs-"
-MANAGED_RULE_GROUPS = ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesCommonRuleSet",
-                       "AWSManagedRulesKnownBadInputsRuleSet")
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+)
 
 
 @dataclass(frozen=True)
@@ -43,22 +46,41 @@ class WebAcl(Construct):
             return dict(cloudwatch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True)
 
         self.acl = w.Wafv2WebAcl(
-            self, "acl", name=n.name("waf"), scope="CLOUDFRONT", provider=p.provider,
+            self,
+            "acl",
+            name=n.name("waf"),
+            scope="CLOUDFRONT",
+            provider=p.provider,
             description="Managed rule groups in front of CloudFront",
             default_action=w.Wafv2WebAclDefaultAction(allow=w.Wafv2WebAclDefaultActionAllow()),
             visibility_config=w.Wafv2WebAclVisibilityConfig(**visibility(n.name("waf"))),
-            rule=[w.Wafv2WebAclRule(
-                name=group, priority=index,
-                override_action=w.Wafv2WebAclRuleOverrideAction(none=w.Wafv2WebAclRuleOverrideActionNone()),
-                statement={"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
-                visibility_config=w.Wafv2WebAclRuleVisibilityConfig(**visibility(group)))
-                for index, group in enumerate(MANAGED_RULE_GROUPS)],
-            tags=n.resource_tags("waf"))
+            rule=[
+                w.Wafv2WebAclRule(
+                    name=group,
+                    priority=index,
+                    override_action=w.Wafv2WebAclRuleOverrideAction(none=w.Wafv2WebAclRuleOverrideActionNone()),
+                    statement={"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
+                    visibility_config=w.Wafv2WebAclRuleVisibilityConfig(**visibility(group)),
+                )
+                for index, group in enumerate(MANAGED_RULE_GROUPS)
+            ],
+            tags=n.resource_tags("waf"),
+        )
         # WAF only logs to destinations whose names start with aws-waf-logs-.
         p.kms_key.admit_log_group(LOG_PREFIX)
         self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
-            self, "logs", name=n.prefixed(LOG_PREFIX, "waf", "log_group"), retention_in_days=p.log_retention_days,
-            kms_key_id=p.kms_key.arn, provider=p.provider, tags=n.resource_tags("waf-logs", "log_group"))
+            self,
+            "logs",
+            name=n.prefixed(LOG_PREFIX, "waf", "log_group"),
+            retention_in_days=p.log_retention_days,
+            kms_key_id=p.kms_key.arn,
+            provider=p.provider,
+            tags=n.resource_tags("waf-logs", "log_group"),
+        )
         aws.wafv2_web_acl_logging_configuration.Wafv2WebAclLoggingConfiguration(
-            self, "logging", resource_arn=self.acl.arn, log_destination_configs=[self.log_group.arn],
-            provider=p.provider)
+            self,
+            "logging",
+            resource_arn=self.acl.arn,
+            log_destination_configs=[self.log_group.arn],
+            provider=p.provider,
+        )

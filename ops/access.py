@@ -21,8 +21,9 @@ def provider_access(config: Config, env: Environment, *, dns: bool = False) -> t
     with `dns`), and the region they assume it from."""
     stack = naming.stack_name(env.name, env.primary_region)
     if dns:
-        return config.assume_role(env, stack, account_id=config.dns_account_id(env),
-                                  role_name=config.dns_role_name(env)), env.primary_region
+        return config.assume_role(
+            env, stack, account_id=config.dns_account_id(env), role_name=config.dns_role_name(env)
+        ), env.primary_region
     return config.assume_role(env, stack), env.primary_region
 
 
@@ -32,10 +33,17 @@ def assume(access: AssumeRole, region: str, base: Any) -> Any:
     import boto3
 
     sts = base.client("sts", region_name=region)
-    keys = sts.assume_role(RoleArn=access.role_arn, RoleSessionName=access.session_name,
-                           ExternalId=access.external_id, DurationSeconds=SESSION_SECONDS)["Credentials"]
-    return boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
-                         aws_session_token=keys["SessionToken"])
+    keys = sts.assume_role(
+        RoleArn=access.role_arn,
+        RoleSessionName=access.session_name,
+        ExternalId=access.external_id,
+        DurationSeconds=SESSION_SECONDS,
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
 
 
 def environment_session(config: Config, env: Environment, base: Any) -> Any:

@@ -71,24 +71,41 @@ def aws(config: Config, session: Any) -> list[Check]:
     try:
         me = session.client("sts").get_caller_identity()
     except (BotoCoreError, ClientError) as exc:
-        return [Check("AWS credentials", False, f"{type(exc).__name__}: configure credentials (AWS_PROFILE, SSO "
-                                                "or OIDC) that may assume the deploy roles")]
+        return [
+            Check(
+                "AWS credentials",
+                False,
+                f"{type(exc).__name__}: configure credentials (AWS_PROFILE, SSO "
+                "or OIDC) that may assume the deploy roles",
+            )
+        ]
     checks = [Check("AWS credentials", True, me["Arn"])]
     for env in config.environments.values():
         role, region = access.provider_access(config, env)
         dns_role, _ = access.provider_access(config, env, dns=True)
         roles = [("deploy role", role, "bootstrap the account (README)")]
         if dns_role.role_arn != role.role_arn:
-            roles.append(("DNS role", dns_role, "create it in the DNS account, trusting these credentials "
-                                                "with the project's external id (README)"))
+            roles.append(
+                (
+                    "DNS role",
+                    dns_role,
+                    "create it in the DNS account, trusting these credentials with the project's external id (README)",
+                )
+            )
         for label, assumed, fix in roles:
             try:
                 access.assume(assumed, region, session)  # exactly as the providers assume it
                 checks.append(Check(f"{env.name}: {label}", True, assumed.role_arn))
             except (BotoCoreError, ClientError) as exc:
-                checks.append(Check(f"{env.name}: {label}", False, f"cannot assume {assumed.role_arn} with external "
-                                                                   f"id {assumed.external_id!r} "
-                                                                   f"({type(exc).__name__}): {fix}"))
+                checks.append(
+                    Check(
+                        f"{env.name}: {label}",
+                        False,
+                        f"cannot assume {assumed.role_arn} with external "
+                        f"id {assumed.external_id!r} "
+                        f"({type(exc).__name__}): {fix}",
+                    )
+                )
     return checks
 
 
@@ -108,8 +125,12 @@ def state(config: Config, session: Any, root: Path) -> Check:
     try:
         session.client("s3", region_name=backend.region).head_bucket(Bucket=backend.bucket)
     except (BotoCoreError, ClientError) as exc:
-        return Check("State backend", False, f"s3://{backend.bucket} unreachable ({type(exc).__name__}): create it "
-                                             "(versioned, encrypted, private) or fix [state]")
+        return Check(
+            "State backend",
+            False,
+            f"s3://{backend.bucket} unreachable ({type(exc).__name__}): create it "
+            "(versioned, encrypted, private) or fix [state]",
+        )
     return Check("State backend", True, f"s3://{backend.bucket}")
 
 

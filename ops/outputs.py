@@ -26,8 +26,9 @@ def read(config: Config, specs: list[StackSpec], out: Path) -> dict[str, dict]:
         beside.mkdir(parents=True, exist_ok=True)
         private = Path(tempfile.mkdtemp(prefix=f".{out.name}.read-", dir=beside))
     except OSError as exc:
-        raise UsageError(f"cannot create a private folder in {beside}: {exc.strerror}; choose a writable --out") \
-            from None
+        raise UsageError(
+            f"cannot create a private folder in {beside}: {exc.strerror}; choose a writable --out"
+        ) from None
     try:
         app.synth(config, specs, private)
         runner = terraform.Terraform(private)

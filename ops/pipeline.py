@@ -49,8 +49,10 @@ class DestructivePlan(Refused):
 
     def __init__(self, results: list[StackResult]):
         refused = results[-1]
-        super().__init__(f"{refused.stack}: the plan deletes or replaces stateful resources; review it "
-                         f"({refused.plan_json}) and re-run with --allow-destroy if that is intended")
+        super().__init__(
+            f"{refused.stack}: the plan deletes or replaces stateful resources; review it "
+            f"({refused.plan_json}) and re-run with --allow-destroy if that is intended"
+        )
         self.results = results  # every stack handled so far, the refused one last
 
 
@@ -60,8 +62,15 @@ class Interrupted(PlatformError):
     (status "interrupted"); `not_started`: the stacks after it, in order; `resume`: the command
     that resumes the run (the CLI's own command line)."""
 
-    def __init__(self, cause: tf.Interrupted, results: list[StackResult], not_started: list[str], action: Action,
-                 out_dir: Path, resume: str):
+    def __init__(
+        self,
+        cause: tf.Interrupted,
+        results: list[StackResult],
+        not_started: list[str],
+        action: Action,
+        out_dir: Path,
+        resume: str,
+    ):
         super().__init__(str(cause), exit_code=128 + int(cause.signals[0]))
         self.cause, self.results, self.not_started, self.action = cause, results, not_started, action
         self.stack_dir = out_dir / "stacks" / cause.stack if cause.stack else None
@@ -82,19 +91,25 @@ class Interrupted(PlatformError):
                     f"interrupted: {cause.stack} (terraform {cause.step} was told to exit immediately and may not "
                     f"have saved what it did: resources it created can exist in AWS but be missing from the state "
                     f"{state}; run `terraform plan` in {self.stack_dir} and `terraform import` what it would "
-                    f"create again. {lock})")
+                    f"create again. {lock})"
+                )
             elif cause.step == "apply":
-                lines.append(f"interrupted: {cause.stack} (terraform {cause.step} stopped gracefully: it finished "
-                             f"the operations in flight, saved the state {state} and released its lock)")
+                lines.append(
+                    f"interrupted: {cause.stack} (terraform {cause.step} stopped gracefully: it finished "
+                    f"the operations in flight, saved the state {state} and released its lock)"
+                )
             else:  # init, plan and show change nothing and write no state
-                lines.append(f"interrupted: {cause.stack} (terraform {cause.step} stopped; it changes nothing "
-                             f"in AWS and wrote no state; the state is {state})")
+                lines.append(
+                    f"interrupted: {cause.stack} (terraform {cause.step} stopped; it changes nothing "
+                    f"in AWS and wrote no state; the state is {state})"
+                )
         elif cause.stack and cause.step != "init":
-            lines.append(f"interrupted: {cause.stack} (before terraform {cause.step}; nothing of its plan was "
-                         "applied)")
+            lines.append(f"interrupted: {cause.stack} (before terraform {cause.step}; nothing of its plan was applied)")
         lines.append(f"not started: {', '.join(self.not_started) or 'none'}")
-        lines.append(f"to resume, run the same command again: {resume} (it plans every stack anew; "
-                     f"stacks already {done} show no changes)")
+        lines.append(
+            f"to resume, run the same command again: {resume} (it plans every stack anew; "
+            f"stacks already {done} show no changes)"
+        )
         return lines
 
 
@@ -107,8 +122,10 @@ def state_location(stack_dir: Path) -> tuple[str, str]:
         return "(backend unknown)", "If a state lock remains, `terraform force-unlock LOCK_ID` removes it."
     if "s3" in backend:
         where = f"s3://{backend['s3'].get('bucket')}/{backend['s3'].get('key')}"
-        return where, (f"If the lock object {where}.tflock remains, `terraform force-unlock LOCK_ID` in "
-                       f"{stack_dir} removes it (the ID is in the lock error).")
+        return where, (
+            f"If the lock object {where}.tflock remains, `terraform force-unlock LOCK_ID` in "
+            f"{stack_dir} removes it (the ID is in the lock error)."
+        )
     path = (backend.get("local") or {}).get("path", "terraform.tfstate")
     return os.path.normpath(stack_dir / path), "Its local state lock ends with the Terraform process."
 
@@ -130,23 +147,35 @@ def instance_counts(values: list[str] | None, config: Config, specs: list[StackS
     for value in values or []:
         region, _, number = value.partition("=")
         if not number.isdigit() or region not in regions:
-            raise UsageError(f"--instance-count {value!r}: expected REGION=N with a region of the selected stacks "
-                             f"({', '.join(regions) or 'none'})")
+            raise UsageError(
+                f"--instance-count {value!r}: expected REGION=N with a region of the selected stacks "
+                f"({', '.join(regions) or 'none'})"
+            )
         counts[region] = int(number)
         for env in dict.fromkeys(s.environment for s in specs if s.region == region):
             scaling = config.environments[env].scaling
             if not scaling.min_capacity <= counts[region] <= scaling.max_capacity:
-                problems.append(f"--instance-count {value}: environment {env} allows {scaling.min_capacity}.."
-                                f"{scaling.max_capacity} instances (min_capacity..max_capacity); choose a count in "
-                                f"that range or change those settings")
+                problems.append(
+                    f"--instance-count {value}: environment {env} allows {scaling.min_capacity}.."
+                    f"{scaling.max_capacity} instances (min_capacity..max_capacity); choose a count in "
+                    f"that range or change those settings"
+                )
     if problems:
         raise UsageError(problems)
     return counts
 
 
-def run(config: Config, specs: list[StackSpec], out_dir: Path, action: Action, terraform: Terraform,
-        instance_counts: dict[str, int] | None = None, allow_destroy: bool = False,
-        progress: Callable[[str, str], None] | None = None, resume: str = "") -> list[StackResult]:
+def run(
+    config: Config,
+    specs: list[StackSpec],
+    out_dir: Path,
+    action: Action,
+    terraform: Terraform,
+    instance_counts: dict[str, int] | None = None,
+    allow_destroy: bool = False,
+    progress: Callable[[str, str], None] | None = None,
+    resume: str = "",
+) -> list[StackResult]:
     """Plan, deploy or destroy `specs` (`action`). Returns one result per stack handled. Raises
     DestructivePlan, Interrupted (which tells to run `resume` again), or StackFailed with the
     line that the stacks after the failed one were not touched."""
@@ -175,7 +204,7 @@ def run(config: Config, specs: list[StackSpec], out_dir: Path, action: Action, t
                     results.pop()
                 else:
                     result.status = "interrupted"
-                later = [s.name for s in ordered[index + (0 if untouched else 1):]]
+                later = [s.name for s in ordered[index + (0 if untouched else 1) :]]
                 _forget_dead_synth_runtime()
                 raise Interrupted(exc, results, later, action, out_dir, resume) from None
             except tf.StackFailed as exc:
@@ -191,8 +220,9 @@ def run(config: Config, specs: list[StackSpec], out_dir: Path, action: Action, t
             # Terraform finished what it had in flight and exited 0: every stack is done, but the
             # run was interrupted, so it ends as one (130/143), never as a plain success.
             _forget_dead_synth_runtime()
-            cause = tf.Interrupted(None, "the last stack, which finished anyway", True, list(interrupts.received),
-                                   interrupts.forced)
+            cause = tf.Interrupted(
+                None, "the last stack, which finished anyway", True, list(interrupts.received), interrupts.forced
+            )
             raise Interrupted(cause, results, [], action, out_dir, resume)
     return results
 
@@ -217,9 +247,16 @@ def _forget_dead_synth_runtime() -> None:
             pass
 
 
-def _one_stack(spec: StackSpec, result: StackResult, results: list[StackResult], action: Action,
-               terraform: Terraform, instance_counts: dict[str, int] | None, allow_destroy: bool,
-               progress: Callable[[str, str], None] | None) -> None:
+def _one_stack(
+    spec: StackSpec,
+    result: StackResult,
+    results: list[StackResult],
+    action: Action,
+    terraform: Terraform,
+    instance_counts: dict[str, int] | None,
+    allow_destroy: bool,
+    progress: Callable[[str, str], None] | None,
+) -> None:
     say = (lambda step: progress(spec.name, step)) if progress else (lambda step: None)
     say("init")
     terraform.init(spec.name)

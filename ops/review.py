@@ -15,14 +15,35 @@ from pathlib import Path
 
 from config.errors import UsageError
 
-STATEFUL = frozenset({
-    "aws_db_instance", "aws_rds_cluster", "aws_s3_bucket", "aws_kms_key", "aws_route53_zone",
-    "aws_cloudwatch_log_group", "aws_secretsmanager_secret", "aws_sqs_queue", "aws_dynamodb_table",
-    "aws_efs_file_system", "aws_ebs_volume", "aws_db_snapshot",
-})
-SENSITIVE_PREFIXES = ("aws_iam_", "aws_security_group", "aws_vpc_security_group_", "aws_default_security_group",
-                      "aws_lb_listener", "aws_route53_record", "aws_kms_", "aws_s3_bucket_policy",
-                      "aws_s3_bucket_public_access_block", "aws_wafv2_", "aws_cloudfront_distribution")
+STATEFUL = frozenset(
+    {
+        "aws_db_instance",
+        "aws_rds_cluster",
+        "aws_s3_bucket",
+        "aws_kms_key",
+        "aws_route53_zone",
+        "aws_cloudwatch_log_group",
+        "aws_secretsmanager_secret",
+        "aws_sqs_queue",
+        "aws_dynamodb_table",
+        "aws_efs_file_system",
+        "aws_ebs_volume",
+        "aws_db_snapshot",
+    }
+)
+SENSITIVE_PREFIXES = (
+    "aws_iam_",
+    "aws_security_group",
+    "aws_vpc_security_group_",
+    "aws_default_security_group",
+    "aws_lb_listener",
+    "aws_route53_record",
+    "aws_kms_",
+    "aws_s3_bucket_policy",
+    "aws_s3_bucket_public_access_block",
+    "aws_wafv2_",
+    "aws_cloudfront_distribution",
+)
 
 
 class PlanError(UsageError):
@@ -48,8 +69,12 @@ class Review:
         return any(c.type in STATEFUL and c.action in ("delete", "replace") for c in self.notable)
 
     def as_dict(self) -> dict:
-        return {"stack": self.stack, "counts": self.counts, "destructive": self.destructive,
-                "notable": [c.__dict__ for c in self.notable]}
+        return {
+            "stack": self.stack,
+            "counts": self.counts,
+            "destructive": self.destructive,
+            "notable": [c.__dict__ for c in self.notable],
+        }
 
 
 def load(path: Path) -> dict:
@@ -62,12 +87,19 @@ def load(path: Path) -> dict:
     try:
         plan = json.loads(text)
     except ValueError as exc:
-        raise PlanError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); truncated? "
-                        "Produce it with `terraform show -json PLANFILE`") from None
-    if not isinstance(plan, dict) or "format_version" not in plan or not isinstance(
-            plan.get("resource_changes", []), list):
-        raise PlanError(f"{path}: not a Terraform JSON plan (no format_version/resource_changes); produce it "
-                        "with `terraform show -json PLANFILE`")
+        raise PlanError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); truncated? "
+            "Produce it with `terraform show -json PLANFILE`"
+        ) from None
+    if (
+        not isinstance(plan, dict)
+        or "format_version" not in plan
+        or not isinstance(plan.get("resource_changes", []), list)
+    ):
+        raise PlanError(
+            f"{path}: not a Terraform JSON plan (no format_version/resource_changes); produce it "
+            "with `terraform show -json PLANFILE`"
+        )
     return plan
 
 

@@ -63,14 +63,22 @@ def parse_resolve(values: list[str]) -> dict[str, tuple[str, int]]:
     return mapping
 
 
-def https_status(host: str, path: str, address: tuple[str, int] | None = None, context: ssl.SSLContext | None = None,
-                 timeout: float = 10) -> int:
+def https_status(
+    host: str,
+    path: str,
+    address: tuple[str, int] | None = None,
+    context: ssl.SSLContext | None = None,
+    timeout: float = 10,
+) -> int:
     """Status code of GET https://host/path (certificate verified against `host`)."""
     context = context or ssl.create_default_context()
-    with socket.create_connection(address or (host, 443), timeout=timeout) as raw, \
-            context.wrap_socket(raw, server_hostname=host) as tls:
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: platform-smoke\r\nConnection: close\r\n\r\n"
-                    .encode())
+    with (
+        socket.create_connection(address or (host, 443), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: platform-smoke\r\nConnection: close\r\n\r\n".encode()
+        )
         first = tls.makefile("rb").readline().decode("latin-1")
     parts = first.split()
     if len(parts) < 2 or not parts[1].isdigit():
@@ -82,8 +90,10 @@ def ready_script(port: int = webapp.PORT) -> str:
     """The shell the instance runs: its own readiness endpoint on loopback (curl is in Amazon Linux
     2023's base image). The last output line is `HTTP <status>`; curl fails (exit != 0) only when
     nothing answers, so a 503 still comes back with the webapp's explanation in the body."""
-    return (f"curl --silent --show-error --max-time 10 --write-out '\\nHTTP %{{http_code}}\\n' "
-            f"http://127.0.0.1:{port}{webapp.READY_PATH}")
+    return (
+        f"curl --silent --show-error --max-time 10 --write-out '\\nHTTP %{{http_code}}\\n' "
+        f"http://127.0.0.1:{port}{webapp.READY_PATH}"
+    )
 
 
 def _output(outputs: dict, name: str) -> str:
@@ -100,10 +110,20 @@ class Smoke:
     """`session` acts in the environment's account, `dns_session` in the hosted zone's account
     (where the Route 53 health checks live; the same session when that is the environment's)."""
 
-    def __init__(self, config: Config, env: Environment, regions: list[str], outputs: dict[str, dict],
-                 session: Any, resolve: dict[str, tuple[str, int]] | None = None,
-                 context: ssl.SSLContext | None = None, timeout: float = 120, poll: float = 2,
-                 sleep: Callable[[float], None] = time.sleep, dns_session: Any = None):
+    def __init__(
+        self,
+        config: Config,
+        env: Environment,
+        regions: list[str],
+        outputs: dict[str, dict],
+        session: Any,
+        resolve: dict[str, tuple[str, int]] | None = None,
+        context: ssl.SSLContext | None = None,
+        timeout: float = 120,
+        poll: float = 2,
+        sleep: Callable[[float], None] = time.sleep,
+        dns_session: Any = None,
+    ):
         self.config, self.env, self.regions, self.outputs = config, env, regions, outputs
         self.session, self.resolve, self.context = session, resolve or {}, context
         self.dns_session = dns_session or session
@@ -115,8 +135,7 @@ class Smoke:
             outputs = self.outputs.get(naming.stack_name(self.env.name, region), {})
             checks.append(self._guard(f"{region}: ingest", self.ingest, region, outputs))
             checks.append(self._guard(f"{region}: Route 53 health check", self.health_check, region))
-            checks.append(self._guard(f"{region}: database (/ready on an instance, SSM)", self.ready, region,
-                                      outputs))
+            checks.append(self._guard(f"{region}: database (/ready on an instance, SSM)", self.ready, region, outputs))
             checks.append(self._guard(f"{region}: alarms", self.alarms, region))
         viewer = self.env.app_domain
         checks.append(self._guard(f"https://{viewer}{webapp.HEALTH_PATH} (CloudFront)", self.viewer, viewer))
@@ -148,8 +167,10 @@ class Smoke:
                     if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
                         raise
                 if time.monotonic() > deadline:
-                    raise SmokeFailure(f"no manifest for {keys[0]} after {self.timeout:.0f} s: is the function "
-                                       "subscribed and healthy? (see its log group and the DLQ)")
+                    raise SmokeFailure(
+                        f"no manifest for {keys[0]} after {self.timeout:.0f} s: is the function "
+                        "subscribed and healthy? (see its log group and the DLQ)"
+                    )
                 self.sleep(self.poll)
             if manifest.get("sha256") != hashlib.sha256(body).hexdigest():
                 raise SmokeFailure("the manifest's sha256 does not match the uploaded probe")
@@ -174,8 +195,10 @@ class Smoke:
             raise SmokeFailure(f"health check {name} ({check_id}) has no observations yet: try again in a minute")
         if len(healthy) <= HEALTHY_SHARE * len(reports):
             failing = next(r for r in reports if not r.startswith("Success"))
-            raise SmokeFailure(f"health check {name} ({check_id}) is unhealthy: {len(reports) - len(healthy)} of "
-                               f"{len(reports)} checkers fail, e.g. {_one_line(failing)}")
+            raise SmokeFailure(
+                f"health check {name} ({check_id}) is unhealthy: {len(reports) - len(healthy)} of "
+                f"{len(reports)} checkers fail, e.g. {_one_line(failing)}"
+            )
         return f"{name} healthy for {len(healthy)} of {len(reports)} checkers"
 
     @staticmethod
@@ -184,12 +207,13 @@ class Smoke:
         for page in route53.get_paginator("list_health_checks").paginate():
             ids.extend(h["Id"] for h in page["HealthChecks"])
         for start in range(0, len(ids), 10):  # ListTagsForResources takes at most 10 ids
-            tagged = route53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=ids[start:start + 10])
+            tagged = route53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=ids[start : start + 10])
             for item in tagged["ResourceTagSets"]:
                 if {"Key": "Name", "Value": name} in item.get("Tags", []):
                     return item["ResourceId"]
-        raise SmokeFailure(f"no Route 53 health check tagged Name={name} in the hosted zone's account: "
-                           "is the region's stack deployed?")
+        raise SmokeFailure(
+            f"no Route 53 health check tagged Name={name} in the hosted zone's account: is the region's stack deployed?"
+        )
 
     def ready(self, region: str, outputs: dict) -> str:
         """The database as the application sees it: one running instance of the region's Auto
@@ -197,7 +221,9 @@ class Smoke:
         instance = self._running_instance(region, _output(outputs, "asg_name"))
         ssm = self.session.client("ssm", region_name=region)
         command = ssm.send_command(
-            InstanceIds=[instance], DocumentName="AWS-RunShellScript", Comment="platform smoke: /ready",
+            InstanceIds=[instance],
+            DocumentName="AWS-RunShellScript",
+            Comment="platform smoke: /ready",
             Parameters={"commands": [ready_script()], "executionTimeout": [str(COMMAND_SECONDS)]},
         )["Command"]["CommandId"]
         deadline = time.monotonic() + self.timeout
@@ -211,15 +237,19 @@ class Smoke:
             if result["Status"] not in SSM_PENDING:
                 break
             if time.monotonic() > deadline:
-                raise SmokeFailure(f"SSM command {command} on {instance} still {result['Status']} after "
-                                   f"{self.timeout:.0f} s: is the SSM agent online? (Fleet Manager)")
+                raise SmokeFailure(
+                    f"SSM command {command} on {instance} still {result['Status']} after "
+                    f"{self.timeout:.0f} s: is the SSM agent online? (Fleet Manager)"
+                )
             self.sleep(self.poll)
         output = result.get("StandardOutputContent", "")
         lines = output.strip().splitlines()
         if result["Status"] != "Success" or not lines or not lines[-1].startswith("HTTP "):
             error = _one_line(result.get("StandardErrorContent", "") or output) or "no output"
-            raise SmokeFailure(f"SSM command {command} on {instance} {result['Status']} "
-                               f"(exit {result.get('ResponseCode', '?')}): {error}")
+            raise SmokeFailure(
+                f"SSM command {command} on {instance} {result['Status']} "
+                f"(exit {result.get('ResponseCode', '?')}): {error}"
+            )
         status, body = lines[-1].removeprefix("HTTP "), _one_line("\n".join(lines[:-1]))
         if status != "200":
             raise SmokeFailure(f"{instance}: {webapp.READY_PATH} answered {status}: {body}")
@@ -228,12 +258,14 @@ class Smoke:
     def _running_instance(self, region: str, group: str) -> str:
         autoscaling = self.session.client("autoscaling", region_name=region)
         groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
-        members = sorted(i["InstanceId"] for g in groups for i in g.get("Instances", [])
-                         if i.get("LifecycleState") == "InService")
+        members = sorted(
+            i["InstanceId"] for g in groups for i in g.get("Instances", []) if i.get("LifecycleState") == "InService"
+        )
         if members:
             ec2 = self.session.client("ec2", region_name=region)
-            running = ec2.describe_instances(InstanceIds=members, Filters=[
-                {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+            running = ec2.describe_instances(
+                InstanceIds=members, Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+            )["Reservations"]
             found = sorted(i["InstanceId"] for r in running for i in r["Instances"])
             if found:
                 return found[0]
@@ -243,8 +275,9 @@ class Smoke:
         """The viewer name is CloudFront's: the only HTTPS way in for an operator."""
         status = https_status(host, webapp.HEALTH_PATH, self.resolve.get(host), self.context)
         if status != 200:
-            raise SmokeFailure(f"CloudFront answered HTTP {status}, expected 200"
-                               + (": no healthy origin?" if status >= 500 else ""))
+            raise SmokeFailure(
+                f"CloudFront answered HTTP {status}, expected 200" + (": no healthy origin?" if status >= 500 else "")
+            )
         return "200"
 
     def alarms(self, region: str) -> str:
@@ -265,14 +298,18 @@ def sessions(config: Config, env: Environment, base: Any) -> tuple[Any, Any]:
     try:
         session = access.environment_session(config, env, base)
     except (BotoCoreError, ClientError) as exc:
-        raise EnvironmentProblem(f"cannot assume {config.provider_role_arn(env)} ({type(exc).__name__}): configure "
-                                 "credentials that may assume it (README 'Credentials')") from None
+        raise EnvironmentProblem(
+            f"cannot assume {config.provider_role_arn(env)} ({type(exc).__name__}): configure "
+            "credentials that may assume it (README 'Credentials')"
+        ) from None
     try:
         return session, access.dns_session(config, env, base, session)
     except (BotoCoreError, ClientError) as exc:
-        raise EnvironmentProblem(f"cannot assume the DNS role in account {config.dns_account_id(env)} "
-                                 f"({type(exc).__name__}): configure credentials that may assume it (README "
-                                 "'Credentials')") from None
+        raise EnvironmentProblem(
+            f"cannot assume the DNS role in account {config.dns_account_id(env)} "
+            f"({type(exc).__name__}): configure credentials that may assume it (README "
+            "'Credentials')"
+        ) from None
 
 
 class SmokeFailure(RuntimeError):

@@ -43,8 +43,15 @@ from config.model import Config, StackSpec
 from ops import toolchain
 from ops.toolchain import EnvironmentProblem, find_terraform
 
-__all__ = ["EnvironmentProblem", "Interrupted", "StackFailed", "StackResult", "Terraform", "check_version",
-           "find_terraform"]
+__all__ = [
+    "EnvironmentProblem",
+    "Interrupted",
+    "StackFailed",
+    "StackResult",
+    "Terraform",
+    "check_version",
+    "find_terraform",
+]
 
 MIN_VERSION = (1, 10)  # S3-native state locking (use_lockfile)
 PLAN_FILE = "plan.tfplan"
@@ -54,12 +61,18 @@ LOCKS_DIR = "terraform-locks"  # beside the output folder
 # After a second interrupt Terraform exits at once on its own; this long, and the CLI stops waiting.
 FORCE_KILL_AFTER = 10.0
 
-_PROVIDERS = re.compile(r"(Failed to query available provider packages|could not connect to registry|"
-                        r"Failed to install provider|dial tcp|no such host)", re.IGNORECASE)
+_PROVIDERS = re.compile(
+    r"(Failed to query available provider packages|could not connect to registry|"
+    r"Failed to install provider|dial tcp|no such host)",
+    re.IGNORECASE,
+)
 _CHECKSUM = re.compile(r"(doesn't match any of the checksums|checksums previously recorded)", re.IGNORECASE)
-_CREDENTIALS = re.compile(r"(No valid credential sources found|NoCredentialProviders|failed to refresh cached "
-                          r"credentials|InvalidClientTokenId|ExpiredToken|AccessDenied.*AssumeRole|"
-                          r"retrieving caller identity|get identity)", re.IGNORECASE)
+_CREDENTIALS = re.compile(
+    r"(No valid credential sources found|NoCredentialProviders|failed to refresh cached "
+    r"credentials|InvalidClientTokenId|ExpiredToken|AccessDenied.*AssumeRole|"
+    r"retrieving caller identity|get identity)",
+    re.IGNORECASE,
+)
 
 
 class StackFailed(OperationFailed):
@@ -147,12 +160,17 @@ class Interrupts:
                 self._forward(process)
         name = signal.Signals(signum).name
         if len(self.received) == 1:
-            _say(f"{name} received: asked Terraform to stop gracefully; waiting for it to save its state "
-                 "(interrupt again to stop waiting, at the risk of losing state)" if running else
-                 f"{name} received: stopping before the next Terraform step")
+            _say(
+                f"{name} received: asked Terraform to stop gracefully; waiting for it to save its state "
+                "(interrupt again to stop waiting, at the risk of losing state)"
+                if running
+                else f"{name} received: stopping before the next Terraform step"
+            )
         elif len(self.received) == 2 and running:
-            _say(f"second interrupt ({name}): Terraform was told to exit immediately, without finishing the "
-                 f"operations in flight; it is killed if still running in {FORCE_KILL_AFTER:.0f} s")
+            _say(
+                f"second interrupt ({name}): Terraform was told to exit immediately, without finishing the "
+                f"operations in flight; it is killed if still running in {FORCE_KILL_AFTER:.0f} s"
+            )
             self._killer = threading.Timer(FORCE_KILL_AFTER, self._kill, [running])
             self._killer.daemon = True
             self._killer.start()
@@ -199,16 +217,22 @@ def check_version(terraform: str) -> str:
         raise EnvironmentProblem(f"{terraform} did not report its version: is it a Terraform binary?") from None
     numbers = tuple(int(x) for x in re.findall(r"\d+", found)[:2])
     if numbers < MIN_VERSION:
-        raise EnvironmentProblem(f"Terraform {found} is too old: install >= {'.'.join(map(str, MIN_VERSION))} "
-                                 "(S3 state locking needs it)")
+        raise EnvironmentProblem(
+            f"Terraform {found} is too old: install >= {'.'.join(map(str, MIN_VERSION))} (S3 state locking needs it)"
+        )
     return found
 
 
 class Terraform:
     """Runs terraform in one stack folder at a time. `echo` receives output lines (--verbose)."""
 
-    def __init__(self, out_dir: Path, terraform: str | None = None, echo: Callable[[str], None] | None = None,
-                 chain: toolchain.Toolchain | None = None):
+    def __init__(
+        self,
+        out_dir: Path,
+        terraform: str | None = None,
+        echo: Callable[[str], None] | None = None,
+        chain: toolchain.Toolchain | None = None,
+    ):
         self.out_dir = out_dir
         beside = out_dir.resolve().parent
         self.chain = chain or toolchain.resolve(beside / toolchain.TOOLS_DIR.name)
@@ -235,9 +259,15 @@ class Terraform:
         try:
             # Its own session while we forward interrupts: the terminal's Ctrl-C must not reach it
             # too (two interrupts make Terraform exit without saving state).
-            process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE if json_output else subprocess.STDOUT, text=True,
-                                       env={**os.environ, **self.chain.env}, start_new_session=self.interrupts.active)
+            process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE if json_output else subprocess.STDOUT,
+                text=True,
+                env={**os.environ, **self.chain.env},
+                start_new_session=self.interrupts.active,
+            )
         except OSError as exc:
             raise EnvironmentProblem(f"cannot run {self.terraform}: {exc.strerror}") from None
         self.interrupts.register(process)
@@ -265,13 +295,16 @@ class Terraform:
                 raise EnvironmentProblem(
                     f"{stack}: the AWS provider Terraform found does not match the checksums recorded in "
                     f"{self.locks_dir / (stack + LOCK_FILE)}; if the provider changed on purpose, delete that lock "
-                    "file and run again (it is recorded anew), otherwise find out why the package differs")
+                    "file and run again (it is recorded anew), otherwise find out why the package differs"
+                )
             if step == "init" and _PROVIDERS.search(text):  # later steps' network errors are about AWS
                 raise EnvironmentProblem(toolchain.provider_problem())
             if _CREDENTIALS.search(text):
-                raise EnvironmentProblem("AWS credentials are missing or cannot assume the deploy role: configure "
-                                         "credentials (AWS_PROFILE, SSO or OIDC) that may assume it; see README "
-                                         "'Credentials'")
+                raise EnvironmentProblem(
+                    "AWS credentials are missing or cannot assume the deploy role: configure "
+                    "credentials (AWS_PROFILE, SSO or OIDC) that may assume it; see README "
+                    "'Credentials'"
+                )
             errors = [ln.strip() for ln in lines if ln.strip().startswith("Error")] or lines[-3:]
             raise StackFailed(stack, step, " | ".join(errors)[:500] or "no output")
         return out
@@ -311,8 +344,15 @@ class Terraform:
             found = json.loads(text)["diagnostics"]
         except (ValueError, KeyError, TypeError):
             raise StackFailed(stack, "validate", f"validate -json did not return JSON: {text[-300:]}") from None
-        return [Diagnostic(d.get("severity", "error"), d.get("summary", ""), d.get("detail", ""),
-                           d.get("address") or _where(d.get("range"))) for d in found]
+        return [
+            Diagnostic(
+                d.get("severity", "error"),
+                d.get("summary", ""),
+                d.get("detail", ""),
+                d.get("address") or _where(d.get("range")),
+            )
+            for d in found
+        ]
 
     def plan(self, stack: str, variables: dict[str, str] | None = None, destroy: bool = False) -> Path:
         args = ["plan", "-input=false", "-no-color", f"-out={PLAN_FILE}"]

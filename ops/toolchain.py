@@ -59,7 +59,8 @@ def find_mirror(environ: dict[str, str] | None = None) -> Path | None:
             raise EnvironmentProblem(
                 f"{MIRROR_ENV}={chosen} does not hold hashicorp/aws {PROVIDER_VERSION} for {platform_dir()}: "
                 f"expected {chosen / PROVIDER_SOURCE / PROVIDER_VERSION / platform_dir()}/terraform-provider-aws_* "
-                "(`terraform providers mirror` writes this layout)")
+                "(`terraform providers mirror` writes this layout)"
+            )
         return chosen
     return next((m for m in MIRRORS if mirror_holds(m)), None)
 
@@ -71,11 +72,13 @@ def user_cli_config(environ: dict[str, str] | os._Environ) -> Path | None:
 
 
 def cli_config_text(mirror: Path, cache_dir: Path) -> str:
-    return (f'plugin_cache_dir = "{cache_dir}"\n'
-            "provider_installation {\n"
-            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{PROVIDER_SOURCE}"]\n  }}\n'
-            f'  direct {{\n    exclude = ["{PROVIDER_SOURCE}"]\n  }}\n'
-            "}\n")
+    return (
+        f'plugin_cache_dir = "{cache_dir}"\n'
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{PROVIDER_SOURCE}"]\n  }}\n'
+        f'  direct {{\n    exclude = ["{PROVIDER_SOURCE}"]\n  }}\n'
+        "}\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,10 @@ def find_terraform(path: str | None = None) -> str:
     """The terraform binary on PATH (or on `path`), or one line saying how to install it."""
     found = shutil.which("terraform", path=path)
     if found is None:
-        raise EnvironmentProblem("Terraform was not found on PATH: install Terraform >= 1.10 "
-                                 "(https://developer.hashicorp.com/terraform/install)")
+        raise EnvironmentProblem(
+            "Terraform was not found on PATH: install Terraform >= 1.10 "
+            "(https://developer.hashicorp.com/terraform/install)"
+        )
     return found
 
 
@@ -123,10 +128,12 @@ def resolve(tools_dir: Path = TOOLS_DIR, environ: dict[str, str] | None = None) 
 
 def provider_problem() -> str:
     """What to say when Terraform could not install the provider."""
-    return (f"Terraform could not install the AWS provider hashicorp/aws {PROVIDER_VERSION} (the version the "
-            f"bindings were generated from): give the machine access to registry.terraform.io, or put the provider "
-            f"in a filesystem mirror (`terraform providers mirror DIR` on a machine with network) and set "
-            f"{MIRROR_ENV}=DIR")
+    return (
+        f"Terraform could not install the AWS provider hashicorp/aws {PROVIDER_VERSION} (the version the "
+        f"bindings were generated from): give the machine access to registry.terraform.io, or put the provider "
+        f"in a filesystem mirror (`terraform providers mirror DIR` on a machine with network) and set "
+        f"{MIRROR_ENV}=DIR"
+    )
 
 
 def check(tools_dir: Path = TOOLS_DIR) -> str:

@@ -62,12 +62,16 @@ def check_replaceable(out_dir: Path) -> None:
     # cdktf's App creates an empty stacks/ folder on construction: that alone is still ours.
     only_empty_stacks = [e.name for e in entries] == ["stacks"] and not any(entries[0].iterdir())
     if entries and not only_empty_stacks and not (out_dir / "manifest.json").exists():
-        raise OutputDirError(f"refusing to replace {out_dir}: it is not empty and holds no cdktf "
-                             "manifest.json; choose an empty or new folder with --out")
+        raise OutputDirError(
+            f"refusing to replace {out_dir}: it is not empty and holds no cdktf "
+            "manifest.json; choose an empty or new folder with --out"
+        )
     states = sorted(out_dir.glob("stacks/*/*.tfstate*"))
     if states:
-        raise OutputDirError(f"refusing to replace {out_dir}: it holds Terraform state ({states[0]}); "
-                             "move the state to the configured [state] location first")
+        raise OutputDirError(
+            f"refusing to replace {out_dir}: it holds Terraform state ({states[0]}); "
+            "move the state to the configured [state] location first"
+        )
 
 
 def run_by_cdktf_cli(out_dir: Path) -> bool:

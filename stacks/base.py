@@ -25,8 +25,9 @@ class PlatformStack(TerraformStack):
     provider for every Route 53 change (the hosted zone may live in another account), and one
     state file of its own."""
 
-    def __init__(self, scope: Construct, spec: StackSpec, config: Config, env: Environment,
-                 provider_region: str, out_dir: Path):
+    def __init__(
+        self, scope: Construct, spec: StackSpec, config: Config, env: Environment, provider_region: str, out_dir: Path
+    ):
         super().__init__(scope, spec.name)
         self.spec = spec
         self.config = config
@@ -36,8 +37,12 @@ class PlatformStack(TerraformStack):
         self.provider = self.aws_provider("aws", provider_region)
         self._region_providers: dict[str, object] = {provider_region: self.provider}
         self.dns_provider = self.aws_provider(
-            "dns", provider_region, alias="dns", account_number=config.dns_account_id(env),
-            role_name=config.dns_role_name(env))
+            "dns",
+            provider_region,
+            alias="dns",
+            account_number=config.dns_account_id(env),
+            role_name=config.dns_role_name(env),
+        )
         self._backend(out_dir)
         # The account and partition as Terraform reads them: policies and ARNs use these
         # rather than strings typed from configuration (allowed_account_ids keeps them equal).
@@ -46,8 +51,15 @@ class PlatformStack(TerraformStack):
         self.account_token: str = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "caller").account_id
         self.partition: str = aws.data_aws_partition.DataAwsPartition(self, "partition").partition
 
-    def aws_provider(self, construct_id: str, region: str, *, alias: str | None = None,
-                     account_number: str | None = None, role_name: str | None = None):
+    def aws_provider(
+        self,
+        construct_id: str,
+        region: str,
+        *,
+        alias: str | None = None,
+        account_number: str | None = None,
+        role_name: str | None = None,
+    ):
         """An AWS provider that can only ever act in the intended account. Every provider (default,
         `dns`, `us_east_1`, the regional aliases) assumes its role through `Config.assume_role`,
         with the external id the roles' trust policies require; `doctor` and `smoke` use the same."""
@@ -55,13 +67,18 @@ class PlatformStack(TerraformStack):
         access = self.config.assume_role(self.env, self.spec.name, account_id=account_number, role_name=role_name)
         p = aws.provider
         return p.AwsProvider(
-            self, construct_id,
+            self,
+            construct_id,
             region=region,
             alias=alias,
             allowed_account_ids=[account_number],
-            assume_role=[p.AwsProviderAssumeRole(
-                role_arn=access.role_arn, external_id=access.external_id, session_name=access.session_name,
-            )],
+            assume_role=[
+                p.AwsProviderAssumeRole(
+                    role_arn=access.role_arn,
+                    external_id=access.external_id,
+                    session_name=access.session_name,
+                )
+            ],
             default_tags=[p.AwsProviderDefaultTags(tags=self.namer.default_tags())],
         )
 

@@ -29,55 +29,89 @@ EVERY_ROLE = REGIONAL | EDGE
 
 # Skips that hold for every stack: (check id, why it does not apply and what enforces the property).
 GLOBAL_SKIPS: tuple[tuple[str, str], ...] = (
-    ("CKV_AWS_145", "S3 server access logs and ALB access logs can only be delivered to buckets encrypted "
-                    "with SSE-S3, so the per-region access-log bucket cannot use the KMS key. Every other "
-                    "bucket must: tests/test_bucket.py::"
-                    "test_every_bucket_uses_the_kms_key_unless_it_receives_aws_logs."),
-    ("CKV_AWS_18", "The access-log bucket cannot log into itself (each delivery would log a delivery). Every "
-                   "other bucket logs into it: tests/test_bucket.py::"
-                   "test_every_bucket_but_the_log_bucket_has_access_logging."),
-    ("CKV_AWS_144", "Cross-region replication doubles storage and transfer cost; the platform keeps each "
-                    "region's data in that region (logs, ingest) and fails over compute, not buckets. A "
-                    "bucket that needs a replica gets one explicitly."),
-    ("CKV2_AWS_62", "Event notifications only where something consumes them: the ingest bucket (R2) has "
-                    "them; log and Config delivery buckets have no consumer."),
-    ("CKV2_AWS_28", "The web ACL sits on CloudFront (modules/waf.py), in front of every region; the load "
-                    "balancers only admit CloudFront's origin-facing prefix list and require its "
-                    "origin-verify header, so a second, regional WAF would double the cost for traffic "
-                    "that cannot reach it."),
-    ("CKV_AWS_394", "Availability zones must be read from the data source (zone names map to different "
-                    "physical zones in every account, and some accounts lack some letters), so they cannot "
-                    "be pinned by name or id. Subnets take the first az_count zones, and a plan-time "
-                    "precondition fails if the region has fewer: tests/test_network.py::"
-                    "test_subnets_span_zones_from_the_data_source."),
-    ("CKV_AWS_378", "TLS ends at the load balancer; the hop to the instances stays inside private subnets "
-                    "and is admitted only from the load balancer's security group (tests/test_compute.py). "
-                    "End-to-end TLS would need certificates on every instance that the load balancer "
-                    "does not even validate."),
-    ("CKV2_AWS_57", "The origin-verify secret is rotated in two phases across stacks (README 'Rotating the "
-                    "origin-verify header': load balancers accept current and previous, then CloudFront "
-                    "switches); a single-step rotation Lambda cannot do that without a 403 window."),
-    ("CKV_AWS_86", "CloudFront logs are delivered by standard logging v2 (CloudWatch Logs vended delivery) "
-                   "into a SecureBucket: legacy logging_config needs ACL-enabled buckets, which "
-                   "SecureBucket forbids. checkov only recognises logging_config. tests/test_cdn_logs.py::"
-                   "test_access_logs_are_delivered_v2."),
-    ("CKV_AWS_374", "The platform serves a global audience; geo restriction is a business decision, not a "
-                    "default."),
-    ("CKV_AWS_305", "'/' is served by the application (it reports environment and region), not an S3 "
-                    "object."),
-    ("CKV2_AWS_47", "The web ACL includes AWSManagedRulesKnownBadInputsRuleSet (Log4j); checkov additionally "
-                    "demands AWSManagedRulesAnonymousIpList, which blocks VPN and hosting-provider users "
-                    "and is not a Log4j control. Environments without a web ACL (waf = false) fail it "
-                    "too; CKV_AWS_68 below is skipped for exactly those."),
-    ("CKV_AWS_272", "Lambda code signing needs an AWS Signer profile and a signing job on an S3-hosted "
-                    "package; the function is packaged from this repository by Terraform "
-                    "(TerraformAsset), whose plan shows the code hash that changes with every source "
-                    "change (tests/test_ingest.py)."),
-    ("CKV2_AWS_48", "Global resource types (IAM) are recorded once per environment, in its primary region; "
-                    "recording them in every region would duplicate every configuration item and its "
-                    "cost. Every recorder still records all supported regional types: "
-                    "tests/test_config_recorder.py::"
-                    "test_recorder_records_everything_and_global_types_in_the_primary_only."),
+    (
+        "CKV_AWS_145",
+        "S3 server access logs and ALB access logs can only be delivered to buckets encrypted "
+        "with SSE-S3, so the per-region access-log bucket cannot use the KMS key. Every other "
+        "bucket must: tests/test_bucket.py::"
+        "test_every_bucket_uses_the_kms_key_unless_it_receives_aws_logs.",
+    ),
+    (
+        "CKV_AWS_18",
+        "The access-log bucket cannot log into itself (each delivery would log a delivery). Every "
+        "other bucket logs into it: tests/test_bucket.py::"
+        "test_every_bucket_but_the_log_bucket_has_access_logging.",
+    ),
+    (
+        "CKV_AWS_144",
+        "Cross-region replication doubles storage and transfer cost; the platform keeps each "
+        "region's data in that region (logs, ingest) and fails over compute, not buckets. A "
+        "bucket that needs a replica gets one explicitly.",
+    ),
+    (
+        "CKV2_AWS_62",
+        "Event notifications only where something consumes them: the ingest bucket (R2) has "
+        "them; log and Config delivery buckets have no consumer.",
+    ),
+    (
+        "CKV2_AWS_28",
+        "The web ACL sits on CloudFront (modules/waf.py), in front of every region; the load "
+        "balancers only admit CloudFront's origin-facing prefix list and require its "
+        "origin-verify header, so a second, regional WAF would double the cost for traffic "
+        "that cannot reach it.",
+    ),
+    (
+        "CKV_AWS_394",
+        "Availability zones must be read from the data source (zone names map to different "
+        "physical zones in every account, and some accounts lack some letters), so they cannot "
+        "be pinned by name or id. Subnets take the first az_count zones, and a plan-time "
+        "precondition fails if the region has fewer: tests/test_network.py::"
+        "test_subnets_span_zones_from_the_data_source.",
+    ),
+    (
+        "CKV_AWS_378",
+        "TLS ends at the load balancer; the hop to the instances stays inside private subnets "
+        "and is admitted only from the load balancer's security group (tests/test_compute.py). "
+        "End-to-end TLS would need certificates on every instance that the load balancer "
+        "does not even validate.",
+    ),
+    (
+        "CKV2_AWS_57",
+        "The origin-verify secret is rotated in two phases across stacks (README 'Rotating the "
+        "origin-verify header': load balancers accept current and previous, then CloudFront "
+        "switches); a single-step rotation Lambda cannot do that without a 403 window.",
+    ),
+    (
+        "CKV_AWS_86",
+        "CloudFront logs are delivered by standard logging v2 (CloudWatch Logs vended delivery) "
+        "into a SecureBucket: legacy logging_config needs ACL-enabled buckets, which "
+        "SecureBucket forbids. checkov only recognises logging_config. tests/test_cdn_logs.py::"
+        "test_access_logs_are_delivered_v2.",
+    ),
+    ("CKV_AWS_374", "The platform serves a global audience; geo restriction is a business decision, not a default."),
+    ("CKV_AWS_305", "'/' is served by the application (it reports environment and region), not an S3 object."),
+    (
+        "CKV2_AWS_47",
+        "The web ACL includes AWSManagedRulesKnownBadInputsRuleSet (Log4j); checkov additionally "
+        "demands AWSManagedRulesAnonymousIpList, which blocks VPN and hosting-provider users "
+        "and is not a Log4j control. Environments without a web ACL (waf = false) fail it "
+        "too; CKV_AWS_68 below is skipped for exactly those.",
+    ),
+    (
+        "CKV_AWS_272",
+        "Lambda code signing needs an AWS Signer profile and a signing job on an S3-hosted "
+        "package; the function is packaged from this repository by Terraform "
+        "(TerraformAsset), whose plan shows the code hash that changes with every source "
+        "change (tests/test_ingest.py).",
+    ),
+    (
+        "CKV2_AWS_48",
+        "Global resource types (IAM) are recorded once per environment, in its primary region; "
+        "recording them in every region would duplicate every configuration item and its "
+        "cost. Every recorder still records all supported regional types: "
+        "tests/test_config_recorder.py::"
+        "test_recorder_records_everything_and_global_types_in_the_primary_only.",
+    ),
 )
 
 
@@ -94,22 +128,54 @@ class Lever:
 
 
 LEVERS: tuple[Lever, ...] = (
-    Lever("CKV_AWS_338", "CloudWatch log retention of a year or more", "log_retention_days",
-          lambda e: 0 < e.log_retention_days < 365, EVERY_ROLE,
-          "tests/test_network.py::test_flow_log_retention_follows_the_environment"),
-    Lever("CKV_AWS_150", "Load balancer deletion protection", "deletion_protection",
-          lambda e: not e.deletion_protection, REGIONAL,
-          "tests/test_alb.py::test_deletion_protection_follows_the_environment"),
-    Lever("CKV_AWS_293", "Database deletion protection", "deletion_protection",
-          lambda e: not e.deletion_protection, REGIONAL,
-          "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups"),
-    Lever("CKV_AWS_157", "A Multi-AZ database", "db_multi_az",
-          lambda e: not e.database.multi_az, REGIONAL,
-          "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups"),
-    Lever("CKV_AWS_353", "Database Performance Insights", "db_performance_insights",
-          lambda e: not e.database.performance_insights, REGIONAL, "tests/test_database.py"),
-    Lever("CKV_AWS_68", "A web ACL on the CloudFront distribution", "waf",
-          lambda e: not e.waf, EDGE, "tests/test_waf.py::test_web_acl_is_configurable"),
+    Lever(
+        "CKV_AWS_338",
+        "CloudWatch log retention of a year or more",
+        "log_retention_days",
+        lambda e: 0 < e.log_retention_days < 365,
+        EVERY_ROLE,
+        "tests/test_network.py::test_flow_log_retention_follows_the_environment",
+    ),
+    Lever(
+        "CKV_AWS_150",
+        "Load balancer deletion protection",
+        "deletion_protection",
+        lambda e: not e.deletion_protection,
+        REGIONAL,
+        "tests/test_alb.py::test_deletion_protection_follows_the_environment",
+    ),
+    Lever(
+        "CKV_AWS_293",
+        "Database deletion protection",
+        "deletion_protection",
+        lambda e: not e.deletion_protection,
+        REGIONAL,
+        "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups",
+    ),
+    Lever(
+        "CKV_AWS_157",
+        "A Multi-AZ database",
+        "db_multi_az",
+        lambda e: not e.database.multi_az,
+        REGIONAL,
+        "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups",
+    ),
+    Lever(
+        "CKV_AWS_353",
+        "Database Performance Insights",
+        "db_performance_insights",
+        lambda e: not e.database.performance_insights,
+        REGIONAL,
+        "tests/test_database.py",
+    ),
+    Lever(
+        "CKV_AWS_68",
+        "A web ACL on the CloudFront distribution",
+        "waf",
+        lambda e: not e.waf,
+        EDGE,
+        "tests/test_waf.py::test_web_acl_is_configurable",
+    ),
 )
 
 
@@ -147,11 +213,15 @@ def render(config: Config, specs: list[StackSpec]) -> str:
         stacks = [s.name for env in off for s in specs if s.environment == env.name and s.role in lever.roles]
         if not stacks:
             continue
-        lines.append(f"  # {lever.protection} is off in these stacks' environments; every other stack is "
-                     f"still checked, and {lever.enforced_by} pins the setting:")
-        lines += [f"  #   environments.{env.name}.{lever.setting} = {_value(env, lever.setting)} "
-                  f"(profile {env.profile})" for env in off
-                  if any(s.environment == env.name and s.role in lever.roles for s in specs)]
+        lines.append(
+            f"  # {lever.protection} is off in these stacks' environments; every other stack is "
+            f"still checked, and {lever.enforced_by} pins the setting:"
+        )
+        lines += [
+            f"  #   environments.{env.name}.{lever.setting} = {_value(env, lever.setting)} (profile {env.profile})"
+            for env in off
+            if any(s.environment == env.name and s.role in lever.roles for s in specs)
+        ]
         lines.append(f"  - {lever.check}:{stack_pattern(stacks)}")
     return "\n".join(lines) + "\n"
 

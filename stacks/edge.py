@@ -38,56 +38,138 @@ class EdgeStack(PlatformStack):
         n = self.namer
         zone_id = dns.hosted_zone_id(self, config.project.domain, config.project.hosted_zone_id, self.dns_provider)
         viewer_names = (env.app_domain, *env.viewer_aliases)
-        self.certificate = DnsValidatedCertificate(self, "viewer-cert", CertificateProps(
-            namer=n, service="viewer-cert", domain_name=viewer_names[0], alternative_names=viewer_names[1:],
-            zone_id=zone_id, owned_names=viewer_names, provider=self.us_east_1, dns_provider=self.dns_provider))
+        self.certificate = DnsValidatedCertificate(
+            self,
+            "viewer-cert",
+            CertificateProps(
+                namer=n,
+                service="viewer-cert",
+                domain_name=viewer_names[0],
+                alternative_names=viewer_names[1:],
+                zone_id=zone_id,
+                owned_names=viewer_names,
+                provider=self.us_east_1,
+                dns_provider=self.dns_provider,
+            ),
+        )
         self.web_acl = None
         if env.waf:
-            self.key = EncryptionKey(self, "kms", EncryptionKeyProps(
-                namer=n, region=EDGE_REGION, account_token=self.account_token, partition=self.partition,
-                deletion_window_days=env.key_deletion_window_days, provider=self.us_east_1))
+            self.key = EncryptionKey(
+                self,
+                "kms",
+                EncryptionKeyProps(
+                    namer=n,
+                    region=EDGE_REGION,
+                    account_token=self.account_token,
+                    partition=self.partition,
+                    deletion_window_days=env.key_deletion_window_days,
+                    provider=self.us_east_1,
+                ),
+            )
             self._regional_key_grants()
-            self.web_acl = WebAcl(self, "waf", WebAclProps(namer=n, provider=self.us_east_1,
-                                                          log_retention_days=env.log_retention_days,
-                                                          kms_key=self.key))
-        origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
-            secret_name=origin_verify_secret_name(config, env), owner=False,
-            primary_provider=self.provider_in(env.primary_region)))
-        self.cdn = Distribution(self, "cdn", DistributionProps(
-            namer=n, viewer_names=viewer_names, origin_name=env.origin_domain,
-            group_origin_names=origin_group_names(
-                env.origin_domain, tuple(env.regional_origin_domain(r) for r in env.regions), env.dns.routing_policy),
-            static_paths=env.static_paths, certificate_arn=self.certificate.arn,
-            origin_verify_value=origin_verify.current, price_class=env.price_class,
-            web_acl_arn=self.web_acl.acl.arn if self.web_acl else None))
+            self.web_acl = WebAcl(
+                self,
+                "waf",
+                WebAclProps(
+                    namer=n, provider=self.us_east_1, log_retention_days=env.log_retention_days, kms_key=self.key
+                ),
+            )
+        origin_verify = OriginVerify(
+            self,
+            "origin-verify",
+            OriginVerifyProps(
+                secret_name=origin_verify_secret_name(config, env),
+                owner=False,
+                primary_provider=self.provider_in(env.primary_region),
+            ),
+        )
+        self.cdn = Distribution(
+            self,
+            "cdn",
+            DistributionProps(
+                namer=n,
+                viewer_names=viewer_names,
+                origin_name=env.origin_domain,
+                group_origin_names=origin_group_names(
+                    env.origin_domain, tuple(env.regional_origin_domain(r) for r in env.regions), env.dns.routing_policy
+                ),
+                static_paths=env.static_paths,
+                certificate_arn=self.certificate.arn,
+                origin_verify_value=origin_verify.current,
+                price_class=env.price_class,
+                web_acl_arn=self.web_acl.acl.arn if self.web_acl else None,
+            ),
+        )
         distribution = self.cdn.distribution
-        self.logs = CdnLogs(self, "cdn-logs", CdnLogsProps(
-            namer=n, account_number=env.account_id, account_token=self.account_token, partition=self.partition,
-            distribution_arn=distribution.arn, force_destroy=env.force_destroy, provider=self.us_east_1,
-            lifecycle=Lifecycle(abort_multipart_days=env.lifecycle.abort_multipart_days,
-                                current_expire_days=env.log_retention_days)))
+        self.logs = CdnLogs(
+            self,
+            "cdn-logs",
+            CdnLogsProps(
+                namer=n,
+                account_number=env.account_id,
+                account_token=self.account_token,
+                partition=self.partition,
+                distribution_arn=distribution.arn,
+                force_destroy=env.force_destroy,
+                provider=self.us_east_1,
+                lifecycle=Lifecycle(
+                    abort_multipart_days=env.lifecycle.abort_multipart_days, current_expire_days=env.log_retention_days
+                ),
+            ),
+        )
         self.viewer_records = []
         for index, name in enumerate(viewer_names):
             for record_type in ("A", "AAAA"):
-                self.viewer_records.append(aws.route53_record.Route53Record(
-                    self, f"viewer-{index}-{record_type.lower()}", zone_id=zone_id, name=name, type=record_type,
-                    alias=aws.route53_record.Route53RecordAlias(
-                        name=distribution.domain_name, zone_id=distribution.hosted_zone_id,
-                        # CloudFront has no target health to evaluate; its own edge handles failures.
-                        evaluate_target_health=False),
-                    provider=self.dns_provider))
-        self.roles = CrossAccountRoles(self, "cross-account", CrossAccountProps(
-            namer=n, environment=env.name, account_number=env.account_id, trusted_accounts=config.trusted_by(env),
-            deployer_accounts=config.deployers_of(env),
-            external_id=config.project.external_id, require_mfa=env.require_mfa,
-            ci_account=config.project.ci_account_id, deploy_role_name=config.deploy_role_name(env),
-            partition=self.partition, account_token=self.account_token))
+                self.viewer_records.append(
+                    aws.route53_record.Route53Record(
+                        self,
+                        f"viewer-{index}-{record_type.lower()}",
+                        zone_id=zone_id,
+                        name=name,
+                        type=record_type,
+                        alias=aws.route53_record.Route53RecordAlias(
+                            name=distribution.domain_name,
+                            zone_id=distribution.hosted_zone_id,
+                            # CloudFront has no target health to evaluate; its own edge handles failures.
+                            evaluate_target_health=False,
+                        ),
+                        provider=self.dns_provider,
+                    )
+                )
+        self.roles = CrossAccountRoles(
+            self,
+            "cross-account",
+            CrossAccountProps(
+                namer=n,
+                environment=env.name,
+                account_number=env.account_id,
+                trusted_accounts=config.trusted_by(env),
+                deployer_accounts=config.deployers_of(env),
+                external_id=config.project.external_id,
+                require_mfa=env.require_mfa,
+                ci_account=config.project.ci_account_id,
+                deploy_role_name=config.deploy_role_name(env),
+                partition=self.partition,
+                account_token=self.account_token,
+            ),
+        )
         primary_topic = aws.data_aws_sns_topic.DataAwsSnsTopic(
-            self, "primary-error-topic", name=config.namer(env, env.primary_region).name("errors", "sns_topic"),
-            provider=self.provider_in(env.primary_region))
-        self.budget = Budget(self, "budget", BudgetProps(
-            namer=n, environment=env.name, limit_usd=env.budget_limit_usd, topic_arn=primary_topic.arn,
-            emails=env.alert_emails))
+            self,
+            "primary-error-topic",
+            name=config.namer(env, env.primary_region).name("errors", "sns_topic"),
+            provider=self.provider_in(env.primary_region),
+        )
+        self.budget = Budget(
+            self,
+            "budget",
+            BudgetProps(
+                namer=n,
+                environment=env.name,
+                limit_usd=env.budget_limit_usd,
+                topic_arn=primary_topic.arn,
+                emails=env.alert_emails,
+            ),
+        )
         self._outputs(distribution, viewer_names)
 
     def _regional_key_grants(self) -> None:
@@ -101,14 +183,31 @@ class EdgeStack(PlatformStack):
         grant_volume_encryption(self.key)
 
     def _outputs(self, distribution, viewer_names) -> None:
-        TerraformOutput(self, "ops_readonly_role_arn", value=self.roles.readonly.arn,
-                        description="Read-only operations role other environments may assume")
-        TerraformOutput(self, "deploy_role_arn", value=self.roles.deploy.arn,
-                        description="Deploy role every provider of this environment assumes")
+        TerraformOutput(
+            self,
+            "ops_readonly_role_arn",
+            value=self.roles.readonly.arn,
+            description="Read-only operations role other environments may assume",
+        )
+        TerraformOutput(
+            self,
+            "deploy_role_arn",
+            value=self.roles.deploy.arn,
+            description="Deploy role every provider of this environment assumes",
+        )
         TerraformOutput(self, "budget_name", value=self.budget.budget.name, description="Monthly cost budget")
-        TerraformOutput(self, "cloudfront_domain_name", value=distribution.domain_name,
-                        description="The distribution's own name (viewer names alias to it)")
-        TerraformOutput(self, "cloudfront_distribution_id", value=distribution.id,
-                        description="For cache invalidations")
-        TerraformOutput(self, "viewer_records", value=list(viewer_names),
-                        description="Route 53 names viewers use (A and AAAA aliases to CloudFront)")
+        TerraformOutput(
+            self,
+            "cloudfront_domain_name",
+            value=distribution.domain_name,
+            description="The distribution's own name (viewer names alias to it)",
+        )
+        TerraformOutput(
+            self, "cloudfront_distribution_id", value=distribution.id, description="For cache invalidations"
+        )
+        TerraformOutput(
+            self,
+            "viewer_records",
+            value=list(viewer_names),
+            description="Route 53 names viewers use (A and AAAA aliases to CloudFront)",
+        )

@@ -35,48 +35,110 @@ class RegionalStack(PlatformStack):
         region = spec.region
         other_accounts = config.other_accounts(env)
         # Every construct given the key adds its own grant to the key policy.
-        self.key = EncryptionKey(self, "kms", EncryptionKeyProps(
-            namer=self.namer, region=region, account_token=self.account_token, partition=self.partition,
-            deletion_window_days=env.key_deletion_window_days))
+        self.key = EncryptionKey(
+            self,
+            "kms",
+            EncryptionKeyProps(
+                namer=self.namer,
+                region=region,
+                account_token=self.account_token,
+                partition=self.partition,
+                deletion_window_days=env.key_deletion_window_days,
+            ),
+        )
         # Whatever logs into this bucket (the ALB, the ingest and Config buckets) adds its own grant.
-        self.log_bucket = SecureBucket(self, "log-bucket", SecureBucketProps(
-            namer=self.namer, service="logs", account_number=env.account_id,
-            lifecycle=self.lifecycle(current_expire_days=env.log_retention_days),
-            sse_s3_reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 buckets",
-            no_access_log_reason="it is the access log bucket; logging it into itself would loop",
-            force_destroy=env.force_destroy))
-        self.network = Network(self, "network", NetworkProps(
-            namer=self.namer, region=region, cidr=env.cidrs[region], az_count=env.az_count,
-            nat_policy=env.nat_policy, interface_endpoints=env.interface_endpoints,
-            log_retention_days=env.log_retention_days, kms_key=self.key,
-            account_token=self.account_token, partition=self.partition))
-        self.error_topic = ErrorTopic(self, "errors", ErrorTopicProps(
-            namer=self.namer, region=region, kms_key=self.key, account_token=self.account_token,
-            partition=self.partition, publisher_accounts=other_accounts, emails=env.alert_emails))
+        self.log_bucket = SecureBucket(
+            self,
+            "log-bucket",
+            SecureBucketProps(
+                namer=self.namer,
+                service="logs",
+                account_number=env.account_id,
+                lifecycle=self.lifecycle(current_expire_days=env.log_retention_days),
+                sse_s3_reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 buckets",
+                no_access_log_reason="it is the access log bucket; logging it into itself would loop",
+                force_destroy=env.force_destroy,
+            ),
+        )
+        self.network = Network(
+            self,
+            "network",
+            NetworkProps(
+                namer=self.namer,
+                region=region,
+                cidr=env.cidrs[region],
+                az_count=env.az_count,
+                nat_policy=env.nat_policy,
+                interface_endpoints=env.interface_endpoints,
+                log_retention_days=env.log_retention_days,
+                kms_key=self.key,
+                account_token=self.account_token,
+                partition=self.partition,
+            ),
+        )
+        self.error_topic = ErrorTopic(
+            self,
+            "errors",
+            ErrorTopicProps(
+                namer=self.namer,
+                region=region,
+                kms_key=self.key,
+                account_token=self.account_token,
+                partition=self.partition,
+                publisher_accounts=other_accounts,
+                emails=env.alert_emails,
+            ),
+        )
         self.config_rules = None
         owns_recorder = config.owns_config_recorder(env, region)
         # Where another environment of the same account owns the recorder, its rules cover this
         # account and region already; with manage_config_recorder = false the rules still come here.
         if owns_recorder or not env.manage_config_recorder:
-            self.config_rules = ConfigRules(self, "config", ConfigRulesProps(
-                namer=self.namer, region=region, account_number=env.account_id, account_token=self.account_token,
-                partition=self.partition, manage_recorder=owns_recorder, record_global_resources=env.is_primary(region),
-                kms_key=self.key, log_bucket=self.log_bucket, lifecycle=self.lifecycle(),
-                force_destroy=env.force_destroy,
-                notification_topic_arn=self.error_topic.arn if env.config_notifications else None))
+            self.config_rules = ConfigRules(
+                self,
+                "config",
+                ConfigRulesProps(
+                    namer=self.namer,
+                    region=region,
+                    account_number=env.account_id,
+                    account_token=self.account_token,
+                    partition=self.partition,
+                    manage_recorder=owns_recorder,
+                    record_global_resources=env.is_primary(region),
+                    kms_key=self.key,
+                    log_bucket=self.log_bucket,
+                    lifecycle=self.lifecycle(),
+                    force_destroy=env.force_destroy,
+                    notification_topic_arn=self.error_topic.arn if env.config_notifications else None,
+                ),
+            )
         self._web_tier()
-        self.ingest = Ingest(self, "ingest", IngestProps(
-            namer=self.namer, region=region, account_number=env.account_id, account_token=self.account_token,
-            kms_key=self.key, log_bucket=self.log_bucket,
-            lifecycle=self.lifecycle(), force_destroy=env.force_destroy, vpc_id=self.network.vpc.id,
-            subnet_ids=self.network.subnet_ids["app"], error_topic_arn=self.error_topic.arn,
-            settings=env.ingest, log_retention_days=env.log_retention_days))
+        self.ingest = Ingest(
+            self,
+            "ingest",
+            IngestProps(
+                namer=self.namer,
+                region=region,
+                account_number=env.account_id,
+                account_token=self.account_token,
+                kms_key=self.key,
+                log_bucket=self.log_bucket,
+                lifecycle=self.lifecycle(),
+                force_destroy=env.force_destroy,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.subnet_ids["app"],
+                error_topic_arn=self.error_topic.arn,
+                settings=env.ingest,
+                log_retention_days=env.log_retention_days,
+            ),
+        )
         self._outputs()
 
     def _web_tier(self) -> None:
         env, region, n = self.env, self.spec.region, self.namer
-        zone_id = dns.hosted_zone_id(self, self.config.project.domain, self.config.project.hosted_zone_id,
-                                     self.dns_provider)
+        zone_id = dns.hosted_zone_id(
+            self, self.config.project.domain, self.config.project.hosted_zone_id, self.dns_provider
+        )
         shared, own = env.origin_domain, env.regional_origin_domain(region)
         primary = env.is_primary(region)
         # CloudFront's origin group also connects to the name failing over through every region
@@ -85,54 +147,137 @@ class RegionalStack(PlatformStack):
         # record belongs to the primary region's stack only (the others deploy after it).
         standby = standby_name(shared, len(env.regions), env.dns.routing_policy)
         shared_names = (shared, standby) if standby else (shared,)
-        self.certificate = DnsValidatedCertificate(self, "origin-cert", CertificateProps(
-            namer=n, service="origin-cert", domain_name=shared, alternative_names=(own, *shared_names[1:]),
-            zone_id=zone_id, owned_names=(*shared_names, own) if primary else (own,),
-            dns_provider=self.dns_provider))
-        self.origin_verify = OriginVerify(self, "origin-verify", OriginVerifyProps(
-            secret_name=origin_verify_secret_name(self.config, env), owner=primary,
-            primary_provider=None if primary else self.provider_in(env.primary_region),
-            namer=n, kms_key=self.key, recovery_window_days=0 if env.force_destroy else 30))
-        self.load_balancer = LoadBalancer(self, "web-lb", LoadBalancerProps(
-            namer=n, vpc_id=self.network.vpc.id, public_subnet_ids=self.network.subnet_ids["public"],
-            certificate_arn=self.certificate.arn, log_bucket=self.log_bucket, account_token=self.account_token,
-            deletion_protection=env.deletion_protection, region=region,
-            origin_verify_values=self.origin_verify.accepted))
+        self.certificate = DnsValidatedCertificate(
+            self,
+            "origin-cert",
+            CertificateProps(
+                namer=n,
+                service="origin-cert",
+                domain_name=shared,
+                alternative_names=(own, *shared_names[1:]),
+                zone_id=zone_id,
+                owned_names=(*shared_names, own) if primary else (own,),
+                dns_provider=self.dns_provider,
+            ),
+        )
+        self.origin_verify = OriginVerify(
+            self,
+            "origin-verify",
+            OriginVerifyProps(
+                secret_name=origin_verify_secret_name(self.config, env),
+                owner=primary,
+                primary_provider=None if primary else self.provider_in(env.primary_region),
+                namer=n,
+                kms_key=self.key,
+                recovery_window_days=0 if env.force_destroy else 30,
+            ),
+        )
+        self.load_balancer = LoadBalancer(
+            self,
+            "web-lb",
+            LoadBalancerProps(
+                namer=n,
+                vpc_id=self.network.vpc.id,
+                public_subnet_ids=self.network.subnet_ids["public"],
+                certificate_arn=self.certificate.arn,
+                log_bucket=self.log_bucket,
+                account_token=self.account_token,
+                deletion_protection=env.deletion_protection,
+                region=region,
+                origin_verify_values=self.origin_verify.accepted,
+            ),
+        )
         lb = self.load_balancer
-        self.database = Database(self, "database", DatabaseProps(
-            namer=n, vpc_id=self.network.vpc.id, subnet_ids=self.network.subnet_ids["db"], kms_key=self.key,
-            settings=env.database, deletion_protection=env.deletion_protection,
-            log_retention_days=env.log_retention_days))
+        self.database = Database(
+            self,
+            "database",
+            DatabaseProps(
+                namer=n,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.subnet_ids["db"],
+                kms_key=self.key,
+                settings=env.database,
+                deletion_protection=env.deletion_protection,
+                log_retention_days=env.log_retention_days,
+            ),
+        )
         db = self.database
         if env.database.backup_replication and len(env.regions) > 1 and region == env.regions[1]:
-            BackupReplica(self, "database-backups", BackupReplicaProps(
-                source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
-                source_provider=self.provider_in(env.primary_region), kms_key=self.key,
-                settings=env.database))
-        self.compute = Compute(self, "web", ComputeProps(
-            namer=n, environment=env.name, region=region, vpc_id=self.network.vpc.id, vpc_cidr=env.cidrs[region],
-            app_subnet_ids=self.network.subnet_ids["app"],
-            target_group_arn=lb.target_group.arn, alb_arn_suffix=lb.alb.arn_suffix,
-            target_group_arn_suffix=lb.target_group.arn_suffix, scaling=env.scaling,
-            instance_count=self.instance_count.number_value, kms_key=self.key, secret_arns=(db.secret_arn,),
-            # Where the database is and which secret holds its credentials; never the password.
-            app_environment={"WEBAPP_DB_SECRET_ARN": db.secret_arn, "WEBAPP_DB_HOST": db.address,
-                             "WEBAPP_DB_PORT": str(db.port), "WEBAPP_DB_NAME": db.name}))
+            BackupReplica(
+                self,
+                "database-backups",
+                BackupReplicaProps(
+                    source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
+                    source_provider=self.provider_in(env.primary_region),
+                    kms_key=self.key,
+                    settings=env.database,
+                ),
+            )
+        self.compute = Compute(
+            self,
+            "web",
+            ComputeProps(
+                namer=n,
+                environment=env.name,
+                region=region,
+                vpc_id=self.network.vpc.id,
+                vpc_cidr=env.cidrs[region],
+                app_subnet_ids=self.network.subnet_ids["app"],
+                target_group_arn=lb.target_group.arn,
+                alb_arn_suffix=lb.alb.arn_suffix,
+                target_group_arn_suffix=lb.target_group.arn_suffix,
+                scaling=env.scaling,
+                instance_count=self.instance_count.number_value,
+                kms_key=self.key,
+                secret_arns=(db.secret_arn,),
+                # Where the database is and which secret holds its credentials; never the password.
+                app_environment={
+                    "WEBAPP_DB_SECRET_ARN": db.secret_arn,
+                    "WEBAPP_DB_HOST": db.address,
+                    "WEBAPP_DB_PORT": str(db.port),
+                    "WEBAPP_DB_NAME": db.name,
+                },
+            ),
+        )
         # The load balancer's only way out: to the instances' service port.
         self.compute.connections.allow_from(
-            lb.connections, self.compute.port, label="service",
+            lb.connections,
+            self.compute.port,
+            label="service",
             ingress_description="Service port from the load balancer",
-            egress_description="Load balancer to the instances' service port")
+            egress_description="Load balancer to the instances' service port",
+        )
         db.allow_from(self.compute.security_group.id)
-        self.dns = RegionalDns(self, "regional-dns", RegionalDnsProps(
-            namer=n, zone_id=zone_id, region=region, regions=env.regions, settings=env.dns, origin_name=shared,
-            regional_name=own, alb_dns_name=lb.alb.dns_name, alb_zone_id=lb.alb.zone_id,
-            dns_provider=self.dns_provider))
-        self.alarms = WebAlarms(self, "alarms", WebAlarmsProps(
-            namer=n, topic_arn=self.error_topic.arn, asg_name=self.compute.asg.name,
-            alb_arn_suffix=lb.alb.arn_suffix, target_group_arn_suffix=lb.target_group.arn_suffix,
-            cpu_threshold=env.cpu_alarm_threshold, cpu_periods=env.cpu_alarm_periods,
-            error_threshold=env.alb_5xx_threshold))
+        self.dns = RegionalDns(
+            self,
+            "regional-dns",
+            RegionalDnsProps(
+                namer=n,
+                zone_id=zone_id,
+                region=region,
+                regions=env.regions,
+                settings=env.dns,
+                origin_name=shared,
+                regional_name=own,
+                alb_dns_name=lb.alb.dns_name,
+                alb_zone_id=lb.alb.zone_id,
+                dns_provider=self.dns_provider,
+            ),
+        )
+        self.alarms = WebAlarms(
+            self,
+            "alarms",
+            WebAlarmsProps(
+                namer=n,
+                topic_arn=self.error_topic.arn,
+                asg_name=self.compute.asg.name,
+                alb_arn_suffix=lb.alb.arn_suffix,
+                target_group_arn_suffix=lb.target_group.arn_suffix,
+                cpu_threshold=env.cpu_alarm_threshold,
+                cpu_periods=env.cpu_alarm_periods,
+                error_threshold=env.alb_5xx_threshold,
+            ),
+        )
 
     def lifecycle(self, current_expire_days: int | None = None) -> Lifecycle:
         return Lifecycle.of(self.env.lifecycle, current_expire_days)
@@ -140,33 +285,78 @@ class RegionalStack(PlatformStack):
     def _outputs(self) -> None:
         TerraformOutput(self, "vpc_id", value=self.network.vpc.id, description="VPC of this region")
         for tier, ids in self.network.subnet_ids.items():
-            TerraformOutput(self, f"{tier}_subnet_ids", value=ids,
-                            description=f"Subnets of the {tier} tier, one per availability zone")
-        TerraformOutput(self, "log_bucket_name", value=self.log_bucket.bucket.bucket,
-                        description="Bucket receiving S3 access logs and ALB access logs")
+            TerraformOutput(
+                self,
+                f"{tier}_subnet_ids",
+                value=ids,
+                description=f"Subnets of the {tier} tier, one per availability zone",
+            )
+        TerraformOutput(
+            self,
+            "log_bucket_name",
+            value=self.log_bucket.bucket.bucket,
+            description="Bucket receiving S3 access logs and ALB access logs",
+        )
         TerraformOutput(self, "kms_key_arn", value=self.key.arn, description="The region's customer-managed key")
-        TerraformOutput(self, "alb_dns_name", value=self.load_balancer.alb.dns_name,
-                        description="The load balancer's DNS name (reach it through CloudFront, not directly)")
+        TerraformOutput(
+            self,
+            "alb_dns_name",
+            value=self.load_balancer.alb.dns_name,
+            description="The load balancer's DNS name (reach it through CloudFront, not directly)",
+        )
         TerraformOutput(self, "asg_name", value=self.compute.asg.name, description="Auto Scaling group of the web tier")
-        TerraformOutput(self, "error_topic_arn", value=self.error_topic.arn,
-                        description="SNS topic for application errors and alarms of this region")
-        TerraformOutput(self, "regional_origin_record", value=self.dns.regional_record.fqdn,
-                        description="This region's origin name (alias to its load balancer)")
-        TerraformOutput(self, "origin_record", value=self.dns.origin_record.fqdn,
-                        description="The name whose health-checked member is this region: origin.<env domain>, "
-                                    "or its level of the failover chain")
-        TerraformOutput(self, "db_endpoint", value=self.database.endpoint,
-                        description="PostgreSQL endpoint (host:port); credentials are in db_secret_arn")
-        TerraformOutput(self, "db_secret_arn", value=self.database.secret_arn,
-                        description="ARN of the RDS-managed master secret (the ARN, never the value)")
-        TerraformOutput(self, "ingest_bucket_name", value=self.ingest.bucket.bucket.bucket,
-                        description="Upload under incoming/ to trigger the ingest function")
-        TerraformOutput(self, "ingest_function_arn", value=self.ingest.function.arn,
-                        description="The ingest Lambda function")
-        TerraformOutput(self, "ingest_dlq_url", value=self.ingest.dead_letter_queue.url,
-                        description="Dead-letter queue of failed ingest events")
-        TerraformOutput(self, "health_check_id", value=self.dns.health_check.id,
-                        description="Route 53 health check of this region's origin")
+        TerraformOutput(
+            self,
+            "error_topic_arn",
+            value=self.error_topic.arn,
+            description="SNS topic for application errors and alarms of this region",
+        )
+        TerraformOutput(
+            self,
+            "regional_origin_record",
+            value=self.dns.regional_record.fqdn,
+            description="This region's origin name (alias to its load balancer)",
+        )
+        TerraformOutput(
+            self,
+            "origin_record",
+            value=self.dns.origin_record.fqdn,
+            description="The name whose health-checked member is this region: origin.<env domain>, "
+            "or its level of the failover chain",
+        )
+        TerraformOutput(
+            self,
+            "db_endpoint",
+            value=self.database.endpoint,
+            description="PostgreSQL endpoint (host:port); credentials are in db_secret_arn",
+        )
+        TerraformOutput(
+            self,
+            "db_secret_arn",
+            value=self.database.secret_arn,
+            description="ARN of the RDS-managed master secret (the ARN, never the value)",
+        )
+        TerraformOutput(
+            self,
+            "ingest_bucket_name",
+            value=self.ingest.bucket.bucket.bucket,
+            description="Upload under incoming/ to trigger the ingest function",
+        )
+        TerraformOutput(
+            self, "ingest_function_arn", value=self.ingest.function.arn, description="The ingest Lambda function"
+        )
+        TerraformOutput(
+            self,
+            "ingest_dlq_url",
+            value=self.ingest.dead_letter_queue.url,
+            description="Dead-letter queue of failed ingest events",
+        )
+        TerraformOutput(
+            self,
+            "health_check_id",
+            value=self.dns.health_check.id,
+            description="Route 53 health check of this region's origin",
+        )
 
     def _instance_count_variable(self) -> TerraformVariable:
         """R7: a real Terraform input, so `terraform plan -var instance_count=4` resizes a
@@ -174,16 +364,24 @@ class RegionalStack(PlatformStack):
         scaling = self.env.scaling
         low, high = scaling.min_capacity, scaling.max_capacity
         return TerraformVariable(
-            self, "instance_count",
+            self,
+            "instance_count",
             type="number",
             default=scaling.instance_count,
             nullable=False,
-            description=(f"Desired EC2 instances in {self.spec.region} for {self.env.name} "
-                         f"(whole number, {low}..{high})."),
-            validation=[TerraformVariableValidationConfig(
-                condition=(f"${{var.instance_count >= {low} && var.instance_count <= {high} "
-                           "&& floor(var.instance_count) == var.instance_count}"),
-                error_message=(f"The instance_count must be a whole number from {low} (min_capacity; never "
-                               f"below two instances) to {high} (max_capacity)."),
-            )],
+            description=(
+                f"Desired EC2 instances in {self.spec.region} for {self.env.name} (whole number, {low}..{high})."
+            ),
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition=(
+                        f"${{var.instance_count >= {low} && var.instance_count <= {high} "
+                        "&& floor(var.instance_count) == var.instance_count}"
+                    ),
+                    error_message=(
+                        f"The instance_count must be a whole number from {low} (min_capacity; never "
+                        f"below two instances) to {high} (max_capacity)."
+                    ),
+                )
+            ],
         )

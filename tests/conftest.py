@@ -39,8 +39,11 @@ def default_data() -> dict:
 def shared(default_data, tmp_path_factory) -> Synthesized:
     """staging shares dev's account; the hosted zone lives in a separate DNS account (read by the
     recorder, cross-account role and budget tests)."""
-    data = variant(default_data, environments={"staging": {"account_id": "111111111111"}},
-                   project={"dns_account_id": "444444444444"})
+    data = variant(
+        default_data,
+        environments={"staging": {"account_id": "111111111111"}},
+        project={"dns_account_id": "444444444444"},
+    )
     config = model.parse(data, "shared.toml")
     return synthesize(config, tmp_path_factory.mktemp("shared") / "out")
 

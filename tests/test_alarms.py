@@ -13,8 +13,12 @@ def test_alarms_watch_cpu_5xx_and_unhealthy_hosts_and_act_on_the_topic(synthesiz
     topic_name, _ = only(stack, "aws_sns_topic")
     asg_name, _ = only(stack, "aws_autoscaling_group")
     alarms = {a["metric_name"]: a for a in resources(stack, "aws_cloudwatch_metric_alarm").values()}
-    assert set(alarms) == {"CPUUtilization", "HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count",
-                           "UnHealthyHostCount"}
+    assert set(alarms) == {
+        "CPUUtilization",
+        "HTTPCode_ELB_5XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "UnHealthyHostCount",
+    }
     cpu = alarms["CPUUtilization"]
     assert cpu["namespace"] == "AWS/EC2"
     assert refers_to(cpu["dimensions"]["AutoScalingGroupName"], "aws_autoscaling_group", asg_name, "name")
@@ -32,4 +36,3 @@ def test_cpu_alarms_are_strictest_in_prod(synthesized):
                 cpu[name.split("-")[0]] = (alarm["threshold"], alarm["evaluation_periods"])
     assert cpu["prod"][0] < cpu["staging"][0] < cpu["dev"][0]
     assert cpu["prod"][1] < cpu["staging"][1] < cpu["dev"][1]
-

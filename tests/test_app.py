@@ -58,9 +58,11 @@ def test_every_secondary_depends_on_its_primary_and_the_edge_on_every_regional_s
     assert sorted(deps) == sorted(s.name for s in specs)
     for spec in specs:
         same_env = [s for s in specs if s.environment == spec.environment]
-        expected = {"primary": [],
-                    "secondary": [s.name for s in same_env if s.role == "primary"],
-                    "edge": [s.name for s in same_env if s.role != "edge"]}[spec.role]
+        expected = {
+            "primary": [],
+            "secondary": [s.name for s in same_env if s.role == "primary"],
+            "edge": [s.name for s in same_env if s.role != "edge"],
+        }[spec.role]
         assert sorted(deps[spec.name]) == sorted(expected), spec.name
 
 
@@ -84,24 +86,36 @@ def cross_stack_reads(stacks: dict[str, dict]) -> set[tuple[str, str, str]]:
     creates: a data source whose literal argument is the literal name of a resource of the same
     kind elsewhere (`aws_secretsmanager_secret_version` looks up an `aws_secretsmanager_secret`),
     and a certificate validation waiting on a validation record another stack owns."""
-    created = {(name, type_, value) for name, stack in stacks.items()
-               for type_, by_name in stack.get("resource", {}).items()
-               for body in by_name.values() for value in _plain(body)}
+    created = {
+        (name, type_, value)
+        for name, stack in stacks.items()
+        for type_, by_name in stack.get("resource", {}).items()
+        for body in by_name.values()
+        for value in _plain(body)
+    }
     reads = set()
     for reader, stack in stacks.items():
         for data_type, by_name in stack.get("data", {}).items():
             for body in by_name.values():
                 for value in _plain(body):
-                    reads |= {(reader, owner, f"data.{data_type} {value}") for owner, type_, made in created
-                              if owner != reader and made == value
-                              and (data_type == type_ or data_type.startswith(f"{type_}_"))}
+                    reads |= {
+                        (reader, owner, f"data.{data_type} {value}")
+                        for owner, type_, made in created
+                        if owner != reader
+                        and made == value
+                        and (data_type == type_ or data_type.startswith(f"{type_}_"))
+                    }
         for validation in resources(stack, "aws_acm_certificate_validation").values():
             for fqdn in validation["validation_record_fqdns"]:
                 if "trimsuffix(" not in fqdn:
                     continue  # a record this stack creates itself
                 (name,) = re.findall(r'\["([^"]+)"\]', fqdn)
-                owners = [owner for owner, other in stacks.items() if owner != reader
-                          and any(f'["{name}"]' in r["name"] for r in resources(other, "aws_route53_record").values())]
+                owners = [
+                    owner
+                    for owner, other in stacks.items()
+                    if owner != reader
+                    and any(f'["{name}"]' in r["name"] for r in resources(other, "aws_route53_record").values())
+                ]
                 assert len(owners) == 1, f"{reader} waits on the validation record of {name}: owners {owners}"
                 reads.add((reader, owners[0], f"validation record of {name}"))
     return reads
@@ -144,12 +158,14 @@ def test_edge_stack_deploys_after_its_regional_stacks(synthesized):
 
 # ------------------------------------------------------------------ the output folder and the CLI
 
+
 def stack_folders(out_dir: Path) -> set[str]:
     return {p.name for p in (out_dir / "stacks").iterdir() if p.is_dir()}
 
 
 def test_a_synth_run_by_the_cdktf_cli_leaves_every_earlier_stack_folder_for_it_to_remove(
-        default_config, tmp_path, monkeypatch):
+    default_config, tmp_path, monkeypatch
+):
     """The cdktf CLI lists <out>/stacks before it runs the app and afterwards deletes the folders
     the new manifest does not list: one that vanished in between makes it fail (ENOENT). Under
     the CLI (CDKTF_OUTDIR is its output folder) they stay, empty; on its own, synth removes them."""
@@ -193,7 +209,9 @@ def test_cdktf_synth_of_fewer_stacks_after_a_full_synth(tmp_path):
     if not node_bin:
         pytest.skip("no Node.js for the cdktf CLI")
     config = tmp_path / "two.toml"
-    config.write_text(project_table("webapp-manifest-test") + """
+    config.write_text(
+        project_table("webapp-manifest-test")
+        + """
 [environments.dev]
 account_id = "111111111111"
 regions = ["us-east-1"]
@@ -201,23 +219,41 @@ regions = ["us-east-1"]
 [environments.staging]
 account_id = "222222222222"
 regions = ["us-east-1"]
-""")
+"""
+    )
     app = f"{sys.executable} {PROJECT_ROOT / 'main.py'} synth --config {config}"
-    (tmp_path / "cdktf.json").write_text(json.dumps({
-        "language": "python", "app": f"{app} --env all", "output": "cdktf.out", "projectId": "manifest-test",
-        "sendCrashReports": "false"}))
-    environ = {**os.environ, "CHECKPOINT_DISABLE": "1", "CI": "1",
-               "PATH": f"{node_bin}{os.pathsep}{os.environ['PATH']}"}
+    (tmp_path / "cdktf.json").write_text(
+        json.dumps(
+            {
+                "language": "python",
+                "app": f"{app} --env all",
+                "output": "cdktf.out",
+                "projectId": "manifest-test",
+                "sendCrashReports": "false",
+            }
+        )
+    )
+    environ = {
+        **os.environ,
+        "CHECKPOINT_DISABLE": "1",
+        "CI": "1",
+        "PATH": f"{node_bin}{os.pathsep}{os.environ['PATH']}",
+    }
     environ.pop("CDKTF_OUTDIR", None)
 
     def cdktf_synth(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(CDKTF_CLI), "synth", *extra], cwd=tmp_path, env=environ, capture_output=True,
-                              text=True, timeout=600)
+        return subprocess.run(
+            [str(CDKTF_CLI), "synth", *extra], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=600
+        )
 
     full = cdktf_synth()
     assert full.returncode == 0, full.stdout + full.stderr
-    assert stack_folders(tmp_path / "cdktf.out") == {"dev-us-east-1", "dev-global", "staging-us-east-1",
-                                                       "staging-global"}
+    assert stack_folders(tmp_path / "cdktf.out") == {
+        "dev-us-east-1",
+        "dev-global",
+        "staging-us-east-1",
+        "staging-global",
+    }
     fewer = cdktf_synth("--app", f"{app} --env staging")
     assert fewer.returncode == 0 and "ENOENT" not in fewer.stdout + fewer.stderr, fewer.stdout + fewer.stderr
     assert sorted(manifest(tmp_path / "cdktf.out")["stacks"]) == ["staging-global", "staging-us-east-1"]
@@ -226,13 +262,15 @@ regions = ["us-east-1"]
 
 # ------------------------------------------------------------------ synthesis
 
+
 def test_synth_is_deterministic(default_config, synthesized, tmp_path):
     """Two synths: identical JSON and identical packaged assets, byte for byte."""
     again = synthesize(default_config, tmp_path / "again")
     for name, stack in synthesized.stacks.items():
         assert again.stacks[name] == stack, name
-    files = sorted(p.relative_to(synthesized.out_dir) for p in (synthesized.out_dir / "stacks").rglob("*")
-                   if p.is_file())
+    files = sorted(
+        p.relative_to(synthesized.out_dir) for p in (synthesized.out_dir / "stacks").rglob("*") if p.is_file()
+    )
     assert any(f.name == "archive.zip" for f in files)
     assert files == sorted(p.relative_to(again.out_dir) for p in (again.out_dir / "stacks").rglob("*") if p.is_file())
     for relative in files:

@@ -20,8 +20,11 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
     blocks = providers(synthesized.stacks[name])
     # Reads of what the primary region owns go through an alias for that region (provider 5 has
     # no per-resource region); the edge stack also has CloudFront's us-east-1.
-    expected_aliases = {"edge": {None, "dns", "us_east_1"}, "primary": {None, "dns"},
-                        "secondary": {None, "dns", env.primary_region.replace("-", "_")}}[spec.role]
+    expected_aliases = {
+        "edge": {None, "dns", "us_east_1"},
+        "primary": {None, "dns"},
+        "secondary": {None, "dns", env.primary_region.replace("-", "_")},
+    }[spec.role]
     assert set(blocks) == expected_aliases
     default = blocks[None]
     assert default["region"] == (env.primary_region if spec.role == "edge" else spec.region)
@@ -30,8 +33,14 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
     assert assume["role_arn"] == f"arn:aws:iam::{env.account_id}:role/{env.name}-global-deploy-a1"
     assert assume["session_name"]
     (tags,) = default["default_tags"]
-    assert tags["tags"] == {"Environment": env.name, "Region": spec.region, "Project": "webapp",
-                            "Owner": "platform", "CostCenter": "cc-000", "ManagedBy": "cdktf"}
+    assert tags["tags"] == {
+        "Environment": env.name,
+        "Region": spec.region,
+        "Project": "webapp",
+        "Owner": "platform",
+        "CostCenter": "cc-000",
+        "ManagedBy": "cdktf",
+    }
     for alias, block in blocks.items():
         if alias not in (None, "dns"):
             assert block["region"] == alias.replace("_", "-")
@@ -67,8 +76,10 @@ def test_local_state_is_one_file_per_stack_outside_the_synth_output(synthesized,
 
 
 def test_s3_backend_option(default_data, tmp_path):
-    data = variant(default_data, state={"backend": "s3", "bucket": "acme-terraform-state", "region": "eu-central-1",
-                                        "key_prefix": "platform"})
+    data = variant(
+        default_data,
+        state={"backend": "s3", "bucket": "acme-terraform-state", "region": "eu-central-1", "key_prefix": "platform"},
+    )
     result = synthesize(model.parse(data, "s3.toml"), tmp_path / "out", env="dev")
     keys = set()
     for name, stack in result.stacks.items():

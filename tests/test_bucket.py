@@ -41,30 +41,54 @@ def data_bucket_stack(tmp_path_factory):
     aws.provider.AwsProvider(stack, "aws", region="us-east-1")
     namer = Namer("dev", "us-east-1", "a1")
     key = aws.kms_key.KmsKey(stack, "key", enable_key_rotation=True, tags=namer.resource_tags("kms"))
-    logs = SecureBucket(stack, "logs", SecureBucketProps(
-        namer=namer, service="logs", account_number="111111111111", lifecycle=Lifecycle(current_expire_days=14),
-        sse_s3_reason="log delivery", no_access_log_reason="log bucket"))
-    SecureBucket(stack, "data", SecureBucketProps(
-        namer=namer, service="ingest", account_number="111111111111", lifecycle=Lifecycle(),
-        kms_key=ImportedKey(key.arn),
-        access_log_bucket=logs,
-        extra_statements=[Statement("ReadForReports", ("s3:GetObject",), (f"{logs.arn}/*",),
-                                    {"Service": ("reports.example.invalid",)})]))
+    logs = SecureBucket(
+        stack,
+        "logs",
+        SecureBucketProps(
+            namer=namer,
+            service="logs",
+            account_number="111111111111",
+            lifecycle=Lifecycle(current_expire_days=14),
+            sse_s3_reason="log delivery",
+            no_access_log_reason="log bucket",
+        ),
+    )
+    SecureBucket(
+        stack,
+        "data",
+        SecureBucketProps(
+            namer=namer,
+            service="ingest",
+            account_number="111111111111",
+            lifecycle=Lifecycle(),
+            kms_key=ImportedKey(key.arn),
+            access_log_bucket=logs,
+            extra_statements=[
+                Statement(
+                    "ReadForReports", ("s3:GetObject",), (f"{logs.arn}/*",), {"Service": ("reports.example.invalid",)}
+                )
+            ],
+        ),
+    )
     app.synth()
     return load_stacks(out)["dev-us-east-1"]
 
 
 def test_every_bucket_is_versioned_private_owner_enforced_and_tls_only(synthesized, data_bucket_stack):
     found = buckets(synthesized.stacks) + buckets({"construct": data_bucket_stack})
-    assert len(found) == 6 + 6 + 6 + 3 + 2, "a log, an ingest and a Config bucket per regional stack, a " \
-                                            "CloudFront log bucket per environment, plus the construct test's two"
+    assert len(found) == 6 + 6 + 6 + 3 + 2, (
+        "a log, an ingest and a Config bucket per regional stack, a "
+        "CloudFront log bucket per environment, plus the construct test's two"
+    )
     every = {**synthesized.stacks, "construct": data_bucket_stack}
     for stack_name, name, _ in found:
         stack = every[stack_name]
         assert attached(stack, "aws_s3_bucket_versioning", name)["versioning_configuration"]["status"] == "Enabled"
         block = attached(stack, "aws_s3_bucket_public_access_block", name)
-        assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                              "restrict_public_buckets"))
+        assert all(
+            block[k] is True
+            for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        )
         ownership = attached(stack, "aws_s3_bucket_ownership_controls", name)
         assert ownership["rule"]["object_ownership"] == "BucketOwnerEnforced"
         policy = attached(stack, "aws_s3_bucket_policy", name)
@@ -95,8 +119,9 @@ def test_every_bucket_uses_the_kms_key_unless_it_receives_aws_logs(synthesized, 
             assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
         else:
             assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms", name
-    data_name = next(n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items()
-                     if b["tags"]["Service"] == "ingest")
+    data_name = next(
+        n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items() if b["tags"]["Service"] == "ingest"
+    )
     rule = encryption(data_bucket_stack, data_name)
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
     assert refers_to(rule["apply_server_side_encryption_by_default"]["kms_master_key_id"], "aws_kms_key", "key", "arn")
@@ -107,8 +132,11 @@ def test_every_bucket_but_the_log_bucket_has_access_logging(synthesized, data_bu
     every = {**synthesized.stacks, "construct": data_bucket_stack}
     for stack_name, name, body in buckets(every):
         stack = every[stack_name]
-        logging = [b for b in resources(stack, "aws_s3_bucket_logging").values()
-                   if refers_to(b["bucket"], "aws_s3_bucket", name, "id")]
+        logging = [
+            b
+            for b in resources(stack, "aws_s3_bucket_logging").values()
+            if refers_to(b["bucket"], "aws_s3_bucket", name, "id")
+        ]
         if body["tags"]["Service"] in AWS_LOG_BUCKETS:
             assert logging == []
             continue
@@ -126,8 +154,11 @@ def name_of(reference: str) -> str:
 def logging_statements(stack: dict, bucket_name: str) -> list[dict]:
     """The statements of a bucket's policy that grant the S3 logging service anything."""
     policy = attached(stack, "aws_s3_bucket_policy", bucket_name)
-    return [s for s in policy_document(stack, policy["policy"])
-            if any("logging.s3.amazonaws.com" in p["identifiers"] for p in s.get("principals", []))]
+    return [
+        s
+        for s in policy_document(stack, policy["policy"])
+        if any("logging.s3.amazonaws.com" in p["identifiers"] for p in s.get("principals", []))
+    ]
 
 
 def test_log_bucket_admits_each_logging_bucket_at_its_own_prefix_only(synthesized, data_bucket_stack):
@@ -145,8 +176,11 @@ def test_log_bucket_admits_each_logging_bucket_at_its_own_prefix_only(synthesize
             assert len(statements) == len(loggings), (stack_name, "one statement per source bucket, nothing more")
             for logging in loggings:
                 source = name_of(logging["bucket"])
-                (statement,) = [s for s in statements if any(
-                    refers_to(c["values"], "aws_s3_bucket", source, "arn") for c in s["condition"])]
+                (statement,) = [
+                    s
+                    for s in statements
+                    if any(refers_to(c["values"], "aws_s3_bucket", source, "arn") for c in s["condition"])
+                ]
                 assert statement["effect"] == "Allow" and statement["actions"] == ["s3:PutObject"]
                 assert statement["principals"] == [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}]
                 assert statement["resources"] == [f"${{aws_s3_bucket.{target}.arn}}/{logging['target_prefix']}*"]
@@ -169,8 +203,11 @@ def test_every_bucket_logging_waits_for_the_target_bucket_policy(synthesized, da
     for stack_name, stack in every.items():
         for logging in resources(stack, "aws_s3_bucket_logging").values():
             target = name_of(logging["target_bucket"])
-            (policy_name,) = [n for n, b in resources(stack, "aws_s3_bucket_policy").items()
-                              if refers_to(b["bucket"], "aws_s3_bucket", target, "id")]
+            (policy_name,) = [
+                n
+                for n, b in resources(stack, "aws_s3_bucket_policy").items()
+                if refers_to(b["bucket"], "aws_s3_bucket", target, "id")
+            ]
             assert f"aws_s3_bucket_policy.{policy_name}" in logging.get("depends_on", []), (stack_name, logging)
             checked += 1
     assert checked == 12 + 1
@@ -191,24 +228,59 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
     stack = TerraformStack(app, "dev-us-east-1")
     aws.provider.AwsProvider(stack, "aws", region="us-east-1")
     namer = Namer("dev", "us-east-1", "a1")
-    logs = SecureBucket(stack, "logs", SecureBucketProps(
-        namer=namer, service="logs", account_number="1" * 12, lifecycle=Lifecycle(current_expire_days=14),
-        sse_s3_reason="log delivery", no_access_log_reason="log bucket"))
+    logs = SecureBucket(
+        stack,
+        "logs",
+        SecureBucketProps(
+            namer=namer,
+            service="logs",
+            account_number="1" * 12,
+            lifecycle=Lifecycle(current_expire_days=14),
+            sse_s3_reason="log delivery",
+            no_access_log_reason="log bucket",
+        ),
+    )
     for service in ("first", "second-source"):
-        SecureBucket(stack, service, SecureBucketProps(
-            namer=namer, service=service, account_number="1" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
-            access_log_bucket=logs))
+        SecureBucket(
+            stack,
+            service,
+            SecureBucketProps(
+                namer=namer,
+                service=service,
+                account_number="1" * 12,
+                lifecycle=Lifecycle(),
+                sse_s3_reason="test",
+                access_log_bucket=logs,
+            ),
+        )
     with pytest.raises(ValueError, match="already has a statement S3ServerAccessLogsFromFirst"):
         logs.admit_access_logs(stack.node.find_child("first"), "again/")
-    keyed = SecureBucket(stack, "keyed", SecureBucketProps(
-        namer=namer, service="keyed", account_number="1" * 12, lifecycle=Lifecycle(),
-        kms_key=ImportedKey("${aws_kms_key.k.arn}"),
-        no_access_log_reason="test"))
+    keyed = SecureBucket(
+        stack,
+        "keyed",
+        SecureBucketProps(
+            namer=namer,
+            service="keyed",
+            account_number="1" * 12,
+            lifecycle=Lifecycle(),
+            kms_key=ImportedKey("${aws_kms_key.k.arn}"),
+            no_access_log_reason="test",
+        ),
+    )
     with pytest.raises(ValueError, match="cannot be delivered to an SSE-KMS bucket"):
         keyed.admit_access_logs(logs, "s3/x/")
-    other_account = SecureBucket(stack, "other", SecureBucketProps(
-        namer=namer, service="other", account_number="2" * 12, lifecycle=Lifecycle(), sse_s3_reason="test",
-        no_access_log_reason="test"))
+    other_account = SecureBucket(
+        stack,
+        "other",
+        SecureBucketProps(
+            namer=namer,
+            service="other",
+            account_number="2" * 12,
+            lifecycle=Lifecycle(),
+            sse_s3_reason="test",
+            no_access_log_reason="test",
+        ),
+    )
     with pytest.raises(ValueError, match="only within one account and region"):
         logs.admit_access_logs(other_account, "s3/other/")
     app.synth()
@@ -218,13 +290,18 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
     logs_name = next(n for n, b in resources(synthesized, "aws_s3_bucket").items() if b["tags"]["Service"] == "logs")
     policy = attached(synthesized, "aws_s3_bucket_policy", logs_name)
     sids = [s["sid"] for s in policy_document(synthesized, policy["policy"])]
-    assert sids == ["DenyInsecureTransport", "DenyTlsBelow12", "S3ServerAccessLogsFromFirst",
-                    "S3ServerAccessLogsFromSecondSource"]
+    assert sids == [
+        "DenyInsecureTransport",
+        "DenyTlsBelow12",
+        "S3ServerAccessLogsFromFirst",
+        "S3ServerAccessLogsFromSecondSource",
+    ]
 
 
 def test_extra_statements_join_the_single_bucket_policy(data_bucket_stack):
-    data_name = next(n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items()
-                     if b["tags"]["Service"] == "ingest")
+    data_name = next(
+        n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items() if b["tags"]["Service"] == "ingest"
+    )
     policy = attached(data_bucket_stack, "aws_s3_bucket_policy", data_name)
     sids = [s["sid"] for s in policy_document(data_bucket_stack, policy["policy"])]
     assert sids == ["DenyInsecureTransport", "DenyTlsBelow12", "ReadForReports"]
@@ -244,8 +321,9 @@ def test_the_ingest_buckets_are_data_buckets(synthesized):
 
 
 def test_data_buckets_age_old_versions_into_cheaper_classes(data_bucket_stack):
-    data_name = next(n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items()
-                     if b["tags"]["Service"] == "ingest")
+    data_name = next(
+        n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items() if b["tags"]["Service"] == "ingest"
+    )
     (rule,) = lifecycle_rules(data_bucket_stack, data_name).values()
     assert rule["status"] == "Enabled"
     assert rule["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
@@ -279,8 +357,10 @@ def test_lifecycle_days_are_configurable(default_data, tmp_path):
     stack = result.stacks["dev-us-east-1"]
     name, _ = tagged(stack, "aws_s3_bucket", "logs")
     rule = lifecycle_rules(stack, name)["expire-after-retention"]
-    assert rule["expiration"] == [{"days": 90}] and rule["abort_incomplete_multipart_upload"][0][
-        "days_after_initiation"] == 3
+    assert (
+        rule["expiration"] == [{"days": 90}]
+        and rule["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 3
+    )
 
 
 def test_force_destroy_only_where_configuration_allows(synthesized):
@@ -306,11 +386,25 @@ def test_shortcuts_need_a_reason(tmp_path):
     stack = TerraformStack(App(outdir=str(tmp_path)), "s")
     namer = Namer("dev", "us-east-1", "a1")
     with pytest.raises(ValueError, match="needs a reason"):
-        SecureBucket(stack, "a", SecureBucketProps(namer=namer, service="x", account_number="1" * 12,
-                                                   lifecycle=Lifecycle(), access_log_bucket="logs"))
+        SecureBucket(
+            stack,
+            "a",
+            SecureBucketProps(
+                namer=namer, service="x", account_number="1" * 12, lifecycle=Lifecycle(), access_log_bucket="logs"
+            ),
+        )
     with pytest.raises(ValueError, match="without access logging needs a reason"):
-        SecureBucket(stack, "b", SecureBucketProps(namer=namer, service="x", account_number="1" * 12,
-                                                   lifecycle=Lifecycle(), kms_key=ImportedKey("${aws_kms_key.k.arn}")))
+        SecureBucket(
+            stack,
+            "b",
+            SecureBucketProps(
+                namer=namer,
+                service="x",
+                account_number="1" * 12,
+                lifecycle=Lifecycle(),
+                kms_key=ImportedKey("${aws_kms_key.k.arn}"),
+            ),
+        )
 
 
 def test_every_access_log_delivery_is_admitted_by_the_log_bucket_policy(synthesized):
@@ -322,9 +416,12 @@ def test_every_access_log_delivery_is_admitted_by_the_log_bucket_policy(synthesi
     for stack_name, stack in synthesized.stacks.items():
         for logging in resources(stack, "aws_s3_bucket_logging").values():
             target, source = name_of(logging["target_bucket"]), name_of(logging["bucket"])
-            admitted = [s for s in logging_statements(stack, target)
-                        if {c["variable"]: c["values"] for c in s["condition"]}["aws:SourceArn"]
-                        == [f"${{aws_s3_bucket.{source}.arn}}"]]
+            admitted = [
+                s
+                for s in logging_statements(stack, target)
+                if {c["variable"]: c["values"] for c in s["condition"]}["aws:SourceArn"]
+                == [f"${{aws_s3_bucket.{source}.arn}}"]
+            ]
             (statement,) = admitted
             allowed = statement["resources"][0].split("}/", 1)[1]  # e.g. s3/<source name>/*
             assert fnmatch.fnmatchcase(f"{logging['target_prefix']}key", allowed), (stack_name, allowed)

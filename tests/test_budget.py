@@ -7,6 +7,7 @@ from support.tfjson import only, policy_document, providers, referenced, resourc
 
 # ------------------------------------------------------------------ budgets (F15)
 
+
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_monthly_budget_alerts_the_error_topic_and_mail(default_config, synthesized, env):
     stack = synthesized.stacks[f"{env}-global"]
@@ -31,9 +32,9 @@ def test_error_topics_admit_budgets(synthesized):
 
 
 def test_shared_account_configuration_has_a_budget_per_environment(shared):
-    names = {only(shared.stacks[f"{env}-global"], "aws_budgets_budget")[1]["name"]
-             for env in ("dev", "staging", "prod")}
+    names = {
+        only(shared.stacks[f"{env}-global"], "aws_budgets_budget")[1]["name"] for env in ("dev", "staging", "prod")
+    }
     assert names == {"dev-global-monthly-a1", "staging-global-monthly-a1", "prod-global-monthly-a1"}
     dev, staging = (only(shared.stacks[f"{e}-global"], "aws_budgets_budget")[1] for e in ("dev", "staging"))
     assert dev["cost_filter"] != staging["cost_filter"], "each environment budgets its own tagged spend"
-

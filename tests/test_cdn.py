@@ -26,6 +26,7 @@ ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 # ------------------------------------------------------------------ CloudFront (R10)
 
+
 @pytest.mark.parametrize("name", EDGE)
 def test_viewer_certificate_is_dns_validated_in_us_east_1(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
@@ -35,8 +36,9 @@ def test_viewer_certificate_is_dns_validated_in_us_east_1(default_config, synthe
     assert validation["provider"] == "aws.us_east_1"
     _, distribution = only(stack, "aws_cloudfront_distribution")
     viewer = distribution["viewer_certificate"]
-    assert refers_to(viewer["acm_certificate_arn"], "aws_acm_certificate_validation", validation_name,
-                     "certificate_arn")
+    assert refers_to(
+        viewer["acm_certificate_arn"], "aws_acm_certificate_validation", validation_name, "certificate_arn"
+    )
     assert viewer["minimum_protocol_version"] == "TLSv1.2_2021" and viewer["ssl_support_method"] == "sni-only"
     assert providers(stack)["us_east_1"]["region"] == "us-east-1"
 
@@ -49,7 +51,8 @@ def test_distribution_viewers_and_origins_are_https_only(default_config, synthes
     origins = {o["origin_id"]: o for o in d["origin"]}
     assert origins["origin"]["domain_name"] == env.origin_domain
     assert [origins[f"region-{i + 1}"]["domain_name"] for i in range(2)] == [
-        env.regional_origin_domain(r) for r in env.regions[:2]]
+        env.regional_origin_domain(r) for r in env.regions[:2]
+    ]
     for origin in origins.values():
         config = origin["custom_origin_config"]
         assert config["origin_protocol_policy"] == "https-only" and config["origin_ssl_protocols"] == ["TLSv1.2"]
@@ -70,8 +73,9 @@ def test_default_behavior_uses_the_failover_name_and_static_paths_the_origin_gro
     assert default["cache_policy_id"] == CACHING_DISABLED
     assert default["origin_request_policy_id"] == ALL_VIEWER_EXCEPT_HOST_HEADER, "the viewer Host header stays behind"
     headers_name, headers = only(stack, "aws_cloudfront_response_headers_policy")
-    assert refers_to(default["response_headers_policy_id"], "aws_cloudfront_response_headers_policy", headers_name,
-                     "id")
+    assert refers_to(
+        default["response_headers_policy_id"], "aws_cloudfront_response_headers_policy", headers_name, "id"
+    )
     security = headers["security_headers_config"]
     assert security["strict_transport_security"]["access_control_max_age_sec"] >= 31536000
     (group,) = d["origin_group"]

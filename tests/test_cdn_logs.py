@@ -22,14 +22,21 @@ def test_access_logs_are_delivered_v2(synthesized, name):
     assert refers_to(source["resource_arn"], "aws_cloudfront_distribution", dist_name, "arn")
     bucket_name, _ = tagged(stack, "aws_s3_bucket", "cdn-logs")
     destination_name, destination = only(stack, "aws_cloudwatch_log_delivery_destination")
-    assert refers_to(destination["delivery_destination_configuration"][0]["destination_resource_arn"],
-                     "aws_s3_bucket", bucket_name, "arn")
+    assert refers_to(
+        destination["delivery_destination_configuration"][0]["destination_resource_arn"],
+        "aws_s3_bucket",
+        bucket_name,
+        "arn",
+    )
     _, delivery = only(stack, "aws_cloudwatch_log_delivery")
-    assert refers_to(delivery["delivery_destination_arn"], "aws_cloudwatch_log_delivery_destination",
-                     destination_name, "arn")
-    policy = next(p for p in resources(stack, "aws_s3_bucket_policy").values()
-                  if refers_to(p["bucket"], "aws_s3_bucket", bucket_name, "id"))
+    assert refers_to(
+        delivery["delivery_destination_arn"], "aws_cloudwatch_log_delivery_destination", destination_name, "arn"
+    )
+    policy = next(
+        p
+        for p in resources(stack, "aws_s3_bucket_policy").values()
+        if refers_to(p["bucket"], "aws_s3_bucket", bucket_name, "id")
+    )
     write = next(s for s in policy_document(stack, policy["policy"]) if s["sid"] == "LogDeliveryWrite")
     assert write["principals"] == [{"type": "Service", "identifiers": ["delivery.logs.amazonaws.com"]}]
     assert {c["variable"] for c in write["condition"]} >= {"aws:SourceAccount", "aws:SourceArn"}
-

@@ -9,6 +9,7 @@ from support.tfjson import only, refers_to, resources
 
 # ------------------------------------------------------------------ certificates (F1)
 
+
 @pytest.mark.parametrize("name", REGIONAL)
 def test_regional_certificate_covers_the_origin_names_and_is_dns_validated(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
@@ -27,10 +28,14 @@ def test_regional_certificate_covers_the_origin_names_and_is_dns_validated(defau
 def test_validation_records_one_per_name_and_the_shared_one_only_in_the_primary(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
     cert_name, _ = only(stack, "aws_acm_certificate")
-    records = {n: r for n, r in resources(stack, "aws_route53_record").items()
-               if "domain_validation_options" in r["name"]}
-    owned = sorted(n for n in (env.origin_domain, env.regional_origin_domain(region_of(name)))
-                   if any(f'["{n}"]' in r["name"] for r in records.values()))
+    records = {
+        n: r for n, r in resources(stack, "aws_route53_record").items() if "domain_validation_options" in r["name"]
+    }
+    owned = sorted(
+        n
+        for n in (env.origin_domain, env.regional_origin_domain(region_of(name)))
+        if any(f'["{n}"]' in r["name"] for r in records.values())
+    )
     if env.is_primary(region_of(name)):
         assert owned == sorted([env.origin_domain, env.regional_origin_domain(region_of(name))])
     else:
@@ -54,7 +59,15 @@ def test_certificate_construct_rejects_owning_a_name_it_does_not_certify(tmp_pat
     from modules.certificate import CertificateProps, DnsValidatedCertificate
 
     with pytest.raises(ValueError, match="not names of the certificate"):
-        DnsValidatedCertificate(TerraformStack(App(outdir=str(tmp_path)), "s"), "c", CertificateProps(
-            namer=Namer("dev", "us-east-1", "a1"), service="c", domain_name="a.example.com", alternative_names=(),
-            zone_id="Z1", owned_names=("b.example.com",)))
-
+        DnsValidatedCertificate(
+            TerraformStack(App(outdir=str(tmp_path)), "s"),
+            "c",
+            CertificateProps(
+                namer=Namer("dev", "us-east-1", "a1"),
+                service="c",
+                domain_name="a.example.com",
+                alternative_names=(),
+                zone_id="Z1",
+                owned_names=("b.example.com",),
+            ),
+        )

@@ -119,15 +119,29 @@ def test_checkov_passes_every_stack(qa_and_live):
     out = qa_and_live.out_dir
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}  # offline: no Bridgecrew guideline download
     done = subprocess.run(
-        [checkov_binary(), "--directory", str(out / "stacks"), "--framework", "terraform_json",
-         "--config-file", str(out / ".checkov.yaml"), "--output", "json"],  # not --quiet: it drops the passed checks
-        capture_output=True, text=True, env=env, timeout=1800)
+        [
+            checkov_binary(),
+            "--directory",
+            str(out / "stacks"),
+            "--framework",
+            "terraform_json",
+            "--config-file",
+            str(out / ".checkov.yaml"),
+            "--output",
+            "json",
+        ],  # not --quiet: it drops the passed checks
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
     assert done.returncode in (0, 1), done.stderr
     report = json.loads(done.stdout)
     reports = report if isinstance(report, list) else [report]
     summary = {k: sum(r["summary"][k] for r in reports) for k in ("passed", "failed", "parsing_errors")}
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})"
-              for r in reports for c in r["results"]["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})" for r in reports for c in r["results"]["failed_checks"]
+    ]
     assert summary["parsing_errors"] == 0, "checkov could not parse a stack; it would silently check nothing"
     assert summary["failed"] == 0, "\n".join(failed)
     passed = {(c["check_id"], c["file_path"].split("/")[-2]) for r in reports for c in r["results"]["passed_checks"]}

@@ -48,8 +48,18 @@ def test_domain_names_that_pass(value):
     assert checks.domain(value) is None
 
 
-@pytest.mark.parametrize("value", ["example", "Example.com", "-a.example.com", "a..example.com", "example.123",
-                                   "a_b.example.com", "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 20])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "example",
+        "Example.com",
+        "-a.example.com",
+        "a..example.com",
+        "example.123",
+        "a_b.example.com",
+        "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 20,
+    ],
+)
 def test_domain_names_that_fail_say_what_a_domain_name_is(value):
     assert "is not a domain name; allowed: lower-case labels" in checks.domain(value)
 
@@ -66,12 +76,14 @@ def test_regions_must_be_a_non_empty_list_of_known_regions_each_once():
     assert checks.regions([]).startswith("is empty")
     assert "not an AWS commercial region" in checks.regions(["us-east-1", "us-east-9"])
     assert checks.regions(["us-west-2", "us-east-1", "us-west-2"]) == (
-        "lists us-west-2 more than once; each region may appear once")
+        "lists us-west-2 more than once; each region may appear once"
+    )
 
 
 def test_lists_name_every_bad_entry():
     assert checks.accounts(["111111111111", "12345", "abcdefghijkl"]) == (
-        "['12345', 'abcdefghijkl'] are not AWS account ids; allowed: strings of exactly 12 digits")
+        "['12345', 'abcdefghijkl'] are not AWS account ids; allowed: strings of exactly 12 digits"
+    )
     assert checks.accounts([]) is None
     assert checks.emails(["ops@example.com"]) is None
     assert checks.emails(["ops@example.com", "nobody"]).startswith("['nobody'] are not e-mail addresses")
@@ -101,6 +113,7 @@ def test_parse_cidr_accepts_only_private_network_addresses():
     net, problem = checks.parse_cidr("10.20.0.1/16")
     assert net is None and problem.startswith("'10.20.0.1/16' is not an IPv4 network (")
     net, problem = checks.parse_cidr("8.8.0.0/16")
-    assert net is None and problem == ("8.8.0.0/16 is not private; allowed: inside 10.0.0.0/8, 172.16.0.0/12 or "
-                                       "192.168.0.0/16")
+    assert net is None and problem == (
+        "8.8.0.0/16 is not private; allowed: inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+    )
     assert checks.parse_cidr("172.32.0.0/16")[0] is None, "just outside 172.16.0.0/12"

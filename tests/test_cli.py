@@ -72,8 +72,11 @@ def test_config_option_works_on_every_command_and_bad_config_exits_2(command, tm
 def test_config_option_reads_the_given_file(tmp_path, default_data):
     import tomllib
 
-    text = (ROOT / "config" / "default.toml").read_text().replace('regions = ["us-east-1", "us-west-2"]   # first',
-                                                                 'regions = ["eu-west-1"]   # first')
+    text = (
+        (ROOT / "config" / "default.toml")
+        .read_text()
+        .replace('regions = ["us-east-1", "us-west-2"]   # first', 'regions = ["eu-west-1"]   # first')
+    )
     assert tomllib.loads(text)["environments"]["dev"]["regions"] == ["eu-west-1"]
     path = tmp_path / "custom.toml"
     path.write_text(text)
@@ -115,8 +118,14 @@ def test_synth_as_a_real_process_with_no_system_node(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PATH", "NODE", "JSII_NODE")}
     env["PATH"] = str(Path(sys.executable).parent)
     out = tmp_path / "cdktf.out"
-    done = subprocess.run([sys.executable, "main.py", "synth", "--env", "prod", "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "main.py", "synth", "--env", "prod", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "end-of-life" not in done.stderr + done.stdout and "!!!" not in done.stderr
     for name in ("prod-us-east-1", "prod-us-west-2", "prod-global"):
@@ -132,13 +141,17 @@ def test_no_command_prints_help():
 
 # ------------------------------------------------------------------ usage errors and help text
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["synth", "--config", "config"], "Invalid value for '--config' / '-c': file 'config' is a directory"),
-    (["synth", "--out", "README.md"], "Invalid value for '--out' / '-o': dir 'README.md' is a file"),
-    (["synth", "--env"], "Option '--env' requires an argument"),
-    (["synth", "--environment", "dev"], "No such option: --environment (see 'main.py synth --help')"),
-    (["launch"], "No such command 'launch'. Did you mean 'plan'? (see 'main.py --help')"),
-])
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["synth", "--config", "config"], "Invalid value for '--config' / '-c': file 'config' is a directory"),
+        (["synth", "--out", "README.md"], "Invalid value for '--out' / '-o': dir 'README.md' is a file"),
+        (["synth", "--env"], "Option '--env' requires an argument"),
+        (["synth", "--environment", "dev"], "No such option: --environment (see 'main.py synth --help')"),
+        (["launch"], "No such command 'launch'. Did you mean 'plan'? (see 'main.py --help')"),
+    ],
+)
 def test_usage_errors_are_one_error_line_and_exit_2(args, says):
     """Click's own rendering is a usage block and a boxed message; every bad input here is one
     `error:` line with exit 2, as the README's exit-code table says."""
@@ -150,14 +163,26 @@ def test_usage_errors_are_one_error_line_and_exit_2(args, says):
 
 
 def test_usage_error_as_a_real_process():
-    done = subprocess.run([sys.executable, "main.py", "list", "--region"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "main.py", "list", "--region"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert done.stderr == "error: Option '--region' requires an argument\n" and done.stdout == ""
 
 
-COMMANDS = ["synth", "list", "validate-config", "validate", "plan", "deploy", "destroy", "review", "outputs",
-            "smoke", "doctor"]
+COMMANDS = [
+    "synth",
+    "list",
+    "validate-config",
+    "validate",
+    "plan",
+    "deploy",
+    "destroy",
+    "review",
+    "outputs",
+    "smoke",
+    "doctor",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -183,21 +208,31 @@ def test_commands_list_is_complete():
 
 # ------------------------------------------------------------------ --instance-count against capacity
 
+
 def test_instance_count_outside_the_environments_capacity_is_refused_before_any_work(tmp_path):
     out = tmp_path / "out"
     result = run("plan", "--env", "all", "--instance-count", "us-east-1=5", "--out", str(out))
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         "error: --instance-count us-east-1=5: environment dev allows 2..4 instances (min_capacity..max_capacity); "
-        "choose a count in that range or change those settings"], "staging (..6) and prod (..12) allow 5"
+        "choose a count in that range or change those settings"
+    ], "staging (..6) and prod (..12) allow 5"
     assert not out.exists(), "nothing was synthesized"
-    assert "allows 2..12" in run("plan", "--env", "prod", "--instance-count", "us-west-2=13",
-                                 "--out", str(out)).stderr
+    assert "allows 2..12" in run("plan", "--env", "prod", "--instance-count", "us-west-2=13", "--out", str(out)).stderr
 
 
 def test_instance_count_for_a_region_outside_the_selection_is_refused(tmp_path):
-    result = run("plan", "--env", "dev", "--region", "us-east-1", "--instance-count", "us-west-2=3",
-                 "--out", str(tmp_path / "out"))
+    result = run(
+        "plan",
+        "--env",
+        "dev",
+        "--region",
+        "us-east-1",
+        "--instance-count",
+        "us-west-2=3",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 2
     assert "expected REGION=N with a region of the selected stacks (us-east-1)" in result.stderr
 
@@ -206,13 +241,12 @@ def test_instance_count_within_capacity_is_accepted(default_config):
     from ops.pipeline import instance_counts
 
     specs = default_config.select("prod")
-    assert instance_counts(["us-west-2=12", "us-east-1=2"], default_config, specs) == {"us-west-2": 12,
-                                                                                      "us-east-1": 2}
+    assert instance_counts(["us-west-2=12", "us-east-1=2"], default_config, specs) == {"us-west-2": 12, "us-east-1": 2}
 
 
 # ------------------------------------------------------------------ reading commands leave the synth alone
 
-STAND_IN = '''#!{python}
+STAND_IN = """#!{python}
 import json, os, sys
 from pathlib import Path
 with open({log!r}, "a") as log:
@@ -222,7 +256,7 @@ if sys.argv[1] == "version":
 elif sys.argv[1] == "output":
     assert Path("cdk.tf.json").is_file()
     print(json.dumps({{"asg_name": {{"value": Path.cwd().name + "-web"}}}}))
-'''
+"""
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -287,7 +321,10 @@ def test_synth_writes_where_the_cdktf_cli_says(tmp_path, monkeypatch):
     assert main.CDKTF_CLI_OUTDIR == app.CDKTF_CLI_OUTDIR, "one variable name for both sides"
     monkeypatch.chdir(tmp_path)
     cli_out = tmp_path / "other"
-    result = CliRunner().invoke(cli, ["synth", "--env", "dev", "--config", str(ROOT / "config" / "default.toml")],
-                                env={main.CDKTF_CLI_OUTDIR: str(cli_out)})
+    result = CliRunner().invoke(
+        cli,
+        ["synth", "--env", "dev", "--config", str(ROOT / "config" / "default.toml")],
+        env={main.CDKTF_CLI_OUTDIR: str(cli_out)},
+    )
     assert result.exit_code == 0, result.output
     assert (cli_out / "manifest.json").is_file() and not (tmp_path / "cdktf.out").exists()

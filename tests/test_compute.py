@@ -18,8 +18,11 @@ def test_instances_admit_the_service_port_from_the_alb_only(synthesized, name):
     stack = synthesized.stacks[name]
     web_sg, _ = tagged(stack, "aws_security_group", "web")
     alb_sg, _ = tagged(stack, "aws_security_group", "alb")
-    ingress = [r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
-               if refers_to(r["security_group_id"], "aws_security_group", web_sg, "id")]
+    ingress = [
+        r
+        for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if refers_to(r["security_group_id"], "aws_security_group", web_sg, "id")
+    ]
     assert len(ingress) == 1
     (rule,) = ingress
     assert (rule["from_port"], rule["to_port"], rule["ip_protocol"]) == (webapp.PORT, webapp.PORT, "tcp")
@@ -28,6 +31,7 @@ def test_instances_admit_the_service_port_from_the_alb_only(synthesized, name):
 
 
 # ------------------------------------------------------------------ instances (R7, R15)
+
 
 @pytest.mark.parametrize("name", REGIONAL)
 def test_launch_template_is_hardened(default_config, synthesized, name):
@@ -57,9 +61,10 @@ def test_architecture_follows_the_instance_type(default_data, tmp_path):
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "o", env="dev").stacks["dev-us-east-1"]
     (ami,) = stack["data"]["aws_ssm_parameter"].values()
     assert ami["name"].endswith("-x86_64")
-    assert [model.instance_architecture(t) for t in ("t4g.micro", "m7gd.large", "c7gn.xlarge", "g5.xlarge",
-                                                     "m7i.large", "g5g.xlarge")] == [
-        "arm64", "arm64", "arm64", "x86_64", "x86_64", "arm64"]
+    assert [
+        model.instance_architecture(t)
+        for t in ("t4g.micro", "m7gd.large", "c7gn.xlarge", "g5.xlarge", "m7i.large", "g5g.xlarge")
+    ] == ["arm64", "arm64", "arm64", "x86_64", "x86_64", "arm64"]
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -69,17 +74,24 @@ def test_instance_role_is_least_privilege(synthesized, name):
     (trust,) = policy_document(stack, role["assume_role_policy"])
     assert trust["principals"] == [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}]
     assert "resources" not in trust, "IAM rejects a Resource in a trust policy"
-    attached = [a for a in resources(stack, "aws_iam_role_policy_attachment").values()
-                if refers_to(a["role"], "aws_iam_role", role_name, "name")]
+    attached = [
+        a
+        for a in resources(stack, "aws_iam_role_policy_attachment").values()
+        if refers_to(a["role"], "aws_iam_role", role_name, "name")
+    ]
     names = sorted(a["policy_arn"].rpartition("/")[2] for a in attached)
     assert names == ["AmazonSSMManagedInstanceCore"]
-    (inline,) = [p for p in resources(stack, "aws_iam_role_policy").values()
-                 if refers_to(p["role"], "aws_iam_role", role_name, "id")]
+    (inline,) = [
+        p
+        for p in resources(stack, "aws_iam_role_policy").values()
+        if refers_to(p["role"], "aws_iam_role", role_name, "id")
+    ]
     statements = {s["sid"]: s for s in policy_document(stack, inline["policy"])}
     assert set(statements) == {"ReadOwnSecret", "DecryptOwnSecret"}, "exactly the secret and its key"
     db_name, _ = only(stack, "aws_db_instance")
     assert statements["ReadOwnSecret"]["resources"] == [
-        f"${{aws_db_instance.{db_name}.master_user_secret[0].secret_arn}}"]
+        f"${{aws_db_instance.{db_name}.master_user_secret[0].secret_arn}}"
+    ]
     assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
 
 
@@ -97,14 +109,32 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     app = App(outdir=str(out))
     stack = TerraformStack(app, "dev-us-east-1")
     aws.provider.AwsProvider(stack, "aws", region="us-east-1")
-    Compute(stack, "web", ComputeProps(
-        namer=Namer("dev", "us-east-1", "a1"), environment="dev", region="us-east-1", vpc_id="vpc-1",
-        vpc_cidr="10.0.0.0/17", app_subnet_ids=["s1", "s2"], target_group_arn="tg",
-        alb_arn_suffix="app/x/1", target_group_arn_suffix="targetgroup/y/2",
-        scaling=Scaling(instance_type="t4g.micro", instance_count=2, min_capacity=2, max_capacity=4,
-                        requests_per_target=100, cpu_target=70), instance_count=2,
-        kms_key=ImportedKey("${aws_kms_key.k.arn}"),
-        secret_arns=("${aws_secretsmanager_secret.s.arn}",)))
+    Compute(
+        stack,
+        "web",
+        ComputeProps(
+            namer=Namer("dev", "us-east-1", "a1"),
+            environment="dev",
+            region="us-east-1",
+            vpc_id="vpc-1",
+            vpc_cidr="10.0.0.0/17",
+            app_subnet_ids=["s1", "s2"],
+            target_group_arn="tg",
+            alb_arn_suffix="app/x/1",
+            target_group_arn_suffix="targetgroup/y/2",
+            scaling=Scaling(
+                instance_type="t4g.micro",
+                instance_count=2,
+                min_capacity=2,
+                max_capacity=4,
+                requests_per_target=100,
+                cpu_target=70,
+            ),
+            instance_count=2,
+            kms_key=ImportedKey("${aws_kms_key.k.arn}"),
+            secret_arns=("${aws_secretsmanager_secret.s.arn}",),
+        ),
+    )
     app.synth()
     synthesized = load_stacks(out)["dev-us-east-1"]
     (policy,) = resources(synthesized, "aws_iam_role_policy").values()
@@ -115,6 +145,7 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
 
 
 # ------------------------------------------------------------------ scaling (R7, R14, R15, F10)
+
 
 @pytest.mark.parametrize("name", REGIONAL)
 def test_asg_baseline_is_the_instance_count_variable_and_never_below_two(default_config, synthesized, name):
@@ -146,8 +177,10 @@ def test_scaling_tracks_alb_requests_per_target_with_a_cpu_guard(default_config,
     alb_name, _ = only(stack, "aws_lb")
     tg_name, _ = only(stack, "aws_lb_target_group")
     asg_name, _ = only(stack, "aws_autoscaling_group")
-    policies = {p["target_tracking_configuration"]["predefined_metric_specification"]["predefined_metric_type"]: p
-                for p in resources(stack, "aws_autoscaling_policy").values()}
+    policies = {
+        p["target_tracking_configuration"]["predefined_metric_specification"]["predefined_metric_type"]: p
+        for p in resources(stack, "aws_autoscaling_policy").values()
+    }
     assert set(policies) == {"ALBRequestCountPerTarget", "ASGAverageCPUUtilization"}
     requests = policies["ALBRequestCountPerTarget"]
     assert requests["policy_type"] == "TargetTrackingScaling"
@@ -166,4 +199,3 @@ def test_request_targets_differ_per_environment(synthesized):
             if spec["predefined_metric_specification"]["predefined_metric_type"] == "ALBRequestCountPerTarget":
                 targets[name.split("-")[0]] = spec["target_value"]
     assert len(set(targets.values())) == 3
-

@@ -50,19 +50,42 @@ def test_override_is_used_and_overlapping_override_is_rejected(default_data):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(REGIONS), min_size=1, max_size=5, unique=True), min_size=1,
-                max_size=network.MAX_ENVIRONMENTS))
+@given(
+    st.lists(
+        st.lists(st.sampled_from(REGIONS), min_size=1, max_size=5, unique=True),
+        min_size=1,
+        max_size=network.MAX_ENVIRONMENTS,
+    )
+)
 def test_automatic_cidrs_never_overlap_for_any_layout(region_lists):
     envs = {f"e{i}": {"account_id": f"{i + 1:012d}", "regions": regions} for i, regions in enumerate(region_lists)}
-    data = {"project": {"name": "pp", "suffix": "", "domain": "example.com", "owner": "o",
-                        "cost_center": "c", "external_id": "ext-id", "ci_account_id": "999999999999"},
-            "environments": envs}
+    data = {
+        "project": {
+            "name": "pp",
+            "suffix": "",
+            "domain": "example.com",
+            "owner": "o",
+            "cost_center": "c",
+            "external_id": "ext-id",
+            "ci_account_id": "999999999999",
+        },
+        "environments": envs,
+    }
     assert_disjoint(all_blocks(parse(data)))
 
 
 def test_more_environments_than_slots_need_explicit_cidrs():
     envs = {f"e{i}": {"account_id": f"{i + 1:012d}", "regions": ["us-east-1"]} for i in range(9)}
-    data = {"project": {"name": "pp", "suffix": "", "domain": "example.com", "owner": "o",
-                        "cost_center": "c", "external_id": "ext-id", "ci_account_id": "999999999999"},
-            "environments": envs}
+    data = {
+        "project": {
+            "name": "pp",
+            "suffix": "",
+            "domain": "example.com",
+            "owner": "o",
+            "cost_center": "c",
+            "external_id": "ext-id",
+            "ci_account_id": "999999999999",
+        },
+        "environments": envs,
+    }
     assert "set cidrs.us-east-1 explicitly" in "\n".join(problems(data))

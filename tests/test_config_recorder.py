@@ -13,13 +13,21 @@ from support.tfjson import only, policy_document, referenced, refers_to, resourc
 
 from config import model
 
-RULES = {"REQUIRED_TAGS", "ENCRYPTED_VOLUMES", "RDS_STORAGE_ENCRYPTED", "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED",
-         "S3_BUCKET_SSL_REQUESTS_ONLY", "CLOUDWATCH_LOG_GROUP_ENCRYPTED", "SNS_ENCRYPTED_KMS"}
+RULES = {
+    "REQUIRED_TAGS",
+    "ENCRYPTED_VOLUMES",
+    "RDS_STORAGE_ENCRYPTED",
+    "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED",
+    "S3_BUCKET_SSL_REQUESTS_ONLY",
+    "CLOUDWATCH_LOG_GROUP_ENCRYPTED",
+    "SNS_ENCRYPTED_KMS",
+}
 
 
 def recorders(stacks):
-    return {name: list(resources(stack, "aws_config_configuration_recorder").values())
-            for name, stack in stacks.items()}
+    return {
+        name: list(resources(stack, "aws_config_configuration_recorder").values()) for name, stack in stacks.items()
+    }
 
 
 def account_region(config, name):
@@ -30,8 +38,9 @@ def account_region(config, name):
 @pytest.mark.parametrize("which", ["default", "shared"])
 def test_exactly_one_recorder_per_account_and_region(synthesized, shared, which):
     result = synthesized if which == "default" else shared
-    counts = Counter(account_region(result.config, name) for name, found in recorders(result.stacks).items()
-                     for _ in found)
+    counts = Counter(
+        account_region(result.config, name) for name, found in recorders(result.stacks).items() for _ in found
+    )
     expected = {(s.account_id, s.region) for s in result.config.stacks() if s.role != "edge"}
     assert set(counts) == expected and set(counts.values()) == {1}
 
@@ -74,10 +83,17 @@ def test_recorder_records_everything_and_global_types_in_the_primary_only(defaul
 
 def test_required_tags_rule_lists_the_standard_tags(synthesized):
     stack = synthesized.stacks["prod-us-east-1"]
-    (rule,) = [r for r in resources(stack, "aws_config_config_rule").values()
-               if r["source"]["source_identifier"] == "REQUIRED_TAGS"]
-    assert json.loads(rule["input_parameters"]) == {"tag1Key": "Environment", "tag2Key": "Project",
-                                                    "tag3Key": "Owner", "tag4Key": "CostCenter"}
+    (rule,) = [
+        r
+        for r in resources(stack, "aws_config_config_rule").values()
+        if r["source"]["source_identifier"] == "REQUIRED_TAGS"
+    ]
+    assert json.loads(rule["input_parameters"]) == {
+        "tag1Key": "Environment",
+        "tag2Key": "Project",
+        "tag3Key": "Owner",
+        "tag4Key": "CostCenter",
+    }
 
 
 def test_delivery_bucket_admits_config_for_this_account_only(synthesized):
@@ -85,8 +101,11 @@ def test_delivery_bucket_admits_config_for_this_account_only(synthesized):
     bucket_name, _body = tagged(stack, "aws_s3_bucket", "config")
     _, channel = only(stack, "aws_config_delivery_channel")
     assert refers_to(channel["s3_bucket_name"], "aws_s3_bucket", bucket_name, "id")
-    policy = next(p for p in resources(stack, "aws_s3_bucket_policy").values()
-                  if refers_to(p["bucket"], "aws_s3_bucket", bucket_name, "id"))
+    policy = next(
+        p
+        for p in resources(stack, "aws_s3_bucket_policy").values()
+        if refers_to(p["bucket"], "aws_s3_bucket", bucket_name, "id")
+    )
     statements = {s["sid"]: s for s in policy_document(stack, policy["policy"])}
     for sid in ("ConfigAclCheck", "ConfigDelivery"):
         assert statements[sid]["principals"] == [{"type": "Service", "identifiers": ["config.amazonaws.com"]}]
@@ -100,4 +119,3 @@ def test_rules_are_kept_when_the_recorder_is_managed_elsewhere(default_data, tmp
     rules = resources(stack, "aws_config_config_rule").values()
     assert {r["source"]["source_identifier"] for r in rules} == RULES
     assert all("depends_on" not in r for r in rules)
-

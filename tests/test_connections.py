@@ -28,8 +28,8 @@ def synth_connection(tmp_path, port=8080):
 
 def test_allow_from_writes_the_ingress_and_the_matching_egress(tmp_path):
     stack = synth_connection(tmp_path)
-    (ingress_id, ingress), = resources(stack, "aws_vpc_security_group_ingress_rule").items()
-    (egress_id, egress), = resources(stack, "aws_vpc_security_group_egress_rule").items()
+    ((ingress_id, ingress),) = resources(stack, "aws_vpc_security_group_ingress_rule").items()
+    ((egress_id, egress),) = resources(stack, "aws_vpc_security_group_egress_rule").items()
     # Both sides live under the target's construct, named after both groups.
     assert ingress_id.startswith("web_service-from-alb_") and egress_id.startswith("web_alb-to-service_")
     assert (ingress["security_group_id"], ingress["referenced_security_group_id"]) == ("sg-web", "sg-alb")
@@ -68,9 +68,11 @@ def test_the_instances_admit_the_load_balancer_and_it_may_reach_only_them(synthe
         groups = {body["name"]: key for key, body in resources(stack, "aws_security_group").items()}
         alb = f"${{aws_security_group.{groups[f'{name}-alb-a1']}.id}}"
         web = f"${{aws_security_group.{groups[f'{name}-web-a1']}.id}}"
-        out = [r for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
-               if r["security_group_id"] == alb]
-        into = [r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
-                if r["security_group_id"] == web]
+        out = [
+            r for r in resources(stack, "aws_vpc_security_group_egress_rule").values() if r["security_group_id"] == alb
+        ]
+        into = [
+            r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values() if r["security_group_id"] == web
+        ]
         assert [(r["referenced_security_group_id"], r["from_port"]) for r in out] == [(web, webapp.PORT)], name
         assert [(r["referenced_security_group_id"], r["from_port"]) for r in into] == [(alb, webapp.PORT)], name

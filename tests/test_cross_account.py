@@ -12,13 +12,17 @@ from config import model
 
 # ------------------------------------------------------------------ cross-account roles (R6, F6)
 
+
 @pytest.mark.parametrize("which", ["default", "shared"])
 def test_role_trust_never_names_the_own_account_and_requires_the_external_id(synthesized, shared, which):
     result = synthesized if which == "default" else shared
     for env in result.config.environments.values():
         stack = result.stacks[f"{env.name}-global"]
-        roles = {b["tags"]["Service"]: b for b in resources(stack, "aws_iam_role").values()
-                 if b["tags"]["Service"] in ("ops-readonly", "deploy")}
+        roles = {
+            b["tags"]["Service"]: b
+            for b in resources(stack, "aws_iam_role").values()
+            if b["tags"]["Service"] in ("ops-readonly", "deploy")
+        }
         assert set(roles) == {"ops-readonly", "deploy"}
         for service, role in roles.items():
             (trust,) = policy_document(stack, role["assume_role_policy"])
@@ -38,8 +42,9 @@ def test_role_trust_never_names_the_own_account_and_requires_the_external_id(syn
 
 
 def test_mfa_and_ci_account_are_configurable(default_data, tmp_path):
-    data = variant(default_data, project={"ci_account_id": "555555555555"},
-                   environments={"prod": {"require_mfa": True}})
+    data = variant(
+        default_data, project={"ci_account_id": "555555555555"}, environments={"prod": {"require_mfa": True}}
+    )
     config = model.parse(data, "c.toml")
     stack = synthesize(config, tmp_path / "out", env="prod").stacks["prod-global"]
     roles = {b["tags"]["Service"]: b for b in resources(stack, "aws_iam_role").values()}
@@ -54,13 +59,13 @@ def test_mfa_and_ci_account_are_configurable(default_data, tmp_path):
 
 def test_role_permissions_are_bounded(synthesized):
     stack = synthesized.stacks["dev-global"]
-    attached = {a["policy_arn"].rpartition("/")[2]
-                for a in resources(stack, "aws_iam_role_policy_attachment").values()}
+    attached = {a["policy_arn"].rpartition("/")[2] for a in resources(stack, "aws_iam_role_policy_attachment").values()}
     assert attached == {"ViewOnlyAccess", "CloudWatchReadOnlyAccess", "PowerUserAccess"}
     (iam,) = resources(stack, "aws_iam_role_policy").values()
     (statement,) = policy_document(stack, iam["policy"])
-    assert all(":role/dev-*" in r or ":policy/dev-*" in r or ":instance-profile/dev-*" in r
-               for r in statement["resources"]), "IAM changes only on this environment's own names"
+    assert all(
+        ":role/dev-*" in r or ":policy/dev-*" in r or ":instance-profile/dev-*" in r for r in statement["resources"]
+    ), "IAM changes only on this environment's own names"
     assert not any(a.endswith("*") for a in statement["actions"])
 
 
@@ -70,4 +75,3 @@ def test_bootstrap_role_replaces_the_assumed_role_until_the_deploy_role_exists(d
     assert providers(stack)[None]["assume_role"][0]["role_arn"].endswith(":role/OrganizationAccountAccessRole")
     deploy = next(b for b in resources(stack, "aws_iam_role").values() if b["tags"]["Service"] == "deploy")
     assert deploy["name"] == "dev-global-deploy-a1", "the deploy role is still created for later runs"
-

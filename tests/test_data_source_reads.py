@@ -81,17 +81,25 @@ class Permissions:
 
     def add_aws(self, document: dict) -> None:
         for s in document["Statement"]:
-            self.statements.append((s["Effect"], as_list(s.get("Action")), as_list(s.get("NotAction")),
-                                    as_list(s.get("Resource"))))
+            self.statements.append(
+                (s["Effect"], as_list(s.get("Action")), as_list(s.get("NotAction")), as_list(s.get("Resource")))
+            )
 
     def add_terraform(self, statements: list[dict]) -> None:
         for s in statements:
-            self.statements.append((s.get("effect", "Allow"), as_list(s.get("actions")),
-                                    as_list(s.get("not_actions")), as_list(s.get("resources"))))
+            self.statements.append(
+                (
+                    s.get("effect", "Allow"),
+                    as_list(s.get("actions")),
+                    as_list(s.get("not_actions")),
+                    as_list(s.get("resources")),
+                )
+            )
 
     def admits(self, action: str) -> bool:
         """Allowed by a statement on every resource and denied by none (IAM's evaluation, for an
         action on a resource the caller does not name in advance)."""
+
         def matches(patterns: list[str]) -> bool:
             return any(fnmatchcase(action.lower(), p.lower()) for p in patterns)
 
@@ -112,8 +120,11 @@ def deploy_permissions(edge_stack: dict) -> Permissions:
     (role_name,) = [n for n, b in resources(edge_stack, "aws_iam_role").items() if b["tags"]["Service"] == "deploy"]
     managed = aws_managed_policies()
     permissions = Permissions()
-    attached = [a for a in resources(edge_stack, "aws_iam_role_policy_attachment").values()
-                if a["role"] == f"${{aws_iam_role.{role_name}.name}}"]
+    attached = [
+        a
+        for a in resources(edge_stack, "aws_iam_role_policy_attachment").values()
+        if a["role"] == f"${{aws_iam_role.{role_name}.name}}"
+    ]
     assert attached, "the deploy role has managed policies"
     for attachment in attached:
         if attachment["policy_arn"].startswith("${data.aws_iam_policy."):  # a lookup (the old way)
@@ -153,16 +164,21 @@ def test_every_data_source_the_deploy_role_reads_is_admitted(every_configuration
             for type_, name in data_sources(result.stacks[spec.name]):
                 seen.add(type_)
                 if type_ not in READS:
-                    problems.append(f"{label}/{spec.name}: data.{type_}.{name} has no entry in READS: add the IAM "
-                                    "actions its read calls (see the provider's *_data_source.go)")
+                    problems.append(
+                        f"{label}/{spec.name}: data.{type_}.{name} has no entry in READS: add the IAM "
+                        "actions its read calls (see the provider's *_data_source.go)"
+                    )
                     continue
                 denied = [a for a in READS[type_] if not permissions.admits(a)]
                 if denied:
-                    problems.append(f"{label}/{spec.name}: data.{type_}.{name} needs {', '.join(denied)}, which the "
-                                    "deploy role may not call")
+                    problems.append(
+                        f"{label}/{spec.name}: data.{type_}.{name} needs {', '.join(denied)}, which the "
+                        "deploy role may not call"
+                    )
     assert not problems, "\n".join(problems)
-    assert {"aws_route53_zone", "aws_ssm_parameter", "aws_db_instance", "aws_sns_topic"} <= seen, \
+    assert {"aws_route53_zone", "aws_ssm_parameter", "aws_db_instance", "aws_sns_topic"} <= seen, (
         "the walk reached the stacks' lookups"
+    )
 
 
 def test_no_stack_looks_up_a_policy_by_name(every_configuration):

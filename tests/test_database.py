@@ -43,8 +43,9 @@ def test_credentials_are_managed_by_rds_and_no_password_exists(synthesized, name
     for version in resources(stack, "aws_secretsmanager_secret_version").values():
         assert "uuid()" in version["secret_string"], "no copy of database credentials (F9)"
     outputs = stack["output"]
-    assert refers_to(outputs["db_secret_arn"]["value"], "aws_db_instance", only(stack, "aws_db_instance")[0],
-                     "master_user_secret")
+    assert refers_to(
+        outputs["db_secret_arn"]["value"], "aws_db_instance", only(stack, "aws_db_instance")[0], "master_user_secret"
+    )
     assert "secret_string" not in json.dumps(outputs)
 
 
@@ -69,8 +70,11 @@ def test_database_sits_on_the_isolated_tier_and_admits_the_app_only(synthesized,
     assert {n for n in db_subnets if refers_to(subnet_group["subnet_ids"], "aws_subnet", n, "id")} == db_subnets
     sg_name, _ = tagged(stack, "aws_security_group", "db")
     assert refers_to(db["vpc_security_group_ids"], "aws_security_group", sg_name, "id")
-    ingress = [r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
-               if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")]
+    ingress = [
+        r
+        for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")
+    ]
     web_sg, _ = tagged(stack, "aws_security_group", "web")
     assert len(ingress) == 1
     (rule,) = ingress
@@ -82,10 +86,15 @@ def test_database_sits_on_the_isolated_tier_and_admits_the_app_only(synthesized,
 def test_log_exports_have_retention_and_the_key(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
     _, db = only(stack, "aws_db_instance")
-    groups = {b["name"]: b for b in resources(stack, "aws_cloudwatch_log_group").values()
-              if b["name"].startswith("/aws/rds/instance/")}
-    assert sorted(groups) == [f"/aws/rds/instance/{db['identifier']}/postgresql",
-                              f"/aws/rds/instance/{db['identifier']}/upgrade"]
+    groups = {
+        b["name"]: b
+        for b in resources(stack, "aws_cloudwatch_log_group").values()
+        if b["name"].startswith("/aws/rds/instance/")
+    }
+    assert sorted(groups) == [
+        f"/aws/rds/instance/{db['identifier']}/postgresql",
+        f"/aws/rds/instance/{db['identifier']}/upgrade",
+    ]
     for group in groups.values():
         assert group["retention_in_days"] == env.log_retention_days and group["kms_key_id"]
     assert sum("aws_cloudwatch_log_group" in d for d in db["depends_on"]) == 2, "created before RDS makes them"
@@ -95,8 +104,13 @@ def test_prod_is_multi_az_protected_and_keeps_backups(synthesized):
     settings = {}
     for name in REGIONAL:
         _, db = only(synthesized.stacks[name], "aws_db_instance")
-        settings[name.split("-")[0]] = (db["multi_az"], db["deletion_protection"], db["backup_retention_period"],
-                                        db["skip_final_snapshot"], db.get("final_snapshot_identifier"))
+        settings[name.split("-")[0]] = (
+            db["multi_az"],
+            db["deletion_protection"],
+            db["backup_retention_period"],
+            db["skip_final_snapshot"],
+            db.get("final_snapshot_identifier"),
+        )
     assert settings["prod"] == (True, True, 14, False, "prod-us-west-2-db-final-a1")
     assert settings["staging"][:4] == (False, False, 7, False)
     assert settings["dev"] == (False, False, 1, True, None)
@@ -138,8 +152,11 @@ def test_the_application_gets_the_secret_arn_and_endpoint_and_may_read_exactly_t
     assert env_file["WEBAPP_DB_PORT"] == "5432" and env_file["WEBAPP_DB_NAME"] == "app"
     assert not any("password" in k.lower() for k in env_file)
     role_name, _ = tagged(stack, "aws_iam_role", "web")
-    (inline,) = [p for p in resources(stack, "aws_iam_role_policy").values()
-                 if refers_to(p["role"], "aws_iam_role", role_name, "id")]
+    (inline,) = [
+        p
+        for p in resources(stack, "aws_iam_role_policy").values()
+        if refers_to(p["role"], "aws_iam_role", role_name, "id")
+    ]
     statements = {s["sid"]: s for s in policy_document(stack, inline["policy"])}
     assert statements["ReadOwnSecret"]["resources"] == [env_file["WEBAPP_DB_SECRET_ARN"]]
     assert statements["DecryptOwnSecret"]["actions"] == ["kms:Decrypt"]

@@ -19,4 +19,3 @@ def test_configured_zone_id_replaces_the_lookup(default_data, tmp_path):
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev").stacks["dev-us-east-1"]
     assert "aws_route53_zone" not in stack.get("data", {})
     assert {r["zone_id"] for r in resources(stack, "aws_route53_record").values()} == {"Z0123456789ABCDEFGHIJ"}
-

@@ -20,6 +20,7 @@ from config import model
 
 # ------------------------------------------------------------------ regional DNS (R5, F2, F3)
 
+
 @pytest.mark.parametrize("name", REGIONAL)
 def test_health_check_probes_the_regional_origin_on_the_webapp_health_path(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
@@ -64,16 +65,20 @@ def test_every_health_check_is_attached_and_set_identifiers_are_unique(synthesiz
         for name in [n for n in REGIONAL if n.startswith(f"{env}-")]:
             stack = synthesized.stacks[name]
             check_name, _ = only(stack, "aws_route53_health_check")
-            attached = [r for r in alias_records(stack).values()
-                        if refers_to(r.get("health_check_id", ""), "aws_route53_health_check", check_name, "id")]
+            attached = [
+                r
+                for r in alias_records(stack).values()
+                if refers_to(r.get("health_check_id", ""), "aws_route53_health_check", check_name, "id")
+            ]
             assert attached, f"{name}: health check not attached to any record"
             identifiers += [r["set_identifier"] for r in alias_records(stack).values() if "set_identifier" in r]
         assert len(identifiers) == len(set(identifiers)) == 2
 
 
 def test_latency_routing_gives_every_region_a_member(default_data, tmp_path):
-    stacks = env_variant(default_data, tmp_path, "staging", dns_routing_policy="latency",
-                     regions=["us-east-1", "us-west-2", "eu-west-1"])
+    stacks = env_variant(
+        default_data, tmp_path, "staging", dns_routing_policy="latency", regions=["us-east-1", "us-west-2", "eu-west-1"]
+    )
     for region in ("us-east-1", "us-west-2", "eu-west-1"):
         (member,) = alias_records(stacks[f"staging-{region}"], "origin.staging.example.com").values()
         assert member["latency_routing_policy"] == {"region": region}
@@ -81,10 +86,15 @@ def test_latency_routing_gives_every_region_a_member(default_data, tmp_path):
 
 
 def test_weighted_routing_uses_configured_weights(default_data, tmp_path):
-    stacks = env_variant(default_data, tmp_path, "dev", dns_routing_policy="weighted",
-                     dns_weights={"us-east-1": 200, "us-west-2": 55})
-    weights = {r: next(iter(alias_records(stacks[f"dev-{r}"], "origin.dev.example.com").values()))
-               ["weighted_routing_policy"]["weight"] for r in ("us-east-1", "us-west-2")}
+    stacks = env_variant(
+        default_data, tmp_path, "dev", dns_routing_policy="weighted", dns_weights={"us-east-1": 200, "us-west-2": 55}
+    )
+    weights = {
+        r: next(iter(alias_records(stacks[f"dev-{r}"], "origin.dev.example.com").values()))["weighted_routing_policy"][
+            "weight"
+        ]
+        for r in ("us-east-1", "us-west-2")
+    }
     assert weights == {"us-east-1": 200, "us-west-2": 55}
 
 
@@ -119,4 +129,3 @@ def test_dns_in_a_separate_account_goes_through_the_dns_provider(default_data, t
         for type_ in ("aws_lb", "aws_cloudfront_distribution"):
             for body in resources(stack, type_).values():
                 assert "provider" not in body, f"{name}: {type_} must stay in the environment's account"
-

@@ -35,15 +35,19 @@ def test_the_emulated_configuration_keeps_everything_but_the_state(tmp_path):
 
 def test_an_s3_backend_configuration_is_emulated_with_local_state(tmp_path):
     source = tmp_path / "s3.toml"
-    source.write_text(model.load().source.read_text() + '\n[state]\nbackend = "s3"\nbucket = "acme-tf-state"\n'
-                      'region = "eu-central-1"\n[environments.dev.dns_weights]\n')
+    source.write_text(
+        model.load().source.read_text() + '\n[state]\nbackend = "s3"\nbucket = "acme-tf-state"\n'
+        'region = "eu-central-1"\n[environments.dev.dns_weights]\n'
+    )
     emulated = tomllib.loads(run.emulated_config(source, tmp_path / "st", tmp_path / "c.toml").read_text())
     assert emulated["state"] == {"backend": "local", "local_dir": str(tmp_path / "st")}
 
 
 def test_toml_writer_round_trips_the_configuration_shapes():
-    data = {"project": {"name": "x", "n": 3, "flag": True, "list": ["a", "b\"c"]},
-            "environments": {"dev": {"regions": ["us-east-1"], "dns_weights": {"us-east-1": 10}}}}
+    data = {
+        "project": {"name": "x", "n": 3, "flag": True, "list": ["a", 'b"c']},
+        "environments": {"dev": {"regions": ["us-east-1"], "dns_weights": {"us-east-1": 10}}},
+    }
     assert tomllib.loads(run.dump_toml(data)) == data
 
 
@@ -55,35 +59,59 @@ def plan_with(tmp_path, *changes):
 
 
 def update(type_, before, after):
-    return {"address": f"{type_}.x", "type": type_,
-            "change": {"actions": ["update"], "before": before, "after": after, "after_unknown": {}}}
+    return {
+        "address": f"{type_}.x",
+        "type": type_,
+        "change": {"actions": ["update"], "before": before, "after": after, "after_unknown": {}},
+    }
 
 
 def test_listed_emulator_drift_passes_and_anything_else_fails(tmp_path):
-    stacks = plan_with(tmp_path,
-                       update("aws_kms_key", {"rotation_period_in_days": None, "tags_all": {}},
-                              {"rotation_period_in_days": 365, "tags_all": {}}),
-                       update("aws_kms_key", {"description": "a"}, {"description": "b"}),
-                       {"address": "aws_s3_bucket.y", "type": "aws_s3_bucket",
-                        "change": {"actions": ["delete", "create"]}},
-                       {"address": "aws_vpc.z", "type": "aws_vpc", "change": {"actions": ["no-op"]}})
+    stacks = plan_with(
+        tmp_path,
+        update(
+            "aws_kms_key",
+            {"rotation_period_in_days": None, "tags_all": {}},
+            {"rotation_period_in_days": 365, "tags_all": {}},
+        ),
+        update("aws_kms_key", {"description": "a"}, {"description": "b"}),
+        {"address": "aws_s3_bucket.y", "type": "aws_s3_bucket", "change": {"actions": ["delete", "create"]}},
+        {"address": "aws_vpc.z", "type": "aws_vpc", "change": {"actions": ["no-op"]}},
+    )
     assert run.unexpected_changes(tmp_path, stacks) == [
-        "dev-us-east-1: aws_kms_key.x changes description", "dev-us-east-1: aws_s3_bucket.y delete/create"]
+        "dev-us-east-1: aws_kms_key.x changes description",
+        "dev-us-east-1: aws_s3_bucket.y delete/create",
+    ]
 
 
 def test_nested_drift_is_matched_by_path_and_unknown_values_are_consequences(tmp_path):
     cdn = "aws_cloudfront_distribution"
-    stacks = plan_with(tmp_path,
-                       update(cdn, {"default_cache_behavior": [{"forwarded_values": [{"a": 1}], "compress": True}]},
-                              {"default_cache_behavior": [{"forwarded_values": [], "compress": True}]}),
-                       update(cdn, {"default_cache_behavior": [{"forwarded_values": [], "compress": True}]},
-                              {"default_cache_behavior": [{"forwarded_values": [], "compress": False}]}),
-                       {"address": "aws_launch_template.t", "type": "aws_launch_template",
-                        "change": {"actions": ["update"], "before": {"latest_version": 1, "tag_specifications": []},
-                                   "after": {"tag_specifications": [{"resource_type": "instance"}]},
-                                   "after_unknown": {"latest_version": True}}})
+    stacks = plan_with(
+        tmp_path,
+        update(
+            cdn,
+            {"default_cache_behavior": [{"forwarded_values": [{"a": 1}], "compress": True}]},
+            {"default_cache_behavior": [{"forwarded_values": [], "compress": True}]},
+        ),
+        update(
+            cdn,
+            {"default_cache_behavior": [{"forwarded_values": [], "compress": True}]},
+            {"default_cache_behavior": [{"forwarded_values": [], "compress": False}]},
+        ),
+        {
+            "address": "aws_launch_template.t",
+            "type": "aws_launch_template",
+            "change": {
+                "actions": ["update"],
+                "before": {"latest_version": 1, "tag_specifications": []},
+                "after": {"tag_specifications": [{"resource_type": "instance"}]},
+                "after_unknown": {"latest_version": True},
+            },
+        },
+    )
     assert run.unexpected_changes(tmp_path, stacks) == [
-        f"dev-us-east-1: {cdn}.x changes default_cache_behavior.compress"]
+        f"dev-us-east-1: {cdn}.x changes default_cache_behavior.compress"
+    ]
 
 
 def test_every_allowed_drift_says_why():
@@ -104,10 +132,15 @@ def test_user_data_without_a_bundle_is_a_clear_failure(tmp_path):
 
 def test_the_tls_front_serves_the_webapp_under_each_routed_name(tmp_path):
     log = tmp_path / "webapp.log"
-    with frontend.Process([sys.executable, "-m", "webapp.server"], cwd=userdata.WEBAPP_DIR.parent, log=log,
-                          env={"WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()),
-                               "PATH": "/usr/bin:/bin"}) as port, \
-            frontend.TlsFront(tmp_path / "tls") as front:
+    with (
+        frontend.Process(
+            [sys.executable, "-m", "webapp.server"],
+            cwd=userdata.WEBAPP_DIR.parent,
+            log=log,
+            env={"WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()), "PATH": "/usr/bin:/bin"},
+        ) as port,
+        frontend.TlsFront(tmp_path / "tls") as front,
+    ):
         front.route("us-east-1.origin.dev.example.com", port)
         front.route("app.dev.example.com", port)
         front.start()
@@ -165,24 +198,40 @@ def test_the_stand_in_webapp_answers_ready_through_ssm_run_command(tmp_path):
         database.sql("CREATE ROLE app_admin LOGIN PASSWORD 'rds-managed'")
         database.sql("CREATE DATABASE app OWNER app_admin")
         secret = seed.client(emulator.url, "secretsmanager", account, region).create_secret(
-            Name="rds-master", SecretString=json.dumps({"username": "app_admin", "password": "rds-managed"}))["ARN"]
+            Name="rds-master", SecretString=json.dumps({"username": "app_admin", "password": "rds-managed"})
+        )["ARN"]
         keys = seed.client(emulator.url, "sts", account, region).assume_role(
-            RoleArn=model.role_arn(account, "dev-us-east-1-web-a1"), RoleSessionName="e2e-instance")["Credentials"]
-        environ = {"WEBAPP_DB_SECRET_ARN": secret, "WEBAPP_DB_NAME": "app", "WEBAPP_REGION": region,
-                   "WEBAPP_HOST": "127.0.0.1", "WEBAPP_PORT": str(free_port()), "WEBAPP_DB_HOST": "127.0.0.1",
-                   "WEBAPP_DB_PORT": str(database.port), "WEBAPP_AWS_ENDPOINT_URL": emulator.url,
-                   "AWS_ACCESS_KEY_ID": keys["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
-                   "AWS_SESSION_TOKEN": keys["SessionToken"], "PATH": "/usr/bin:/bin"}
-        with frontend.Process([run.instance_python(), "-m", "webapp.server"], cwd=userdata.WEBAPP_DIR.parent,
-                              log=tmp_path / "webapp.log", env=environ) as port:
+            RoleArn=model.role_arn(account, "dev-us-east-1-web-a1"), RoleSessionName="e2e-instance"
+        )["Credentials"]
+        environ = {
+            "WEBAPP_DB_SECRET_ARN": secret,
+            "WEBAPP_DB_NAME": "app",
+            "WEBAPP_REGION": region,
+            "WEBAPP_HOST": "127.0.0.1",
+            "WEBAPP_PORT": str(free_port()),
+            "WEBAPP_DB_HOST": "127.0.0.1",
+            "WEBAPP_DB_PORT": str(database.port),
+            "WEBAPP_AWS_ENDPOINT_URL": emulator.url,
+            "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": keys["SessionToken"],
+            "PATH": "/usr/bin:/bin",
+        }
+        with frontend.Process(
+            [run.instance_python(), "-m", "webapp.server"],
+            cwd=userdata.WEBAPP_DIR.parent,
+            log=tmp_path / "webapp.log",
+            env=environ,
+        ) as port:
             emulator.stand_ins.webapps[(account, region)] = (PORT, port)
             session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test")
             ec2 = session.client("ec2", region_name=region, endpoint_url=emulator.url)
             image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
             instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
             ssm = seed.client(emulator.url, "ssm", account, region)
-            command = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
-                                       Parameters={"commands": [ready_script()]})["Command"]["CommandId"]
+            command = ssm.send_command(
+                InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={"commands": [ready_script()]}
+            )["Command"]["CommandId"]
             for _ in range(100):
                 result = ssm.get_command_invocation(CommandId=command, InstanceId=instance)
                 if result["Status"] != "InProgress":
@@ -191,4 +240,6 @@ def test_the_stand_in_webapp_answers_ready_through_ssm_run_command(tmp_path):
     assert result["Status"] == "Success", result
     assert result["StandardOutputContent"].strip().splitlines()[-1] == "HTTP 200", result["StandardOutputContent"]
     assert json.loads(result["StandardOutputContent"].strip().splitlines()[0]) == {
-        "status": "ready", "checks": {"database": "ok"}}
+        "status": "ready",
+        "checks": {"database": "ok"},
+    }

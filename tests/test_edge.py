@@ -25,8 +25,9 @@ def test_viewer_records_are_aliases_to_the_distribution(default_config, synthesi
         assert record["alias"]["evaluate_target_health"] is False
         assert record["provider"] == "aws.dns"
     outputs = stack["output"]
-    assert refers_to(outputs["cloudfront_domain_name"]["value"], "aws_cloudfront_distribution", dist_name,
-                     "domain_name")
+    assert refers_to(
+        outputs["cloudfront_domain_name"]["value"], "aws_cloudfront_distribution", dist_name, "domain_name"
+    )
     assert refers_to(outputs["cloudfront_distribution_id"]["value"], "aws_cloudfront_distribution", dist_name, "id")
     assert outputs["viewer_records"]["value"] == [env.app_domain]
 

@@ -22,8 +22,12 @@ SECURITY_HEADERS = {
     "Name": "security-headers",
     "Comment": "HSTS, nosniff",
     "SecurityHeadersConfig": {
-        "StrictTransportSecurity": {"Override": True, "IncludeSubdomains": True, "Preload": True,
-                                    "AccessControlMaxAgeSec": 63072000},
+        "StrictTransportSecurity": {
+            "Override": True,
+            "IncludeSubdomains": True,
+            "Preload": True,
+            "AccessControlMaxAgeSec": 63072000,
+        },
         "ContentTypeOptions": {"Override": True},
         "FrameOptions": {"Override": True, "FrameOption": "DENY"},
     },
@@ -77,8 +81,10 @@ def test_response_headers_policies_per_account(url):
     assert error_code(excinfo) == "PreconditionFailed"
     updated = cf.update_response_headers_policy(Id=policy_id, IfMatch=etag, ResponseHeadersPolicyConfig=changed)
     assert updated["ETag"] != etag
-    assert cf.get_response_headers_policy(Id=policy_id)["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"][
-        "Comment"] == "changed"
+    assert (
+        cf.get_response_headers_policy(Id=policy_id)["ResponseHeadersPolicy"]["ResponseHeadersPolicyConfig"]["Comment"]
+        == "changed"
+    )
 
     with pytest.raises(ClientError) as excinfo:
         cf.delete_response_headers_policy(Id=policy_id, IfMatch=etag)  # the old ETag
@@ -92,36 +98,55 @@ def test_response_headers_policies_per_account(url):
 def test_managed_cache_and_origin_request_policies_by_name(url):
     """What data.aws_cloudfront_cache_policy / _origin_request_policy do: list, find the name, get by id."""
     cf = client(url, "cloudfront", "210000000003")
-    cache = {s["CachePolicy"]["CachePolicyConfig"]["Name"]: s["CachePolicy"]["Id"]
-             for s in cf.list_cache_policies(Type="managed")["CachePolicyList"]["Items"]}
+    cache = {
+        s["CachePolicy"]["CachePolicyConfig"]["Name"]: s["CachePolicy"]["Id"]
+        for s in cf.list_cache_policies(Type="managed")["CachePolicyList"]["Items"]
+    }
     assert cache["Managed-CachingDisabled"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
     got = cf.get_cache_policy(Id=cache["Managed-CachingOptimized"])
     assert got["ETag"] and got["CachePolicy"]["CachePolicyConfig"]["DefaultTTL"] == 86400
-    origin = {s["OriginRequestPolicy"]["OriginRequestPolicyConfig"]["Name"]: s["OriginRequestPolicy"]["Id"]
-              for s in cf.list_origin_request_policies()["OriginRequestPolicyList"]["Items"]}
+    origin = {
+        s["OriginRequestPolicy"]["OriginRequestPolicyConfig"]["Name"]: s["OriginRequestPolicy"]["Id"]
+        for s in cf.list_origin_request_policies()["OriginRequestPolicyList"]["Items"]
+    }
     config = cf.get_origin_request_policy(Id=origin["Managed-AllViewerExceptHostHeader"])["OriginRequestPolicy"][
-        "OriginRequestPolicyConfig"]
+        "OriginRequestPolicyConfig"
+    ]
     assert config["HeadersConfig"] == {"HeaderBehavior": "allExcept", "Headers": {"Quantity": 1, "Items": ["host"]}}
 
 
 def test_budget_subscribers_tags_and_update(url):
     account = "210000000004"
     budgets = client(url, "budgets", account)
-    notification = {"NotificationType": "FORECASTED", "ComparisonOperator": "GREATER_THAN", "Threshold": 80.0,
-                    "ThresholdType": "PERCENTAGE"}
+    notification = {
+        "NotificationType": "FORECASTED",
+        "ComparisonOperator": "GREATER_THAN",
+        "Threshold": 80.0,
+        "ThresholdType": "PERCENTAGE",
+    }
     subscribers = [{"SubscriptionType": "EMAIL", "Address": "ops@example.com"}]
-    budget = {"BudgetName": "monthly", "BudgetType": "COST", "TimeUnit": "MONTHLY",
-              "BudgetLimit": {"Amount": "10", "Unit": "USD"}}
-    budgets.create_budget(AccountId=account, Budget=budget, ResourceTags=[{"Key": "Project", "Value": "webapp"}],
-                          NotificationsWithSubscribers=[{"Notification": notification, "Subscribers": subscribers}])
+    budget = {
+        "BudgetName": "monthly",
+        "BudgetType": "COST",
+        "TimeUnit": "MONTHLY",
+        "BudgetLimit": {"Amount": "10", "Unit": "USD"},
+    }
+    budgets.create_budget(
+        AccountId=account,
+        Budget=budget,
+        ResourceTags=[{"Key": "Project", "Value": "webapp"}],
+        NotificationsWithSubscribers=[{"Notification": notification, "Subscribers": subscribers}],
+    )
 
     stored = budgets.describe_notifications_for_budget(AccountId=account, BudgetName="monthly")["Notifications"]
-    found = budgets.describe_subscribers_for_notification(AccountId=account, BudgetName="monthly",
-                                                          Notification=stored[0])
+    found = budgets.describe_subscribers_for_notification(
+        AccountId=account, BudgetName="monthly", Notification=stored[0]
+    )
     assert found["Subscribers"] == subscribers
     with pytest.raises(ClientError) as excinfo:
-        budgets.describe_subscribers_for_notification(AccountId=account, BudgetName="monthly",
-                                                      Notification={**notification, "Threshold": 99.0})
+        budgets.describe_subscribers_for_notification(
+            AccountId=account, BudgetName="monthly", Notification={**notification, "Threshold": 99.0}
+        )
     assert error_code(excinfo) == "NotFoundException"
 
     arn = f"arn:aws:budgets::{account}:budget/monthly"
@@ -133,8 +158,12 @@ def test_budget_subscribers_tags_and_update(url):
     budgets.update_budget(AccountId=account, NewBudget={**budget, "BudgetLimit": {"Amount": "20", "Unit": "USD"}})
     described = budgets.describe_budget(AccountId=account, BudgetName="monthly")["Budget"]
     assert described["BudgetLimit"]["Amount"] == "20"
-    assert budgets.describe_subscribers_for_notification(AccountId=account, BudgetName="monthly",
-                                                         Notification=stored[0])["Subscribers"] == subscribers
+    assert (
+        budgets.describe_subscribers_for_notification(AccountId=account, BudgetName="monthly", Notification=stored[0])[
+            "Subscribers"
+        ]
+        == subscribers
+    )
 
 
 def test_seed_zone_in_dns_account_and_prefix_lists_per_account_region_idempotently(url):
@@ -155,38 +184,57 @@ def test_seed_zone_in_dns_account_and_prefix_lists_per_account_region_idempotent
     for account, region in places:
         ec2 = client(url, "ec2", account, region)
         for name in (ROUTE53_HEALTHCHECKS.format(region=region), "com.amazonaws.global.cloudfront.origin-facing"):
-            lists = ec2.describe_managed_prefix_lists(
-                Filters=[{"Name": "prefix-list-name", "Values": [name]}])["PrefixLists"]
+            lists = ec2.describe_managed_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": [name]}])[
+                "PrefixLists"
+            ]
             assert len(lists) == 1, (account, region, name)
             entries = ec2.get_managed_prefix_list_entries(PrefixListId=lists[0]["PrefixListId"])["Entries"]
             assert lists[0]["AddressFamily"] == "IPv4" and len(entries) >= 2
     other_region = client(url, "ec2", dns, "us-west-2").describe_managed_prefix_lists(
-        Filters=[{"Name": "prefix-list-name", "Values": [ROUTE53_HEALTHCHECKS.format(region="us-west-2")]}])
+        Filters=[{"Name": "prefix-list-name", "Values": [ROUTE53_HEALTHCHECKS.format(region="us-west-2")]}]
+    )
     assert other_region["PrefixLists"] == []
 
 
 def tls_only(bucket: str, *extra: dict) -> str:
     resources = [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
     deny = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": resources}
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {**deny, "Sid": "DenyInsecureTransport", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        {**deny, "Sid": "DenyTlsBelow12", "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}}, *extra]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {**deny, "Sid": "DenyInsecureTransport", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+                {**deny, "Sid": "DenyTlsBelow12", "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
+                *extra,
+            ],
+        }
+    )
 
 
 def test_tls_only_bucket_policy_admits_object_requests_and_other_denials_hold(url):
     s3 = client(url, "s3", "210000000009")
     s3.create_bucket(Bucket="emulator-tls-only")
-    s3.put_bucket_policy(Bucket="emulator-tls-only", Policy=tls_only("emulator-tls-only", {
-        "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:GetObject",
-        "Resource": "arn:aws:s3:::emulator-tls-only/secret/*"}))
+    s3.put_bucket_policy(
+        Bucket="emulator-tls-only",
+        Policy=tls_only(
+            "emulator-tls-only",
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::emulator-tls-only/secret/*",
+            },
+        ),
+    )
     s3.put_object(Bucket="emulator-tls-only", Key="open/a.txt", Body=b"a")
     s3.put_object(Bucket="emulator-tls-only", Key="secret/b.txt", Body=b"b")
     assert s3.get_object(Bucket="emulator-tls-only", Key="open/a.txt")["Body"].read() == b"a"
     with pytest.raises(ClientError) as excinfo:
         s3.get_object(Bucket="emulator-tls-only", Key="secret/b.txt")
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    deleted = s3.delete_objects(Bucket="emulator-tls-only", Delete={"Objects": [{"Key": "open/a.txt"},
-                                                                                {"Key": "secret/b.txt"}]})
+    deleted = s3.delete_objects(
+        Bucket="emulator-tls-only", Delete={"Objects": [{"Key": "open/a.txt"}, {"Key": "secret/b.txt"}]}
+    )
     assert not deleted.get("Errors") and len(deleted["Deleted"]) == 2
 
 
@@ -199,8 +247,10 @@ def test_versions_and_delete_markers_of_a_suspended_bucket_can_be_deleted(url):
     s3.delete_object(Bucket="emulator-versions", Key="incoming/a.txt")  # a delete marker
     s3.put_bucket_versioning(Bucket="emulator-versions", VersioningConfiguration={"Status": "Suspended"})
     listed = s3.list_object_versions(Bucket="emulator-versions")
-    every = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-             for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+    every = [
+        {"Key": v["Key"], "VersionId": v["VersionId"]}
+        for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+    ]
     assert len(every) == 2
     deleted = s3.delete_objects(Bucket="emulator-versions", Delete={"Objects": every})
     assert not deleted.get("Errors")
@@ -230,14 +280,28 @@ def slow(event, context):
 
 def make_function(url: str, account: str, name: str, handler: str, timeout: int) -> str:
     role = client(url, "iam", account).create_role(
-        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+        RoleName=f"{name}-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("app.py", HANDLER)
     return client(url, "lambda", account).create_function(
-        FunctionName=name, Runtime="python3.12", Role=role["Role"]["Arn"], Handler=handler, Timeout=timeout,
-        Code={"ZipFile": package.getvalue()}, Environment={"Variables": {"GREETING": "hello"}})["FunctionArn"]
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler=handler,
+        Timeout=timeout,
+        Code={"ZipFile": package.getvalue()},
+        Environment={"Variables": {"GREETING": "hello"}},
+    )["FunctionArn"]
 
 
 def test_lambda_runs_on_s3_events_without_docker_in_its_own_account(url):
@@ -253,12 +317,22 @@ def test_lambda_runs_on_s3_events_without_docker_in_its_own_account(url):
     # as the stacks' ingest bucket: versioned, TLS only
     s3.put_bucket_versioning(Bucket="emulator-ingest", VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_policy(Bucket="emulator-ingest", Policy=tls_only("emulator-ingest"))
-    lam.add_permission(FunctionName="ingest", StatementId="s3", Action="lambda:InvokeFunction",
-                       Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::emulator-ingest")
+    lam.add_permission(
+        FunctionName="ingest",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::emulator-ingest",
+    )
     only_incoming = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}}
-    s3.put_bucket_notification_configuration(Bucket="emulator-ingest", NotificationConfiguration={
-        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"],
-                                          "Filter": only_incoming}]})
+    s3.put_bucket_notification_configuration(
+        Bucket="emulator-ingest",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": only_incoming}
+            ]
+        },
+    )
     s3.put_object(Bucket="emulator-ingest", Key="elsewhere/b.txt", Body=b"not for the function")
     version = s3.put_object(Bucket="emulator-ingest", Key="incoming/a b.txt", Body=b"data")["VersionId"]
 
@@ -334,8 +408,11 @@ def test_ssm_run_command_runs_the_script_against_the_regions_stand_in_webapp(emu
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
 
     def run(script: str, limit: int = 10) -> dict:
-        command = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={
-            "commands": [script], "executionTimeout": [str(limit)]})["Command"]["CommandId"]
+        command = ssm.send_command(
+            InstanceIds=[instance],
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": [script], "executionTimeout": [str(limit)]},
+        )["Command"]["CommandId"]
         return _invocation(ssm, command, instance)
 
     probe = "curl --silent --show-error http://127.0.0.1:8080/ready"
@@ -347,10 +424,14 @@ def test_ssm_run_command_runs_the_script_against_the_regions_stand_in_webapp(emu
         done = run(probe)
         assert done["Status"] == "Success" and done["ResponseCode"] == 0
         assert done["StandardOutputContent"] == "/ready from 127.0.0.1:" + str(
-            emulator.stand_ins.webapps[(account, region)][1])
+            emulator.stand_ins.webapps[(account, region)][1]
+        )
         failed = run("echo to stderr >&2; exit 3")
         assert (failed["Status"], failed["ResponseCode"], failed["StandardErrorContent"]) == (
-            "Failed", 3, "to stderr\n")
+            "Failed",
+            3,
+            "to stderr\n",
+        )
         timed_out = run("echo started; sleep 5", limit=1)
         assert timed_out["Status"] == "TimedOut" and timed_out["StandardOutputContent"] == "started\n"
         assert "timed out after 1 s" in timed_out["StandardErrorContent"]
@@ -366,8 +447,10 @@ def test_route53_health_check_status_requests_the_target_at_its_stand_in(emulato
     route53 = client(url, "route53", "210000000021")
 
     def status(name: str) -> list[str]:
-        check = route53.create_health_check(CallerReference=name, HealthCheckConfig={
-            "Type": "HTTP", "FullyQualifiedDomainName": name, "Port": 80, "ResourcePath": "/health"})
+        check = route53.create_health_check(
+            CallerReference=name,
+            HealthCheckConfig={"Type": "HTTP", "FullyQualifiedDomainName": name, "Port": 80, "ResourcePath": "/health"},
+        )
         observations = route53.get_health_check_status(HealthCheckId=check["HealthCheck"]["Id"])
         return [o["StatusReport"]["Status"] for o in observations["HealthCheckObservations"]]
 

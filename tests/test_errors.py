@@ -52,9 +52,15 @@ def test_each_error_class_has_its_documented_exit_code(cls):
 
 def test_the_readme_documents_those_codes():
     text = " ".join((ROOT / "README.md").read_text().split())
-    contract = text[text.index("Exit codes scripts can rely on"):][:700]
-    for fragment in ("`0` success", "`2` bad input or a machine problem", "`1` a stack or check that failed",
-                     "a missing Node.js", "`3` a destructive plan", "`130` and `143`"):
+    contract = text[text.index("Exit codes scripts can rely on") :][:700]
+    for fragment in (
+        "`0` success",
+        "`2` bad input or a machine problem",
+        "`1` a stack or check that failed",
+        "a missing Node.js",
+        "`3` a destructive plan",
+        "`130` and `143`",
+    ):
         assert fragment in contract, fragment
 
 
@@ -92,6 +98,7 @@ def test_a_usage_error_is_still_a_value_error():
 def test_an_error_raised_anywhere_under_a_command_is_one_line_and_its_code(monkeypatch, cls):
     """`list` has no try/except of its own: the one handler in main.py turns the error into
     its line and code."""
+
     def load(path):
         raise make(cls, f"{cls.__name__} from deep inside")
 
@@ -104,10 +111,12 @@ def test_an_error_raised_anywhere_under_a_command_is_one_line_and_its_code(monke
 
 
 def test_in_a_real_process_the_error_is_one_line_without_traceback():
-    probe = ("import sys; from config import model; from config.errors import OperationFailed\n"
-             "def load(path): raise OperationFailed('the thing failed: fix it')\n"
-             "model.load = load\n"
-             "import main; sys.argv = ['main.py', 'list']; main.cli()\n")
+    probe = (
+        "import sys; from config import model; from config.errors import OperationFailed\n"
+        "def load(path): raise OperationFailed('the thing failed: fix it')\n"
+        "model.load = load\n"
+        "import main; sys.argv = ['main.py', 'list']; main.cli()\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr == "error: the thing failed: fix it\n"
@@ -115,8 +124,9 @@ def test_in_a_real_process_the_error_is_one_line_without_traceback():
 
 
 def test_an_unknown_environment_from_the_real_cli_is_exit_2_and_one_line():
-    done = subprocess.run([sys.executable, "main.py", "list", "--env", "qa"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "main.py", "list", "--env", "qa"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2
     assert done.stderr == "error: unknown environment 'qa'; choose one of: dev, staging, prod, all\n"
 
@@ -141,6 +151,7 @@ def test_list_json_spells_roles_as_before():
 def test_a_bug_is_not_disguised_as_an_error_of_the_handler(monkeypatch):
     """An exception that is no PlatformError (a bug) propagates as itself, with its traceback,
     instead of an AttributeError raised while matching it against Click's exceptions."""
+
     def load(path):
         raise KeyError("a bug")
 

@@ -18,9 +18,13 @@ from modules.ingest import IngestProps
 
 # Each props class and the group it takes whole. ComputeProps.instance_count is the Terraform
 # variable's value (a token the stack creates, bounded by the group), not the setting's default.
-TAKES = [(DatabaseProps, groups.Database, set()), (BackupReplicaProps, groups.Database, set()),
-         (ComputeProps, groups.Scaling, {"instance_count"}),
-         (IngestProps, groups.Ingest, set()), (RegionalDnsProps, groups.Dns, set())]
+TAKES = [
+    (DatabaseProps, groups.Database, set()),
+    (BackupReplicaProps, groups.Database, set()),
+    (ComputeProps, groups.Scaling, {"instance_count"}),
+    (IngestProps, groups.Ingest, set()),
+    (RegionalDnsProps, groups.Dns, set()),
+]
 
 
 def field_names(kind: type) -> set[str]:
@@ -36,18 +40,27 @@ def test_props_take_their_group_whole_and_copy_none_of_its_fields(props, group, 
 
 
 def test_bucket_lifecycle_takes_every_setting_of_the_group():
-    settings = groups.Lifecycle(abort_multipart_days=3, noncurrent_ia_days=31, noncurrent_glacier_ir_days=95,
-                                noncurrent_expire_days=400)
+    settings = groups.Lifecycle(
+        abort_multipart_days=3, noncurrent_ia_days=31, noncurrent_glacier_ir_days=95, noncurrent_expire_days=400
+    )
     rules = Lifecycle.of(settings, current_expire_days=14)
-    assert rules == Lifecycle(abort_multipart_days=3, noncurrent_ia_days=31, noncurrent_glacier_ir_days=95,
-                              noncurrent_expire_days=400, current_expire_days=14)
+    assert rules == Lifecycle(
+        abort_multipart_days=3,
+        noncurrent_ia_days=31,
+        noncurrent_glacier_ir_days=95,
+        noncurrent_expire_days=400,
+        current_expire_days=14,
+    )
     assert Lifecycle.of(settings).current_expire_days is None
 
 
 def test_a_lifecycle_setting_the_bucket_does_not_know_is_named():
     """A field added to the group but not to the bucket's rules fails loudly, naming it."""
-    wider = dataclasses.make_dataclass("Lifecycle", [*((f.name, f.type) for f in dataclasses.fields(groups.Lifecycle)),
-                                                     ("noncurrent_deep_archive_days", int)], frozen=True)
+    wider = dataclasses.make_dataclass(
+        "Lifecycle",
+        [*((f.name, f.type) for f in dataclasses.fields(groups.Lifecycle)), ("noncurrent_deep_archive_days", int)],
+        frozen=True,
+    )
     with pytest.raises(TypeError, match="noncurrent_deep_archive_days"):
         Lifecycle.of(wider(7, 30, 90, 365, 180))
 
@@ -57,10 +70,17 @@ def test_dns_weight_is_the_regions_weight_or_none():
     assert (dns.weight("eu-west-1"), dns.weight("eu-central-1"), dns.weight("us-east-1")) == (70, 30, None)
 
 
-@pytest.mark.parametrize(("instance_type", "architecture"),
-                         [("t4g.micro", "arm64"), ("m7gd.large", "arm64"), ("m7i.large", "x86_64"),
-                          ("g5.xlarge", "x86_64")])
+@pytest.mark.parametrize(
+    ("instance_type", "architecture"),
+    [("t4g.micro", "arm64"), ("m7gd.large", "arm64"), ("m7i.large", "x86_64"), ("g5.xlarge", "x86_64")],
+)
 def test_scaling_architecture_follows_the_instance_type(instance_type, architecture):
-    scaling = groups.Scaling(instance_type=instance_type, instance_count=2, min_capacity=2, max_capacity=4,
-                             requests_per_target=100, cpu_target=70)
+    scaling = groups.Scaling(
+        instance_type=instance_type,
+        instance_count=2,
+        min_capacity=2,
+        max_capacity=4,
+        requests_per_target=100,
+        cpu_target=70,
+    )
     assert scaling.architecture == architecture

@@ -69,8 +69,15 @@ def event(bucket: str, key: str, version: str | None) -> dict:
     obj = {"key": quote_plus(key, safe="/"), "size": 1}
     if version:
         obj["versionId"] = version
-    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                         "s3": {"bucket": {"name": bucket}, "object": obj}}]}
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": obj},
+            }
+        ]
+    }
 
 
 def run_ingest(d: Deployment, monkeypatch) -> tuple[str, list[Call]]:
@@ -80,8 +87,14 @@ def run_ingest(d: Deployment, monkeypatch) -> tuple[str, list[Call]]:
     logical, function = ingest_function(d)
     environment = {k: d.resolve(v) for k, v in function["environment"]["variables"].items()}
     bucket = ingest_bucket(d, logical)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": d.region,
-                       "AWS_DEFAULT_REGION": d.region, "MOTO_ACCOUNT_ID": d.account, **environment}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": d.region,
+        "AWS_DEFAULT_REGION": d.region,
+        "MOTO_ACCOUNT_ID": d.account,
+        **environment,
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -106,18 +119,26 @@ def run_ingest(d: Deployment, monkeypatch) -> tuple[str, list[Call]]:
         boto3.setup_default_session()  # the handler's own boto3.client() calls use it
         try:
             recorder.attach(boto3.DEFAULT_SESSION._session)
-            outcomes = [handler.handler(e, None)["results"] for e in (
-                event(bucket, "incoming/data 1.csv", good), event(bucket, "incoming/data 1.csv", good),
-                event(bucket, "incoming/bad.bin", bad), event(bucket, "incoming/bad.bin", bad),
-                event(bucket, "incoming/plain.csv", None))]
+            outcomes = [
+                handler.handler(e, None)["results"]
+                for e in (
+                    event(bucket, "incoming/data 1.csv", good),
+                    event(bucket, "incoming/data 1.csv", good),
+                    event(bucket, "incoming/bad.bin", bad),
+                    event(bucket, "incoming/bad.bin", bad),
+                    event(bucket, "incoming/plain.csv", None),
+                )
+            ]
         finally:
             boto3.DEFAULT_SESSION = previous
     assert outcomes == [["processed"], ["duplicate"], ["quarantined"], ["duplicate"], ["processed"]], outcomes
     # What Lambda itself does with the role, from the function's configuration.
     log_group = d.resolve(function["logging_config"]["log_group"])
-    platform = [Call("logs", "CreateLogStream", {"logGroupName": log_group}, 200),
-                Call("logs", "PutLogEvents", {"logGroupName": log_group}, 200),
-                Call("sqs", "SendMessage", {"QueueArn": d.resolve(function["dead_letter_config"]["target_arn"])}, 200)]
+    platform = [
+        Call("logs", "CreateLogStream", {"logGroupName": log_group}, 200),
+        Call("logs", "PutLogEvents", {"logGroupName": log_group}, 200),
+        Call("sqs", "SendMessage", {"QueueArn": d.resolve(function["dead_letter_config"]["target_arn"])}, 200),
+    ]
     return d.resolve(function["role"]), recorder.calls + platform
 
 
@@ -194,8 +215,15 @@ def run_webapp(d: Deployment, tmp_path) -> list[Call]:
     environ = instance_environment(d)
     secret = json.dumps({"username": "app", "password": "not-a-real-password"})
     with JsonApiStandIn({"secretsmanager.GetSecretValue": {"SecretString": secret}}) as stand_in:
-        check = from_environment({**environ, "WEBAPP_AWS_ENDPOINT_URL": stand_in.url, "AWS_ACCESS_KEY_ID": "testing",
-                                  "AWS_SECRET_ACCESS_KEY": "testing", "PATH": str(tmp_path)})  # no psql: stop there
+        check = from_environment(
+            {
+                **environ,
+                "WEBAPP_AWS_ENDPOINT_URL": stand_in.url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "PATH": str(tmp_path),
+            }
+        )  # no psql: stop there
         ok, detail = check.check()
     assert (ok, detail) == (False, "psql is not installed"), detail
     return stand_in.calls
@@ -242,7 +270,8 @@ def test_every_role_running_repository_code_is_checked(synthesized, name):
             continue
         assert services <= SERVICE_ONLY, (
             f"{logical} is assumed by {sorted(services)}, which may run this repository's code: add its calls "
-            "to tests/test_iam_grants.py, or list the service in SERVICE_ONLY if it runs only AWS's code")
+            "to tests/test_iam_grants.py, or list the service in SERVICE_ONLY if it runs only AWS's code"
+        )
 
 
 def test_the_mapping_refuses_unknown_operations():
@@ -261,16 +290,22 @@ ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/r"
 
 
-def allowed(statements: list[Stmt], action: str, resource: str, resource_policy: Policy | None = None,
-            **context: str) -> bool:
+def allowed(
+    statements: list[Stmt], action: str, resource: str, resource_policy: Policy | None = None, **context: str
+) -> bool:
     request = Request(action, resource, tuple(sorted(context.items())), "unit test")
     return decide(request, [Policy("p", tuple(statements))], resource_policy, ROLE, ACCOUNT).allowed
 
 
 def test_an_s3_prefix_condition_never_admits_a_request_without_a_prefix():
     """Today's ListResults statement: it admits a listing of processed/, never the 404 check."""
-    conditioned = Stmt("ListResults", "Allow", ("s3:ListBucket",), resources=("arn:aws:s3:::b",), conditions=(
-        Cond("StringLike", "s3:prefix", ("processed/*", "quarantine/*")),))
+    conditioned = Stmt(
+        "ListResults",
+        "Allow",
+        ("s3:ListBucket",),
+        resources=("arn:aws:s3:::b",),
+        conditions=(Cond("StringLike", "s3:prefix", ("processed/*", "quarantine/*")),),
+    )
     assert allowed([conditioned], "s3:ListBucket", "arn:aws:s3:::b", **{"s3:prefix": "processed/x.json"})
     assert not allowed([conditioned], "s3:ListBucket", "arn:aws:s3:::b", **{"s3:prefix": "incoming/"})
     assert not allowed([conditioned], "s3:ListBucket", "arn:aws:s3:::b")
@@ -283,18 +318,38 @@ def test_actions_resources_and_explicit_deny():
     assert not allowed([grant], "s3:PutObject", "arn:aws:s3:::b/in/x")
     deny = Stmt("No", "Deny", not_actions=("s3:PutObject",), resources=("*",))
     assert not allowed([grant, deny], "s3:GetObject", "arn:aws:s3:::b/in/x")
-    tls = Policy("bucket", (Stmt("Tls", "Deny", ("s3:*",), resources=("arn:aws:s3:::b/*",), principals={"AWS": ("*",)},
-                                 conditions=(Cond("Bool", "aws:SecureTransport", ("false",)),)),))
+    tls = Policy(
+        "bucket",
+        (
+            Stmt(
+                "Tls",
+                "Deny",
+                ("s3:*",),
+                resources=("arn:aws:s3:::b/*",),
+                principals={"AWS": ("*",)},
+                conditions=(Cond("Bool", "aws:SecureTransport", ("false",)),),
+            ),
+        ),
+    )
     assert allowed([grant], "s3:GetObject", "arn:aws:s3:::b/in/x", tls, **{"aws:SecureTransport": "true"})
     assert not allowed([grant], "s3:GetObject", "arn:aws:s3:::b/in/x", tls, **{"aws:SecureTransport": "false"})
 
 
-@pytest.mark.parametrize(("operator", "context", "expected"), [
-    ("StringEquals", {}, False), ("StringNotEquals", {}, True), ("StringEqualsIfExists", {}, True),
-    ("StringEquals", {"k": "v"}, True), ("StringNotEquals", {"k": "v"}, False), ("StringLike", {"k": "v*"}, False),
-    ("ForAnyValue:StringEquals", {"k": ["x", "v"]}, True), ("ForAllValues:StringEquals", {"k": ["x", "v"]}, False),
-    ("ForAllValues:StringEquals", {}, True), ("ForAnyValue:StringEquals", {}, False),
-])
+@pytest.mark.parametrize(
+    ("operator", "context", "expected"),
+    [
+        ("StringEquals", {}, False),
+        ("StringNotEquals", {}, True),
+        ("StringEqualsIfExists", {}, True),
+        ("StringEquals", {"k": "v"}, True),
+        ("StringNotEquals", {"k": "v"}, False),
+        ("StringLike", {"k": "v*"}, False),
+        ("ForAnyValue:StringEquals", {"k": ["x", "v"]}, True),
+        ("ForAllValues:StringEquals", {"k": ["x", "v"]}, False),
+        ("ForAllValues:StringEquals", {}, True),
+        ("ForAnyValue:StringEquals", {}, False),
+    ],
+)
 def test_condition_operators_and_missing_keys(operator, context, expected):
     grant = Stmt("S", "Allow", ("sns:Publish",), resources=("*",), conditions=(Cond(operator, "k", ("v",)),))
     assert allowed([grant], "sns:Publish", "arn:aws:sns:us-east-1:1:t", **context) is expected
@@ -302,10 +357,22 @@ def test_condition_operators_and_missing_keys(operator, context, expected):
 
 def test_kms_needs_the_key_policy_too():
     grant = Stmt("Use", "Allow", ("kms:Decrypt",), resources=("arn:aws:kms:us-east-1:1:key/k",))
-    delegates = Policy("key", (Stmt("Account", "Allow", ("kms:*",), resources=("*",),
-                                    principals={"AWS": (f"arn:aws:iam::{ACCOUNT}:root",)}),))
-    other = Policy("key", (Stmt("Other", "Allow", ("kms:*",), resources=("*",),
-                                principals={"AWS": ("arn:aws:iam::222222222222:root",)}),))
+    delegates = Policy(
+        "key",
+        (
+            Stmt(
+                "Account", "Allow", ("kms:*",), resources=("*",), principals={"AWS": (f"arn:aws:iam::{ACCOUNT}:root",)}
+            ),
+        ),
+    )
+    other = Policy(
+        "key",
+        (
+            Stmt(
+                "Other", "Allow", ("kms:*",), resources=("*",), principals={"AWS": ("arn:aws:iam::222222222222:root",)}
+            ),
+        ),
+    )
     assert allowed([grant], "kms:Decrypt", "arn:aws:kms:us-east-1:1:key/k", delegates)
     assert not allowed([], "kms:Decrypt", "arn:aws:kms:us-east-1:1:key/k", delegates)
     assert not allowed([grant], "kms:Decrypt", "arn:aws:kms:us-east-1:1:key/k", other)

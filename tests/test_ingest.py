@@ -65,9 +65,12 @@ def test_dead_letters_logs_and_network(default_config, synthesized, name):
     app = {n for n, b in resources(stack, "aws_subnet").items() if b["tags"]["Service"].startswith("app")}
     assert {n for n in app if refers_to(function["vpc_config"]["subnet_ids"], "aws_subnet", n, "id")} == app
     sg_name, _ = tagged(stack, "aws_security_group", "ingest")
-    rules = [r for t in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
-             for r in resources(stack, t).values()
-             if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")]
+    rules = [
+        r
+        for t in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+        for r in resources(stack, t).values()
+        if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")
+    ]
     assert [(r["from_port"], r["to_port"]) for r in rules] == [(443, 443)], "no ingress, HTTPS out only"
 
 
@@ -75,8 +78,11 @@ def test_dead_letters_logs_and_network(default_config, synthesized, name):
 def test_the_role_reaches_only_its_prefixes_topic_queue_key_and_logs(synthesized, name):
     stack = synthesized.stacks[name]
     role_name, _ = tagged(stack, "aws_iam_role", "ingest")
-    (policy,) = [p for p in resources(stack, "aws_iam_role_policy").values()
-                 if refers_to(p["role"], "aws_iam_role", role_name, "id")]
+    (policy,) = [
+        p
+        for p in resources(stack, "aws_iam_role_policy").values()
+        if refers_to(p["role"], "aws_iam_role", role_name, "id")
+    ]
     statements = {s["sid"]: s for s in policy_document(stack, policy["policy"])}
     bucket_name, _ = tagged(stack, "aws_s3_bucket", "ingest")
     arn = f"${{aws_s3_bucket.{bucket_name}.arn}}"
@@ -84,8 +90,10 @@ def test_the_role_reaches_only_its_prefixes_topic_queue_key_and_logs(synthesized
     assert "s3:DeleteObject" in statements["ReadAndMoveIncoming"]["actions"]
     assert statements["WriteResults"]["resources"] == [f"{arn}/processed/*", f"{arn}/quarantine/*"]
     assert statements["ListResults"]["resources"] == [arn]
-    assert statements["PublishErrors"]["resources"][0].endswith(".arn}") and "aws_sns_topic" in \
-        statements["PublishErrors"]["resources"][0]
+    assert (
+        statements["PublishErrors"]["resources"][0].endswith(".arn}")
+        and "aws_sns_topic" in statements["PublishErrors"]["resources"][0]
+    )
     assert "aws_sqs_queue" in statements["DeadLetters"]["resources"][0]
     for statement in statements.values():
         assert all(r != "*" for r in statement["resources"]), statement["sid"]
@@ -103,8 +111,9 @@ def test_the_code_hash_is_stable_and_changes_with_the_code(default_config, synth
     (cached / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"\x00compiled")
     monkeypatch.setattr(modules.ingest, "SOURCE", cached)
     with_cache = synthesize(default_config, tmp_path / "with-cache", env="dev")
-    assert only(with_cache.stacks[name], "aws_lambda_function")[1]["source_code_hash"] == first_hash, \
+    assert only(with_cache.stacks[name], "aws_lambda_function")[1]["source_code_hash"] == first_hash, (
         "a __pycache__ folder must not change the package"
+    )
     changed = tmp_path / "changed"
     shutil.copytree(modules.ingest.SOURCE, changed)
     (changed / "handler.py").write_text((changed / "handler.py").read_text() + "\n# a change\n")

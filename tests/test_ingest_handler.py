@@ -37,8 +37,9 @@ def world(monkeypatch):
         queue = sqs.create_queue(QueueName="topic-tap")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        settings = handler.Settings({"ERROR_TOPIC_ARN": topic, "MAX_BYTES": "1000",
-                                     "ALLOWED_TYPES": "text/csv,application/json"})
+        settings = handler.Settings(
+            {"ERROR_TOPIC_ARN": topic, "MAX_BYTES": "1000", "ALLOWED_TYPES": "text/csv,application/json"}
+        )
         ingest = handler.Ingest(settings, s3=s3, sns=sns)
 
         def messages():
@@ -50,8 +51,11 @@ def world(monkeypatch):
 
 def upload(s3, key: str, body: bytes, content_type: str = "text/csv") -> dict:
     version = s3.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType=content_type)["VersionId"]
-    return {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, "versionId": version, "size": len(body)}}}
+    return {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET}, "object": {"key": key, "versionId": version, "size": len(body)}},
+    }
 
 
 def quoted(key: str) -> str:
@@ -71,10 +75,13 @@ def test_a_valid_object_gets_a_correct_manifest(world):
     assert manifest["processed_at"]
 
 
-@pytest.mark.parametrize(("body", "content_type", "reason"), [
-    (b"x" * 2000, "text/csv", "exceeds the limit of 1000"),
-    (b"MZ\x90\x00", "application/x-msdownload", "is not allowed"),
-])
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (b"x" * 2000, "text/csv", "exceeds the limit of 1000"),
+        (b"MZ\x90\x00", "application/x-msdownload", "is not allowed"),
+    ],
+)
 def test_an_invalid_object_is_quarantined_and_reported(world, body, content_type, reason):
     record = upload(world["s3"], "incoming/bad.bin", body, content_type)
     assert handler.handle({"Records": [record]}, "req", world["ingest"])["results"] == ["quarantined"]
@@ -89,8 +96,9 @@ def test_an_invalid_object_is_quarantined_and_reported(world, body, content_type
 
 
 def test_the_s3_test_event_and_other_events_are_ignored(world, capsys):
-    assert handler.handle({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}, "r",
-                          world["ingest"]) == {"status": "ignored"}
+    assert handler.handle(
+        {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}, "r", world["ingest"]
+    ) == {"status": "ignored"}
     record = upload(world["s3"], "incoming/x.csv", b"a")
     record["eventName"] = "ObjectRemoved:Delete"
     assert handler.handle({"Records": [record]}, "r", world["ingest"])["results"] == ["ignored"]
@@ -101,13 +109,23 @@ def test_the_s3_test_event_and_other_events_are_ignored(world, capsys):
     assert all(line["request_id"] == "r" for line in lines)
 
 
-@pytest.mark.parametrize("event", [
-    None, [], "text", 42, {}, {"Records": []}, {"Records": "nope"}, {"Records": [{}]},
-    {"Records": [{"eventSource": "aws:sqs", "eventName": "x", "s3": {}}]},
-    {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket": {}}}]},
-    {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": "oops"}]},
-    {"detail-type": "Scheduled Event", "source": "aws.events"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "text",
+        42,
+        {},
+        {"Records": []},
+        {"Records": "nope"},
+        {"Records": [{}]},
+        {"Records": [{"eventSource": "aws:sqs", "eventName": "x", "s3": {}}]},
+        {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket": {}}}]},
+        {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": "oops"}]},
+        {"detail-type": "Scheduled Event", "source": "aws.events"},
+    ],
+)
 def test_malformed_events_are_rejected_cleanly(world, event, capsys):
     result = handler.handle(event, "req-9", world["ingest"])
     assert result["status"] == "rejected" and result["reason"]
@@ -116,14 +134,17 @@ def test_malformed_events_are_rejected_cleanly(world, event, capsys):
     assert "Traceback" not in line["msg"]
 
 
-@pytest.mark.parametrize("key", ["incoming/with space.csv", "incoming/ünïcødé/файл.csv", "incoming/a+b=c&d.csv",
-                                 "incoming/deep/path/x%y.csv"])
+@pytest.mark.parametrize(
+    "key",
+    ["incoming/with space.csv", "incoming/ünïcødé/файл.csv", "incoming/a+b=c&d.csv", "incoming/deep/path/x%y.csv"],
+)
 def test_odd_keys_round_trip(world, key):
     record = upload(world["s3"], key, b"1,2\n")
     record["s3"]["object"]["key"] = quoted(key)  # S3 event keys are URL-encoded, spaces as +
     assert handler.handle({"Records": [record]}, "r", world["ingest"])["results"] == ["processed"]
-    manifest = json.loads(world["s3"].get_object(Bucket=BUCKET, Key=f"processed/{key[len('incoming/'):]}.json")
-                          ["Body"].read())
+    manifest = json.loads(
+        world["s3"].get_object(Bucket=BUCKET, Key=f"processed/{key[len('incoming/') :]}.json")["Body"].read()
+    )
     assert manifest["key"] == key
 
 
@@ -148,8 +169,11 @@ def test_a_new_version_of_the_same_key_is_processed_again(world):
 
 def test_a_failing_record_is_reported_and_re_raised_after_the_others(world):
     good = upload(world["s3"], "incoming/good.csv", b"1")
-    missing = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-               "s3": {"bucket": {"name": BUCKET}, "object": {"key": "incoming/vanished.csv", "versionId": "nope"}}}
+    missing = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET}, "object": {"key": "incoming/vanished.csv", "versionId": "nope"}},
+    }
     with pytest.raises(handler.RecordsFailed, match=r"1 of 2 records failed: incoming/vanished\.csv"):
         handler.handle({"Records": [missing, good]}, "r", world["ingest"])
     assert world["s3"].head_object(Bucket=BUCKET, Key="processed/good.csv.json"), "the good record still went through"

@@ -6,8 +6,14 @@ import pytest
 from support.stack_names import REGIONAL
 from support.tfjson import jsonencoded, only, refers_to, resources
 
-USAGE = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
-         "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+USAGE = {
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+}
 
 
 def key_policy(stack) -> dict[str, dict]:
@@ -36,8 +42,9 @@ def test_one_rotating_key_per_region_with_an_alias(default_config, synthesized, 
 
 
 def test_deletion_window_is_longest_in_prod(synthesized):
-    windows = {n.split("-")[0]: only(synthesized.stacks[n], "aws_kms_key")[1]["deletion_window_in_days"]
-               for n in REGIONAL}
+    windows = {
+        n.split("-")[0]: only(synthesized.stacks[n], "aws_kms_key")[1]["deletion_window_in_days"] for n in REGIONAL
+    }
     assert windows == {"dev": 7, "staging": 14, "prod": 30}
 
 
@@ -46,8 +53,12 @@ def test_key_policy_names_exactly_the_services_that_use_it(synthesized, name):
     region = name.split("-", 1)[1]
     statements = key_policy(synthesized.stacks[name])
     services = {p for s in statements.values() for p in as_list(s.get("Principal", {}).get("Service", []))}
-    assert services == {f"logs.{region}.amazonaws.com", "sns.amazonaws.com", "cloudwatch.amazonaws.com",
-                        "budgets.amazonaws.com"}
+    assert services == {
+        f"logs.{region}.amazonaws.com",
+        "sns.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+        "budgets.amazonaws.com",
+    }
     via = statements["AccountUsesKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"]
     assert {v.split(".")[0] for v in via} >= {"s3", "rds", "secretsmanager", "sns", "ec2"}
     assert all(v.endswith(f".{region}.amazonaws.com") for v in via)
@@ -116,8 +127,11 @@ def test_every_encrypted_log_group_is_admitted_by_its_keys_policy(synthesized):
                 continue
             key_name = next(k for k in keys if f"aws_kms_key.{k}.arn" in group["kms_key_id"])
             statements = {s["Sid"]: s for s in jsonencoded(keys[key_name]["policy"])["Statement"]}
-            patterns = as_list(statements["CloudWatchLogsEncryptLogGroups"]["Condition"]["ArnLike"][
-                "kms:EncryptionContext:aws:logs:arn"])
+            patterns = as_list(
+                statements["CloudWatchLogsEncryptLogGroups"]["Condition"]["ArnLike"][
+                    "kms:EncryptionContext:aws:logs:arn"
+                ]
+            )
             names = [p.split(":log-group:", 1)[1] for p in patterns]
             assert any(fnmatch.fnmatchcase(group["name"], n) for n in names), f"{name}: {group['name']} vs {names}"
             checked += 1
@@ -138,8 +152,13 @@ def bare_key(tmp_path, region="us-east-1"):
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, f"dev-{region}")
     aws.provider.AwsProvider(stack, "aws", region=region)
-    key = EncryptionKey(stack, "kms", EncryptionKeyProps(
-        namer=Namer("dev", region, "a1"), region=region, account_token="111111111111", partition="aws"))
+    key = EncryptionKey(
+        stack,
+        "kms",
+        EncryptionKeyProps(
+            namer=Namer("dev", region, "a1"), region=region, account_token="111111111111", partition="aws"
+        ),
+    )
     return app, key
 
 
@@ -167,9 +186,14 @@ def test_a_key_with_two_consumers_has_exactly_their_statements(tmp_path):
     key.grant_via_service("rds", "secretsmanager")  # what Database asks for
     key.admit_log_group("/aws/rds/instance/dev-us-east-1-")
     statements = {s["Sid"]: s for s in synthesized_policy(app, tmp_path)}
-    assert list(statements) == ["AccountAdministersKey", "AccountUsesKeyThroughServices",
-                                "CloudWatchLogsEncryptLogGroups", "SnsEncryptTopics",
-                                "BudgetsPublishToEncryptedTopics", "CloudWatchAlarmsPublishToEncryptedTopics"]
+    assert list(statements) == [
+        "AccountAdministersKey",
+        "AccountUsesKeyThroughServices",
+        "CloudWatchLogsEncryptLogGroups",
+        "SnsEncryptTopics",
+        "BudgetsPublishToEncryptedTopics",
+        "CloudWatchAlarmsPublishToEncryptedTopics",
+    ]
     via = statements["AccountUsesKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"]
     assert via == [f"{s}.us-east-1.amazonaws.com" for s in ("rds", "secretsmanager", "sns")]
     logs = statements["CloudWatchLogsEncryptLogGroups"]["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
@@ -192,10 +216,16 @@ def test_grants_render_in_the_deployed_order_whatever_order_they_were_asked_in(t
     key.grant_via_service("s3", "ec2")  # asked twice: listed once
     statements = synthesized_policy(app, tmp_path)
     assert [s["Sid"] for s in statements] == [
-        "AccountAdministersKey", "AccountUsesKeyThroughServices", "SnsEncryptTopics",
-        "BudgetsPublishToEncryptedTopics", "CloudWatchAlarmsPublishToEncryptedTopics",
-        "AutoScalingEncryptsInstanceVolumes", "AutoScalingGrantsForVolumes",
-        "OtherEnvironmentsPublishToEncryptedTopics", "NewConsumer"]
+        "AccountAdministersKey",
+        "AccountUsesKeyThroughServices",
+        "SnsEncryptTopics",
+        "BudgetsPublishToEncryptedTopics",
+        "CloudWatchAlarmsPublishToEncryptedTopics",
+        "AutoScalingEncryptsInstanceVolumes",
+        "AutoScalingGrantsForVolumes",
+        "OtherEnvironmentsPublishToEncryptedTopics",
+        "NewConsumer",
+    ]
     via = statements[1]["Condition"]["StringEquals"]["kms:ViaService"]
     assert [v.split(".")[0] for v in via] == ["s3", "sns", "ec2", "lambda", "dynamodb"]
 

@@ -32,9 +32,18 @@ def test_profiles_give_documented_per_environment_defaults(default_config):
 
 
 def test_overrides_win_over_profile_defaults(default_data):
-    data = changed(default_data, "environments.qa", {
-        "account_id": "444444444444", "regions": ["eu-west-1"], "profile": "prod",
-        "instance_count": 4, "log_retention_days": 90, "alert_emails": ["ops@example.com"]})
+    data = changed(
+        default_data,
+        "environments.qa",
+        {
+            "account_id": "444444444444",
+            "regions": ["eu-west-1"],
+            "profile": "prod",
+            "instance_count": 4,
+            "log_retention_days": 90,
+            "alert_emails": ["ops@example.com"],
+        },
+    )
     qa = parse(data).environments["qa"]
     assert qa.scaling.instance_count == 4 and qa.log_retention_days == 90 and qa.alert_emails == ("ops@example.com",)
     assert qa.nat_policy == "per_az", "unset keys come from the chosen profile"
@@ -69,49 +78,55 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     assert model.load(with_bom).environments == model.load().environments
 
 
-@pytest.mark.parametrize(("path", "value", "fragments"), [
-    ("project.suffix", "A_1", ["project.suffix", "lower-case"]),
-    ("project.suffix", 7, ["project.suffix", "must be a string"]),
-    ("project.domain", "not a domain", ["project.domain", "not a domain name"]),
-    ("project.domain", "example", ["project.domain"]),
-    ("project.name", DELETE, ["project.name", "missing; required"]),
-    ("project.colour", "blue", ["project.colour", "unknown key"]),
-    ("project.dns_account_id", "12345", ["project.dns_account_id", "12 digits"]),
-    ("project.cidr_supernet", "8.8.0.0/16", ["project.cidr_supernet", "not private"]),
-    ("project.cidr_supernet", "10.0.0.0/16", ["project.cidr_supernet", "too small"]),
-    ("environments.dev.account_id", 111111111111, ["environments.dev.account_id", "must be a string"]),
-    ("environments.dev.account_id", "11111111111", ["environments.dev.account_id", "exactly 12 digits"]),
-    ("environments.dev.regions", ["us-east-9"], ["environments.dev.regions", "not an AWS commercial region"]),
-    ("environments.dev.regions", ["us-east1"], ["did you mean 'us-east-1'"]),
-    ("environments.dev.regions", ["us-east-1", "us-east-1"], ["more than once"]),
-    ("environments.dev.regions", [], ["environments.dev.regions", "is empty"]),
-    ("environments.dev.regions", "us-east-1", ["environments.dev.regions", "list of strings"]),
-    ("environments.dev.instance_count", 1, ["environments.dev.instance_count", "2..100"]),
-    ("environments.dev.instance_count", True, ["environments.dev.instance_count", "an integer"]),
-    ("environments.dev.instance_count", 9, ["between min_capacity"]),
-    ("environments.dev.min_capacity", 1, ["environments.dev.min_capacity"]),
-    ("environments.dev.nat_policy", "none", ["environments.dev.nat_policy", "single, per_az"]),
-    ("environments.dev.log_retention_days", 10, ["environments.dev.log_retention_days", "14"]),
-    ("environments.dev.alert_emails", ["nobody"], ["environments.dev.alert_emails", "e-mail"]),
-    ("environments.dev.trusted_accounts", ["111111111111"], ["own account"]),
-    ("environments.dev.regoins", ["us-east-1"], ["environments.dev.regoins", "did you mean 'regions'"]),
-    ("environments.dev.profile", "production", ["environments.dev.profile", "dev, staging, prod"]),
-    ("environments.prod.force_destroy", True, ["environments.prod.force_destroy", "never"]),
-    ("environments.dev.cidrs", {"eu-west-1": "10.200.0.0/16"}, ["environments.dev.cidrs.eu-west-1",
-                                                                 "not one of this environment's regions"]),
-    ("environments.dev.cidrs", {"us-east-1": "10.192.0.0/12"}, ["prefix /12", "/16 to /22"]),
-    ("environments.dev.cidrs", {"us-east-1": "10.200.0.1/16"}, ["not an IPv4 network"]),
-    ("environments.all", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["'all' is invalid"]),
-    ("environments.Dev2", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["'Dev2' is invalid"]),
-    ("environments.verylongname", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["is invalid"]),
-    ("environments", {}, ["environments", "is empty"]),
-    ("environments.dev", "oops", ["environments.dev", "must be a table"]),
-    ("state", {"backend": "s3"}, ["state.bucket", "state.region"]),
-    ("state", {"backend": "gcs"}, ["state.backend", "local, s3"]),
-    ("state", {"backend": "local", "bucket": "b"}, ["state.bucket", "only applies"]),
-    ("state", {"backend": "s3", "bucket": "Bad_Bucket", "region": "us-east-1"}, ["state.bucket"]),
-    ("terraform", {}, ["terraform", "unknown key"]),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "fragments"),
+    [
+        ("project.suffix", "A_1", ["project.suffix", "lower-case"]),
+        ("project.suffix", 7, ["project.suffix", "must be a string"]),
+        ("project.domain", "not a domain", ["project.domain", "not a domain name"]),
+        ("project.domain", "example", ["project.domain"]),
+        ("project.name", DELETE, ["project.name", "missing; required"]),
+        ("project.colour", "blue", ["project.colour", "unknown key"]),
+        ("project.dns_account_id", "12345", ["project.dns_account_id", "12 digits"]),
+        ("project.cidr_supernet", "8.8.0.0/16", ["project.cidr_supernet", "not private"]),
+        ("project.cidr_supernet", "10.0.0.0/16", ["project.cidr_supernet", "too small"]),
+        ("environments.dev.account_id", 111111111111, ["environments.dev.account_id", "must be a string"]),
+        ("environments.dev.account_id", "11111111111", ["environments.dev.account_id", "exactly 12 digits"]),
+        ("environments.dev.regions", ["us-east-9"], ["environments.dev.regions", "not an AWS commercial region"]),
+        ("environments.dev.regions", ["us-east1"], ["did you mean 'us-east-1'"]),
+        ("environments.dev.regions", ["us-east-1", "us-east-1"], ["more than once"]),
+        ("environments.dev.regions", [], ["environments.dev.regions", "is empty"]),
+        ("environments.dev.regions", "us-east-1", ["environments.dev.regions", "list of strings"]),
+        ("environments.dev.instance_count", 1, ["environments.dev.instance_count", "2..100"]),
+        ("environments.dev.instance_count", True, ["environments.dev.instance_count", "an integer"]),
+        ("environments.dev.instance_count", 9, ["between min_capacity"]),
+        ("environments.dev.min_capacity", 1, ["environments.dev.min_capacity"]),
+        ("environments.dev.nat_policy", "none", ["environments.dev.nat_policy", "single, per_az"]),
+        ("environments.dev.log_retention_days", 10, ["environments.dev.log_retention_days", "14"]),
+        ("environments.dev.alert_emails", ["nobody"], ["environments.dev.alert_emails", "e-mail"]),
+        ("environments.dev.trusted_accounts", ["111111111111"], ["own account"]),
+        ("environments.dev.regoins", ["us-east-1"], ["environments.dev.regoins", "did you mean 'regions'"]),
+        ("environments.dev.profile", "production", ["environments.dev.profile", "dev, staging, prod"]),
+        ("environments.prod.force_destroy", True, ["environments.prod.force_destroy", "never"]),
+        (
+            "environments.dev.cidrs",
+            {"eu-west-1": "10.200.0.0/16"},
+            ["environments.dev.cidrs.eu-west-1", "not one of this environment's regions"],
+        ),
+        ("environments.dev.cidrs", {"us-east-1": "10.192.0.0/12"}, ["prefix /12", "/16 to /22"]),
+        ("environments.dev.cidrs", {"us-east-1": "10.200.0.1/16"}, ["not an IPv4 network"]),
+        ("environments.all", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["'all' is invalid"]),
+        ("environments.Dev2", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["'Dev2' is invalid"]),
+        ("environments.verylongname", {"account_id": "444444444444", "regions": ["us-east-1"]}, ["is invalid"]),
+        ("environments", {}, ["environments", "is empty"]),
+        ("environments.dev", "oops", ["environments.dev", "must be a table"]),
+        ("state", {"backend": "s3"}, ["state.bucket", "state.region"]),
+        ("state", {"backend": "gcs"}, ["state.backend", "local, s3"]),
+        ("state", {"backend": "local", "bucket": "b"}, ["state.bucket", "only applies"]),
+        ("state", {"backend": "s3", "bucket": "Bad_Bucket", "region": "us-east-1"}, ["state.bucket"]),
+        ("terraform", {}, ["terraform", "unknown key"]),
+    ],
+)
 def test_bad_input_names_file_key_and_what_is_allowed(default_data, path, value, fragments):
     lines = problems(changed(default_data, path, value))
     text = "\n".join(lines)
@@ -155,10 +170,15 @@ def test_load_reports_missing_unreadable_and_malformed_files(tmp_path):
 # ------------------------------------------------------------------ property: never a traceback
 
 toml_values = st.recursive(
-    st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=24)
+    st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=24)
     | st.sampled_from(["us-east-1", "10.0.0.0/16", "111111111111", "", "dev"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(string.ascii_lowercase + "_", max_size=12),
-                                                               inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(string.ascii_lowercase + "_", max_size=12), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -222,12 +242,15 @@ def test_environment_domain_is_configurable_inside_the_zone_only(default_data):
 
 def test_roles_that_would_trust_no_account_are_a_configuration_error(tmp_path):
     lone = tmp_path / "lone.toml"
-    lone.write_text('[project]\nname = "web"\nsuffix = "a1"\ndomain = "example.com"\nowner = "o"\ncost_center = "c"\n'
-                    'external_id = "x-123456"\n[environments.dev]\naccount_id = "444444444444"\n'
-                    'regions = ["us-east-1"]\n')
+    lone.write_text(
+        '[project]\nname = "web"\nsuffix = "a1"\ndomain = "example.com"\nowner = "o"\ncost_center = "c"\n'
+        'external_id = "x-123456"\n[environments.dev]\naccount_id = "444444444444"\n'
+        'regions = ["us-east-1"]\n'
+    )
     with pytest.raises(model.ConfigError) as caught:
         model.load(lone)
     assert any("environments.dev: its read-only role would trust no account" in p for p in caught.value.problems)
-    lone.write_text(lone.read_text().replace('cost_center = "c"\n',
-                                             'cost_center = "c"\nci_account_id = "555555555555"\n'))
+    lone.write_text(
+        lone.read_text().replace('cost_center = "c"\n', 'cost_center = "c"\nci_account_id = "555555555555"\n')
+    )
     assert model.load(lone).trusted_by(model.load(lone).environments["dev"]) == ("555555555555",)

@@ -21,7 +21,10 @@ def test_one_regional_stack_per_environment_and_region_plus_one_edge_stack(defau
 def test_selection_by_environment_and_region(default_config):
     assert [s.name for s in default_config.select("prod")] == ["prod-us-east-1", "prod-us-west-2", "prod-global"]
     assert [s.name for s in default_config.select("all", "us-west-2")] == [
-        "dev-us-west-2", "staging-us-west-2", "prod-us-west-2"]
+        "dev-us-west-2",
+        "staging-us-west-2",
+        "prod-us-west-2",
+    ]
     assert [s.name for s in default_config.select("dev", "global")] == ["dev-global"]
     with pytest.raises(model.SelectionError, match="choose one of: dev, staging, prod, all"):
         default_config.select("qa")
@@ -50,14 +53,19 @@ def test_providers_assume_the_bootstrap_role_until_the_deploy_roles_exist(defaul
     config = parse(changed(default_data, "project.bootstrap_role_name", "OrganizationAccountAccessRole"))
     dev = config.environments["dev"]
     access = config.assume_role(dev, "dev-us-east-1")
-    assert access == model.AssumeRole(role_arn="arn:aws:iam::111111111111:role/OrganizationAccountAccessRole",
-                                      external_id="webapp-platform-example", session_name="webapp-dev-us-east-1")
+    assert access == model.AssumeRole(
+        role_arn="arn:aws:iam::111111111111:role/OrganizationAccountAccessRole",
+        external_id="webapp-platform-example",
+        session_name="webapp-dev-us-east-1",
+    )
     assert config.deploy_role_name(dev) == "dev-global-deploy-a1", "the deploy role keeps its own name"
     assert config.dns_role_name(dev) == "OrganizationAccountAccessRole", "the dns providers follow the providers"
     assert config.dns_account_id(dev) == "111111111111"
     without = parse(default_data)
-    assert without.assume_role(without.environments["dev"], "dev-us-east-1").role_arn == \
-        "arn:aws:iam::111111111111:role/dev-global-deploy-a1"
+    assert (
+        without.assume_role(without.environments["dev"], "dev-us-east-1").role_arn
+        == "arn:aws:iam::111111111111:role/dev-global-deploy-a1"
+    )
 
 
 def test_a_session_name_is_cut_to_the_64_characters_sts_allows(default_config):

@@ -48,8 +48,16 @@ def test_unknown_kind_is_rejected():
 def test_tags_carry_name_and_every_standard_key():
     namer = Namer("dev", "us-east-1", "a1", project="webapp", owner="platform", cost_center="cc-1")
     tags = namer.tags("web", "alb")
-    assert tags == {"Name": "dev-us-east-1-web-a1", "Service": "web", "Environment": "dev", "Region": "us-east-1",
-                    "Project": "webapp", "Owner": "platform", "CostCenter": "cc-1", "ManagedBy": naming.MANAGED_BY}
+    assert tags == {
+        "Name": "dev-us-east-1-web-a1",
+        "Service": "web",
+        "Environment": "dev",
+        "Region": "us-east-1",
+        "Project": "webapp",
+        "Owner": "platform",
+        "CostCenter": "cc-1",
+        "ManagedBy": naming.MANAGED_BY,
+    }
     assert namer.resource_tags("web") == {"Name": "dev-us-east-1-web-a1", "Service": "web"}
     assert "Name" not in namer.default_tags()
 
@@ -67,15 +75,27 @@ def test_stack_names():
 
 
 @settings(max_examples=200, deadline=None)
-@given(env=st.from_regex(r"[a-z][a-z0-9]{1,9}", fullmatch=True), suffix=st.from_regex(r"[a-z0-9]{0,8}", fullmatch=True),
-       region=st.sampled_from(REGIONS))
+@given(
+    env=st.from_regex(r"[a-z][a-z0-9]{1,9}", fullmatch=True),
+    suffix=st.from_regex(r"[a-z0-9]{0,8}", fullmatch=True),
+    region=st.sampled_from(REGIONS),
+)
 def test_any_accepted_configuration_fits_the_tightest_limit(env, suffix, region):
     """Config validation uses the tightest kind; whatever it accepts fits every regional name."""
     from config import model
 
-    data = {"project": {"name": "pp", "suffix": suffix, "domain": "example.com", "owner": "o",
-                        "cost_center": "c", "external_id": "ext-id", "ci_account_id": "999999999999"},
-            "environments": {env: {"account_id": "123456789012", "regions": [region]}}}
+    data = {
+        "project": {
+            "name": "pp",
+            "suffix": suffix,
+            "domain": "example.com",
+            "owner": "o",
+            "cost_center": "c",
+            "external_id": "ext-id",
+            "ci_account_id": "999999999999",
+        },
+        "environments": {env: {"account_id": "123456789012", "regions": [region]}},
+    }
     try:
         model.parse(data)
     except model.ConfigError as exc:

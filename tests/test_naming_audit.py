@@ -11,8 +11,20 @@ from support.tfjson import all_resources
 from config import naming
 from config.regions import GLOBAL
 
-NAME_ATTRIBUTES = ("name", "name_prefix", "function_name", "bucket", "identifier", "db_subnet_group_name",
-                   "role_name", "topic_name", "queue_name", "alarm_name", "rule_name", "budget_name")
+NAME_ATTRIBUTES = (
+    "name",
+    "name_prefix",
+    "function_name",
+    "bucket",
+    "identifier",
+    "db_subnet_group_name",
+    "role_name",
+    "topic_name",
+    "queue_name",
+    "alarm_name",
+    "rule_name",
+    "budget_name",
+)
 NOT_OUR_NAMES = {
     "aws_route53_record": "the name is a DNS name under the configured domain",
     "aws_route53_zone": "the name is the domain",
@@ -72,8 +84,10 @@ def test_the_audit_catches_a_hand_written_name(default_config, synthesized):
     stack["resource"]["aws_route53_record"] = {"dns": {"name": "app.dev.example.com"}}
     audited, offenders = audit(default_config, {"dev-us-east-1": stack})
     assert audited == 4
-    assert offenders == ["dev-us-east-1: aws_security_group.bad: 'web-sg'",
-                         "dev-us-east-1: aws_security_group.bad: 'dev-us-east-1-web'"]
+    assert offenders == [
+        "dev-us-east-1: aws_security_group.bad: 'web-sg'",
+        "dev-us-east-1: aws_security_group.bad: 'dev-us-east-1-web'",
+    ]
 
 
 def taggable(resource_type: str) -> bool:
@@ -85,8 +99,11 @@ def taggable(resource_type: str) -> bool:
     module = getattr(aws, resource_type.removeprefix("aws_"))
     from cdktf import TerraformResource
 
-    classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
-               if issubclass(c, TerraformResource) and c.__module__ == module.__name__]
+    classes = [
+        c
+        for _, c in inspect.getmembers(module, inspect.isclass)
+        if issubclass(c, TerraformResource) and c.__module__ == module.__name__
+    ]
     assert len(classes) == 1, resource_type
     return "tags" in inspect.signature(classes[0].__init__).parameters
 

@@ -29,8 +29,9 @@ def test_vpc_uses_the_configured_cidr_with_dns(default_config, synthesized, name
 
 
 def test_synthesized_vpcs_never_overlap_across_environments_and_regions(synthesized):
-    blocks = {name: ipaddress.IPv4Network(only(synthesized.stacks[name], "aws_vpc")[1]["cidr_block"])
-              for name in REGIONAL}
+    blocks = {
+        name: ipaddress.IPv4Network(only(synthesized.stacks[name], "aws_vpc")[1]["cidr_block"]) for name in REGIONAL
+    }
     for (a, net_a), (b, net_b) in itertools.combinations(blocks.items(), 2):
         assert not net_a.overlaps(net_b), f"{a} {net_a} overlaps {b} {net_b}"
 
@@ -86,14 +87,20 @@ def test_nat_gateways_follow_the_policy(default_config, synthesized, name):
 
 
 def routes_of(stack, table_name):
-    return [r for r in resources(stack, "aws_route").values() if refers_to(r["route_table_id"], "aws_route_table",
-                                                                            table_name, "id")]
+    return [
+        r
+        for r in resources(stack, "aws_route").values()
+        if refers_to(r["route_table_id"], "aws_route_table", table_name, "id")
+    ]
 
 
 def table_of(stack, subnet_name):
     """The logical name of the route table a subnet is associated with (exactly one)."""
-    (assoc,) = [a for a in resources(stack, "aws_route_table_association").values()
-                if refers_to(a["subnet_id"], "aws_subnet", subnet_name, "id")]
+    (assoc,) = [
+        a
+        for a in resources(stack, "aws_route_table_association").values()
+        if refers_to(a["subnet_id"], "aws_subnet", subnet_name, "id")
+    ]
     return referenced(stack, assoc["route_table_id"])[1]
 
 
@@ -124,8 +131,11 @@ def test_routing_per_tier_and_an_isolated_database_tier(default_config, synthesi
 @pytest.mark.parametrize("name", REGIONAL)
 def test_gateway_endpoints_on_the_private_route_tables(synthesized, name):
     stack = synthesized.stacks[name]
-    endpoints = {b["service_name"].rsplit(".", 1)[1]: b for b in resources(stack, "aws_vpc_endpoint").values()
-                 if b["vpc_endpoint_type"] == "Gateway"}
+    endpoints = {
+        b["service_name"].rsplit(".", 1)[1]: b
+        for b in resources(stack, "aws_vpc_endpoint").values()
+        if b["vpc_endpoint_type"] == "Gateway"
+    }
     assert sorted(endpoints) == ["dynamodb", "s3"]
     app_tables = {n for n, b in resources(stack, "aws_route_table").items() if b["tags"]["Service"].startswith("app")}
     for body in endpoints.values():
@@ -137,10 +147,14 @@ def test_gateway_endpoints_on_the_private_route_tables(synthesized, name):
 def test_interface_endpoints_are_switchable_and_locked_to_https_from_the_vpc(default_config, synthesized, name):
     stack = synthesized.stacks[name]
     env = env_of(default_config, name)
-    interface = {b["service_name"].rsplit(".", 1)[1]: b for b in resources(stack, "aws_vpc_endpoint").values()
-                 if b["vpc_endpoint_type"] == "Interface"}
-    endpoint_groups = [b for b in resources(stack, "aws_security_group").values()
-                       if b["tags"]["Service"] == "endpoints"]
+    interface = {
+        b["service_name"].rsplit(".", 1)[1]: b
+        for b in resources(stack, "aws_vpc_endpoint").values()
+        if b["vpc_endpoint_type"] == "Interface"
+    }
+    endpoint_groups = [
+        b for b in resources(stack, "aws_security_group").values() if b["tags"]["Service"] == "endpoints"
+    ]
     if not env.interface_endpoints:
         assert interface == {} and endpoint_groups == []
         return
@@ -150,12 +164,18 @@ def test_interface_endpoints_are_switchable_and_locked_to_https_from_the_vpc(def
         assert service in interface
     sg_name, sg = tagged(stack, "aws_security_group", "endpoints")
     assert "ingress" not in sg and "egress" not in sg
-    (rule,) = [r for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
-               if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")]
+    (rule,) = [
+        r
+        for r in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")
+    ]
     assert (rule["from_port"], rule["to_port"], rule["ip_protocol"]) == (443, 443, "tcp")
     assert rule["cidr_ipv4"] == env.cidrs[region_of(name)]
-    assert not [r for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
-                if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")], "no egress"
+    assert not [
+        r
+        for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
+        if refers_to(r["security_group_id"], "aws_security_group", sg_name, "id")
+    ], "no egress"
     for body in interface.values():
         assert body["private_dns_enabled"] is True
         assert refers_to(body["security_group_ids"], "aws_security_group", sg_name, "id")
@@ -189,20 +209,28 @@ def test_flow_logs_have_their_own_group_role_retention_and_key(default_config, s
     assert trust["principals"] == [{"type": "Service", "identifiers": ["vpc-flow-logs.amazonaws.com"]}]
     conditions = {c["variable"]: c for c in trust["condition"]}
     assert conditions["aws:SourceAccount"]["test"] == "StringEquals"
-    assert refers_to(conditions["aws:SourceAccount"]["values"], "aws_caller_identity", "caller", "account_id",
-                     data=True)
-    (policy,) = [p for p in resources(stack, "aws_iam_role_policy").values()
-                 if refers_to(p["role"], "aws_iam_role", role_name, "id")]
+    assert refers_to(
+        conditions["aws:SourceAccount"]["values"], "aws_caller_identity", "caller", "account_id", data=True
+    )
+    (policy,) = [
+        p
+        for p in resources(stack, "aws_iam_role_policy").values()
+        if refers_to(p["role"], "aws_iam_role", role_name, "id")
+    ]
     (grant,) = policy_document(stack, policy["policy"])
     assert sorted(grant["actions"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
-    assert grant["resources"] and all(refers_to(r, "aws_cloudwatch_log_group", group_name, "arn")
-                                      for r in grant["resources"]), "permissions on that log group only"
+    assert grant["resources"] and all(
+        refers_to(r, "aws_cloudwatch_log_group", group_name, "arn") for r in grant["resources"]
+    ), "permissions on that log group only"
 
 
 def test_flow_log_retention_follows_the_environment(synthesized):
-    retention = {name.split("-")[0]: tagged(synthesized.stacks[name], "aws_cloudwatch_log_group",
-                                            "flow-logs")[1]["retention_in_days"]
-                 for name in REGIONAL}
+    retention = {
+        name.split("-")[0]: tagged(synthesized.stacks[name], "aws_cloudwatch_log_group", "flow-logs")[1][
+            "retention_in_days"
+        ]
+        for name in REGIONAL
+    }
     assert retention == {"dev": 14, "staging": 30, "prod": 365}
 
 
@@ -220,10 +248,12 @@ def test_nat_policy_and_endpoints_are_configurable(default_data, tmp_path):
 
     from config import model
 
-    data = variant(default_data, environments={"dev": {"nat_policy": "per_az", "interface_endpoints": True,
-                                                       "az_count": 3}})
+    data = variant(
+        default_data, environments={"dev": {"nat_policy": "per_az", "interface_endpoints": True, "az_count": 3}}
+    )
     result = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev")
     stack = result.stacks["dev-us-east-1"]
     assert len(resources(stack, "aws_nat_gateway")) == 3
-    assert len([b for b in resources(stack, "aws_vpc_endpoint").values() if b["vpc_endpoint_type"] == "Interface"]) \
-        == len(INTERFACE_ENDPOINTS)
+    assert len(
+        [b for b in resources(stack, "aws_vpc_endpoint").values() if b["vpc_endpoint_type"] == "Interface"]
+    ) == len(INTERFACE_ENDPOINTS)

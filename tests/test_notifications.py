@@ -13,6 +13,7 @@ from config import model
 
 # ------------------------------------------------------------------ topics (R8, R12)
 
+
 @pytest.mark.parametrize("name", REGIONAL)
 def test_error_topic_is_encrypted_and_publishable_across_environments(default_config, synthesized, name):
     stack, env = synthesized.stacks[name], env_of(default_config, name)
@@ -27,8 +28,9 @@ def test_error_topic_is_encrypted_and_publishable_across_environments(default_co
     assert not any(env.account_id in p for p in publishers), "never the topic's own account as 'another'"
     alarms = statements["CloudWatchAlarmsPublish"]
     assert alarms["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]
-    assert any(c["variable"] == "aws:SourceArn" and c["values"][0].endswith(f":alarm:{name}-*")
-               for c in alarms["condition"])
+    assert any(
+        c["variable"] == "aws:SourceArn" and c["values"][0].endswith(f":alarm:{name}-*") for c in alarms["condition"]
+    )
     key_policy = {s["Sid"]: s for s in jsonencoded(only(stack, "aws_kms_key")[1]["policy"])["Statement"]}
     cross = key_policy["OtherEnvironmentsPublishToEncryptedTopics"]
     assert sorted(a.split(":")[4] for a in cross["Principal"]["AWS"]) == others
@@ -36,11 +38,9 @@ def test_error_topic_is_encrypted_and_publishable_across_environments(default_co
 
 
 def test_alert_emails_subscribe_to_the_topic(default_data, tmp_path):
-    data = variant(default_data, environments={"staging": {"alert_emails": ["oncall@example.com",
-                                                                           "lead@example.com"]}})
+    data = variant(default_data, environments={"staging": {"alert_emails": ["oncall@example.com", "lead@example.com"]}})
     stack = synthesize(model.parse(data, "c.toml"), tmp_path / "o", env="staging").stacks["staging-us-east-1"]
     topic_name, _ = only(stack, "aws_sns_topic")
     subs = resources(stack, "aws_sns_topic_subscription").values()
     assert sorted(s["endpoint"] for s in subs) == ["lead@example.com", "oncall@example.com"]
     assert all(s["protocol"] == "email" and refers_to(s["topic_arn"], "aws_sns_topic", topic_name, "arn") for s in subs)
-

@@ -36,4 +36,3 @@ def test_no_output_exposes_a_secret(synthesized):
         for key, output in stack.get("output", {}).items():
             text = json.dumps(output["value"])
             assert "secret_string" not in text and "secretsmanager" not in text, f"{name}: output {key}"
-

@@ -16,8 +16,9 @@ from support.terraform import DESTROY_DB, invoke
 def test_plan_runs_init_plan_show_per_stack_in_order(fake, tmp_path):
     result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "us-west-2=4")  # dev: 2..4
     assert result.exit_code == 0, result.output
-    assert fake.steps() == [(s, step) for s in ("dev-us-east-1", "dev-us-west-2", "dev-global")
-                            for step in ("init", "plan", "show")]
+    assert fake.steps() == [
+        (s, step) for s in ("dev-us-east-1", "dev-us-west-2", "dev-global") for step in ("init", "plan", "show")
+    ]
     plans = {c["stack"]: c["args"] for c in fake.calls() if c["args"][0] == "plan"}
     assert "-var=instance_count=4" in plans["dev-us-west-2"] and "-out=plan.tfplan" in plans["dev-us-west-2"]
     assert not any(a.startswith("-var") for a in plans["dev-us-east-1"] + plans["dev-global"])
@@ -56,12 +57,17 @@ def test_the_first_failure_stops_the_run_and_names_the_stack(fake, tmp_path):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("behavior", "message"), [
-    ({"version": "1.9.8"}, "Terraform 1.9.8 is too old"),
-    ({"fail": {"dev-us-east-1": {"init": "Error: Failed to query available provider packages"}}},
-     "could not install the AWS provider hashicorp/aws 5.100.0"),
-    ({"fail": {"dev-us-east-1": {"plan": "Error: No valid credential sources found"}}}, "AWS credentials"),
-])
+@pytest.mark.parametrize(
+    ("behavior", "message"),
+    [
+        ({"version": "1.9.8"}, "Terraform 1.9.8 is too old"),
+        (
+            {"fail": {"dev-us-east-1": {"init": "Error: Failed to query available provider packages"}}},
+            "could not install the AWS provider hashicorp/aws 5.100.0",
+        ),
+        ({"fail": {"dev-us-east-1": {"plan": "Error: No valid credential sources found"}}}, "AWS credentials"),
+    ],
+)
 def test_machine_problems_are_one_actionable_line_and_exit_2(fake, tmp_path, behavior, message):
     fake.behavior.update(behavior)
     fake.save()
@@ -78,8 +84,10 @@ def test_missing_terraform_is_exit_2(tmp_path, monkeypatch):
 
 def test_destroy_goes_edge_first_with_destroy_plans(fake, tmp_path):
     assert invoke(tmp_path, "destroy", "--env", "all").exit_code == 2
-    fake.behavior["default_plan"] = {"format_version": "1.2", "resource_changes": [
-        {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["delete"]}}]}
+    fake.behavior["default_plan"] = {
+        "format_version": "1.2",
+        "resource_changes": [{"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["delete"]}}],
+    }
     fake.save()
     result = invoke(tmp_path, "destroy", "--env", "dev")
     assert result.exit_code == 0, result.output

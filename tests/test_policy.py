@@ -11,4 +11,3 @@ def test_allow_statements_with_wildcard_actions_are_refused():
     with pytest.raises(ValueError, match="specific actions"):
         Statement("Bad", ("kms:*",), ("*",))
     Statement("DenyIsFine", ("s3:*",), ("*",), effect="Deny")
-

@@ -32,8 +32,13 @@ def postgres():
 @pytest.fixture
 def secrets(request):
     endpoint = os.environ.get("WEBAPP_TEST_MOTO_ENDPOINT") or request.getfixturevalue("moto_endpoint")
-    client = boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "secretsmanager",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return client, endpoint
 
 
@@ -41,11 +46,20 @@ def secrets(request):
 def environ(postgres, secrets):
     client, endpoint = secrets
     name = "db-" + os.urandom(4).hex()
-    arn = client.create_secret(Name=name, SecretString=json.dumps(
-        {"username": "app", "password": "first-password"}))["ARN"]
-    return {"PATH": os.environ["PATH"], "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "WEBAPP_AWS_ENDPOINT_URL": endpoint, "WEBAPP_REGION": REGION, "WEBAPP_DB_SECRET_ARN": arn,
-            "WEBAPP_DB_HOST": "127.0.0.1", "WEBAPP_DB_PORT": str(postgres.port), "WEBAPP_DB_NAME": "app"}
+    arn = client.create_secret(Name=name, SecretString=json.dumps({"username": "app", "password": "first-password"}))[
+        "ARN"
+    ]
+    return {
+        "PATH": os.environ["PATH"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "WEBAPP_AWS_ENDPOINT_URL": endpoint,
+        "WEBAPP_REGION": REGION,
+        "WEBAPP_DB_SECRET_ARN": arn,
+        "WEBAPP_DB_HOST": "127.0.0.1",
+        "WEBAPP_DB_PORT": str(postgres.port),
+        "WEBAPP_DB_NAME": "app",
+    }
 
 
 def test_ready_when_the_database_answers_over_tls(environ):
@@ -63,8 +77,9 @@ def test_ready_over_http(environ):
 
 def test_a_wrong_password_is_a_clear_not_ready(environ, secrets):
     client, _ = secrets
-    client.put_secret_value(SecretId=environ["WEBAPP_DB_SECRET_ARN"],
-                            SecretString=json.dumps({"username": "app", "password": "wrong"}))
+    client.put_secret_value(
+        SecretId=environ["WEBAPP_DB_SECRET_ARN"], SecretString=json.dumps({"username": "app", "password": "wrong"})
+    )
     assert database.from_environment(environ).check() == (False, "authentication failed")
 
 
@@ -86,8 +101,10 @@ def test_rotation_is_picked_up_without_a_restart(environ, postgres, secrets):
     check = database.from_environment(environ)
     assert check.check() == (True, "ok")  # caches first-password
     postgres.sql("ALTER ROLE app PASSWORD 'second-password'")
-    client.put_secret_value(SecretId=environ["WEBAPP_DB_SECRET_ARN"],
-                            SecretString=json.dumps({"username": "app", "password": "second-password"}))
+    client.put_secret_value(
+        SecretId=environ["WEBAPP_DB_SECRET_ARN"],
+        SecretString=json.dumps({"username": "app", "password": "second-password"}),
+    )
     try:
         assert check.check() == (True, "ok"), "the rejected cached password is fetched again"
     finally:
@@ -113,15 +130,19 @@ def test_the_query_runs_read_only(environ, monkeypatch):
     assert database.from_environment(environ).check() == (True, "ok")
     assert recorded["PGOPTIONS"] == "-c default_transaction_read_only=on"
     assert recorded["PGSSLMODE"] == "require"
-    done = original(["psql", "-X", "-w", "-tAc", "CREATE TABLE nope (id int)"], env=recorded, capture_output=True,
-                    text=True)
+    done = original(
+        ["psql", "-X", "-w", "-tAc", "CREATE TABLE nope (id int)"], env=recorded, capture_output=True, text=True
+    )
     assert done.returncode != 0 and "read-only transaction" in done.stderr
 
 
-@pytest.mark.parametrize(("environment", "reason"), [
-    ({}, "not configured"),
-    ({"WEBAPP_DB_SECRET_ARN": "arn"}, "misconfigured: WEBAPP_DB_HOST, WEBAPP_DB_NAME, WEBAPP_REGION missing"),
-])
+@pytest.mark.parametrize(
+    ("environment", "reason"),
+    [
+        ({}, "not configured"),
+        ({"WEBAPP_DB_SECRET_ARN": "arn"}, "misconfigured: WEBAPP_DB_HOST, WEBAPP_DB_NAME, WEBAPP_REGION missing"),
+    ],
+)
 def test_incomplete_settings_report_what_is_missing(environment, reason):
     assert database.from_environment(environment).check() == (False, reason)
 
@@ -135,13 +156,21 @@ def test_a_secret_that_is_not_rds_json_is_a_clear_error():
 def test_sigv4_matches_the_aws_documented_example():
     """AWS's published Signature Version 4 example (IAM ListUsers, 2015-08-30)."""
     creds = aws.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-    headers = aws.sign("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
-                       {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, b"", creds,
-                       "us-east-1", "iam", datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.timezone.utc))
+    headers = aws.sign(
+        "GET",
+        "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
+        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        b"",
+        creds,
+        "us-east-1",
+        "iam",
+        datetime.datetime(2015, 8, 30, 12, 36, 0, tzinfo=datetime.timezone.utc),
+    )
     assert headers["authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
         "SignedHeaders=content-type;host;x-amz-date, "
-        "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
+        "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+    )
 
 
 def test_instance_credentials_come_from_imdsv2():

@@ -121,8 +121,10 @@ def test_the_readme_shows_no_bare_requirement_codes():
     assert not CODE.findall(README), CODE.findall(README)
 
 
-SOURCE_PATH = re.compile(r"`((?:config|modules|stacks|ops|e2e|webapp|lambda|bench|tests|docs|\.github)/[\w./-]+"
-                         r"|main\.py|Makefile)`")
+SOURCE_PATH = re.compile(
+    r"`((?:config|modules|stacks|ops|e2e|webapp|lambda|bench|tests|docs|\.github)/[\w./-]+"
+    r"|main\.py|Makefile)`"
+)
 
 
 @pytest.mark.parametrize("document", documents(), ids=lambda p: p.relative_to(ROOT).as_posix())

@@ -34,6 +34,7 @@ def test_web_tier_outputs(synthesized, name):
     outputs = synthesized.stacks[name]["output"]
     stack = synthesized.stacks[name]
     assert refers_to(outputs["alb_dns_name"]["value"], "aws_lb", only(stack, "aws_lb")[0], "dns_name")
-    assert refers_to(outputs["asg_name"]["value"], "aws_autoscaling_group", only(stack, "aws_autoscaling_group")[0],
-                     "name")
+    assert refers_to(
+        outputs["asg_name"]["value"], "aws_autoscaling_group", only(stack, "aws_autoscaling_group")[0], "name"
+    )
     assert refers_to(outputs["error_topic_arn"]["value"], "aws_sns_topic", only(stack, "aws_sns_topic")[0], "arn")

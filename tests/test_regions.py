@@ -9,16 +9,46 @@ from config import regions
 
 # The catalogue as first shipped: every VPC's CIDR depends on these positions, so they never move
 # (new regions go after them).
-SHIPPED = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1", "sa-east-1",
-           "mx-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1",
-           "eu-south-1", "eu-south-2", "af-south-1", "me-south-1", "me-central-1", "il-central-1", "ap-south-1",
-           "ap-south-2", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-           "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
-           "ap-southeast-6", "ap-southeast-7")
+SHIPPED = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "ca-west-1",
+    "sa-east-1",
+    "mx-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "af-south-1",
+    "me-south-1",
+    "me-central-1",
+    "il-central-1",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+)
 
 
 def test_the_catalogue_only_grows_at_the_end():
-    assert regions.REGIONS[:len(SHIPPED)] == SHIPPED
+    assert regions.REGIONS[: len(SHIPPED)] == SHIPPED
     assert len(set(regions.REGIONS)) == len(regions.REGIONS), "each region once"
 
 

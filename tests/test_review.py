@@ -35,13 +35,16 @@ def test_review_exits_3_on_destructive_changes(tmp_path):
     assert "aws_db_instance.db" in result.stdout and "replace" in result.stdout
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"format_version": "1.2", "resource_cha', "not valid JSON"),
-    ("", "not valid JSON"),
-    ('{"Resources": {}}', "not a Terraform JSON plan"),
-    ("[1, 2]", "not a Terraform JSON plan"),
-    ('{"format_version": "1.2", "resource_changes": [{"type": 1}]}', "malformed resource change"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"format_version": "1.2", "resource_cha', "not valid JSON"),
+        ("", "not valid JSON"),
+        ('{"Resources": {}}', "not a Terraform JSON plan"),
+        ("[1, 2]", "not a Terraform JSON plan"),
+        ('{"format_version": "1.2", "resource_changes": [{"type": 1}]}', "malformed resource change"),
+    ],
+)
 def test_review_rejects_corrupt_truncated_or_foreign_json(tmp_path, content, message):
     result = runner.invoke(cli, ["review", write(tmp_path, "bad.json", content)])
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output

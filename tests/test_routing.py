@@ -28,10 +28,19 @@ def routed(tmp_path_factory):
     three = list(envs["staging"]["regions"])
     envs["staging"]["dns_routing_policy"] = "failover"
     envs["prod"].update(dns_routing_policy="failover", regions=[*three, FOURTH_REGION])
-    envs["latency"] = {"profile": "dev", "account_id": "121212121212", "regions": [*three, FOURTH_REGION],
-                       "dns_routing_policy": "latency"}
-    envs["weighted"] = {"profile": "dev", "account_id": "131313131313", "regions": three,
-                        "dns_routing_policy": "weighted", "dns_weights": {three[0]: 100, three[1]: 50, three[2]: 1}}
+    envs["latency"] = {
+        "profile": "dev",
+        "account_id": "121212121212",
+        "regions": [*three, FOURTH_REGION],
+        "dns_routing_policy": "latency",
+    }
+    envs["weighted"] = {
+        "profile": "dev",
+        "account_id": "131313131313",
+        "regions": three,
+        "dns_routing_policy": "weighted",
+        "dns_weights": {three[0]: 100, three[1]: 50, three[2]: 1},
+    }
     config = model.parse(data, "routing.toml")
     return synthesize(config, tmp_path_factory.mktemp("routing") / "out")
 
@@ -151,9 +160,14 @@ def test_every_health_check_is_attached_to_a_record_the_viewer_name_reaches(rout
     for region in zone.env.regions:
         stack = zone.stacks[f"{env_name}-{region}"]
         check_name, _ = only(stack, "aws_route53_health_check")
-        attached = [r for records in zone.by_name.values() for r in records
-                    if r.stack == f"{env_name}-{region}" and "health_check_id" in r.body
-                    and referenced(stack, r.body["health_check_id"])[1] == check_name]
+        attached = [
+            r
+            for records in zone.by_name.values()
+            for r in records
+            if r.stack == f"{env_name}-{region}"
+            and "health_check_id" in r.body
+            and referenced(stack, r.body["health_check_id"])[1] == check_name
+        ]
         assert attached, f"{region}: health check attached to nothing"
         assert all(r.body["name"] in reachable for r in attached), f"{region}: attached to a record nothing reaches"
         assert all(zone.target(r) == ("region", region) for r in attached), "a check guards its own region's ALB"
@@ -199,8 +213,11 @@ def test_record_sets_are_well_formed(routed, env_name, count, policy):
                 assert record.body["alias"]["zone_id"] == record.body["zone_id"], "an alias within the zone"
             else:
                 assert "health_check_id" in record.body, name
-    failover_names = [n for n in zone.by_name if n.endswith(zone.env.origin_domain)
-                      and not n.startswith(tuple(f"{r}." for r in zone.env.regions))]
+    failover_names = [
+        n
+        for n in zone.by_name
+        if n.endswith(zone.env.origin_domain) and not n.startswith(tuple(f"{r}." for r in zone.env.regions))
+    ]
     assert len(failover_names) == (count - 1 if policy == "failover" else 1), failover_names
 
 
@@ -221,7 +238,8 @@ def test_origin_group_fails_over_to_a_name_behind_which_the_other_regions_are(ro
 
 @pytest.mark.parametrize(("env_name", "count", "policy"), CASES)
 def test_every_name_cloudfront_connects_to_is_on_the_certificate_of_every_region_behind_it(
-        routed, env_name, count, policy):
+    routed, env_name, count, policy
+):
     zone, d = Zone(routed, env_name), distribution(routed, env_name)
     for origin in d["origin"]:
         for region in zone.regions_behind(origin["domain_name"]):

@@ -44,8 +44,9 @@ def runtime_python(version: str, packages: list[str]) -> str:
         base = find_python(version)
     except RuntimeMissing as exc:
         pytest.fail(str(exc), pytrace=False)
-    real = subprocess.run([base, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
-                          check=True).stdout
+    real = subprocess.run(
+        [base, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout
     assert real.startswith(f"{version}."), f"{base} is Python {real.split()[0]}, not {version}"
     key = hashlib.sha256("\n".join([base, real, *packages]).encode()).hexdigest()[:12]
     venv = VENVS / f"python{version}-{key}"
@@ -59,19 +60,30 @@ def runtime_python(version: str, packages: list[str]) -> str:
         for stale in VENVS.glob(f"python{version}-*"):
             shutil.rmtree(stale, ignore_errors=True)  # an earlier interpreter or requirement set
         subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True)
-        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                               *packages], capture_output=True, text=True)
+        done = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *packages],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode:
-            pytest.fail(f"could not install {' '.join(packages)} for Python {version} (pip cache or PyPI): "
-                        f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}", pytrace=False)
+            pytest.fail(
+                f"could not install {' '.join(packages)} for Python {version} (pip cache or PyPI): "
+                f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}",
+                pytrace=False,
+            )
         (venv / ".ready").write_text("\n".join(packages) + "\n")
     return str(python)
 
 
 def run_tests(python: str, modules: list[str], env: dict[str, str] | None = None) -> None:
-    done = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
-                           *(f"tests/{m}" for m in modules)],
-                          cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest", *(f"tests/{m}" for m in modules)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     version = subprocess.run([python, "-V"], capture_output=True, text=True).stdout.strip()
     assert done.returncode == 0, f"{' '.join(modules)} on {version}:\n{done.stdout[-6000:]}{done.stderr[-2000:]}"
     assert " passed" in done.stdout.splitlines()[-1], done.stdout[-2000:]

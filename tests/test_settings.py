@@ -33,7 +33,8 @@ def with_environment(default_data: dict, name: str, **keys) -> dict:
 
 def test_the_readme_table_is_the_rendered_settings_table():
     assert readme_settings_table() == settings.readme_table(), (
-        "README's settings table differs from config/settings.py: run `python -m config.settings README.md`")
+        "README's settings table differs from config/settings.py: run `python -m config.settings README.md`"
+    )
 
 
 def test_the_readme_table_is_rewritten_in_place_and_nothing_else_moves(tmp_path):
@@ -45,8 +46,9 @@ def test_the_readme_table_is_rewritten_in_place_and_nothing_else_moves(tmp_path)
     assert settings.write_readme_table(readme) is True
     assert readme.read_text() == README
     assert settings.write_readme_table(readme) is False
-    result = subprocess.run([sys.executable, "-m", "config.settings", str(readme)], cwd=ROOT,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "config.settings", str(readme)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert "already current" in result.stdout and readme.read_text() == README
 
 
@@ -56,8 +58,9 @@ def test_a_text_without_the_settings_table_is_an_error():
 
 
 def test_the_rendered_table_shows_every_key_and_its_default_per_profile():
-    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[1:4]
-            for line in settings.readme_table().splitlines()[2:]}
+    rows = {
+        line.split(" | ")[0].strip("| `"): line.split(" | ")[1:4] for line in settings.readme_table().splitlines()[2:]
+    }
     assert list(rows) == list(settings.ENVIRONMENT_KEYS)
     assert rows["max_capacity"] == ["4", "6", "12"]
     assert rows["nat_policy"] == ["single", "single", "per_az"]
@@ -73,7 +76,8 @@ def test_every_key_has_a_one_line_doc_and_a_default_or_is_required(setting):
         default = setting.default(profile)
         if default is settings.REQUIRED or default is None:
             assert setting in settings.PROJECT or setting.shown, (
-                f"{setting.key}: a required or derived default needs its README words (shown)")
+                f"{setting.key}: a required or derived default needs its README words (shown)"
+            )
 
 
 @pytest.mark.parametrize("setting", settings.ENVIRONMENT + settings.PROJECT, ids=lambda s: s.key)
@@ -117,7 +121,8 @@ def test_each_group_holds_exactly_the_settings_the_table_assigns_it():
     assert set(settings.GROUPS) == set(model.GROUP_TYPES)
     for group, kind in model.GROUP_TYPES.items():
         assert {f.name for f in dataclasses.fields(kind)} == {
-            s.field for s in settings.ENVIRONMENT if s.group == group}, group
+            s.field for s in settings.ENVIRONMENT if s.group == group
+        }, group
     grouped = {s.key for s in settings.ENVIRONMENT if s.group}
     flat = {f.name for f in dataclasses.fields(model.Environment)} - set(model.GROUP_TYPES) - {"name"}
     assert flat | grouped == set(settings.ENVIRONMENT_KEYS)
@@ -179,8 +184,22 @@ def test_project_keys_are_read_from_the_project_table(default_data):
 
 
 def test_validate_config_shows_the_tables_view_columns(default_config):
-    assert settings.VIEW_HEADINGS == ("Environment", "Profile", "Account", "Regions (primary first)", "VPC CIDRs",
-                                      "Instances", "NAT")
+    assert settings.VIEW_HEADINGS == (
+        "Environment",
+        "Profile",
+        "Account",
+        "Regions (primary first)",
+        "VPC CIDRs",
+        "Instances",
+        "NAT",
+    )
     prod = default_config.environments["prod"]
-    assert settings.view(prod) == ["prod", "prod", prod.account_id, ", ".join(prod.regions),
-                                   ", ".join(prod.cidrs[r] for r in prod.regions), "3 (2..12) t4g.medium", "per_az"]
+    assert settings.view(prod) == [
+        "prod",
+        "prod",
+        prod.account_id,
+        ", ".join(prod.regions),
+        ", ".join(prod.cidrs[r] for r in prod.regions),
+        "3 (2..12) t4g.medium",
+        "per_az",
+    ]

@@ -26,7 +26,9 @@ from support.terraform import INTERRUPTIBLE
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ("dev-us-east-1", "dev-us-west-2", "dev-global")  # deploy order of the config below
 SLOW = STACKS[1]
-CONFIG = project_table("webapp-interrupt-test") + """
+CONFIG = (
+    project_table("webapp-interrupt-test")
+    + """
 [environments.dev]
 account_id = "111111111111"
 regions = ["us-east-1", "us-west-2"]
@@ -34,6 +36,7 @@ regions = ["us-east-1", "us-west-2"]
 [state]
 local_dir = "{state_dir}"
 """
+)
 WAIT = 300  # seconds: a guard against hanging forever (a synth takes 5-15 s), never an expectation
 
 
@@ -49,13 +52,35 @@ class Cli:
         self.state_dir = tmp_path / "state"
         config = tmp_path / "interrupt.toml"
         config.write_text(CONFIG.format(state_dir=self.state_dir))
-        self.command = [sys.executable, str(ROOT / "main.py"), "deploy", "--env", "dev", "--config", str(config),
-                        "--out", str(tmp_path / "out"), "--verbose"]
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1",
-               "FAKE_TF_SLOW_APPLY": SLOW, **extra_env}
+        self.command = [
+            sys.executable,
+            str(ROOT / "main.py"),
+            "deploy",
+            "--env",
+            "dev",
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "out"),
+            "--verbose",
+        ]
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONUNBUFFERED": "1",
+            "FAKE_TF_SLOW_APPLY": SLOW,
+            **extra_env,
+        }
         # Its own process group, like a job in a shell: killpg below is what the terminal's Ctrl-C does.
-        self.process = subprocess.Popen(self.command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -112,12 +137,16 @@ def test_an_interrupt_the_last_apply_absorbs_still_ends_as_an_interrupt(tmp_path
     assert all(cli.state(stack).is_file() for stack in STACKS)
 
 
-@pytest.mark.parametrize(("send", "code"), [
-    # The terminal's Ctrl-C: SIGINT to the whole foreground process group.
-    (lambda process: os.killpg(process.pid, signal.SIGINT), 130),
-    # A CI cancel: SIGTERM to the CLI alone.
-    (lambda process: os.kill(process.pid, signal.SIGTERM), 143),
-], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("send", "code"),
+    [
+        # The terminal's Ctrl-C: SIGINT to the whole foreground process group.
+        (lambda process: os.killpg(process.pid, signal.SIGINT), 130),
+        # A CI cancel: SIGTERM to the CLI alone.
+        (lambda process: os.kill(process.pid, signal.SIGTERM), 143),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
 def test_an_interrupted_deploy_waits_for_terraform_to_save_its_state(cli, send, code):
     cli.wait_for(f"fake-terraform: applying {SLOW}")
     send(cli.process)
@@ -166,8 +195,13 @@ for line in sys.stdin:  # the test says when to report
 
 def counting_child(interrupts):
     """A Terraform stand-in in its own session that counts the interrupts it receives, registered."""
-    child = subprocess.Popen([sys.executable, "-c", COUNTER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", COUNTER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert child.stdout.readline() == "ready\n"
     interrupts.register(child)
     return child

@@ -81,9 +81,28 @@ class Front(BaseHTTPRequestHandler):
 def https_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=smoke",
-                    "-addext", "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES),
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=smoke",
+            "-addext",
+            "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES),
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -103,10 +122,17 @@ def front(https_server):
 
 def webapp_server(session, region, secret_arn, db_port):
     """The real webapp (its /ready asks the database with the secret), as an instance runs it."""
-    environ = {"WEBAPP_DB_SECRET_ARN": secret_arn, "WEBAPP_DB_HOST": "127.0.0.1", "WEBAPP_DB_PORT": str(db_port),
-               "WEBAPP_DB_NAME": "app", "WEBAPP_REGION": region, "WEBAPP_AWS_ENDPOINT_URL": os.environ[
-                   "AWS_ENDPOINT_URL"], "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "PATH": os.environ["PATH"]}
+    environ = {
+        "WEBAPP_DB_SECRET_ARN": secret_arn,
+        "WEBAPP_DB_HOST": "127.0.0.1",
+        "WEBAPP_DB_PORT": str(db_port),
+        "WEBAPP_DB_NAME": "app",
+        "WEBAPP_REGION": region,
+        "WEBAPP_AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "PATH": os.environ["PATH"],
+    }
     server = make_server("127.0.0.1", 0, from_environment(environ), {"environment": "dev", "region": region})
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -123,37 +149,68 @@ def deployed(session, config, database, emulator, front_address, stack):
         namer = config.namer(env, region)
         bucket = namer.bucket("ingest", env.account_id)
         s3 = session.client("s3", region_name=region)
-        s3.create_bucket(Bucket=bucket, **({} if region == "us-east-1" else
-                                           {"CreateBucketConfiguration": {"LocationConstraint": region}}))
+        s3.create_bucket(
+            Bucket=bucket,
+            **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}),
+        )
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         secret = session.client("secretsmanager", region_name=region).create_secret(
             Name=f"rds-{region}-{os.urandom(3).hex()}",
-            SecretString=json.dumps({"username": "app_admin", "password": "rds-managed"}))["ARN"]
+            SecretString=json.dumps({"username": "app_admin", "password": "rds-managed"}),
+        )["ARN"]
         cloudwatch = session.client("cloudwatch", region_name=region)
         for alarm in ALARMS:
-            cloudwatch.put_metric_alarm(AlarmName=namer.name(alarm, "alarm"), MetricName="CPUUtilization",
-                                        Namespace="AWS/EC2", Statistic="Average", Period=60, EvaluationPeriods=1,
-                                        Threshold=90, ComparisonOperator="GreaterThanThreshold")
+            cloudwatch.put_metric_alarm(
+                AlarmName=namer.name(alarm, "alarm"),
+                MetricName="CPUUtilization",
+                Namespace="AWS/EC2",
+                Statistic="Average",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=90,
+                ComparisonOperator="GreaterThanThreshold",
+            )
         asg = namer.name("web", "asg")
         ec2 = session.client("ec2", region_name=region)
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ec2.create_launch_template(LaunchTemplateName=asg, LaunchTemplateData={"ImageId": image,
-                                                                               "InstanceType": "t4g.micro"})
+        ec2.create_launch_template(
+            LaunchTemplateName=asg, LaunchTemplateData={"ImageId": image, "InstanceType": "t4g.micro"}
+        )
         session.client("autoscaling", region_name=region).create_auto_scaling_group(
-            AutoScalingGroupName=asg, MinSize=2, MaxSize=2, AvailabilityZones=[f"{region}a"],
-            LaunchTemplate={"LaunchTemplateName": asg, "Version": "$Latest"})
+            AutoScalingGroupName=asg,
+            MinSize=2,
+            MaxSize=2,
+            AvailabilityZones=[f"{region}a"],
+            LaunchTemplate={"LaunchTemplateName": asg, "Version": "$Latest"},
+        )
         server = stack.enter_context(closing_server(webapp_server(session, region, secret, database.port)))
         emulator.stand_ins.webapps[(ACCOUNT, region)] = (webapp.PORT, server.server_address[1])
         origin = env.regional_origin_domain(region)
-        check = route53.create_health_check(CallerReference=f"{region}-{os.urandom(4).hex()}", HealthCheckConfig={
-            "Type": "HTTPS", "FullyQualifiedDomainName": origin, "Port": 443, "ResourcePath": webapp.HEALTH_PATH,
-            "EnableSNI": True, "RequestInterval": 10, "FailureThreshold": 3})["HealthCheck"]["Id"]
-        route53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check, AddTags=[
-            {"Key": "Name", "Value": namer.name(HEALTH_CHECK_SERVICE)}])
+        check = route53.create_health_check(
+            CallerReference=f"{region}-{os.urandom(4).hex()}",
+            HealthCheckConfig={
+                "Type": "HTTPS",
+                "FullyQualifiedDomainName": origin,
+                "Port": 443,
+                "ResourcePath": webapp.HEALTH_PATH,
+                "EnableSNI": True,
+                "RequestInterval": 10,
+                "FailureThreshold": 3,
+            },
+        )["HealthCheck"]["Id"]
+        route53.change_tags_for_resource(
+            ResourceType="healthcheck",
+            ResourceId=check,
+            AddTags=[{"Key": "Name", "Value": namer.name(HEALTH_CHECK_SERVICE)}],
+        )
         emulator.stand_ins.endpoints[origin] = front_address
-        outputs[f"dev-{region}"] = {"ingest_bucket_name": bucket, "db_secret_arn": secret, "asg_name": asg,
-                                    "db_endpoint": f"dev-{region}-db-a1.c0abc.{region}.rds.amazonaws.com:5432",
-                                    "alb_dns_name": f"dev-{region}-alb-a1-42.{region}.elb.amazonaws.com"}
+        outputs[f"dev-{region}"] = {
+            "ingest_bucket_name": bucket,
+            "db_secret_arn": secret,
+            "asg_name": asg,
+            "db_endpoint": f"dev-{region}-db-a1.c0abc.{region}.rds.amazonaws.com:5432",
+            "alb_dns_name": f"dev-{region}-alb-a1-42.{region}.elb.amazonaws.com",
+        }
     return outputs
 
 
@@ -185,24 +242,40 @@ def run_ingest_function(session, buckets, stop):
     while not stop.is_set():
         for region, bucket in buckets:
             s3 = session.client("s3", region_name=region)
-            ingest = handler.Ingest(handler.Settings({"ERROR_TOPIC_ARN": topic, "MAX_BYTES": "100000",
-                                                      "ALLOWED_TYPES": "application/json"}), s3=s3,
-                                    sns=session.client("sns", region_name="us-east-1"))
+            ingest = handler.Ingest(
+                handler.Settings(
+                    {"ERROR_TOPIC_ARN": topic, "MAX_BYTES": "100000", "ALLOWED_TYPES": "application/json"}
+                ),
+                s3=s3,
+                sns=session.client("sns", region_name="us-east-1"),
+            )
             for item in s3.list_object_versions(Bucket=bucket, Prefix="incoming/").get("Versions", []):
                 if item["VersionId"] in seen:
                     continue
                 seen.add(item["VersionId"])
-                handler.handle({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
-                    "bucket": {"name": bucket}, "object": {"key": item["Key"], "versionId": item["VersionId"]}}}]},
-                    "smoke", ingest)
+                handler.handle(
+                    {
+                        "Records": [
+                            {
+                                "eventSource": "aws:s3",
+                                "eventName": "ObjectCreated:Put",
+                                "s3": {
+                                    "bucket": {"name": bucket},
+                                    "object": {"key": item["Key"], "versionId": item["VersionId"]},
+                                },
+                            }
+                        ]
+                    },
+                    "smoke",
+                    ingest,
+                )
         time.sleep(0.2)
 
 
 def smoke_run(config, session, outputs, front, **kwargs):
     address, context = front
     settings = {"resolve": {VIEWER: address}, "context": context, "timeout": 30, "poll": 0.2, **kwargs}
-    return {c.name: c for c in Smoke(config, config.environments["dev"], REGIONS, outputs, session,
-                                     **settings).run()}
+    return {c.name: c for c in Smoke(config, config.environments["dev"], REGIONS, outputs, session, **settings).run()}
 
 
 DATABASE = "{region}: database (/ready on an instance, SSM)"
@@ -210,8 +283,9 @@ HEALTH = "{region}: Route 53 health check"
 VIEWER_CHECK = f"https://{VIEWER}{webapp.HEALTH_PATH} (CloudFront)"
 
 
-def test_a_working_environment_passes_and_the_probes_are_cleaned_up(default_config, aws_env, database, front,
-                                                                     emulator, stack):
+def test_a_working_environment_passes_and_the_probes_are_cleaned_up(
+    default_config, aws_env, database, front, emulator, stack
+):
     outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
     stop = threading.Event()
     buckets = [(r, outputs[f"dev-{r}"]["ingest_bucket_name"]) for r in REGIONS]
@@ -227,20 +301,26 @@ def test_a_working_environment_passes_and_the_probes_are_cleaned_up(default_conf
     assert len(checks) == 4 * len(REGIONS) + 1
     for region in REGIONS:
         ready = checks[DATABASE.format(region=region)].detail
-        assert json.loads(ready.split(f"{webapp.READY_PATH} 200 ", 1)[1]) == {"status": "ready",
-                                                                            "checks": {"database": "ok"}}, ready
+        assert json.loads(ready.split(f"{webapp.READY_PATH} 200 ", 1)[1]) == {
+            "status": "ready",
+            "checks": {"database": "ok"},
+        }, ready
         assert "healthy for 3 of 3 checkers" in checks[HEALTH.format(region=region)].detail
     for region, bucket in buckets:
         versions = aws_env.client("s3", region_name=region).list_object_versions(Bucket=bucket)
         assert not versions.get("Versions") and not versions.get("DeleteMarkers"), "probe objects removed"
 
 
-def test_a_broken_environment_fails_with_one_line_reasons(default_config, aws_env, database, front, emulator,
-                                                          stack):
+def test_a_broken_environment_fails_with_one_line_reasons(default_config, aws_env, database, front, emulator, stack):
     outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
     emulator.stand_ins.webapps[(ACCOUNT, "us-east-1")] = (webapp.PORT, free_port())  # the webapp is down
-    broken = stack.enter_context(closing_server(webapp_server(  # the database is down
-        aws_env, "us-west-2", outputs["dev-us-west-2"]["db_secret_arn"], free_port())))
+    broken = stack.enter_context(
+        closing_server(
+            webapp_server(  # the database is down
+                aws_env, "us-west-2", outputs["dev-us-west-2"]["db_secret_arn"], free_port()
+            )
+        )
+    )
     emulator.stand_ins.webapps[(ACCOUNT, "us-west-2")] = (webapp.PORT, broken.server_address[1])
     del emulator.stand_ins.endpoints["us-west-2.origin.dev.example.com"]  # the health checkers get no answer
     Front.statuses[VIEWER] = 502  # CloudFront finds no healthy origin
@@ -271,23 +351,25 @@ def hanging_server(stack):
     return listener.getsockname()[1]
 
 
-def test_an_ssm_command_that_times_out_on_the_instance(default_config, aws_env, database, front, emulator,
-                                                       stack, monkeypatch):
+def test_an_ssm_command_that_times_out_on_the_instance(
+    default_config, aws_env, database, front, emulator, stack, monkeypatch
+):
     outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
     emulator.stand_ins.webapps[(ACCOUNT, "us-east-1")] = (webapp.PORT, hanging_server(stack))
     monkeypatch.setattr(smoke, "COMMAND_SECONDS", 1)  # the agent's executionTimeout ends the script
-    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=20,
-                  poll=0.2)
-    with pytest.raises(smoke.SmokeFailure, match=r"^SSM command \S+ on i-\w+ TimedOut \(exit -1\): "
-                                                 r"execution timed out after 1 s$"):
+    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=20, poll=0.2)
+    with pytest.raises(
+        smoke.SmokeFailure,
+        match=r"^SSM command \S+ on i-\w+ TimedOut \(exit -1\): "
+        r"execution timed out after 1 s$",
+    ):
         probe.ready("us-east-1", outputs["dev-us-east-1"])
 
 
 def test_an_ssm_command_still_running_at_the_deadline(default_config, aws_env, database, front, emulator, stack):
     outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
     emulator.stand_ins.webapps[(ACCOUNT, "us-east-1")] = (webapp.PORT, hanging_server(stack))
-    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=0.5,
-                  poll=0.1)
+    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=0.5, poll=0.1)
     with pytest.raises(smoke.SmokeFailure, match=r"still InProgress after 0 s: is the SSM agent online\?"):
         probe.ready("us-east-1", outputs["dev-us-east-1"])
 
@@ -303,13 +385,17 @@ def test_no_running_instance_and_no_health_check(default_config, aws_env, databa
     route53 = aws_env.client("route53")
     for item in route53.list_health_checks()["HealthChecks"]:
         route53.delete_health_check(HealthCheckId=item["Id"])
-    with pytest.raises(smoke.SmokeFailure, match=r"^no Route 53 health check tagged "
-                                                 r"Name=dev-us-east-1-origin-health-a1 "):
+    with pytest.raises(
+        smoke.SmokeFailure,
+        match=r"^no Route 53 health check tagged "
+        r"Name=dev-us-east-1-origin-health-a1 ",
+    ):
         probe.health_check("us-east-1")
 
 
-def test_smoke_never_connects_to_a_load_balancer_or_database(default_config, aws_env, database, front, emulator,
-                                                              stack, monkeypatch):
+def test_smoke_never_connects_to_a_load_balancer_or_database(
+    default_config, aws_env, database, front, emulator, stack, monkeypatch
+):
     """Operators have no route to them: any attempt would time out against a correct deployment.
     Every load balancer, origin and database name is pointed (--resolve) at a trap that counts
     connections, and every name lookup and connect in this process is recorded."""
@@ -325,14 +411,17 @@ def test_smoke_never_connects_to_a_load_balancer_or_database(default_config, aws
         forbidden |= {values["alb_dns_name"], values["db_endpoint"].rpartition(":")[0]}
     looked_up, connected = [], []
     real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: looked_up.append(host) or real_getaddrinfo(
-        host, *a, **k))
-    monkeypatch.setattr(socket.socket, "connect", lambda self, address: connected.append(address) or real_connect(
-        self, address))
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, *a, **k: looked_up.append(host) or real_getaddrinfo(host, *a, **k)
+    )
+    monkeypatch.setattr(
+        socket.socket, "connect", lambda self, address: connected.append(address) or real_connect(self, address)
+    )
     address, context = front
     resolve = {VIEWER: address, **{name: trap.getsockname() for name in forbidden}}
-    checks = Smoke(default_config, env, REGIONS, outputs, aws_env, resolve=resolve, context=context, timeout=0.5,
-                   poll=0.1).run()
+    checks = Smoke(
+        default_config, env, REGIONS, outputs, aws_env, resolve=resolve, context=context, timeout=0.5, poll=0.1
+    ).run()
     assert checks[-1].ok and checks[-1].name == VIEWER_CHECK
     assert not forbidden & set(looked_up), "smoke looked up a load balancer or database name"
     assert trap.getsockname() not in connected, "smoke connected to a load balancer or database address"
@@ -360,8 +449,14 @@ def test_doctor_and_smoke_on_the_command_line(aws_env, tmp_path, monkeypatch):
     folder = tmp_path / "bin"
     folder.mkdir()
     fake = FakeTerraform(folder)
-    fake.behavior["outputs"] = {f"dev-{r}": {"ingest_bucket_name": "missing-bucket", "db_secret_arn": "missing",
-                                              "db_endpoint": f"127.0.0.1:{free_port()}"} for r in REGIONS}
+    fake.behavior["outputs"] = {
+        f"dev-{r}": {
+            "ingest_bucket_name": "missing-bucket",
+            "db_secret_arn": "missing",
+            "db_endpoint": f"127.0.0.1:{free_port()}",
+        }
+        for r in REGIONS
+    }
     fake.save()
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     doctor_run = CliRunner().invoke(cli, ["doctor"])
@@ -426,8 +521,9 @@ def test_a_cancelling_command_is_waited_for_not_taken_as_its_outcome(default_con
             return {"Status": self.statuses.pop(0), "StandardOutputContent": "", "ResponseCode": -1}
 
     fake = Fake()
-    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, {}, fake, timeout=60,
-                  sleep=lambda seconds: None)
+    probe = Smoke(
+        default_config, default_config.environments["dev"], REGIONS, {}, fake, timeout=60, sleep=lambda seconds: None
+    )
     with pytest.raises(smoke.SmokeFailure, match=r"^SSM command c-1 on i-0abc Cancelled "):
         probe.ready("us-east-1", {"asg_name": "dev-web"})
     assert not fake.statuses, "every status was read up to the final one"

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 
 def test_every_deliverable_output_exists_with_a_description(synthesized):
-    regional = {"alb_dns_name", "asg_name", "error_topic_arn", "db_endpoint", "db_secret_arn",
-                "ingest_function_arn", "regional_origin_record"}
+    regional = {
+        "alb_dns_name",
+        "asg_name",
+        "error_topic_arn",
+        "db_endpoint",
+        "db_secret_arn",
+        "ingest_function_arn",
+        "regional_origin_record",
+    }
     edge = {"cloudfront_domain_name", "cloudfront_distribution_id", "viewer_records"}
     for name, stack in synthesized.stacks.items():
         outputs = stack["output"]

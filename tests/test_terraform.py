@@ -24,8 +24,11 @@ def test_every_stack_of_every_shipped_configuration_validates(path, tmp_path):
     specs = model.load(path).select("all")
     result = runner.invoke(cli, ["validate", "--env", "all", "--config", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output + (result.stderr or "")
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
-            for line in result.output.splitlines() if line.count("│") >= 4 and line.split("│")[1].strip()}
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.count("│") >= 4 and line.split("│")[1].strip()
+    }
     assert {s.name: "valid" for s in specs}.items() <= rows.items()
     # Each stack's lock file was kept beside the output, pinning exactly the provider version.
     for spec in specs:
@@ -69,8 +72,9 @@ def test_a_stack_without_a_lock_file_starts_from_a_siblings(one_stack):
     app.synth(config, config.select("dev"), base / "out")
     tf.init("dev-us-west-2", backend=False)
     kept = base / terraform.LOCKS_DIR
-    assert (kept / f"dev-us-west-2{terraform.LOCK_FILE}").read_text() == \
-        (kept / f"dev-us-east-1{terraform.LOCK_FILE}").read_text()
+    assert (kept / f"dev-us-west-2{terraform.LOCK_FILE}").read_text() == (
+        kept / f"dev-us-east-1{terraform.LOCK_FILE}"
+    ).read_text()
     # One install, shared: the stack's provider is a link into the plugin cache.
     installed = next((base / "out/stacks/dev-us-west-2/.terraform/providers").rglob("linux_*"))
     assert installed.is_symlink()

@@ -54,8 +54,13 @@ def copies_of_default_data(source: str) -> list[int]:
     for node in ast.walk(ast.parse(source)):
         if _called(node, "deepcopy") and node.args and _is_default_data(node.args[0]):
             lines.append(node.lineno)
-        elif (_called(node, "loads") and node.args and _called(node.args[0], "dumps") and node.args[0].args
-              and _is_default_data(node.args[0].args[0])):
+        elif (
+            _called(node, "loads")
+            and node.args
+            and _called(node.args[0], "dumps")
+            and node.args[0].args
+            and _is_default_data(node.args[0].args[0])
+        ):
             lines.append(node.lineno)
     return lines
 
@@ -72,14 +77,18 @@ def test_the_checks_notice_what_they_look_for():
 
 
 def test_no_test_module_imports_another_test_module():
-    offenders = {str(p.relative_to(TESTS)): found for p in python_files()
-                 if (found := imported_test_modules(p.read_text()))}
+    offenders = {
+        str(p.relative_to(TESTS)): found for p in python_files() if (found := imported_test_modules(p.read_text()))
+    }
     assert not offenders, f"import shared helpers from tests/support/ instead: {offenders}"
 
 
 def test_the_default_configuration_is_varied_only_through_support_configs():
-    offenders = {str(p.relative_to(TESTS)): lines for p in python_files()
-                 if p.parent.name != "support" and (lines := copies_of_default_data(p.read_text()))}
+    offenders = {
+        str(p.relative_to(TESTS)): lines
+        for p in python_files()
+        if p.parent.name != "support" and (lines := copies_of_default_data(p.read_text()))
+    }
     assert not offenders, f"use support.configs.variant(default_data, ...): {offenders}"
 
 
@@ -113,15 +122,15 @@ def test_the_expected_test_file_names():
 MODULES_WITHOUT_THEIR_OWN_TEST_FILE = {
     "modules/__init__.py": "only puts the bundled Node first on PATH (modules/runtime.py) before cdktf is imported",
     "modules/aws.py": "the lazy provider-binding importer: it has no behaviour of its own besides laziness, which "
-                      "tests/test_lazy_import.py measures across a whole synth",
+    "tests/test_lazy_import.py measures across a whole synth",
     "modules/runtime.py": "Node for jsii: every synth in the suite runs through it (the conftest imports modules "
-                          "first) and tests/test_app.py runs the real cdktf CLI on bundled_node_bin()",
+    "first) and tests/test_app.py runs the real cdktf CLI on bundled_node_bin()",
     "config/__init__.py": "a docstring only; the package's rule (it imports no modules/, stacks/ or ops/) is "
-                          "tests/test_layers.py's",
+    "tests/test_layers.py's",
     "config/choices.py": "the closed sets as StrEnums, no logic: tests/test_settings.py proves they read and "
-                         "serialize as their strings, tests/test_loader.py that a value outside a set is refused",
+    "serialize as their strings, tests/test_loader.py that a value outside a set is refused",
     "config/facts.py": "constants and the StackRole enum: StackRole's strings and `regional` are tested in "
-                       "tests/test_errors.py, the names smoke looks for against the stacks in tests/test_smoke.py",
+    "tests/test_errors.py, the names smoke looks for against the stacks in tests/test_smoke.py",
     "ops/__init__.py": "a docstring only",
     "stacks/__init__.py": "only imports modules (the bundled Node first on PATH), whose entry is above",
 }
@@ -129,11 +138,20 @@ MODULES_WITHOUT_THEIR_OWN_TEST_FILE = {
 
 def test_every_module_has_its_own_test_file_or_says_why_not():
     packages = modules_by_package()
-    expected = {f"{package}/{module}.py": expected_test_file(package, module, packages)
-                for package, names in packages.items() for module in names}
-    missing = sorted(f"{path}: tests/{name}" for path, name in expected.items()
-                     if path not in MODULES_WITHOUT_THEIR_OWN_TEST_FILE and not (TESTS / name).is_file())
+    expected = {
+        f"{package}/{module}.py": expected_test_file(package, module, packages)
+        for package, names in packages.items()
+        for module in names
+    }
+    missing = sorted(
+        f"{path}: tests/{name}"
+        for path, name in expected.items()
+        if path not in MODULES_WITHOUT_THEIR_OWN_TEST_FILE and not (TESTS / name).is_file()
+    )
     assert not missing, f"add the test file (or list the module, with why, above): {missing}"
-    stale = sorted(path for path in MODULES_WITHOUT_THEIR_OWN_TEST_FILE
-                   if path not in expected or (TESTS / expected[path]).is_file())
+    stale = sorted(
+        path
+        for path in MODULES_WITHOUT_THEIR_OWN_TEST_FILE
+        if path not in expected or (TESTS / expected[path]).is_file()
+    )
     assert not stale, f"drop from MODULES_WITHOUT_THEIR_OWN_TEST_FILE (gone, or now has a test file): {stale}"

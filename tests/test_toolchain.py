@@ -28,8 +28,14 @@ def test_a_mirror_holding_the_provider_gets_a_cli_configuration(tmp_path):
     folder = mirror / toolchain.PROVIDER_SOURCE / toolchain.PROVIDER_VERSION / toolchain.platform_dir()
     folder.mkdir(parents=True)
     (folder / f"terraform-provider-aws_v{toolchain.PROVIDER_VERSION}_x5").write_text("")
-    chain = toolchain.resolve(tmp_path / "tools", {"PATH": "/usr/local/bin:/usr/bin", "TF_PROVIDER_MIRROR": str(mirror),
-                                                   "TF_CLI_CONFIG_FILE": str(tmp_path / "missing.rc")})
+    chain = toolchain.resolve(
+        tmp_path / "tools",
+        {
+            "PATH": "/usr/local/bin:/usr/bin",
+            "TF_PROVIDER_MIRROR": str(mirror),
+            "TF_CLI_CONFIG_FILE": str(tmp_path / "missing.rc"),
+        },
+    )
     text = Path(chain.env["TF_CLI_CONFIG_FILE"]).read_text()
     assert f'path    = "{mirror}"' in text and f'exclude = ["{toolchain.PROVIDER_SOURCE}"]' in text
     assert chain.env["TF_PLUGIN_CACHE_DIR"] in text
@@ -49,8 +55,9 @@ def test_no_terraform_is_one_actionable_line(tmp_path):
 
 def test_a_cli_configuration_named_but_missing_is_replaced_also_without_a_mirror(tmp_path, monkeypatch):
     monkeypatch.setattr(toolchain, "MIRRORS", ())
-    chain = toolchain.resolve(tmp_path / "tools", {"PATH": "/usr/local/bin:/usr/bin",
-                                                   "TF_CLI_CONFIG_FILE": str(tmp_path / "missing.rc")})
+    chain = toolchain.resolve(
+        tmp_path / "tools", {"PATH": "/usr/local/bin:/usr/bin", "TF_CLI_CONFIG_FILE": str(tmp_path / "missing.rc")}
+    )
     assert chain.mirror is None
     cache = chain.env["TF_PLUGIN_CACHE_DIR"]
     assert Path(chain.env["TF_CLI_CONFIG_FILE"]).read_text() == f'plugin_cache_dir = "{cache}"\n'

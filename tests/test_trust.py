@@ -23,8 +23,11 @@ EXAMPLES = sorted((ROOT / "config" / "examples").glob("*.toml"))
 
 
 def roles_of(stack: dict) -> dict[str, dict]:
-    return {b["tags"]["Service"]: b for b in resources(stack, "aws_iam_role").values()
-            if b["tags"]["Service"] in ("ops-readonly", "deploy")}
+    return {
+        b["tags"]["Service"]: b
+        for b in resources(stack, "aws_iam_role").values()
+        if b["tags"]["Service"] in ("ops-readonly", "deploy")
+    }
 
 
 def trusted_accounts(stack: dict, role: dict) -> set[str]:
@@ -33,6 +36,7 @@ def trusted_accounts(stack: dict, role: dict) -> set[str]:
 
 
 # ------------------------------------------------------------------ item 1: external id everywhere
+
 
 @pytest.mark.parametrize("which", ["default", "shared"])
 def test_every_provider_assumes_its_role_with_the_external_id(synthesized, shared_account, which):
@@ -43,19 +47,28 @@ def test_every_provider_assumes_its_role_with_the_external_id(synthesized, share
         env = config.environments[spec.environment]
         for alias, block in providers(result.stacks[spec.name]).items():
             # `us_east_1` in an edge stack is CloudFront's; in a regional stack it reads the primary's
-            aliases_seen.add(alias if alias in (None, "dns") or (alias, spec.role) == ("us_east_1", "edge")
-                             else "regional")
+            aliases_seen.add(
+                alias if alias in (None, "dns") or (alias, spec.role) == ("us_east_1", "edge") else "regional"
+            )
             (assume,) = block["assume_role"]
             dns = alias == "dns"
-            expected = config.assume_role(env, spec.name, account_id=config.dns_account_id(env) if dns else None,
-                                          role_name=config.dns_role_name(env) if dns else None)
-            assert assume == {"role_arn": expected.role_arn, "external_id": config.project.external_id,
-                              "session_name": expected.session_name}, (spec.name, alias)
+            expected = config.assume_role(
+                env,
+                spec.name,
+                account_id=config.dns_account_id(env) if dns else None,
+                role_name=config.dns_role_name(env) if dns else None,
+            )
+            assert assume == {
+                "role_arn": expected.role_arn,
+                "external_id": config.project.external_id,
+                "session_name": expected.session_name,
+            }, (spec.name, alias)
             assert block["allowed_account_ids"] == [expected.role_arn.split(":")[4]]
     assert aliases_seen == {None, "dns", "us_east_1", "regional"}, "every kind of provider block was checked"
 
 
 # ------------------------------------------------------------------ item 2: who may deploy
+
 
 def test_deploy_roles_trust_only_the_ci_account_by_default(synthesized):
     config = synthesized.config
@@ -72,8 +85,11 @@ def test_deploy_roles_trust_only_the_ci_account_by_default(synthesized):
 @pytest.fixture(scope="module")
 def without_ci(default_data, tmp_path_factory):
     """dev and staging with no deployer configured, prod with two explicit deployer accounts."""
-    data = variant(default_data, project={"ci_account_id": DELETE},
-                   environments={"prod": {"deployer_account_ids": ["333333333333", "444444444444"]}})
+    data = variant(
+        default_data,
+        project={"ci_account_id": DELETE},
+        environments={"prod": {"deployer_account_ids": ["333333333333", "444444444444"]}},
+    )
     return synthesize(model.parse(data, "no-ci.toml"), tmp_path_factory.mktemp("no-ci") / "out")
 
 
@@ -92,17 +108,23 @@ def test_explicit_deployers_are_exactly_who_may_deploy(without_ci):
     assert trusted_accounts(stack, roles["ops-readonly"]) == {"111111111111", "222222222222", "444444444444"}
     (trust,) = policy_document(stack, roles["deploy"]["assume_role_policy"])
     assert {c["variable"]: c["values"] for c in trust["condition"]} == {
-        "sts:ExternalId": [without_ci.config.project.external_id]}
+        "sts:ExternalId": [without_ci.config.project.external_id]
+    }
 
 
 def test_a_prod_profile_environment_without_deployers_is_a_configuration_error(default_data):
-    data = variant(default_data, project={"ci_account_id": DELETE}, environments={
-        "live": {"account_id": "555555555555", "regions": ["eu-west-1"], "profile": "prod"}})
+    data = variant(
+        default_data,
+        project={"ci_account_id": DELETE},
+        environments={"live": {"account_id": "555555555555", "regions": ["eu-west-1"], "profile": "prod"}},
+    )
     with pytest.raises(model.ConfigError) as caught:
         model.parse(data, "c.toml")
     problems = [p for p in caught.value.problems if "deployer" in p]
-    assert [p.split(": ")[1] for p in problems] == ["environments.prod.deployer_account_ids",
-                                                   "environments.live.deployer_account_ids"]
+    assert [p.split(": ")[1] for p in problems] == [
+        "environments.prod.deployer_account_ids",
+        "environments.live.deployer_account_ids",
+    ]
     assert all("project.ci_account_id" in p and 'deployer_account_ids = ["' in p for p in problems), problems
     assert len(caught.value.problems) == 2, "dev and staging fall back to their own account"
 
@@ -123,8 +145,7 @@ def test_deployer_account_ids_are_validated(default_data):
 def test_require_mfa_binds_people_but_never_locks_ci_out(default_data, tmp_path):
     """CI sessions carry no MFA: with `require_mfa`, the CI account is trusted without it (external id
     only) and every other principal needs MFA, on both roles."""
-    data = variant(default_data, environments={"prod": {"require_mfa": True,
-                                                         "deployer_account_ids": ["444444444444"]}})
+    data = variant(default_data, environments={"prod": {"require_mfa": True, "deployer_account_ids": ["444444444444"]}})
     result = synthesize(model.parse(data, "mfa.toml"), tmp_path / "out", env="prod")
     ci = result.config.project.ci_account_id
     stack = result.stacks["prod-global"]

@@ -61,8 +61,9 @@ def test_the_bundle_in_user_data_starts_and_serves_the_health_path(synthesized, 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     environment.update(WEBAPP_PORT=str(port), WEBAPP_HOST="127.0.0.1", PYTHONPATH=str(tmp_path))
-    process = subprocess.Popen([sys.executable, "-m", "webapp.server"], env=environment, cwd=tmp_path,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webapp.server"], env=environment, cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
     try:
         path = only(stack, "aws_lb_target_group")[1]["health_check"]["path"]
         for _ in range(50):
@@ -82,4 +83,3 @@ def test_the_bundle_in_user_data_starts_and_serves_the_health_path(synthesized, 
         assert process.wait(timeout=10) == 0, "stops cleanly on SIGTERM (systemd stop)"
     first = json.loads(process.stdout.readline())
     assert first["msg"] == "listening" and first["environment"] == "prod"
-

@@ -30,4 +30,3 @@ def test_web_acl_in_prod_with_managed_rule_groups(synthesized):
 def test_web_acl_is_configurable(default_data, tmp_path):
     stacks = env_variant(default_data, tmp_path, "dev", waf=True)
     assert only(stacks["dev-global"], "aws_wafv2_web_acl")
-

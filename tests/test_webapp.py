@@ -81,19 +81,22 @@ def test_unknown_paths_404_and_wrong_methods_405():
         assert response.status == 200 and data == b""
 
 
-@pytest.mark.parametrize(("payload", "status"), [
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"GET /health HTTP/9.9\r\n\r\n", 505),
-    (b"GET http://evil.example/health HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-    (b"GET //evil.example/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", (400, 404)),
-    (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
-    (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n", 400),  # isdigit(), not int()
-    (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
-    (b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    (b"BREW /health HTTP/1.1\r\nHost: x\r\n\r\n", 501),
-    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
-    (b"GET /health HTTP/1.1\r\n" + b"X-A: b\r\n" * 150 + b"\r\n", 431),
-])
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /health HTTP/9.9\r\n\r\n", 505),
+        (b"GET http://evil.example/health HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET //evil.example/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", (400, 404)),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: \xb2\r\n\r\n", 400),  # isdigit(), not int()
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"BREW /health HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\n" + b"X-A: b\r\n" * 150 + b"\r\n", 431),
+    ],
+)
 def test_malformed_requests_get_a_json_error_and_no_stack_trace(payload, status):
     with running() as (port, logs):
         response = raw(port, payload)
@@ -154,6 +157,7 @@ def test_invalid_port_setting_exits_2_with_a_clear_log(port):
 
 # ---------------------------------------------------------------------- under load (issue 13, item 12)
 
+
 def test_a_burst_of_connections_waits_in_the_listen_queue_instead_of_being_dropped():
     """100 clients connect and send their request while the server is not yet accepting: all are
     queued by the kernel and all answered. socketserver's default backlog of 5 drops the SYNs
@@ -169,8 +173,9 @@ def test_a_burst_of_connections_waits_in_the_listen_queue_instead_of_being_dropp
                 for _ in range(100):
                     clients.append(socket.create_connection(("127.0.0.1", port), timeout=2))
             except OSError as exc:
-                pytest.fail(f"connection {len(clients) + 1} of 100 was not queued ({exc}): the listen backlog "
-                            "is too small")
+                pytest.fail(
+                    f"connection {len(clients) + 1} of 100 was not queued ({exc}): the listen backlog is too small"
+                )
             for sock in clients:
                 sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             thread.start()
@@ -194,8 +199,9 @@ def read_one_response(sock: socket.socket, data: bytes = b"") -> tuple[int, byte
         assert chunk, "the server closed the connection before a response"
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(
-        b"content-length:"))
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
     while len(body) < length:
         chunk = sock.recv(65536)
         calls += 1
@@ -252,6 +258,7 @@ def test_many_concurrent_keep_alive_clients_are_all_answered():
 
 def test_a_client_that_disconnects_is_a_log_line_not_a_traceback(monkeypatch):
     """Under load clients reset connections mid-request: a JSON log line, nothing on stderr."""
+
     def gone(self):
         raise ConnectionResetError("peer reset")
 
@@ -288,8 +295,10 @@ def test_idle_keep_alive_connections_hold_no_thread():
 
 def test_pipelined_requests_are_all_answered_in_order():
     with running() as (port, _), socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

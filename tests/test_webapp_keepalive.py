@@ -13,7 +13,10 @@ from webapp import server
 
 
 def test_the_webapp_outlasts_every_load_balancers_idle_timeout(synthesized):
-    timeouts = {name: lb["idle_timeout"] for stack in synthesized.stacks.values()
-                for name, lb in resources(stack, "aws_lb").items()}
+    timeouts = {
+        name: lb["idle_timeout"]
+        for stack in synthesized.stacks.values()
+        for name, lb in resources(stack, "aws_lb").items()
+    }
     assert timeouts, "the regional stacks have load balancers"
     assert all(server.IDLE_TIMEOUT > t for t in timeouts.values()), (server.IDLE_TIMEOUT, timeouts)

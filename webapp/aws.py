@@ -35,11 +35,15 @@ class Credentials:
 
 def credentials(environ: Mapping[str, str], imds: str = IMDS) -> Credentials:
     if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
-        return Credentials(environ["AWS_ACCESS_KEY_ID"], environ["AWS_SECRET_ACCESS_KEY"],
-                           environ.get("AWS_SESSION_TOKEN"))
+        return Credentials(
+            environ["AWS_ACCESS_KEY_ID"], environ["AWS_SECRET_ACCESS_KEY"], environ.get("AWS_SESSION_TOKEN")
+        )
     try:
-        token_request = urllib.request.Request(f"{imds}/latest/api/token", method="PUT",  # noqa: S310 (http IMDS)
-                                               headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
+        token_request = urllib.request.Request(  # noqa: S310 (http IMDS)
+            f"{imds}/latest/api/token",
+            method="PUT",
+            headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"},
+        )
         with urllib.request.urlopen(token_request, timeout=TIMEOUT) as response:  # noqa: S310 (fixed URL)
             token = response.read().decode()
         headers = {"X-aws-ec2-metadata-token": token}
@@ -57,8 +61,16 @@ def _hmac(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode(), hashlib.sha256).digest()
 
 
-def sign(method: str, url: str, headers: dict[str, str], body: bytes, creds: Credentials, region: str,
-         service: str, now: datetime.datetime) -> dict[str, str]:
+def sign(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    creds: Credentials,
+    region: str,
+    service: str,
+    now: datetime.datetime,
+) -> dict[str, str]:
     """Headers for a SigV4-signed request (adds x-amz-date, the token and Authorization)."""
     parts = urlsplit(url)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -69,19 +81,31 @@ def sign(method: str, url: str, headers: dict[str, str], body: bytes, creds: Cre
     if creds.token:
         signed["x-amz-security-token"] = creds.token
     names = sorted(signed)
-    query = "&".join(sorted(
-        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-        for k, _, v in (pair.partition("=") for pair in parts.query.split("&") if pair)))
-    canonical = "\n".join([method, quote(parts.path or "/", safe="/-_.~"), query,
-                           "".join(f"{n}:{signed[n]}\n" for n in names), ";".join(names),
-                           hashlib.sha256(body).hexdigest()])
+    query = "&".join(
+        sorted(
+            f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+            for k, _, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
+        )
+    )
+    canonical = "\n".join(
+        [
+            method,
+            quote(parts.path or "/", safe="/-_.~"),
+            query,
+            "".join(f"{n}:{signed[n]}\n" for n in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
     scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
     key = _hmac(_hmac(_hmac(_hmac(f"AWS4{creds.secret_key}".encode(), date), region), service), "aws4_request")
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     out = {k: v for k, v in signed.items() if k != "host"}
-    out["authorization"] = (f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, "
-                            f"SignedHeaders={';'.join(names)}, Signature={signature}")
+    out["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
     return out
 
 
@@ -92,8 +116,16 @@ def get_secret_string(secret_id: str, region: str, environ: Mapping[str, str]) -
         raise AwsError("WEBAPP_AWS_ENDPOINT_URL must be an http(s) URL")
     body = json.dumps({"SecretId": secret_id}).encode()
     headers = {"content-type": "application/x-amz-json-1.1", "x-amz-target": "secretsmanager.GetSecretValue"}
-    signed = sign("POST", endpoint + "/", headers, body, credentials(environ), region, "secretsmanager",
-                  datetime.datetime.now(datetime.timezone.utc))
+    signed = sign(
+        "POST",
+        endpoint + "/",
+        headers,
+        body,
+        credentials(environ),
+        region,
+        "secretsmanager",
+        datetime.datetime.now(datetime.timezone.utc),
+    )
     request = urllib.request.Request(endpoint + "/", data=body, method="POST", headers=signed)  # noqa: S310 (checked)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 (https endpoint)

@@ -74,26 +74,44 @@ class PostgresCheck(DatabaseCheck):
 
     def _query(self, user: str, password: str) -> tuple[bool, str, bool]:
         e = self.environ
-        return query(e.get("WEBAPP_DB_HOST", ""), e.get("WEBAPP_DB_PORT", "5432"), e.get("WEBAPP_DB_NAME", ""), user,
-                     password, e.get("WEBAPP_DB_SSLMODE", "require"), e.get("PATH", os.defpath))
+        return query(
+            e.get("WEBAPP_DB_HOST", ""),
+            e.get("WEBAPP_DB_PORT", "5432"),
+            e.get("WEBAPP_DB_NAME", ""),
+            user,
+            password,
+            e.get("WEBAPP_DB_SSLMODE", "require"),
+            e.get("PATH", os.defpath),
+        )
 
 
-def query(host: str, port: str, database: str, user: str, password: str, sslmode: str = "require",
-          path: str = os.defpath) -> tuple[bool, str, bool]:
+def query(
+    host: str, port: str, database: str, user: str, password: str, sslmode: str = "require", path: str = os.defpath
+) -> tuple[bool, str, bool]:
     """`SELECT 1` over TLS in a read-only transaction with psql: (ok, detail, password rejected).
     Shared with the operators' smoke test (ops/smoke.py)."""
     psql = shutil.which("psql", path=path)
     if psql is None:
         return False, "psql is not installed", False
     env = {
-        "PATH": path, "PGHOST": host, "PGPORT": str(port), "PGDATABASE": database, "PGUSER": user,
-        "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "3",
+        "PATH": path,
+        "PGHOST": host,
+        "PGPORT": str(port),
+        "PGDATABASE": database,
+        "PGUSER": user,
+        "PGPASSWORD": password,
+        "PGCONNECT_TIMEOUT": "3",
         "PGSSLMODE": sslmode,  # TLS; RDS forces it anyway
         "PGOPTIONS": "-c default_transaction_read_only=on",
     }
     try:
-        done = subprocess.run([psql, "-X", "-w", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", "SELECT 1"],
-                              env=env, capture_output=True, text=True, timeout=QUERY_TIMEOUT)
+        done = subprocess.run(
+            [psql, "-X", "-w", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", "SELECT 1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=QUERY_TIMEOUT,
+        )
     except subprocess.TimeoutExpired:
         return False, "database did not answer in time", False
     except OSError as exc:

@@ -85,8 +85,12 @@ class Readiness:
 
 
 def log(level: str, message: str, **fields: Any) -> None:
-    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level, "service": SERVICE,
-              "msg": message}
+    record = {
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "level": level,
+        "service": SERVICE,
+        "msg": message,
+    }
     record.update(fields)
     sys.stdout.write(json.dumps(record, default=str) + "\n")
     sys.stdout.flush()
@@ -154,8 +158,11 @@ class Handler(BaseHTTPRequestHandler):
             headers = bytes(self.buf[:head])
             size = re.search(rb"\r\ncontent-length:[ \t]*([0-9]+)[ \t]*(?:\r|$)", headers, re.I)
             self.end = head + 4 + (int(size[1]) if size and int(size[1]) <= MAX_BODY else 0)
-            if len(self.buf) < self.end and headers.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1") and re.search(
-                    rb"\r\nexpect:[ \t]*100-continue", headers, re.I):
+            if (
+                len(self.buf) < self.end
+                and headers.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1")
+                and re.search(rb"\r\nexpect:[ \t]*100-continue", headers, re.I)
+            ):
                 try:  # the client waits for this before it sends the body
                     self.connection.send(b"HTTP/1.1 100 Continue\r\n\r\n")
                 except OSError:
@@ -171,8 +178,8 @@ class Handler(BaseHTTPRequestHandler):
             self.request_version, self.requestline = self.default_request_version, ""
             self.send_error(self.error)
         else:
-            self.rfile = io.BytesIO(self.buf[:self.end])
-            del self.buf[:self.end]
+            self.rfile = io.BytesIO(self.buf[: self.end])
+            del self.buf[: self.end]
             self.end = self.scanned = 0
             self.since = time.monotonic()
             self.handle_one_request()  # answers malformed requests itself
@@ -206,8 +213,12 @@ class Handler(BaseHTTPRequestHandler):
             if route is None:
                 self._reply(HTTPStatus.NOT_FOUND, {"error": "not found"}, send_body)
             elif not method_allowed:
-                self._reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed", "allow": ALLOWED},
-                            send_body, headers={"Allow": ALLOWED})
+                self._reply(
+                    HTTPStatus.METHOD_NOT_ALLOWED,
+                    {"error": "method not allowed", "allow": ALLOWED},
+                    send_body,
+                    headers={"Allow": ALLOWED},
+                )
             else:
                 status, payload = route()
                 self._reply(status, payload, send_body)
@@ -228,8 +239,7 @@ class Handler(BaseHTTPRequestHandler):
     def _consume_body(self) -> bool:
         """Keep the connection usable: read a small body, refuse a large or unreadable one."""
         if self.headers.get("Transfer-Encoding"):
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": "chunked request bodies are not accepted"}, True,
-                        close=True)
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": "chunked request bodies are not accepted"}, True, close=True)
             return False
         raw = self.headers.get("Content-Length")
         if raw is None:
@@ -256,8 +266,14 @@ class Handler(BaseHTTPRequestHandler):
     def _index(self) -> tuple[HTTPStatus, dict[str, Any]]:
         return HTTPStatus.OK, {"service": SERVICE, **self.identity}
 
-    def _reply(self, status: HTTPStatus, payload: dict[str, Any], send_body: bool, close: bool = False,
-               headers: Mapping[str, str] | None = None) -> None:
+    def _reply(
+        self,
+        status: HTTPStatus,
+        payload: dict[str, Any],
+        send_body: bool,
+        close: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         body = (json.dumps(payload) + "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -293,9 +309,15 @@ class Handler(BaseHTTPRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         status = int(code) if str(code).isdigit() else code
         # A request rejected while parsing has no command or path yet.
-        log("info", "request", method=getattr(self, "command", None), path=getattr(self, "path", None),
-            status=status, duration_ms=round((time.monotonic() - self._started) * 1000, 2),
-            client=self.client_address[0])
+        log(
+            "info",
+            "request",
+            method=getattr(self, "command", None),
+            path=getattr(self, "path", None),
+            status=status,
+            duration_ms=round((time.monotonic() - self._started) * 1000, 2),
+            client=self.client_address[0],
+        )
 
     def log_message(self, format: str, *args: Any) -> None:
         log("warning", format % args, client=self.client_address[0])
@@ -445,8 +467,10 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
         log("error", "WEBAPP_PORT must be a TCP port number (1-65535)", value=raw_port)
         return 2
-    identity = {"environment": environ.get("WEBAPP_ENVIRONMENT", "unknown"),
-                "region": environ.get("WEBAPP_REGION", "unknown")}
+    identity = {
+        "environment": environ.get("WEBAPP_ENVIRONMENT", "unknown"),
+        "region": environ.get("WEBAPP_REGION", "unknown"),
+    }
     try:
         server = make_server(host, int(raw_port), from_environment(environ), identity)
     except OSError as exc:

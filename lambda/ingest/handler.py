@@ -80,9 +80,15 @@ def parse(event: Any) -> list[dict]:
             if record["eventSource"] != "aws:s3":
                 raise MalformedEvent(f"record {index} is from {record['eventSource']!r}, not aws:s3")
             s3 = record["s3"]
-            parsed.append({"event": str(record["eventName"]), "bucket": str(s3["bucket"]["name"]),
-                           "key": unquote_plus(str(s3["object"]["key"])),
-                           "version": s3["object"].get("versionId"), "size": s3["object"].get("size")})
+            parsed.append(
+                {
+                    "event": str(record["eventName"]),
+                    "bucket": str(s3["bucket"]["name"]),
+                    "key": unquote_plus(str(s3["object"]["key"])),
+                    "version": s3["object"].get("versionId"),
+                    "size": s3["object"].get("size"),
+                }
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise MalformedEvent(f"record {index} lacks {exc}") from None
     return parsed
@@ -102,7 +108,7 @@ class Ingest:
         if not key.startswith(INCOMING) or key.endswith("/"):
             log("info", "ignored: outside incoming/", request_id, key=key)
             return "ignored"
-        name = key[len(INCOMING):]
+        name = key[len(INCOMING) :]
         version = record["version"]
         if self._already_done(bucket, name, version):
             log("info", "skipped: this version was already handled", request_id, key=key, version=version)
@@ -116,10 +122,21 @@ class Ingest:
             log("warning", "quarantined", request_id, key=key, reason=reason)
             return "quarantined"
         body = self.s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))["Body"]
-        manifest = {"key": key, "size": size, "content_type": content_type, "sha256": sha256_of(body),
-                    "version_id": version, "processed_at": datetime.datetime.now(datetime.UTC).isoformat()}
-        self.s3.put_object(Bucket=bucket, Key=f"{PROCESSED}{name}.json", Body=json.dumps(manifest).encode(),
-                           ContentType="application/json", Metadata={"source-version": str(version)})
+        manifest = {
+            "key": key,
+            "size": size,
+            "content_type": content_type,
+            "sha256": sha256_of(body),
+            "version_id": version,
+            "processed_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        }
+        self.s3.put_object(
+            Bucket=bucket,
+            Key=f"{PROCESSED}{name}.json",
+            Body=json.dumps(manifest).encode(),
+            ContentType="application/json",
+            Metadata={"source-version": str(version)},
+        )
         log("info", "processed", request_id, key=key, sha256=manifest["sha256"], size=size)
         return "processed"
 
@@ -145,8 +162,13 @@ class Ingest:
 
     def _quarantine(self, bucket: str, key: str, name: str, version: str | None, reason: str) -> None:
         source = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})}
-        self.s3.copy_object(Bucket=bucket, Key=f"{QUARANTINE}{name}", CopySource=source, MetadataDirective="REPLACE",
-                            Metadata={"quarantine-reason": reason[:1024], "source-version": str(version)})
+        self.s3.copy_object(
+            Bucket=bucket,
+            Key=f"{QUARANTINE}{name}",
+            CopySource=source,
+            MetadataDirective="REPLACE",
+            Metadata={"quarantine-reason": reason[:1024], "source-version": str(version)},
+        )
         self.s3.delete_object(Bucket=bucket, Key=key)  # a delete marker; the version itself stays
 
     def _notify(self, message: str) -> None:

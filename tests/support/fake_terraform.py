@@ -74,8 +74,16 @@ def main() -> int:
     elif step == "plan":
         Path("plan.tfplan").write_text("binary plan")
     elif step == "show":
-        say(json.dumps({"format_version": "1.2", "resource_changes": [
-            {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["create"]}}]}))
+        say(
+            json.dumps(
+                {
+                    "format_version": "1.2",
+                    "resource_changes": [
+                        {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["create"]}}
+                    ],
+                }
+            )
+        )
     elif step == "output":
         say("{}")
     elif step == "apply":

@@ -86,14 +86,21 @@ def from_document(name: str, body: dict, resolve) -> Policy:
             for p in s["principals"]:
                 principals.setdefault(p["type"], ())
                 principals[p["type"]] += tuple(resolve(i) for i in p["identifiers"])
-        statements.append(Stmt(
-            sid=s.get("sid", f"#{index}"), effect=s.get("effect", "Allow"),
-            actions=tuple(s.get("actions", ())), not_actions=tuple(s.get("not_actions", ())),
-            resources=tuple(resolve(r) for r in s.get("resources", ())),
-            not_resources=tuple(resolve(r) for r in s.get("not_resources", ())),
-            principals=principals,
-            conditions=tuple(Cond(c["test"], c["variable"], tuple(resolve(v) for v in c["values"]))
-                             for c in s.get("condition", ()))))
+        statements.append(
+            Stmt(
+                sid=s.get("sid", f"#{index}"),
+                effect=s.get("effect", "Allow"),
+                actions=tuple(s.get("actions", ())),
+                not_actions=tuple(s.get("not_actions", ())),
+                resources=tuple(resolve(r) for r in s.get("resources", ())),
+                not_resources=tuple(resolve(r) for r in s.get("not_resources", ())),
+                principals=principals,
+                conditions=tuple(
+                    Cond(c["test"], c["variable"], tuple(resolve(v) for v in c["values"]))
+                    for c in s.get("condition", ())
+                ),
+            )
+        )
     return Policy(name, tuple(statements))
 
 
@@ -109,13 +116,23 @@ def from_json(name: str, document: dict, resolve) -> Policy:
             principals = {"AWS": ("*",)}
         elif principal is not None:
             principals = {t: tuple(resolve(i) for i in _tuple(ids)) for t, ids in principal.items()}
-        conditions = tuple(Cond(op, key, tuple(resolve(str(v)) for v in _tuple(values)))
-                           for op, by_key in s.get("Condition", {}).items() for key, values in by_key.items())
-        statements.append(Stmt(
-            sid=s.get("Sid", f"#{index}"), effect=s["Effect"], actions=_tuple(s.get("Action")),
-            not_actions=_tuple(s.get("NotAction")), resources=tuple(resolve(r) for r in _tuple(s.get("Resource"))),
-            not_resources=tuple(resolve(r) for r in _tuple(s.get("NotResource"))), principals=principals,
-            conditions=conditions))
+        conditions = tuple(
+            Cond(op, key, tuple(resolve(str(v)) for v in _tuple(values)))
+            for op, by_key in s.get("Condition", {}).items()
+            for key, values in by_key.items()
+        )
+        statements.append(
+            Stmt(
+                sid=s.get("Sid", f"#{index}"),
+                effect=s["Effect"],
+                actions=_tuple(s.get("Action")),
+                not_actions=_tuple(s.get("NotAction")),
+                resources=tuple(resolve(r) for r in _tuple(s.get("Resource"))),
+                not_resources=tuple(resolve(r) for r in _tuple(s.get("NotResource"))),
+                principals=principals,
+                conditions=conditions,
+            )
+        )
     return Policy(name, tuple(statements))
 
 
@@ -148,8 +165,14 @@ def resource_matches(pattern: str, resource: str) -> bool:
 
 def _numeric(a: str, b: str, op: str) -> bool:
     x, y = float(a), float(b)
-    return {"Equals": x == y, "NotEquals": x != y, "LessThan": x < y, "LessThanEquals": x <= y,
-            "GreaterThan": x > y, "GreaterThanEquals": x >= y}[op]
+    return {
+        "Equals": x == y,
+        "NotEquals": x != y,
+        "LessThan": x < y,
+        "LessThanEquals": x <= y,
+        "GreaterThan": x > y,
+        "GreaterThanEquals": x >= y,
+    }[op]
 
 
 def _one(base: str, policy_value: str, context_value: str) -> bool:
@@ -167,12 +190,17 @@ def _one(base: str, policy_value: str, context_value: str) -> bool:
     if base == "Bool":
         return context_value.lower() == policy_value.lower()
     if base.startswith("Numeric"):
-        return _numeric(context_value, policy_value, base[len("Numeric"):])
+        return _numeric(context_value, policy_value, base[len("Numeric") :])
     raise NotImplementedError(f"condition operator {base} is not modelled by tests/support/iam_eval.py")
 
 
-NEGATED = {"StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
-           "StringNotLike": "StringLike", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike"}
+NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+}
 
 
 def condition_holds(cond: Cond, context: dict[str, Any]) -> bool:
@@ -258,8 +286,9 @@ class Decision:
     allowed_by: list[tuple[str, str]] = field(default_factory=list)  # (policy, sid) of identity Allows
 
 
-def decide(request: Request, identity: Iterable[Policy], resource_policy: Policy | None, principal_arn: str,
-           account: str) -> Decision:
+def decide(
+    request: Request, identity: Iterable[Policy], resource_policy: Policy | None, principal_arn: str, account: str
+) -> Decision:
     identity = list(identity)
     for policy in identity:
         for s in policy.statements:
@@ -273,8 +302,9 @@ def decide(request: Request, identity: Iterable[Policy], resource_policy: Policy
                 if s.effect == "Deny":
                     return Decision(False, f"explicit Deny {resource_policy.name}/{s.sid}")
                 resource_grants.add(how)
-    allowed_by = [(p.name, s.sid) for p in identity for s in p.statements
-                  if s.effect == "Allow" and statement_applies(s, request)]
+    allowed_by = [
+        (p.name, s.sid) for p in identity for s in p.statements if s.effect == "Allow" and statement_applies(s, request)
+    ]
     if request.action.lower().startswith("kms:"):
         # A key policy is the gate: it must allow the caller itself, or the account (then IAM decides).
         if resource_policy is None:
@@ -329,15 +359,24 @@ class Resolver:
         if type_ == "aws_s3_bucket":
             return {"arn": f"arn:{p}:s3:::{body['bucket']}", "id": body["bucket"], "bucket": body["bucket"]}[attribute]
         if type_ == "aws_sns_topic":
-            return {"arn": f"arn:{p}:sns:{region}:{a}:{body['name']}", "id": f"arn:{p}:sns:{region}:{a}:{body['name']}",
-                    "name": body["name"]}[attribute]
+            return {
+                "arn": f"arn:{p}:sns:{region}:{a}:{body['name']}",
+                "id": f"arn:{p}:sns:{region}:{a}:{body['name']}",
+                "name": body["name"],
+            }[attribute]
         if type_ == "aws_sqs_queue":
-            return {"arn": f"arn:{p}:sqs:{region}:{a}:{body['name']}", "name": body["name"],
-                    "url": f"https://sqs.{region}.amazonaws.com/{a}/{body['name']}"}[attribute]
+            return {
+                "arn": f"arn:{p}:sqs:{region}:{a}:{body['name']}",
+                "name": body["name"],
+                "url": f"https://sqs.{region}.amazonaws.com/{a}/{body['name']}",
+            }[attribute]
         if type_ == "aws_cloudwatch_log_group":
             # The provider's `arn` has no trailing `:*` (provider v4+).
-            return {"arn": f"arn:{p}:logs:{region}:{a}:log-group:{body['name']}", "name": body["name"],
-                    "id": body["name"]}[attribute]
+            return {
+                "arn": f"arn:{p}:logs:{region}:{a}:log-group:{body['name']}",
+                "name": body["name"],
+                "id": body["name"],
+            }[attribute]
         if type_ == "aws_kms_key":
             key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{name}"))
             return {"arn": f"arn:{p}:kms:{region}:{a}:key/{key_id}", "id": key_id, "key_id": key_id}[attribute]
@@ -366,8 +405,9 @@ class Resolver:
             return provider_region(self.stack, self.body(type_, name, data=True))
         if type_ == "aws_iam_policy_document" and attribute == "json":
             raise ValueError("a policy document is read with Deployment.document, not resolved as a string")
-        raise ValueError(f"cannot resolve ${{data.{type_}.{name}.{attribute}}}: "
-                         "extend tests/support/iam_eval.py Resolver")
+        raise ValueError(
+            f"cannot resolve ${{data.{type_}.{name}.{attribute}}}: extend tests/support/iam_eval.py Resolver"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -406,8 +446,11 @@ class Deployment:
         """(role ARN, inline policies, names of attached managed policies) of an aws_iam_role."""
         body = self.resources("aws_iam_role")[logical]
         arn = f"arn:{PARTITION}:iam::{self.account}:role/{body['name']}"
-        inline = [self.document(p["policy"], p.get("name", n)) for n, p in self.resources("aws_iam_role_policy").items()
-                  if ref(p["role"])[2] == logical]
+        inline = [
+            self.document(p["policy"], p.get("name", n))
+            for n, p in self.resources("aws_iam_role_policy").items()
+            if ref(p["role"])[2] == logical
+        ]
         managed = []
         for attachment in self.resources("aws_iam_role_policy_attachment").values():
             if ref(attachment["role"])[2] != logical:
@@ -458,8 +501,11 @@ class Deployment:
     def secret_key(self, arn: str) -> str | None:
         for logical, body in self.resources("aws_db_instance").items():
             if self.resolve(f"${{aws_db_instance.{logical}.master_user_secret[0].secret_arn}}") == arn:
-                return self.resolve(body["master_user_secret_kms_key_id"]) if body.get(
-                    "master_user_secret_kms_key_id") else None
+                return (
+                    self.resolve(body["master_user_secret_kms_key_id"])
+                    if body.get("master_user_secret_kms_key_id")
+                    else None
+                )
         return self._key_of("aws_secretsmanager_secret", "arn", arn, "kms_key_id")
 
     def check(self, requests: Iterable[Request], principal_arn: str, identity: list[Policy]) -> list[str]:
@@ -491,18 +537,28 @@ class Call:
 
 
 def _base_context(deployment: Deployment, principal_arn: str) -> dict[str, Any]:
-    return {"aws:SecureTransport": "true", "aws:PrincipalArn": principal_arn,
-            "aws:PrincipalAccount": deployment.account, "aws:RequestedRegion": deployment.region}
+    return {
+        "aws:SecureTransport": "true",
+        "aws:PrincipalArn": principal_arn,
+        "aws:PrincipalAccount": deployment.account,
+        "aws:RequestedRegion": deployment.region,
+    }
 
 
-def _kms(actions: tuple[str, ...], key: str | None, service: str, d: Deployment, principal: str,
-         why: str) -> list[Request]:
+def _kms(
+    actions: tuple[str, ...], key: str | None, service: str, d: Deployment, principal: str, why: str
+) -> list[Request]:
     if key is None:
         return []
-    context = {**_base_context(d, principal), "kms:ViaService": f"{service}.{d.region}.amazonaws.com",
-               "kms:CallerAccount": d.account}
-    return [Request(a, key, tuple(sorted(context.items())), f"{why}, {service} using the key for the caller")
-            for a in actions]
+    context = {
+        **_base_context(d, principal),
+        "kms:ViaService": f"{service}.{d.region}.amazonaws.com",
+        "kms:CallerAccount": d.account,
+    }
+    return [
+        Request(a, key, tuple(sorted(context.items())), f"{why}, {service} using the key for the caller")
+        for a in actions
+    ]
 
 
 def requests_for(call: Call, d: Deployment, principal: str) -> list[Request]:
@@ -527,8 +583,14 @@ def requests_for(call: Call, d: Deployment, principal: str) -> list[Request]:
             if call.status == 404:
                 # S3 tells a caller a key is missing only if it may list the bucket: the check is
                 # s3:ListBucket on the bucket with no s3:prefix (the request has none); else 403.
-                out.append(Request("s3:ListBucket", bucket_arn, tuple(sorted({**base, "s3:TlsVersion": "1.3"}.items())),
-                                   f"{why} (a missing key is 404 only with s3:ListBucket, else 403)"))
+                out.append(
+                    Request(
+                        "s3:ListBucket",
+                        bucket_arn,
+                        tuple(sorted({**base, "s3:TlsVersion": "1.3"}.items())),
+                        f"{why} (a missing key is 404 only with s3:ListBucket, else 403)",
+                    )
+                )
             if call.operation == "GetObject" and call.status == 200:
                 out += _kms(("kms:Decrypt",), kms_key, "s3", d, principal, why)
             return out
@@ -546,12 +608,17 @@ def requests_for(call: Call, d: Deployment, principal: str) -> list[Request]:
                 bucket_name, _, key = unquote(path).lstrip("/").partition("/")
                 source = {"Bucket": bucket_name, "Key": key, **({"VersionId": query} if query else {})}
             source_arn = f"arn:{PARTITION}:s3:::{source['Bucket']}/{source['Key']}"
-            out = [req("s3:GetObjectVersion" if "VersionId" in source else "s3:GetObject", source_arn),
-                   req("s3:PutObject", key_arn)]
+            out = [
+                req("s3:GetObjectVersion" if "VersionId" in source else "s3:GetObject", source_arn),
+                req("s3:PutObject", key_arn),
+            ]
             if "Tagging" in p:
                 out.append(req("s3:PutObjectTagging", key_arn))
-            return (out + _kms(("kms:Decrypt",), d.bucket_key(source["Bucket"]), "s3", d, principal, why)
-                    + _kms(("kms:GenerateDataKey",), kms_key, "s3", d, principal, why))
+            return (
+                out
+                + _kms(("kms:Decrypt",), d.bucket_key(source["Bucket"]), "s3", d, principal, why)
+                + _kms(("kms:GenerateDataKey",), kms_key, "s3", d, principal, why)
+            )
         if call.operation == "DeleteObject":
             return [req("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", key_arn)]
         if call.operation in ("ListObjectsV2", "ListObjects"):
@@ -559,24 +626,32 @@ def requests_for(call: Call, d: Deployment, principal: str) -> list[Request]:
             return [req("s3:ListBucket", bucket_arn, **extra)]
     if call.service == "sns" and call.operation == "Publish":
         topic = p["TopicArn"]
-        return [req("sns:Publish", topic),
-                *_kms(("kms:GenerateDataKey", "kms:Decrypt"), d.topic_key(topic), "sns", d, principal, why)]
+        return [
+            req("sns:Publish", topic),
+            *_kms(("kms:GenerateDataKey", "kms:Decrypt"), d.topic_key(topic), "sns", d, principal, why),
+        ]
     if call.service == "sqs" and call.operation == "SendMessage":
         queue = p["QueueArn"]
-        return [req("sqs:SendMessage", queue),
-                *_kms(("kms:GenerateDataKey", "kms:Decrypt"), d.queue_key(queue), "sqs", d, principal, why)]
+        return [
+            req("sqs:SendMessage", queue),
+            *_kms(("kms:GenerateDataKey", "kms:Decrypt"), d.queue_key(queue), "sqs", d, principal, why),
+        ]
     if call.service == "secretsmanager" and call.operation == "GetSecretValue":
         secret = p["SecretId"]
         assert secret.startswith("arn:"), "the code names its secret by ARN (a name would need a lookup)"
-        return [req("secretsmanager:GetSecretValue", secret),
-                *_kms(("kms:Decrypt",), d.secret_key(secret), "secretsmanager", d, principal, why)]
+        return [
+            req("secretsmanager:GetSecretValue", secret),
+            *_kms(("kms:Decrypt",), d.secret_key(secret), "secretsmanager", d, principal, why),
+        ]
     if call.service == "logs" and call.operation in ("CreateLogStream", "PutLogEvents"):
         group = p["logGroupName"]
         stream = p.get("logStreamName", "stream")
         arn = f"arn:{PARTITION}:logs:{d.region}:{d.account}:log-group:{group}:log-stream:{stream}"
         return [req(f"logs:{call.operation}", arn)]
-    raise NotImplementedError(f"no IAM mapping for {call.service}.{call.operation}: add one to "
-                              "tests/support/iam_eval.py requests_for (from AWS's Service Authorization Reference)")
+    raise NotImplementedError(
+        f"no IAM mapping for {call.service}.{call.operation}: add one to "
+        "tests/support/iam_eval.py requests_for (from AWS's Service Authorization Reference)"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -598,8 +673,11 @@ class Recorder:
 
     def _before(self, params, model, context, **_):
         context["iam_eval"] = id(context)
-        self._pending[id(context)] = (model.service_model.service_name, model.name, json.loads(json.dumps(
-            {k: v for k, v in params.items() if k != "Body"}, default=str)))
+        self._pending[id(context)] = (
+            model.service_model.service_name,
+            model.name,
+            json.loads(json.dumps({k: v for k, v in params.items() if k != "Body"}, default=str)),
+        )
 
     def _after(self, http_response, parsed, model, context, **_):
         pending = self._pending.pop(context.get("iam_eval"), None)
@@ -665,7 +743,11 @@ def unused_grants(policies: list[Policy], requests: list[Request]) -> list[str]:
                 continue
             for action in s.actions:
                 for resource in s.resources or ("*",):
-                    if not any(action_matches(action, r.action) and resource_matches(resource, r.resource)
-                               and all(condition_holds(c, r.ctx) for c in s.conditions) for r in requests):
+                    if not any(
+                        action_matches(action, r.action)
+                        and resource_matches(resource, r.resource)
+                        and all(condition_holds(c, r.ctx) for c in s.conditions)
+                        for r in requests
+                    ):
                         unused.append(f"{policy.name}/{s.sid}: {action} on {resource}")
     return unused

@@ -4,11 +4,26 @@ that parametrize over the synthesized stacks."""
 
 from __future__ import annotations
 
-REGIONAL = ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2", "prod-us-east-1",
-            "prod-us-west-2"]
+REGIONAL = [
+    "dev-us-east-1",
+    "dev-us-west-2",
+    "staging-us-east-1",
+    "staging-us-west-2",
+    "prod-us-east-1",
+    "prod-us-west-2",
+]
 EDGE = ["dev-global", "staging-global", "prod-global"]
-EXPECTED = ["dev-us-east-1", "dev-us-west-2", "dev-global", "staging-us-east-1", "staging-us-west-2",
-            "staging-global", "prod-us-east-1", "prod-us-west-2", "prod-global"]
+EXPECTED = [
+    "dev-us-east-1",
+    "dev-us-west-2",
+    "dev-global",
+    "staging-us-east-1",
+    "staging-us-west-2",
+    "staging-global",
+    "prod-us-east-1",
+    "prod-us-west-2",
+    "prod-global",
+]
 
 
 def env_of(config, name):

@@ -34,7 +34,7 @@ def user_data(stack) -> str:
     wrapper = '${base64encode("'
     if value.startswith(wrapper):
         assert value.endswith('")}')
-        return json.loads('"' + value[len(wrapper):-3] + '"')  # an HCL string literal, JSON-compatible escapes
+        return json.loads('"' + value[len(wrapper) : -3] + '"')  # an HCL string literal, JSON-compatible escapes
     return base64.b64decode(value).decode()
 
 

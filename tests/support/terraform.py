@@ -17,18 +17,24 @@ from pathlib import Path
 
 INTERRUPTIBLE = Path(__file__).with_name("fake_terraform.py")
 
-CREATE = {"format_version": "1.2", "resource_changes": [
-    {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["create"]}},
-    {"address": "aws_security_group.web", "type": "aws_security_group", "change": {"actions": ["update"]}},
-    {"address": "aws_s3_bucket.logs", "type": "aws_s3_bucket", "change": {"actions": ["no-op"]}},
-]}
+CREATE = {
+    "format_version": "1.2",
+    "resource_changes": [
+        {"address": "aws_vpc.network", "type": "aws_vpc", "change": {"actions": ["create"]}},
+        {"address": "aws_security_group.web", "type": "aws_security_group", "change": {"actions": ["update"]}},
+        {"address": "aws_s3_bucket.logs", "type": "aws_s3_bucket", "change": {"actions": ["no-op"]}},
+    ],
+}
 # A plan that replaces the database: destructive, so deploy refuses it and review exits 3.
-DESTROY_DB = {"format_version": "1.2", "resource_changes": [
-    {"address": "aws_db_instance.db", "type": "aws_db_instance", "change": {"actions": ["delete", "create"]}},
-]}
+DESTROY_DB = {
+    "format_version": "1.2",
+    "resource_changes": [
+        {"address": "aws_db_instance.db", "type": "aws_db_instance", "change": {"actions": ["delete", "create"]}},
+    ],
+}
 """The plan FakeTerraform shows unless told otherwise: one create, one update, one no-op."""
 
-FAKE = '''#!{python}
+FAKE = """#!{python}
 import json, os, sys
 from pathlib import Path
 here = Path(__file__).resolve().parent
@@ -49,7 +55,7 @@ elif step == "show":
     print(json.dumps(behavior.get("plans", {{}}).get(stack, behavior["default_plan"])))
 elif step == "output":
     print(json.dumps({{k: {{"value": v}} for k, v in behavior.get("outputs", {{}}).get(stack, {{}}).items()}}))
-'''
+"""
 
 
 class FakeTerraform:

@@ -84,7 +84,7 @@ def policy_document(stack: dict, value: str) -> list[dict]:
 def jsonencoded(value: str) -> Any:
     """Parse a `${jsonencode({...})}` expression as cdktf renders it (`"key" = value`)."""
     assert value.startswith("${jsonencode(") and value.endswith(")}"), value[:40]
-    body = value[len("${jsonencode("):-2].replace('" = ', '": ')
+    body = value[len("${jsonencode(") : -2].replace('" = ', '": ')
     # A value that is only a reference is rendered bare (`[data.aws_x.y.z]`): quote it back.
     body = re.sub(r"(?<=[\[\s:,])((?:data\.)?aws_[a-z0-9_]+\.[A-Za-z0-9_\-]+\.[a-z_]+)(?=[\],\s}])", r'"${\1}"', body)
     return json.loads(body)

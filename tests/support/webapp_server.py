@@ -18,8 +18,9 @@ def running(database: DatabaseCheck | None = None):
     """Yields (port, the server's captured stdout log) while the server runs in a thread."""
     logs = io.StringIO()
     with redirect_stdout(logs):
-        srv = server.make_server("127.0.0.1", 0, database or NotConfigured(),
-                                 {"environment": "dev", "region": "us-east-1"})
+        srv = server.make_server(
+            "127.0.0.1", 0, database or NotConfigured(), {"environment": "dev", "region": "us-east-1"}
+        )
         thread = threading.Thread(target=srv.serve_forever, daemon=True)
         thread.start()
         try:
