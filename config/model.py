@@ -71,6 +71,7 @@ class Environment:
     name: str
     account_id: str
     regions: tuple[str, ...]
+    writer_region: str  # resolved: the first of `regions` unless set (`failover` sets it)
     profile: Profile
     scaling: Scaling
     database: Database
@@ -118,7 +119,15 @@ class Environment:
 
     @property
     def primary_region(self) -> str:
-        return self.regions[0]
+        """The region holding the database writer, the DNS primary and the stack every other
+        region's stack deploys after: `writer_region`, which `failover` moves."""
+        return self.writer_region
+
+    @property
+    def failover_order(self) -> tuple[str, ...]:
+        """The regions in the order traffic falls back through them: the writer first, then the
+        others in the order `regions` lists them."""
+        return (self.writer_region, *(r for r in self.regions if r != self.writer_region))
 
     def is_primary(self, region: str) -> bool:
         return region == self.primary_region

@@ -91,7 +91,9 @@ class EdgeStack(PlatformStack):
                 viewer_names=viewer_names,
                 origin_name=env.origin_domain,
                 group_origin_names=origin_group_names(
-                    env.origin_domain, tuple(env.regional_origin_domain(r) for r in env.regions), env.dns.routing_policy
+                    env.origin_domain,
+                    tuple(env.regional_origin_domain(r) for r in env.failover_order),
+                    env.dns.routing_policy,
                 ),
                 static_paths=env.static_paths,
                 certificate_arn=self.certificate.arn,

@@ -202,7 +202,7 @@ class RegionalStack(PlatformStack):
             ),
         )
         db = self.database
-        if env.database.backup_replication and len(env.regions) > 1 and region == env.regions[1]:
+        if env.database.backup_replication and len(env.regions) > 1 and region == env.failover_order[1]:
             BackupReplica(
                 self,
                 "database-backups",
@@ -255,7 +255,7 @@ class RegionalStack(PlatformStack):
                 namer=n,
                 zone_id=zone_id,
                 region=region,
-                regions=env.regions,
+                regions=env.failover_order,  # the writer first: the failover PRIMARY
                 settings=env.dns,
                 origin_name=shared,
                 regional_name=own,
