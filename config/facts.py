@@ -15,6 +15,9 @@ from enum import StrEnum
 
 DATABASE_PORT = 5432  # PostgreSQL's port: the RDS instance, its security group, the web tier's egress
 DATABASE_NAME = "app"  # the database RDS creates, which the web tier connects to
+# The database role the application connects as, with IAM database authentication (granted rds_iam):
+# the webapp creates it on the writer; the instance role may `rds-db:connect` as exactly this user.
+DATABASE_APP_USER = "webapp"
 
 # The CloudWatch alarms of each region (modules/alarms.py), by service word: `smoke` checks each exists.
 ALARM_CPU_HIGH = "cpu-high"
