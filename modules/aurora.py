@@ -1,0 +1,347 @@
+"""An Aurora PostgreSQL global database (`database_topology = "aurora_global"`): one writer
+cluster in the writer region, a secondary cluster in every other region, replicated by Aurora's
+storage layer (typically under a second behind) instead of PostgreSQL's WAL stream.
+
+- The global cluster (`<env>-global-db[suffix]`, the naming helper's environment-wide name) is
+  created by the writer region's stack, which deploys first; every other region's stack joins
+  its secondary cluster to it by that identifier, so no stack reads another's state.
+- Every cluster: encrypted with its own region's key (a secondary must name a key of its region),
+  on the isolated database subnets, never public, a security group admitting 5432 from the
+  application only, a cluster parameter group forcing TLS (`rds.force_ssl`) with the same logging
+  as the RDS instances, IAM database authentication, backups per environment, tags copied to
+  snapshots, PostgreSQL logs exported into a log group created here first (retention, key).
+- Instances: the environment's instance class, which must be memory-optimized (Aurora global
+  databases run on db.r*/db.x2g; the loader refuses others); two per cluster with `db_multi_az`
+  (a reader in another zone that Aurora promotes on a zonal failure), one otherwise; Performance
+  Insights with the key and enhanced monitoring per the settings.
+- Credentials: AWS does not let RDS manage the master password of a global database's cluster,
+  so the scheme of modules/database.py applies: the application connects as
+  `DATABASE_APP_USER` with IAM database authentication everywhere (a token signed locally, no
+  call to another region); the writer's master password comes from an ephemeral random password,
+  given to RDS write-only (`master_password_wo`) and written write-only into a bootstrap secret
+  in the writer region only. A secondary has no username, database name or password: Aurora
+  replicates them. Nothing secret reaches state, plans or outputs.
+- After a switchover or failover the roles swap outside Terraform. Everything that differs
+  between a writer's configuration and a secondary's and that AWS fixes at creation (the global
+  cluster membership, source region, master username, database name, engine version) is ignored
+  after creation, so the next synth, with `writer_region` moved, never replaces a cluster; the
+  new writer gets a fresh master password and its own bootstrap secret, as with RDS promotion.
+- The engine version: `db_engine_version` is a PostgreSQL major version; Aurora takes a full
+  version, so AURORA_POSTGRES_VERSIONS maps each major to the version a new global database
+  starts at. Minor upgrades are then Aurora's (automatic, in the maintenance window) and a major
+  upgrade is an operation on the global cluster, so Terraform ignores the version afterwards
+  instead of fighting either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf import TerraformResourceLifecycle, TerraformStack
+from constructs import Construct
+
+from config import groups
+from config.errors import ConfigError
+from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
+from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
+from modules import aws
+from modules.kms import EncryptionKey, ImportedKey
+from modules.policy import attach_managed, trust
+
+ENGINE = "aurora-postgresql"
+PORT = DATABASE_PORT
+LOGS = ("postgresql",)  # what Aurora PostgreSQL exports (it has no separate upgrade log)
+MASTER_USERNAME = "app_admin"  # not a secret; break-glass and the application role's creation only
+WRITER = "writer"
+REPLICA = "replica"
+# The master password's generation: raising it makes the next apply set a new password on the
+# writer and store it in the bootstrap secret (both write-only attributes follow their version).
+CREDENTIAL_VERSION = 1
+PASSWORD_LENGTH = 40  # letters and digits only (no quoting trouble in psql or a URI)
+EPHEMERAL_GENERATOR = "aws_secretsmanager_random_password"
+# PostgreSQL major version -> the Aurora PostgreSQL version a new global database is created
+# with (versions AWS released for Aurora PostgreSQL and lists as upgrade targets; global
+# databases support every current Aurora PostgreSQL major). Only the major matters afterwards.
+AURORA_POSTGRES_VERSIONS = {"13": "13.18", "14": "14.15", "15": "15.10", "16": "16.6", "17": "17.4"}
+# What a cluster's writer and secondary configurations differ in, fixed by AWS at creation:
+# ignored afterwards, so moving the writer never replaces a cluster (see the docstring).
+ROLE_ATTRIBUTES = (
+    "engine_version",
+    "global_cluster_identifier",
+    "replication_source_identifier",
+    "source_region",
+    "master_username",
+    "database_name",
+)
+
+
+def aurora_version(major: str) -> str:
+    """The Aurora PostgreSQL version for a PostgreSQL major version, or a clear error."""
+    try:
+        return AURORA_POSTGRES_VERSIONS[major]
+    except KeyError:
+        known = ", ".join(AURORA_POSTGRES_VERSIONS)
+        raise ConfigError(
+            [
+                f"db_engine_version = {major!r}: Aurora PostgreSQL has no version {major} this tool knows "
+                f"(database_topology = aurora_global supports {known})"
+            ]
+        ) from None
+
+
+@dataclass(frozen=True)
+class AuroraGlobalProps:
+    namer: Namer
+    global_namer: Namer  # the environment-wide namer (`<env>-global-...`): the global cluster's name
+    region: str  # this stack's region
+    writer_region: str  # the writer's region: secondaries replicate from it
+    vpc_id: str
+    subnet_ids: list[str]  # the isolated database tier
+    kms_key: EncryptionKey | ImportedKey  # this region's key: storage, logs, secret, insights
+    settings: groups.Database  # the environment's database settings, whole
+    deletion_protection: bool
+    log_retention_days: int
+    account_token: str  # the account as Terraform reads it (the IAM authentication ARN)
+    partition: str
+    secret_recovery_window_days: int  # the bootstrap secret's; 0 deletes it at once (force_destroy)
+
+    @property
+    def writer(self) -> bool:
+        return self.region == self.writer_region
+
+
+class AuroraGlobal(Construct):
+    """This region's member of the environment's Aurora global database.
+
+    Exposes what modules/database.py's `Database` exposes, so the stack, the instances and the
+    alarms need not know which topology they run on: `role` (WRITER or REPLICA),
+    `security_group`, `bootstrap_secret_arn` (None on a secondary), `endpoint` (host:port),
+    `address` (the writer endpoint in the writer region, the reader endpoint elsewhere), `port`,
+    `name`, `app_user`, `connect_arn`, `allow_from`; and `cluster`, `instances`,
+    `cluster_identifier`, `global_cluster_identifier`, `global_cluster` (the writer's only)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: AuroraGlobalProps):
+        super().__init__(scope, construct_id)
+        p, n, db = props, props.namer, props.settings
+        self.props = props
+        self.role = WRITER if p.writer else REPLICA
+        version = aurora_version(db.engine_version)
+        self.security_group = aws.security_group.SecurityGroup(
+            self,
+            "sg",
+            name=n.name("db", "security_group"),
+            vpc_id=p.vpc_id,
+            description=f"PostgreSQL: {PORT} from the application only",
+            tags=n.resource_tags("db", "security_group"),
+        )
+        subnets = aws.db_subnet_group.DbSubnetGroup(
+            self,
+            "subnets",
+            name=n.name("db", "db_subnet_group"),
+            subnet_ids=p.subnet_ids,
+            description="Isolated database subnets (no route beyond the VPC)",
+            tags=n.resource_tags("db-subnets"),
+        )
+        family = f"{ENGINE}{db.engine_version}"
+        pg = aws.rds_cluster_parameter_group
+        parameters = pg.RdsClusterParameterGroup(
+            self,
+            "parameters",
+            name=n.name(f"db-{family}", "db_parameter_group"),
+            family=family,
+            description="TLS only; log slow statements, connections and DDL",
+            parameter=[
+                pg.RdsClusterParameterGroupParameter(name=k, value=v, apply_method="pending-reboot")
+                for k, v in (
+                    ("rds.force_ssl", "1"),
+                    ("log_min_duration_statement", "1000"),
+                    ("log_connections", "1"),
+                    ("log_disconnections", "1"),
+                    ("log_lock_waits", "1"),
+                    ("log_statement", "ddl"),
+                )
+            ],
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),  # a new family on major upgrades
+            tags=n.resource_tags(f"db-{family}", "db_parameter_group"),
+        )
+        self.cluster_identifier = n.name("db", "rds")
+        self.global_cluster_identifier = p.global_namer.name("db", "rds")
+        p.kms_key.grant_via_service("rds")
+        # Aurora names its exported log groups itself (/aws/rds/cluster/<identifier>/<log>).
+        p.kms_key.admit_log_group(f"{RDS_CLUSTER_LOG_GROUP_PREFIX}{n.prefix}")
+        log_groups = [
+            aws.cloudwatch_log_group.CloudwatchLogGroup(
+                self,
+                f"log-{log}",
+                name=rds_cluster_log_group(self.cluster_identifier, log),
+                retention_in_days=p.log_retention_days,
+                kms_key_id=p.kms_key.arn,
+                tags=n.resource_tags(f"db-{log}-logs", "log_group"),
+            )
+            for log in LOGS
+        ]
+        monitoring = aws.iam_role.IamRole(
+            self,
+            "monitoring",
+            name=n.name("db-monitoring", "iam_role"),
+            max_session_duration=3600,
+            assume_role_policy=trust(
+                self, "monitoring-trust", "RdsMonitoringAssumes", "monitoring.rds.amazonaws.com"
+            ).json,
+            description="RDS enhanced monitoring",
+            tags=n.resource_tags("db-monitoring", "iam_role"),
+        )
+        attachment = attach_managed(self, "monitoring", monitoring.name, "AmazonRDSEnhancedMonitoringRole")
+        self.global_cluster = None
+        if p.writer:
+            self.global_cluster = aws.rds_global_cluster.RdsGlobalCluster(
+                self,
+                "global",
+                global_cluster_identifier=self.global_cluster_identifier,
+                engine=ENGINE,
+                engine_version=version,
+                storage_encrypted=True,
+                deletion_protection=p.deletion_protection,
+                lifecycle=TerraformResourceLifecycle(ignore_changes=["engine_version"]),
+                tags=p.global_namer.resource_tags("db", "rds"),
+            )
+        common = dict(
+            cluster_identifier=self.cluster_identifier,
+            engine=ENGINE,
+            engine_version=version,
+            global_cluster_identifier=self.global_cluster_identifier,
+            port=PORT,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[self.security_group.id],
+            db_cluster_parameter_group_name=parameters.name,
+            storage_encrypted=True,
+            kms_key_id=p.kms_key.arn,  # a secondary must name its own region's key
+            backup_retention_period=db.backup_retention_days,
+            preferred_backup_window="03:00-04:00",
+            preferred_maintenance_window="sun:04:30-sun:05:30",
+            copy_tags_to_snapshot=True,
+            delete_automated_backups=False,
+            deletion_protection=p.deletion_protection,
+            iam_database_authentication_enabled=True,
+            enabled_cloudwatch_logs_exports=list(LOGS),
+            allow_major_version_upgrade=False,
+            lifecycle=TerraformResourceLifecycle(ignore_changes=list(ROLE_ATTRIBUTES)),
+            tags=n.resource_tags("db", "rds"),
+        )
+        self.bootstrap_secret_arn: str | None = None
+        if p.writer:
+            password = self._master_password(construct_id)
+            self.cluster = aws.rds_cluster.RdsCluster(
+                self,
+                "cluster",
+                database_name=DATABASE_NAME,
+                master_username=MASTER_USERNAME,
+                master_password_wo=f"${{{password}}}",
+                master_password_wo_version=CREDENTIAL_VERSION,
+                skip_final_snapshot=db.skip_final_snapshot,
+                final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
+                depends_on=[self.global_cluster, *log_groups],
+                **common,
+            )
+            self.bootstrap_secret_arn = self._bootstrap_secret(password)
+        else:
+            # Joins the writer's global cluster (created by the writer region's stack, which
+            # deploys first). No credentials or database name: Aurora replicates them. No final
+            # snapshot: the writer's holds the same data.
+            self.cluster = aws.rds_cluster.RdsCluster(
+                self,
+                "cluster",
+                source_region=p.writer_region,
+                skip_final_snapshot=True,
+                depends_on=log_groups,
+                **common,
+            )
+        self.instances = [
+            aws.rds_cluster_instance.RdsClusterInstance(
+                self,
+                f"instance-{index}",
+                identifier=n.name(f"db-{index}", "rds"),
+                cluster_identifier=self.cluster.id,
+                engine=ENGINE,
+                instance_class=db.instance_class,
+                db_subnet_group_name=subnets.name,
+                publicly_accessible=False,
+                auto_minor_version_upgrade=True,
+                preferred_maintenance_window="sun:04:30-sun:05:30",
+                promotion_tier=index,
+                copy_tags_to_snapshot=True,
+                ca_cert_identifier="rds-ca-rsa2048-g1",
+                performance_insights_enabled=db.performance_insights,
+                performance_insights_kms_key_id=p.kms_key.arn if db.performance_insights else None,
+                performance_insights_retention_period=7 if db.performance_insights else None,
+                monitoring_interval=60,
+                monitoring_role_arn=monitoring.arn,
+                depends_on=[attachment],
+                tags=n.resource_tags(f"db-{index}", "rds"),
+            )
+            for index in range(1, (2 if db.multi_az else 1) + 1)
+        ]
+        # The writer region's application writes; elsewhere it reads from the local secondary
+        # (Aurora's reader endpoint spreads over the secondary's instances).
+        self.address: str = self.cluster.endpoint if p.writer else self.cluster.reader_endpoint
+        self.port = PORT
+        self.endpoint = f"{self.address}:{PORT}"
+        self.name = DATABASE_NAME
+        self.app_user = DATABASE_APP_USER
+        # IAM database authentication on Aurora names the cluster's resource id, in this region.
+        self.connect_arn: str = (
+            f"arn:{p.partition}:rds-db:{p.region}:{p.account_token}:dbuser:"
+            f"{self.cluster.cluster_resource_id}/{DATABASE_APP_USER}"
+        )
+        self._namer = n
+        self._clients = 0
+
+    def _master_password(self, construct_id: str) -> str:
+        """A reference to an ephemeral random password: opened on every plan and apply, never in
+        state or plan files, usable only by write-only attributes. cdktf has no class for
+        ephemeral resources, so the block is written into the stack's JSON directly."""
+        logical = f"{construct_id.replace('-', '_')}_master_password"
+        TerraformStack.of(self).add_override(
+            f"ephemeral.{EPHEMERAL_GENERATOR}.{logical}",
+            {"password_length": PASSWORD_LENGTH, "exclude_punctuation": True, "require_each_included_type": True},
+        )
+        return f"ephemeral.{EPHEMERAL_GENERATOR}.{logical}.random_password"  # an expression, not yet "${...}"
+
+    def _bootstrap_secret(self, password: str) -> str:
+        """The master credentials, written write-only into a secret of the writer's region
+        encrypted with the key: the writer region's instances read it once to create the
+        application role, which reaches the secondaries by replication."""
+        p, n = self.props, self.props.namer
+        p.kms_key.grant_via_service("secretsmanager")
+        secret = aws.secretsmanager_secret.SecretsmanagerSecret(
+            self,
+            "bootstrap",
+            name=n.name("db-bootstrap", "secret"),
+            description="PostgreSQL master credentials: the application creates its IAM-authenticated role with them",
+            kms_key_id=p.kms_key.arn,
+            recovery_window_in_days=p.secret_recovery_window_days,
+            tags=n.resource_tags("db-bootstrap", "secret"),
+        )
+        aws.secretsmanager_secret_version.SecretsmanagerSecretVersion(
+            self,
+            "bootstrap-value",
+            secret_id=secret.id,
+            secret_string_wo=f'${{jsonencode({{"username" = "{MASTER_USERNAME}", "password" = {password}}})}}',
+            secret_string_wo_version=CREDENTIAL_VERSION,
+        )
+        return secret.arn
+
+    def allow_from(self, security_group_id: str) -> None:
+        """Admit 5432 from one client security group (the web instances')."""
+        self._clients += 1
+        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
+            self,
+            f"postgres-from-{self._clients}",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=security_group_id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            description="PostgreSQL from the application",
+            tags=self._namer.resource_tags(f"db-from-{self._clients}"),
+        )
