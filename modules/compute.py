@@ -56,6 +56,9 @@ class ComputeProps:
     instance_count: float  # the Terraform variable's value (a token), bounded by the scaling settings
     kms_key: EncryptionKey | ImportedKey  # volumes and the secret; Compute grants itself their use
     secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets the application reads
+    # `rds-db:connect` ARNs (arn:...:rds-db:<region>:<account>:dbuser:<resource id>/<user>): the
+    # database users the application may sign IAM authentication tokens for
+    db_connect_arns: tuple[str, ...] = ()
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
 
 
@@ -155,27 +158,28 @@ class Compute(Construct):
             name=n.name("web", "iam_role"),
             assume_role_policy=trust_policy.json,
             max_session_duration=3600,
-            description="Web instances: SSM and the application's own secret",
+            description="Web instances: SSM, their database user and the application's own secret",
             tags=n.resource_tags("web", "iam_role"),
         )
         for policy in MANAGED_POLICIES:
             attach_managed(self, policy, self.role.name, policy)
+        statements = []
+        if p.db_connect_arns:
+            statements.append(Statement("ConnectToDatabase", ("rds-db:connect",), p.db_connect_arns))
         if p.secret_arns:
-            grant = document(
-                self,
-                "app-policy",
-                [
-                    Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
-                    Statement(
-                        "DecryptOwnSecret",
-                        ("kms:Decrypt",),
-                        (p.kms_key.arn,),
-                        conditions=(
-                            Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),
-                        ),
+            statements += [
+                Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
+                Statement(
+                    "DecryptOwnSecret",
+                    ("kms:Decrypt",),
+                    (p.kms_key.arn,),
+                    conditions=(
+                        Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),
                     ),
-                ],
-            )
+                ),
+            ]
+        if statements:
+            grant = document(self, "app-policy", statements)
             aws.iam_role_policy.IamRolePolicy(
                 self, "app", name=n.name("web-app", "iam_policy"), role=self.role.id, policy=grant.json
             )

@@ -7,6 +7,7 @@ from pathlib import Path
 from cdktf import TerraformOutput, TerraformVariable, TerraformVariableValidationConfig
 from constructs import Construct
 
+from config.choices import DatabaseTopology
 from config.model import Config, Environment, StackSpec
 from modules import dns
 from modules.alarms import WebAlarms, WebAlarmsProps
@@ -15,7 +16,7 @@ from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
 from modules.config_recorder import ConfigRules, ConfigRulesProps
-from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps
+from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps, instance_arn
 from modules.dns_failover import RegionalDns, RegionalDnsProps, standby_name
 from modules.ingest import Ingest, IngestProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
@@ -188,31 +189,8 @@ class RegionalStack(PlatformStack):
             ),
         )
         lb = self.load_balancer
-        self.database = Database(
-            self,
-            "database",
-            DatabaseProps(
-                namer=n,
-                vpc_id=self.network.vpc.id,
-                subnet_ids=self.network.subnet_ids["db"],
-                kms_key=self.key,
-                settings=env.database,
-                deletion_protection=env.deletion_protection,
-                log_retention_days=env.log_retention_days,
-            ),
-        )
+        self.database = self._database()
         db = self.database
-        if env.database.backup_replication and len(env.regions) > 1 and region == env.failover_order[1]:
-            BackupReplica(
-                self,
-                "database-backups",
-                BackupReplicaProps(
-                    source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
-                    source_provider=self.provider_in(env.primary_region),
-                    kms_key=self.key,
-                    settings=env.database,
-                ),
-            )
         self.compute = Compute(
             self,
             "web",
@@ -229,14 +207,9 @@ class RegionalStack(PlatformStack):
                 scaling=env.scaling,
                 instance_count=self.instance_count.number_value,
                 kms_key=self.key,
-                secret_arns=(db.secret_arn,),
-                # Where the database is and which secret holds its credentials; never the password.
-                app_environment={
-                    "WEBAPP_DB_SECRET_ARN": db.secret_arn,
-                    "WEBAPP_DB_HOST": db.address,
-                    "WEBAPP_DB_PORT": str(db.port),
-                    "WEBAPP_DB_NAME": db.name,
-                },
+                db_connect_arns=(db.connect_arn,),
+                secret_arns=(db.bootstrap_secret_arn,) if db.bootstrap_secret_arn else (),
+                app_environment=self._database_environment(),
             ),
         )
         # The load balancer's only way out: to the instances' service port.
@@ -278,6 +251,74 @@ class RegionalStack(PlatformStack):
                 error_threshold=env.alb_5xx_threshold,
             ),
         )
+
+    def _database(self) -> Database:
+        """This region's database: the writer in the writer region, a cross-region read replica of
+        it elsewhere (`database_topology = "replica"`), or a writer of its own in every region
+        (`independent`). A replica names the writer by ARN, built from the naming helper's
+        identifier: the writer region's stack deploys first (stacks/app.py `deploys_after`)."""
+        env, region = self.env, self.spec.region
+        topology = env.database.topology
+        if topology is DatabaseTopology.AURORA_GLOBAL:
+            raise NotImplementedError(
+                f"{env.name}: database_topology = aurora_global has no stack code yet; choose replica or independent"
+            )
+        replicate_from = None
+        if topology is DatabaseTopology.REPLICA and not env.is_primary(region):
+            writer = self.config.namer(env, env.primary_region).name("db", "rds")
+            replicate_from = instance_arn(self.partition, env.primary_region, self.account_token, writer)
+        database = Database(
+            self,
+            "database",
+            DatabaseProps(
+                namer=self.namer,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.subnet_ids["db"],
+                kms_key=self.key,
+                settings=env.database,
+                deletion_protection=env.deletion_protection,
+                log_retention_days=env.log_retention_days,
+                region=region,
+                account_token=self.account_token,
+                partition=self.partition,
+                secret_recovery_window_days=0 if env.force_destroy else 30,
+                replicate_from=replicate_from,
+            ),
+        )
+        # A copy of the writer's automated backups in the next region: with independent databases
+        # the only copy of the writer region's data elsewhere. A replica already holds the data
+        # (and keeps backups of its own), so the copy would only add cost.
+        if (
+            topology is DatabaseTopology.INDEPENDENT
+            and env.database.backup_replication
+            and len(env.regions) > 1
+            and region == env.failover_order[1]
+        ):
+            BackupReplica(
+                self,
+                "database-backups",
+                BackupReplicaProps(
+                    source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
+                    source_provider=self.provider_in(env.primary_region),
+                    kms_key=self.key,
+                    settings=env.database,
+                ),
+            )
+        return database
+
+    def _database_environment(self) -> dict[str, str]:
+        """Where the instances' database is and as whom they connect (IAM authentication); the
+        bootstrap secret's ARN only where the secret is (a writer). Never a password."""
+        db = self.database
+        environment = {
+            "WEBAPP_DB_HOST": db.address,
+            "WEBAPP_DB_PORT": str(db.port),
+            "WEBAPP_DB_NAME": db.name,
+            "WEBAPP_DB_USER": db.app_user,
+        }
+        if db.bootstrap_secret_arn:
+            environment["WEBAPP_DB_BOOTSTRAP_SECRET_ARN"] = db.bootstrap_secret_arn
+        return environment
 
     def lifecycle(self, current_expire_days: int | None = None) -> Lifecycle:
         return Lifecycle.of(self.env.lifecycle, current_expire_days)
@@ -328,14 +369,22 @@ class RegionalStack(PlatformStack):
             self,
             "db_endpoint",
             value=self.database.endpoint,
-            description="PostgreSQL endpoint (host:port); credentials are in db_secret_arn",
+            description="PostgreSQL endpoint (host:port) of this region's database; the application "
+            "connects with IAM database authentication",
         )
         TerraformOutput(
             self,
-            "db_secret_arn",
-            value=self.database.secret_arn,
-            description="ARN of the RDS-managed master secret (the ARN, never the value)",
+            "db_role",
+            value=self.database.role,
+            description="This region's database: writer, or a read replica of the writer region's",
         )
+        if self.database.bootstrap_secret_arn:
+            TerraformOutput(
+                self,
+                "db_bootstrap_secret_arn",
+                value=self.database.bootstrap_secret_arn,
+                description="ARN of the secret holding the writer's master credentials (the ARN, never the value)",
+            )
         TerraformOutput(
             self,
             "ingest_bucket_name",

@@ -87,11 +87,17 @@ def test_instance_role_is_least_privilege(synthesized, name):
         if refers_to(p["role"], "aws_iam_role", role_name, "id")
     ]
     statements = {s["sid"]: s for s in policy_document(stack, inline["policy"])}
+    db_name, db = only(stack, "aws_db_instance")
+    assert statements.pop("ConnectToDatabase")["resources"] == [
+        f"arn:${{data.aws_partition.partition.partition}}:rds-db:{name.split('-', 1)[1]}:"
+        f"${{data.aws_caller_identity.caller.account_id}}:dbuser:${{aws_db_instance.{db_name}.resource_id}}/webapp"
+    ], "its own region's instance, as the application user only"
+    if "replicate_source_db" in db:
+        assert not statements, "a replica region reads no secret"
+        return
     assert set(statements) == {"ReadOwnSecret", "DecryptOwnSecret"}, "exactly the secret and its key"
-    db_name, _ = only(stack, "aws_db_instance")
-    assert statements["ReadOwnSecret"]["resources"] == [
-        f"${{aws_db_instance.{db_name}.master_user_secret[0].secret_arn}}"
-    ]
+    secret_name, _ = tagged(stack, "aws_secretsmanager_secret", "db-bootstrap")
+    assert statements["ReadOwnSecret"]["resources"] == [f"${{aws_secretsmanager_secret.{secret_name}.arn}}"]
     assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
 
 
@@ -133,12 +139,15 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
             instance_count=2,
             kms_key=ImportedKey("${aws_kms_key.k.arn}"),
             secret_arns=("${aws_secretsmanager_secret.s.arn}",),
+            db_connect_arns=("arn:aws:rds-db:us-east-1:1:dbuser:db-X/webapp",),
         ),
     )
     app.synth()
     synthesized = load_stacks(out)["dev-us-east-1"]
     (policy,) = resources(synthesized, "aws_iam_role_policy").values()
     statements = {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
+    assert statements["ConnectToDatabase"]["actions"] == ["rds-db:connect"]
+    assert statements["ConnectToDatabase"]["resources"] == ["arn:aws:rds-db:us-east-1:1:dbuser:db-X/webapp"]
     assert statements["ReadOwnSecret"]["resources"] == ["${aws_secretsmanager_secret.s.arn}"]
     assert statements["DecryptOwnSecret"]["resources"] == ["${aws_kms_key.k.arn}"]
     assert statements["DecryptOwnSecret"]["actions"] == ["kms:Decrypt"]
