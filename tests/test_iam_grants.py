@@ -244,6 +244,23 @@ def test_the_web_role_admits_exactly_the_webapps_calls(synthesized, name, tmp_pa
         assert d.check(requests, principal, [inline[0].without(statement.sid)]), f"{statement.sid} is not needed"
 
 
+@pytest.mark.parametrize("name", REGIONAL)
+def test_the_web_role_may_connect_to_its_own_database_as_the_application_user_only(synthesized, name):
+    """IAM database authentication: the token the instances sign for WEBAPP_DB_USER at
+    WEBAPP_DB_HOST is admitted (rds-db:connect on that instance's resource id, in this region),
+    a token for another user is not, writer and replica alike."""
+    d = deployment(synthesized, name)
+    principal, inline, _ = d.role(web_role(d))
+    environ = instance_environment(d)
+
+    def connect(user: str) -> list[Request]:
+        params = {"DBHostname": environ["WEBAPP_DB_HOST"], "Port": environ["WEBAPP_DB_PORT"], "DBUsername": user}
+        return requests_for(Call("rds-db", "connect", params, 200), d, principal)
+
+    assert not d.check(connect(environ["WEBAPP_DB_USER"]), principal, inline)
+    assert d.check(connect("app_admin"), principal, inline), "only the application user"
+
+
 # --------------------------------------------------------------------------------------------------
 # The class: every role that runs this repository's code is exercised above
 
