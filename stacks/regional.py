@@ -9,9 +9,11 @@ from constructs import Construct
 
 from config.choices import DatabaseTopology
 from config.model import Config, Environment, StackSpec
+from config.regions import GLOBAL
 from modules import dns
 from modules.alarms import WebAlarms, WebAlarmsProps
 from modules.alb import LoadBalancer, LoadBalancerProps
+from modules.aurora import AuroraGlobal, AuroraGlobalProps
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
@@ -252,7 +254,7 @@ class RegionalStack(PlatformStack):
             ),
         )
 
-    def _database(self) -> Database:
+    def _database(self) -> Database | AuroraGlobal:
         """This region's database: the writer in the writer region, a cross-region read replica of
         it elsewhere (`database_topology = "replica"`), or a writer of its own in every region
         (`independent`). A replica names the writer by ARN, built from the naming helper's
@@ -260,8 +262,24 @@ class RegionalStack(PlatformStack):
         env, region = self.env, self.spec.region
         topology = env.database.topology
         if topology is DatabaseTopology.AURORA_GLOBAL:
-            raise NotImplementedError(
-                f"{env.name}: database_topology = aurora_global has no stack code yet; choose replica or independent"
+            return AuroraGlobal(
+                self,
+                "database",
+                AuroraGlobalProps(
+                    namer=self.namer,
+                    global_namer=self.config.namer(env, GLOBAL),  # the global cluster's name
+                    region=region,
+                    writer_region=env.primary_region,
+                    vpc_id=self.network.vpc.id,
+                    subnet_ids=self.network.subnet_ids["db"],
+                    kms_key=self.key,
+                    settings=env.database,
+                    deletion_protection=env.deletion_protection,
+                    log_retention_days=env.log_retention_days,
+                    account_token=self.account_token,
+                    partition=self.partition,
+                    secret_recovery_window_days=0 if env.force_destroy else 30,
+                ),
             )
         replicate_from = None
         if topology is DatabaseTopology.REPLICA and not env.is_primary(region):
