@@ -24,7 +24,30 @@ ALARM_CPU_HIGH = "cpu-high"
 ALARM_ALB_5XX = "alb-5xx"
 ALARM_TARGET_5XX = "target-5xx"
 ALARM_UNHEALTHY_HOSTS = "unhealthy-hosts"
-ALARMS = (ALARM_CPU_HIGH, ALARM_ALB_5XX, ALARM_TARGET_5XX, ALARM_UNHEALTHY_HOSTS)
+# The database and ingest alarms of every region (modules/alarms.py).
+ALARM_DB_CPU_HIGH = "db-cpu-high"
+ALARM_DB_CONNECTIONS_HIGH = "db-connections-high"
+ALARM_INGEST_ERRORS = "ingest-errors"
+ALARM_INGEST_DLQ = "ingest-dlq-messages"
+# Not in every region, so `smoke` does not expect them: free storage (RDS instances only; an Aurora
+# cluster volume grows by itself) and replica lag (regions whose database replicates the writer's).
+ALARM_DB_FREE_STORAGE_LOW = "db-free-storage-low"
+ALARM_DB_REPLICA_LAG = "db-replica-lag"
+ALARMS = (
+    ALARM_CPU_HIGH,
+    ALARM_ALB_5XX,
+    ALARM_TARGET_5XX,
+    ALARM_UNHEALTHY_HOSTS,
+    ALARM_DB_CPU_HIGH,
+    ALARM_DB_CONNECTIONS_HIGH,
+    ALARM_INGEST_ERRORS,
+    ALARM_INGEST_DLQ,
+)
+# Alarms on metrics that exist only in us-east-1 (modules/edge_alarms.py): the region's Route 53
+# health check (in the DNS account, made by the regional stack that owns the check, under its
+# names) and the distribution's 5xx rate (the edge stack).
+ALARM_ORIGIN_UNHEALTHY = "origin-unhealthy"
+ALARM_CDN_5XX_RATE = "cdn-5xx-rate"
 
 # The service word of each region's Route 53 health check (modules/dns_failover.py tags it with the
 # name made from it; `smoke` finds the check by that tag).

@@ -55,6 +55,7 @@ class Database:
     performance_insights: bool
     topology: DatabaseTopology
     max_lag_seconds: int  # replica lag that alarms and that failover refuses beyond
+    connections_alarm_threshold: int  # database connections that alarm (below the class's max_connections)
 
 
 @dataclass(frozen=True)

@@ -439,6 +439,17 @@ ENVIRONMENT: tuple[Setting, ...] = (
         group="database",
         attr="max_lag_seconds",
     ),
+    Setting(
+        "db_connections_alarm_threshold",
+        int,
+        "connections to a region's database that alarm; keep it below max_connections, which RDS "
+        "derives from the class's memory (LEAST(memory/9531392, 5000): under 110 on db.t4g.micro, "
+        "about 410 on db.t4g.medium, 850 on db.m7g.large)",
+        per_profile(60, 300, 600),
+        between(1, 5000),
+        group="database",
+        attr="connections_alarm_threshold",
+    ),
     # ingest
     Setting(
         "lambda_memory_mb",
