@@ -9,9 +9,16 @@ from constructs import Construct
 
 from config.choices import DatabaseTopology
 from config.model import Config, Environment, StackSpec
-from config.regions import GLOBAL
+from config.regions import EDGE_REGION, GLOBAL
 from modules import dns
-from modules.alarms import WebAlarms, WebAlarmsProps
+from modules.alarms import (
+    DatabaseAlarms,
+    DatabaseAlarmsProps,
+    IngestAlarms,
+    IngestAlarmsProps,
+    WebAlarms,
+    WebAlarmsProps,
+)
 from modules.alb import LoadBalancer, LoadBalancerProps
 from modules.aurora import AuroraGlobal, AuroraGlobalProps
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
@@ -20,6 +27,7 @@ from modules.compute import Compute, ComputeProps
 from modules.config_recorder import ConfigRules, ConfigRulesProps
 from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps, instance_arn
 from modules.dns_failover import RegionalDns, RegionalDnsProps, standby_name
+from modules.edge_alarms import HealthCheckAlarm, HealthCheckAlarmProps, edge_topic_name
 from modules.ingest import Ingest, IngestProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.network import Network, NetworkProps
@@ -135,7 +143,58 @@ class RegionalStack(PlatformStack):
                 log_retention_days=env.log_retention_days,
             ),
         )
+        self._incident_alarms()
         self._outputs()
+
+    def _incident_alarms(self) -> None:
+        """The database's and the ingest pipeline's alarms on the region's error topic, and the
+        health check's in us-east-1 (the only region with Route 53 metrics), made in the DNS
+        account that owns the check and notifying the edge stack's error topic there (its ARN from
+        the naming helper: stacks share no tokens; CloudWatch takes the action before the edge
+        stack, which deploys last, has created the topic)."""
+        env, region, n, db = self.env, self.spec.region, self.namer, self.database
+        aurora = env.database.topology is DatabaseTopology.AURORA_GLOBAL
+        DatabaseAlarms(
+            self,
+            "database-alarms",
+            DatabaseAlarmsProps(
+                namer=n,
+                topic_arn=self.error_topic.arn,
+                settings=env.database,
+                identifier=db.cluster.cluster_identifier if aurora else db.instance.identifier,
+                replica=env.database.topology.replicated and not env.is_primary(region),
+                cpu_threshold=env.cpu_alarm_threshold,
+                cpu_periods=env.cpu_alarm_periods,
+            ),
+        )
+        IngestAlarms(
+            self,
+            "ingest-alarms",
+            IngestAlarmsProps(
+                namer=n,
+                topic_arn=self.error_topic.arn,
+                function_name=self.ingest.function.function_name,
+                dead_letter_queue_name=self.ingest.dead_letter_queue.name,
+            ),
+        )
+        edge_topic = edge_topic_name(self.config.namer(env, GLOBAL))
+        self.health_alarm = HealthCheckAlarm(
+            self,
+            "health-alarm",
+            HealthCheckAlarmProps(
+                namer=n,
+                topic_arn=f"arn:{self.partition}:sns:{EDGE_REGION}:{env.account_id}:{edge_topic}",
+                health_check_id=self.dns.health_check.id,
+                region=region,
+                provider=self.aws_provider(
+                    "dns_us_east_1",
+                    EDGE_REGION,
+                    alias="dns_us_east_1",
+                    account_number=self.config.dns_account_id(env),
+                    role_name=self.config.dns_role_name(env),
+                ),
+            ),
+        )
 
     def _web_tier(self) -> None:
         env, region, n = self.env, self.spec.region, self.namer
