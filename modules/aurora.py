@@ -15,7 +15,8 @@ storage layer (typically under a second behind) instead of PostgreSQL's WAL stre
   (a reader in another zone that Aurora promotes on a zonal failure), one otherwise; Performance
   Insights with the key and enhanced monitoring per the settings.
 - Credentials: AWS does not let RDS manage the master password of a global database's cluster,
-  so the scheme of modules/database.py applies: the application connects as
+  so the scheme of modules/credentials.py (`MasterCredentials`, shared with modules/database.py)
+  applies: the application connects as
   `DATABASE_APP_USER` with IAM database authentication everywhere (a token signed locally, no
   call to another region); the writer's master password comes from an ephemeral random password,
   given to RDS write-only (`master_password_wo`) and written write-only into a bootstrap secret
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import TerraformResourceLifecycle, TerraformStack
+from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from config import groups
@@ -45,20 +46,15 @@ from config.errors import ConfigError
 from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
 from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
 from modules import aws
+from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
 from modules.kms import EncryptionKey, ImportedKey
 from modules.policy import attach_managed, trust
 
 ENGINE = "aurora-postgresql"
 PORT = DATABASE_PORT
 LOGS = ("postgresql",)  # what Aurora PostgreSQL exports (it has no separate upgrade log)
-MASTER_USERNAME = "app_admin"  # not a secret; break-glass and the application role's creation only
 WRITER = "writer"
 REPLICA = "replica"
-# The master password's generation: raising it makes the next apply set a new password on the
-# writer and store it in the bootstrap secret (both write-only attributes follow their version).
-CREDENTIAL_VERSION = 1
-PASSWORD_LENGTH = 40  # letters and digits only (no quoting trouble in psql or a URI)
-EPHEMERAL_GENERATOR = "aws_secretsmanager_random_password"
 # PostgreSQL major version -> the Aurora PostgreSQL version a new global database is created
 # with (versions AWS released for Aurora PostgreSQL and lists as upgrade targets; global
 # databases support every current Aurora PostgreSQL major). Only the major matters afterwards.
@@ -230,20 +226,26 @@ class AuroraGlobal(Construct):
         )
         self.bootstrap_secret_arn: str | None = None
         if p.writer:
-            password = self._master_password(construct_id)
+            credentials = MasterCredentials(
+                self,
+                CONSTRUCT_ID,
+                MasterCredentialsProps(
+                    namer=n, kms_key=p.kms_key, secret_recovery_window_days=p.secret_recovery_window_days
+                ),
+            )
             self.cluster = aws.rds_cluster.RdsCluster(
                 self,
                 "cluster",
                 database_name=DATABASE_NAME,
-                master_username=MASTER_USERNAME,
-                master_password_wo=f"${{{password}}}",
-                master_password_wo_version=CREDENTIAL_VERSION,
+                master_username=credentials.username,
+                master_password_wo=credentials.password_ref,
+                master_password_wo_version=credentials.version,
                 skip_final_snapshot=db.skip_final_snapshot,
                 final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
                 depends_on=[self.global_cluster, *log_groups],
                 **common,
             )
-            self.bootstrap_secret_arn = self._bootstrap_secret(password)
+            self.bootstrap_secret_arn = credentials.secret_arn
         else:
             # Joins the writer's global cluster (created by the writer region's stack, which
             # deploys first). No credentials or database name: Aurora replicates them. No final
@@ -295,41 +297,6 @@ class AuroraGlobal(Construct):
         )
         self._namer = n
         self._clients = 0
-
-    def _master_password(self, construct_id: str) -> str:
-        """A reference to an ephemeral random password: opened on every plan and apply, never in
-        state or plan files, usable only by write-only attributes. cdktf has no class for
-        ephemeral resources, so the block is written into the stack's JSON directly."""
-        logical = f"{construct_id.replace('-', '_')}_master_password"
-        TerraformStack.of(self).add_override(
-            f"ephemeral.{EPHEMERAL_GENERATOR}.{logical}",
-            {"password_length": PASSWORD_LENGTH, "exclude_punctuation": True, "require_each_included_type": True},
-        )
-        return f"ephemeral.{EPHEMERAL_GENERATOR}.{logical}.random_password"  # an expression, not yet "${...}"
-
-    def _bootstrap_secret(self, password: str) -> str:
-        """The master credentials, written write-only into a secret of the writer's region
-        encrypted with the key: the writer region's instances read it once to create the
-        application role, which reaches the secondaries by replication."""
-        p, n = self.props, self.props.namer
-        p.kms_key.grant_via_service("secretsmanager")
-        secret = aws.secretsmanager_secret.SecretsmanagerSecret(
-            self,
-            "bootstrap",
-            name=n.name("db-bootstrap", "secret"),
-            description="PostgreSQL master credentials: the application creates its IAM-authenticated role with them",
-            kms_key_id=p.kms_key.arn,
-            recovery_window_in_days=p.secret_recovery_window_days,
-            tags=n.resource_tags("db-bootstrap", "secret"),
-        )
-        aws.secretsmanager_secret_version.SecretsmanagerSecretVersion(
-            self,
-            "bootstrap-value",
-            secret_id=secret.id,
-            secret_string_wo=f'${{jsonencode({{"username" = "{MASTER_USERNAME}", "password" = {password}}})}}',
-            secret_string_wo_version=CREDENTIAL_VERSION,
-        )
-        return secret.arn
 
     def allow_from(self, security_group_id: str) -> None:
         """Admit 5432 from one client security group (the web instances')."""

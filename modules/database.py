@@ -26,7 +26,8 @@ manages (`manage_master_user_password`; the same holds for Aurora global databas
   instances read it once, to create the application role (granted `rds_iam`); the role reaches
   the replicas by physical replication. No password exists in this configuration, its state or
   its outputs. To rotate the master password, raise CREDENTIAL_VERSION: the next apply sets a
-  new one on the instance and in the secret, from the same ephemeral value.
+  new one on the instance and in the secret, from the same ephemeral value. The scheme is
+  modules/credentials.py's (`MasterCredentials`), shared with modules/aurora.py.
 - A replica sets no username, database name or password: it inherits them from the writer.
 
 Promotion. Removing `replicate_source_db` (the next synth after `writer_region` moves to a
@@ -42,26 +43,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import TerraformResourceLifecycle, TerraformStack
+from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from config import groups
 from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
 from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
+from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
 from modules.kms import EncryptionKey, ImportedKey
 from modules.policy import attach_managed, trust
 
 PORT = DATABASE_PORT
 LOGS = ("postgresql", "upgrade")
-MASTER_USERNAME = "app_admin"  # not a secret; break-glass and the application role's creation only
 WRITER = "writer"
 REPLICA = "replica"
-# The master password's generation: raising it makes the next apply set a new password on the
-# writer and store it in the bootstrap secret (both write-only attributes follow their version).
-CREDENTIAL_VERSION = 1
-PASSWORD_LENGTH = 40  # letters and digits only (no quoting trouble in psql or a URI): ~238 bits
-EPHEMERAL_GENERATOR = "aws_secretsmanager_random_password"
 
 
 def instance_arn(partition: str, region: str, account: str, identifier: str) -> str:
@@ -209,16 +205,22 @@ class Database(Construct):
                 **common,
             )
         else:
-            password = self._master_password(construct_id)
+            credentials = MasterCredentials(
+                self,
+                CONSTRUCT_ID,
+                MasterCredentialsProps(
+                    namer=n, kms_key=p.kms_key, secret_recovery_window_days=p.secret_recovery_window_days
+                ),
+            )
             self.instance = aws.db_instance.DbInstance(
                 self,
                 "instance",
                 engine="postgres",
                 engine_version=db.engine_version,
                 db_name=DATABASE_NAME,
-                username=MASTER_USERNAME,
-                password_wo=f"${{{password}}}",
-                password_wo_version=CREDENTIAL_VERSION,
+                username=credentials.username,
+                password_wo=credentials.password_ref,
+                password_wo_version=credentials.version,
                 allocated_storage=db.allocated_storage,
                 allow_major_version_upgrade=False,
                 skip_final_snapshot=db.skip_final_snapshot,
@@ -226,7 +228,7 @@ class Database(Construct):
                 lifecycle=TerraformResourceLifecycle(ignore_changes=["db_name", "username"]),
                 **common,
             )
-            self.bootstrap_secret_arn = self._bootstrap_secret(password)
+            self.bootstrap_secret_arn = credentials.secret_arn
         self.endpoint: str = self.instance.endpoint
         self.address: str = self.instance.address
         self.port = PORT
@@ -240,40 +242,6 @@ class Database(Construct):
         )
         self._namer = n
         self._clients = 0
-
-    def _master_password(self, construct_id: str) -> str:
-        """A reference to an ephemeral random password: opened on every plan and apply, never in
-        state or plan files, usable only by write-only attributes. cdktf has no class for
-        ephemeral resources, so the block is written into the stack's JSON directly."""
-        logical = f"{construct_id.replace('-', '_')}_master_password"
-        TerraformStack.of(self).add_override(
-            f"ephemeral.{EPHEMERAL_GENERATOR}.{logical}",
-            {"password_length": PASSWORD_LENGTH, "exclude_punctuation": True, "require_each_included_type": True},
-        )
-        return f"ephemeral.{EPHEMERAL_GENERATOR}.{logical}.random_password"  # an expression, not yet "${...}"
-
-    def _bootstrap_secret(self, password: str) -> str:
-        """The master credentials, written write-only into a secret of this region encrypted with
-        the key: the writer region's instances read it once to create the application role."""
-        p, n = self.props, self.props.namer
-        p.kms_key.grant_via_service("secretsmanager")
-        secret = aws.secretsmanager_secret.SecretsmanagerSecret(
-            self,
-            "bootstrap",
-            name=n.name("db-bootstrap", "secret"),
-            description="PostgreSQL master credentials: the application creates its IAM-authenticated role with them",
-            kms_key_id=p.kms_key.arn,
-            recovery_window_in_days=p.secret_recovery_window_days,
-            tags=n.resource_tags("db-bootstrap", "secret"),
-        )
-        aws.secretsmanager_secret_version.SecretsmanagerSecretVersion(
-            self,
-            "bootstrap-value",
-            secret_id=secret.id,
-            secret_string_wo=f'${{jsonencode({{"username" = "{MASTER_USERNAME}", "password" = {password}}})}}',
-            secret_string_wo_version=CREDENTIAL_VERSION,
-        )
-        return secret.arn
 
     def allow_from(self, security_group_id: str) -> None:
         """Admit 5432 from one client security group (the web instances')."""

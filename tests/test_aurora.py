@@ -13,7 +13,7 @@ from support.tfjson import all_resources, only, referenced, refers_to, resources
 from config import model, naming
 from config.errors import ConfigError
 from config.regions import GLOBAL
-from modules import aurora
+from modules import aurora, credentials
 
 AURORA = {"database_topology": "aurora_global", "db_instance_class": "db.r6g.large"}
 THREE_REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
@@ -67,8 +67,8 @@ def test_the_writer_cluster_holds_the_credentials_and_joins_the_global_cluster(s
     assert cluster["global_cluster_identifier"] == global_cluster["global_cluster_identifier"]
     assert f"aws_rds_global_cluster.{global_name}" in cluster["depends_on"]
     assert cluster["engine"] == "aurora-postgresql" and cluster["engine_version"] == global_cluster["engine_version"]
-    assert cluster["database_name"] == "app" and cluster["master_username"] == aurora.MASTER_USERNAME
-    assert cluster["master_password_wo_version"] == aurora.CREDENTIAL_VERSION
+    assert cluster["database_name"] == "app" and cluster["master_username"] == credentials.MASTER_USERNAME
+    assert cluster["master_password_wo_version"] == credentials.CREDENTIAL_VERSION
     assert "source_region" not in cluster
     assert cluster["skip_final_snapshot"] is env.database.skip_final_snapshot
     assert cluster["backup_retention_period"] == env.database.backup_retention_days

@@ -24,7 +24,8 @@ from support.tfjson import (
 
 from config import model
 from config.choices import DatabaseTopology
-from modules.database import EPHEMERAL_GENERATOR, MASTER_USERNAME, instance_arn
+from modules.credentials import EPHEMERAL_GENERATOR, MASTER_USERNAME
+from modules.database import instance_arn
 
 EXAMPLES = ("three-regions-latency.toml", "four-regions-failover.toml")
 PARTITION = "${data.aws_partition.partition.partition}"
