@@ -21,7 +21,7 @@ from support.webapp_server import request, running
 
 import webapp
 from webapp import server
-from webapp.database import DatabaseCheck, NotConfigured
+from webapp.database import DatabaseCheck, NotConfigured, Status
 
 
 class Exploding(DatabaseCheck):
@@ -60,6 +60,33 @@ def test_readiness_reports_the_database_as_not_configured():
         response, data = request(port, "GET", webapp.READY_PATH)
     assert response.status == 503
     assert json.loads(data) == {"status": "not ready", "checks": {"database": "not configured"}}
+
+
+class Answering(DatabaseCheck):
+    def __init__(self, status):
+        self.answer = status
+
+    def status(self):
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "body"),
+    [
+        (Status(True, "ok", "writer"), 200, {"role": "writer", "lag_seconds": None}),
+        (Status(True, "ok", "replica", 2.5), 200, {"role": "replica", "lag_seconds": 2.5}),
+        (Status(True, "ok", "replica", None), 200, {"role": "replica", "lag_seconds": None}),
+        (Status(False, "unreachable: timeout"), 503, {}),
+    ],
+)
+def test_readiness_carries_the_database_role_and_lag(answer, code, body):
+    """What `failover` and `smoke` read: role and lag_seconds, top level, once the database
+    answered; a replica, lagging or not, is ready."""
+    with running(Answering(answer)) as (port, _):
+        response, data = request(port, "GET", webapp.READY_PATH)
+    assert response.status == code
+    expected = {"status": "ready" if answer.ok else "not ready", "checks": {"database": answer.detail}, **body}
+    assert json.loads(data) == expected
 
 
 def test_index_tells_which_environment_and_region_answered():
