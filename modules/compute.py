@@ -60,6 +60,9 @@ class ComputeProps:
     # database users the application may sign IAM authentication tokens for
     db_connect_arns: tuple[str, ...] = ()
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
+    # (name, ARN, KMS key ARN or None): the region's bucket the webapp bundle is uploaded to
+    # (modules/userdata.py WebappBundle); None embeds it in user data, which it has outgrown
+    bundle_bucket: tuple[str, str, str | None] | None = None
 
 
 def grant_volume_encryption(key: EncryptionKey | ImportedKey) -> None:
@@ -104,6 +107,12 @@ class Compute(Construct):
         grant_volume_encryption(props.kms_key)
         if props.secret_arns:
             props.kms_key.grant_via_service("secretsmanager")
+        self.bundle = None
+        if props.bundle_bucket:
+            name, arn, key = props.bundle_bucket
+            self.bundle = userdata.WebappBundle(
+                self, "bundle", userdata.WebappBundleProps(props.namer, props.region, name, arn, key)
+            )
         self._security_group()
         self._role()
         self._launch_template()
@@ -164,6 +173,8 @@ class Compute(Construct):
         for policy in MANAGED_POLICIES:
             attach_managed(self, policy, self.role.name, policy)
         statements = []
+        if self.bundle:
+            statements += self.bundle.statements
         if p.db_connect_arns:
             statements.append(Statement("ConnectToDatabase", ("rds-db:connect",), p.db_connect_arns))
         if p.secret_arns:
@@ -239,7 +250,8 @@ class Compute(Construct):
                     "WEBAPP_REGION": p.region,
                     "WEBAPP_PORT": str(webapp.PORT),
                     **(p.app_environment or {}),
-                }
+                },
+                self.bundle.location if self.bundle else None,
             ),
             tag_specifications=[
                 lt.LaunchTemplateTagSpecifications(resource_type=kind, tags=tags)

@@ -123,7 +123,7 @@ class RegionalStack(PlatformStack):
                     notification_topic_arn=self.error_topic.arn if env.config_notifications else None,
                 ),
             )
-        self._web_tier()
+        # Before the web tier: the webapp bundle is an object in the ingest bucket.
         self.ingest = Ingest(
             self,
             "ingest",
@@ -143,6 +143,7 @@ class RegionalStack(PlatformStack):
                 log_retention_days=env.log_retention_days,
             ),
         )
+        self._web_tier()
         self._incident_alarms()
         self._outputs()
 
@@ -271,6 +272,8 @@ class RegionalStack(PlatformStack):
                 db_connect_arns=(db.connect_arn,),
                 secret_arns=(db.bootstrap_secret_arn,) if db.bootstrap_secret_arn else (),
                 app_environment=self._database_environment(),
+                # webapp/ in the ingest bucket: nothing expires it, its function sees incoming/ only
+                bundle_bucket=(self.ingest.bucket.name, self.ingest.bucket.arn, self.key.arn),
             ),
         )
         # The load balancer's only way out: to the instances' service port.
