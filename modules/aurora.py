@@ -27,6 +27,21 @@ storage layer (typically under a second behind) instead of PostgreSQL's WAL stre
   cluster membership, source region, master username, database name, engine version) is ignored
   after creation, so the next synth, with `writer_region` moved, never replaces a cluster; the
   new writer gets a fresh master password and its own bootstrap secret, as with RDS promotion.
+- Who owns the global cluster across a failover. Terraform state is per stack, and the global
+  cluster resource lives in the writer region's stack; `failover` moves `writer_region`, so the
+  next synth declares it in the new writer's stack (where AWS already has it) and no longer in
+  the old one's (whose state still holds it, so a plain apply would destroy it). Declaratively:
+  every regional stack that is not the writer's declares `removed { from = <the global cluster's
+  address>, lifecycle { destroy = false } }`, which forgets it without destroying it (a no-op
+  where the state never held it), and the writer's stack, when the global cluster already exists
+  (`global_cluster_exists`: the writer is not the first of `regions`, which only a failover or a
+  choice made after creation puts there), declares `import { to = <address>, id = <identifier> }`
+  and adopts it (a no-op once its state holds it). The address is the same in every stack: the
+  resource always sits at this construct's GLOBAL_CLUSTER_ID (`database/global`). The first
+  region's stack creates the cluster. Consequently a writer other than the first region cannot
+  create a new global database (start with the writer first in `regions`), and a failback to the
+  first region needs the import too, which the rule above does not give it: import the cluster
+  there by hand (`terraform import`) or extend `global_cluster_exists`.
 - The engine version: `db_engine_version` is a PostgreSQL major version; Aurora takes a full
   version, so AURORA_POSTGRES_VERSIONS maps each major to the version a new global database
   starts at. Minor upgrades are then Aurora's (automatic, in the maintenance window) and a major
@@ -38,7 +53,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import TerraformResourceLifecycle, TerraformStack
 from constructs import Construct
 
 from config import groups
@@ -55,6 +70,9 @@ PORT = DATABASE_PORT
 LOGS = ("postgresql",)  # what Aurora PostgreSQL exports (it has no separate upgrade log)
 WRITER = "writer"
 REPLICA = "replica"
+# The global cluster's construct id, in the writer's AuroraGlobal and as the removed block's
+# marker elsewhere: one construct path, hence one Terraform address, in every regional stack.
+GLOBAL_CLUSTER_ID = "global"
 # PostgreSQL major version -> the Aurora PostgreSQL version a new global database is created
 # with (versions AWS released for Aurora PostgreSQL and lists as upgrade targets; global
 # databases support every current Aurora PostgreSQL major). Only the major matters afterwards.
@@ -100,6 +118,9 @@ class AuroraGlobalProps:
     account_token: str  # the account as Terraform reads it (the IAM authentication ARN)
     partition: str
     secret_recovery_window_days: int  # the bootstrap secret's; 0 deletes it at once (force_destroy)
+    # The global cluster exists already (a failover moved the writer here): the writer's stack
+    # imports it instead of creating it. Meaningless outside the writer region.
+    global_cluster_exists: bool = False
 
     @property
     def writer(self) -> bool:
@@ -114,7 +135,8 @@ class AuroraGlobal(Construct):
     `security_group`, `bootstrap_secret_arn` (None on a secondary), `endpoint` (host:port),
     `address` (the writer endpoint in the writer region, the reader endpoint elsewhere), `port`,
     `name`, `app_user`, `connect_arn`, `allow_from`; and `cluster`, `instances`,
-    `cluster_identifier`, `global_cluster_identifier`, `global_cluster` (the writer's only)."""
+    `cluster_identifier`, `global_cluster_identifier`, `global_cluster` (the writer's only) and
+    `global_cluster_address` (its Terraform address, the same in every regional stack)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: AuroraGlobalProps):
         super().__init__(scope, construct_id)
@@ -192,7 +214,7 @@ class AuroraGlobal(Construct):
         if p.writer:
             self.global_cluster = aws.rds_global_cluster.RdsGlobalCluster(
                 self,
-                "global",
+                GLOBAL_CLUSTER_ID,
                 global_cluster_identifier=self.global_cluster_identifier,
                 engine=ENGINE,
                 engine_version=version,
@@ -201,6 +223,7 @@ class AuroraGlobal(Construct):
                 lifecycle=TerraformResourceLifecycle(ignore_changes=["engine_version"]),
                 tags=p.global_namer.resource_tags("db", "rds"),
             )
+        self.global_cluster_address = self._own_global_cluster()
         common = dict(
             cluster_identifier=self.cluster_identifier,
             engine=ENGINE,
@@ -297,6 +320,23 @@ class AuroraGlobal(Construct):
         )
         self._namer = n
         self._clients = 0
+
+    def _own_global_cluster(self) -> str:
+        """The import or removed block that keeps the global cluster in exactly one state across
+        a failover (see the docstring); returns its Terraform address. cdktf has no class for a
+        removed block, and its resource `import_from` makes synth look for a Terraform binary,
+        so both are written into the stack's JSON directly."""
+        stack = TerraformStack.of(self)
+        if self.global_cluster is not None:
+            address = f"{self.global_cluster.terraform_resource_type}.{self.global_cluster.friendly_unique_id}"
+            if self.props.global_cluster_exists:
+                stack.add_override("import", [{"to": address, "id": self.global_cluster_identifier}])
+            return address
+        # A construct at the path the writer's resource has: the same logical id as there.
+        marker = Construct(self, GLOBAL_CLUSTER_ID)
+        address = f"aws_rds_global_cluster.{stack.get_logical_id(marker.node)}"
+        stack.add_override("removed", [{"from": address, "lifecycle": {"destroy": False}}])
+        return address
 
     def allow_from(self, security_group_id: str) -> None:
         """Admit 5432 from one client security group (the web instances')."""

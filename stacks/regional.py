@@ -341,6 +341,9 @@ class RegionalStack(PlatformStack):
                     account_token=self.account_token,
                     partition=self.partition,
                     secret_recovery_window_days=0 if env.force_destroy else 30,
+                    # The first region's stack creates the global cluster; a writer elsewhere got
+                    # there by a failover and adopts it (modules/aurora.py).
+                    global_cluster_exists=env.writer_region != env.regions[0],
                 ),
             )
         replicate_from = None

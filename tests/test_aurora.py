@@ -110,6 +110,47 @@ def test_a_switchover_never_replaces_a_cluster(synthesized_aurora):
         assert "kms_key_id" not in ignored and "master_password_wo_version" not in ignored
 
 
+def release(address: str) -> list[dict]:
+    """The removed block a stack that is not the writer's declares: forget, never destroy."""
+    return [{"from": address, "lifecycle": {"destroy": False}}]
+
+
+def test_only_the_writer_declares_the_global_cluster_and_every_other_stack_releases_it(synthesized_aurora):
+    """Across a failover the global cluster must stay in exactly one state: the same address in
+    every regional stack, declared by the writer's (which, first in `regions`, creates it: no
+    import) and released without destruction by every other (a no-op where it never was)."""
+    _, env, stacks = synthesized_aurora
+    writer, secondaries = writer_and_secondaries(env, stacks)
+    global_name, _ = only(writer, "aws_rds_global_cluster")
+    address = f"aws_rds_global_cluster.{global_name}"
+    assert "import" not in writer and "removed" not in writer
+    for name, stack in secondaries.items():
+        assert stack["removed"] == release(address), name
+        assert "import" not in stack
+
+
+def test_a_writer_moved_by_a_failover_adopts_the_existing_global_cluster(default_data, tmp_path, synthesized_aurora):
+    """writer_region moved off the first region (what `failover` records): the new writer's stack
+    imports the global cluster at the address it had in the old writer's stack, by its
+    identifier, instead of creating a second one; the old writer's stack releases it."""
+    config = aurora_config(default_data, regions=THREE_REGIONS, writer_region="us-west-2")
+    env = config.environments["dev"]
+    stacks = synthesize(config, tmp_path / "out", env="dev").stacks
+    _, _, before = synthesized_aurora
+    address = "aws_rds_global_cluster." + only(before["dev-us-east-1"], "aws_rds_global_cluster")[0]
+    new_writer = stacks["dev-us-west-2"]
+    global_name, global_cluster = only(new_writer, "aws_rds_global_cluster")
+    assert f"aws_rds_global_cluster.{global_name}" == address
+    assert new_writer["import"] == [{"to": address, "id": global_cluster["global_cluster_identifier"]}]
+    assert global_cluster["global_cluster_identifier"] == "dev-global-db-a1"
+    assert "removed" not in new_writer
+    for region in ("us-east-1", "eu-west-1"):
+        stack = stacks[f"dev-{region}"]
+        assert not resources(stack, "aws_rds_global_cluster")
+        assert stack["removed"] == release(address) and "import" not in stack, region
+    assert env.writer_region == "us-west-2"
+
+
 def test_no_password_anywhere(synthesized_aurora):
     _, env, stacks = synthesized_aurora
     writer, secondaries = writer_and_secondaries(env, stacks)
@@ -272,9 +313,11 @@ def test_an_engine_version_aurora_lacks_is_a_clear_error():
 
 
 def test_every_aurora_stack_validates_with_terraform(default_data, tmp_path):
+    """With the writer moved by a failover: the new writer's import block, the old writer's and the
+    third region's removed blocks, besides everything a first-region writer has."""
     from ops import terraform
 
-    config = aurora_config(default_data, regions=THREE_REGIONS, db_multi_az=True)
+    config = aurora_config(default_data, regions=THREE_REGIONS, db_multi_az=True, writer_region="us-west-2")
     specs = [s for s in config.select("dev") if s.role != "edge"]
     _, found = terraform.validate_stacks(config, specs, tmp_path / "out")
     assert {spec.name: diagnostics for spec, diagnostics in found.items()} == {spec.name: [] for spec in specs}
