@@ -18,6 +18,12 @@ DATABASE_NAME = "app"  # the database RDS creates, which the web tier connects t
 # The database role the application connects as, with IAM database authentication (granted rds_iam):
 # the webapp creates it on the writer; the instance role may `rds-db:connect` as exactly this user.
 DATABASE_APP_USER = "webapp"
+# PostgreSQL major version (`db_engine_version`) -> the Aurora PostgreSQL version a new global
+# database is created with (`database_topology = "aurora_global"`, modules/aurora.py): versions AWS
+# released for Aurora PostgreSQL and lists as upgrade targets; global databases support every
+# current Aurora PostgreSQL major. Only the major matters afterwards. The loader refuses a major
+# missing here with that topology.
+AURORA_POSTGRES_VERSIONS = {"13": "13.18", "14": "14.15", "15": "15.10", "16": "16.6", "17": "17.4"}
 
 # The CloudWatch alarms of each region (modules/alarms.py), by service word: `smoke` checks each exists.
 ALARM_CPU_HIGH = "cpu-high"

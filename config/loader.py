@@ -24,6 +24,7 @@ from config import naming, network, settings
 from config.checks import BUCKET, KEY_PREFIX, Check, describe, one_of, parse_cidr, regex
 from config.checks import region as check_region
 from config.choices import DatabaseTopology, Profile, RoutingPolicy
+from config.facts import AURORA_POSTGRES_VERSIONS
 from config.model import GROUP_TYPES, Config, ConfigError, Environment, Project, StateBackend
 from config.regions import GLOBAL
 
@@ -421,6 +422,18 @@ def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> boo
             f"{path}.db_instance_class",
             f"{v['db_instance_class']!r} cannot run an Aurora global database, which needs a memory-optimized "
             'class (db.r5, db.r6g, db.r6i, db.r7g, db.r7i, db.r8g or db.x2g): set db_instance_class = "db.r6g.large"',
+        )
+        return False
+    if (
+        v["database_topology"] == DatabaseTopology.AURORA_GLOBAL
+        and v["db_engine_version"] not in AURORA_POSTGRES_VERSIONS
+    ):
+        known = ", ".join(AURORA_POSTGRES_VERSIONS)
+        r.problem(
+            f"{path}.db_engine_version",
+            f"{v['db_engine_version']!r}: Aurora PostgreSQL has no version {v['db_engine_version']} this tool "
+            f'knows; database_topology = "aurora_global" supports {known}: '
+            f'set db_engine_version = "{list(AURORA_POSTGRES_VERSIONS)[-1]}"',
         )
         return False
     if v["dns_routing_policy"] == "weighted" and set(v["dns_weights"]) != set(v["regions"]):

@@ -43,10 +43,11 @@ storage layer (typically under a second behind) instead of PostgreSQL's WAL stre
   first region needs the import too, which the rule above does not give it: import the cluster
   there by hand (`terraform import`) or extend `global_cluster_exists`.
 - The engine version: `db_engine_version` is a PostgreSQL major version; Aurora takes a full
-  version, so AURORA_POSTGRES_VERSIONS maps each major to the version a new global database
-  starts at. Minor upgrades are then Aurora's (automatic, in the maintenance window) and a major
-  upgrade is an operation on the global cluster, so Terraform ignores the version afterwards
-  instead of fighting either.
+  version, so config/facts.py's AURORA_POSTGRES_VERSIONS maps each major to the version a new
+  global database starts at (the loader refuses a major it lacks with this topology). Minor
+  upgrades are then Aurora's (automatic, in the maintenance window) and a major upgrade is an
+  operation on the global cluster, so Terraform ignores the version afterwards instead of
+  fighting either.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from constructs import Construct
 
 from config import groups
 from config.errors import ConfigError
-from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
+from config.facts import AURORA_POSTGRES_VERSIONS, DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
 from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
 from modules import aws
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
@@ -73,10 +74,6 @@ REPLICA = "replica"
 # The global cluster's construct id, in the writer's AuroraGlobal and as the removed block's
 # marker elsewhere: one construct path, hence one Terraform address, in every regional stack.
 GLOBAL_CLUSTER_ID = "global"
-# PostgreSQL major version -> the Aurora PostgreSQL version a new global database is created
-# with (versions AWS released for Aurora PostgreSQL and lists as upgrade targets; global
-# databases support every current Aurora PostgreSQL major). Only the major matters afterwards.
-AURORA_POSTGRES_VERSIONS = {"13": "13.18", "14": "14.15", "15": "15.10", "16": "16.6", "17": "17.4"}
 # What a cluster's writer and secondary configurations differ in, fixed by AWS at creation:
 # ignored afterwards, so moving the writer never replaces a cluster (see the docstring).
 ROLE_ATTRIBUTES = (
@@ -90,7 +87,8 @@ ROLE_ATTRIBUTES = (
 
 
 def aurora_version(major: str) -> str:
-    """The Aurora PostgreSQL version for a PostgreSQL major version, or a clear error."""
+    """The Aurora PostgreSQL version for a PostgreSQL major version, or a clear error (the loader
+    refuses such a configuration first; this guards props built without it)."""
     try:
         return AURORA_POSTGRES_VERSIONS[major]
     except KeyError:

@@ -10,7 +10,7 @@ from support.configs import variant
 from support.synth import synthesize
 from support.tfjson import all_resources, only, referenced, refers_to, resources, tagged, walk
 
-from config import model, naming
+from config import facts, model, naming
 from config.errors import ConfigError
 from config.regions import GLOBAL
 from modules import aurora, credentials
@@ -47,7 +47,7 @@ def test_one_global_cluster_created_by_the_writer_region(synthesized_aurora):
         global_cluster["global_cluster_identifier"] == config.namer(env, GLOBAL).name("db", "rds") == "dev-global-db-a1"
     )
     assert global_cluster["engine"] == "aurora-postgresql"
-    assert global_cluster["engine_version"] == aurora.AURORA_POSTGRES_VERSIONS[env.database.engine_version]
+    assert global_cluster["engine_version"] == facts.AURORA_POSTGRES_VERSIONS[env.database.engine_version]
     assert global_cluster["engine_version"].startswith(f"{env.database.engine_version}.")
     assert global_cluster["storage_encrypted"] is True
     assert global_cluster["deletion_protection"] is env.deletion_protection

@@ -112,6 +112,17 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
         ("environments.dev.writer_region", "us-west2", ["environments.dev.writer_region", "us-west-2"]),
         ("environments.dev.database_topology", "shared", ["environments.dev.database_topology", "replica"]),
         ("environments.dev.database_topology", "aurora_global", ["environments.dev.db_instance_class", "db.r6g"]),
+        (
+            "environments.dev",
+            {
+                "account_id": "111111111111",
+                "regions": ["us-east-1", "us-west-2"],
+                "database_topology": "aurora_global",
+                "db_instance_class": "db.r6g.large",
+                "db_engine_version": "18",
+            },
+            ["environments.dev.db_engine_version", "'18'", "aurora_global", "13, 14, 15, 16, 17"],
+        ),
         ("environments.dev.db_replica_max_lag_seconds", 0, ["environments.dev.db_replica_max_lag_seconds", "1..3600"]),
         (
             "environments.dev.cidrs",
