@@ -521,7 +521,7 @@ def failover(
     for overridden in plan.overridden:
         typer.echo(f"--force overrode {overridden}")
     if not dry_run:
-        typer.echo(failing_over.next_steps(plan))
+        typer.echo(failing_over.next_steps(plan, cfg))
 
 
 if __name__ == "__main__":

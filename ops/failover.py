@@ -691,11 +691,22 @@ def prepare(config: Config, environment: str, target: str, base: Any, *, force: 
     return Failover(config, env, target, session, dns, force=force, **options).prepare()
 
 
-def next_steps(plan: Plan) -> str:
+def next_steps(plan: Plan, config: Config) -> str:
     """What the operator does after a failover (printed after the table)."""
+    env = config.environments[plan.environment]
+    back = f"fail back later with `python main.py failover --env {plan.environment} --to {plan.old_writer}`"
+    guide = "docs/operations.md 'Regional failover'"
+    if env.database.topology is DatabaseTopology.AURORA_GLOBAL:
+        return (
+            f"{plan.new_writer} now holds {plan.environment}'s writer; every secondary follows it. Next: "
+            f"`python main.py deploy --env {plan.environment}` moves the global cluster to the new writer's "
+            f"stack and gives it its bootstrap secret ({guide}); {back}."
+        )
+    stale = [r for r in env.regions if r != plan.new_writer]
+    names = ", ".join(rds_identifier(config, env, r) for r in stale)
     return (
-        f"{plan.new_writer} now holds {plan.environment}'s writer. Next: `python main.py deploy --env "
-        f"{plan.environment}` with the updated configuration rebuilds {plan.old_writer} as a replica of "
-        f"{plan.new_writer} (docs/operations.md 'Regional failover'); fail back later with `python main.py "
-        f"failover --env {plan.environment} --to {plan.old_writer}`."
+        f"{plan.new_writer} now holds {plan.environment}'s writer. RDS cannot turn a standalone instance into "
+        f"a replica or re-point a replica: before the next deploy delete {names} (the old writer with a final "
+        f"snapshot; deletion protection off first where it is on), then `python main.py deploy --env "
+        f"{plan.environment}` recreates each as a replica of {plan.new_writer} ({guide}); then {back}."
     )
