@@ -3,14 +3,33 @@ their scaling, in every environment and region."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 from support.configs import variant
-from support.stack_names import REGIONAL, env_of
+from support.stack_names import REGIONAL, env_of, region_of
 from support.synth import synthesize
 from support.tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 import webapp
 from config import model
+from modules import userdata
+
+BUNDLE_STATEMENTS = {"ReadWebappBundle", "DecryptWebappBundle"}
+
+
+def assert_bundle_statements(statements: dict, bucket_arn: str, key: str, kms_key_arn: str, region: str) -> None:
+    """modules/userdata.py WebappBundle: s3:GetObject on exactly the bundle's key, and kms:Decrypt
+    of the bucket's key only when S3 uses it for the caller in this region. Pops both."""
+    read = statements.pop("ReadWebappBundle")
+    assert (read["effect"], read["actions"], read["resources"]) == ("Allow", ["s3:GetObject"], [f"{bucket_arn}/{key}"])
+    assert "condition" not in read
+    decrypt = statements.pop("DecryptWebappBundle")
+    assert (decrypt["effect"], decrypt["actions"], decrypt["resources"]) == ("Allow", ["kms:Decrypt"], [kms_key_arn])
+    assert decrypt["condition"] == [
+        {"test": "StringEquals", "variable": "kms:ViaService", "values": [f"s3.{region}.amazonaws.com"]}
+    ], "through S3 only"
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -92,6 +111,17 @@ def test_instance_role_is_least_privilege(synthesized, name):
         f"arn:${{data.aws_partition.partition.partition}}:rds-db:{name.split('-', 1)[1]}:"
         f"${{data.aws_caller_identity.caller.account_id}}:dbuser:${{aws_db_instance.{db_name}.resource_id}}/webapp"
     ], "its own region's instance, as the application user only"
+    # The bundle user data downloads: exactly the object this stack uploads, in the ingest bucket.
+    (bundle,) = resources(stack, "aws_s3_object").values()
+    bucket_name, bucket = tagged(stack, "aws_s3_bucket", "ingest")
+    assert bundle["bucket"] == bucket["bucket"], "in the ingest bucket"
+    assert_bundle_statements(
+        statements,
+        f"${{aws_s3_bucket.{bucket_name}.arn}}",
+        bundle["key"],
+        f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}",
+        region_of(name),
+    )
     if "replicate_source_db" in db:
         assert not statements, "a replica region reads no secret"
         return
@@ -140,17 +170,81 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
             kms_key=ImportedKey("${aws_kms_key.k.arn}"),
             secret_arns=("${aws_secretsmanager_secret.s.arn}",),
             db_connect_arns=("arn:aws:rds-db:us-east-1:1:dbuser:db-X/webapp",),
+            bundle_bucket=("b", "arn:aws:s3:::b", "${aws_kms_key.k.arn}"),
         ),
     )
     app.synth()
     synthesized = load_stacks(out)["dev-us-east-1"]
     (policy,) = resources(synthesized, "aws_iam_role_policy").values()
     statements = {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
-    assert statements["ConnectToDatabase"]["actions"] == ["rds-db:connect"]
-    assert statements["ConnectToDatabase"]["resources"] == ["arn:aws:rds-db:us-east-1:1:dbuser:db-X/webapp"]
+    assert statements.pop("ConnectToDatabase") == {
+        "effect": "Allow",
+        "sid": "ConnectToDatabase",
+        "actions": ["rds-db:connect"],
+        "resources": ["arn:aws:rds-db:us-east-1:1:dbuser:db-X/webapp"],
+    }
     assert statements["ReadOwnSecret"]["resources"] == ["${aws_secretsmanager_secret.s.arn}"]
+    assert statements["ReadOwnSecret"]["actions"] == ["secretsmanager:GetSecretValue"]
     assert statements["DecryptOwnSecret"]["resources"] == ["${aws_kms_key.k.arn}"]
     assert statements["DecryptOwnSecret"]["actions"] == ["kms:Decrypt"]
+    (bundle,) = resources(synthesized, "aws_s3_object").values()
+    digest = hashlib.sha256(base64.b64decode(bundle["content_base64"])).hexdigest()
+    assert (bundle["bucket"], bundle["key"]) == ("b", f"{userdata.BUNDLE_PREFIX}{digest}.tar.xz")
+    assert_bundle_statements(statements, "arn:aws:s3:::b", bundle["key"], "${aws_kms_key.k.arn}", "us-east-1")
+    assert set(statements) == {"ReadOwnSecret", "DecryptOwnSecret"}, "nothing else"
+
+
+def test_a_bundle_in_an_s3_managed_bucket_needs_no_key_grant(tmp_path):
+    """A bucket encrypted with SSE-S3 (no key ARN): the bundle is read with s3:GetObject alone;
+    with no secret, that and the database connection are all the role may do."""
+    from cdktf import App, TerraformStack
+    from support.tfjson import load_stacks
+
+    from config.groups import Scaling
+    from config.naming import Namer
+    from modules import aws
+    from modules.compute import Compute, ComputeProps
+    from modules.kms import ImportedKey
+
+    out = tmp_path / "o"
+    app = App(outdir=str(out))
+    stack = TerraformStack(app, "dev-eu-west-1")
+    aws.provider.AwsProvider(stack, "aws", region="eu-west-1")
+    Compute(
+        stack,
+        "web",
+        ComputeProps(
+            namer=Namer("dev", "eu-west-1", "a1"),
+            environment="dev",
+            region="eu-west-1",
+            vpc_id="vpc-1",
+            vpc_cidr="10.0.0.0/17",
+            app_subnet_ids=["s1", "s2"],
+            target_group_arn="tg",
+            alb_arn_suffix="app/x/1",
+            target_group_arn_suffix="targetgroup/y/2",
+            scaling=Scaling(
+                instance_type="t4g.micro",
+                instance_count=2,
+                min_capacity=2,
+                max_capacity=4,
+                requests_per_target=100,
+                cpu_target=70,
+            ),
+            instance_count=2,
+            kms_key=ImportedKey("${aws_kms_key.k.arn}"),
+            db_connect_arns=("arn:aws:rds-db:eu-west-1:1:dbuser:db-X/webapp",),
+            bundle_bucket=("b", "arn:aws:s3:::b", None),
+        ),
+    )
+    app.synth()
+    synthesized = load_stacks(out)["dev-eu-west-1"]
+    (policy,) = resources(synthesized, "aws_iam_role_policy").values()
+    statements = {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
+    assert set(statements) == {"ConnectToDatabase", "ReadWebappBundle"}
+    (bundle,) = resources(synthesized, "aws_s3_object").values()
+    assert statements["ReadWebappBundle"]["resources"] == [f"arn:aws:s3:::b/{bundle['key']}"]
+    assert statements["ReadWebappBundle"]["actions"] == ["s3:GetObject"]
 
 
 # ------------------------------------------------------------------ scaling (R7, R14, R15, F10)

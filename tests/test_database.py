@@ -374,7 +374,12 @@ def test_only_a_writer_region_reads_its_bootstrap_secret(synthesized, name):
         assert stack["output"]["db_bootstrap_secret_arn"]["value"] == arn
     else:
         assert "WEBAPP_DB_BOOTSTRAP_SECRET_ARN" not in environment
-        assert set(statements) == {"ConnectToDatabase"}, "a replica region reads no secret"
+        # Besides connecting, the role only reads the webapp bundle (tests/test_compute.py).
+        assert set(statements) == {"ConnectToDatabase", "ReadWebappBundle", "DecryptWebappBundle"}
+        assert not [a for s in statements.values() for a in s["actions"] if a.startswith("secretsmanager:")], (
+            "a replica region reads no secret"
+        )
+        assert statements["DecryptWebappBundle"]["condition"][0]["values"] == [f"s3.{region_of(name)}.amazonaws.com"]
         assert "db_bootstrap_secret_arn" not in stack["output"]
 
 
