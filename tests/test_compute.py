@@ -113,9 +113,16 @@ def test_instance_role_is_least_privilege(synthesized, name):
     ], "its own region's instance, as the application user only"
     # The bundle user data downloads: exactly the object this stack uploads, in the ingest bucket.
     (bundle,) = resources(stack, "aws_s3_object").values()
-    bucket_name, bucket = tagged(stack, "aws_s3_bucket", "ingest")
-    assert bundle["bucket"] == bucket["bucket"] or refers_to(bundle["bucket"], "aws_s3_bucket", bucket_name, "id"), (
-        "in the ingest bucket"
+    bucket_name, _ = tagged(stack, "aws_s3_bucket", "ingest")
+    assert refers_to(bundle["bucket"], "aws_s3_bucket", bucket_name, "bucket"), (
+        "in the ingest bucket, uploaded after it"
+    )
+    assert bundle["server_side_encryption"] == "aws:kms" and bundle["kms_key_id"], (
+        "with the region's key, as the bucket"
+    )
+    _, template = only(stack, "aws_launch_template")
+    assert template["depends_on"] == [f"aws_s3_object.{next(iter(resources(stack, 'aws_s3_object')))}"], (
+        "a new launch template version only once its bundle is uploaded"
     )
     assert_bundle_statements(
         statements,
