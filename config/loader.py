@@ -336,7 +336,8 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         for group, kind in GROUP_TYPES.items()
     }
     values["cidrs"] = MappingProxyType({k: str(c) for k, c in values["cidrs"].items()})
-    return Environment(name=name, profile=Profile(profile), **groups, **values)
+    recorded = table.get("writer_region") is not None
+    return Environment(name=name, profile=Profile(profile), writer_recorded=recorded, **groups, **values)
 
 
 def _resolve_derived_defaults(v: dict[str, Any]) -> None:

@@ -102,6 +102,9 @@ class Environment:
     config_notifications: bool
     domain: str = ""  # the environment's DNS domain, resolved: <env>.<domain>, prod: <domain>
     cidrs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # region -> CIDR, resolved
+    # `writer_region` is written in the file (what `failover` does), not defaulted: the environment's
+    # shared database already exists, and the writer's stack adopts it (modules/aurora.py).
+    writer_recorded: bool = False
 
     @property
     def origin_domain(self) -> str:

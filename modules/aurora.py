@@ -34,14 +34,13 @@ storage layer (typically under a second behind) instead of PostgreSQL's WAL stre
   every regional stack that is not the writer's declares `removed { from = <the global cluster's
   address>, lifecycle { destroy = false } }`, which forgets it without destroying it (a no-op
   where the state never held it), and the writer's stack, when the global cluster already exists
-  (`global_cluster_exists`: the writer is not the first of `regions`, which only a failover or a
-  choice made after creation puts there), declares `import { to = <address>, id = <identifier> }`
-  and adopts it (a no-op once its state holds it). The address is the same in every stack: the
-  resource always sits at this construct's GLOBAL_CLUSTER_ID (`database/global`). The first
-  region's stack creates the cluster. Consequently a writer other than the first region cannot
-  create a new global database (start with the writer first in `regions`), and a failback to the
-  first region needs the import too, which the rule above does not give it: import the cluster
-  there by hand (`terraform import`) or extend `global_cluster_exists`.
+  (`global_cluster_exists`: `writer_region` is written in the configuration, which `failover`
+  does on every move, back to the first region too), declares `import { to = <address>, id =
+  <identifier> }` and adopts it (a no-op once its state holds it). The address is the same in
+  every stack: the resource always sits at this construct's GLOBAL_CLUSTER_ID
+  (`database/global`). A new environment leaves `writer_region` unset, so its writer (the first
+  region) creates the cluster; setting it by hand before the cluster exists makes the import
+  fail with "cannot import non-existent remote object" (remove the key).
 - The engine version: `db_engine_version` is a PostgreSQL major version; Aurora takes a full
   version, so config/facts.py's AURORA_POSTGRES_VERSIONS maps each major to the version a new
   global database starts at (the loader refuses a major it lacks with this topology). Minor

@@ -214,6 +214,8 @@ class Compute(Construct):
             "template",
             name=n.name("web", "launch_template"),
             description="Web instances (Amazon Linux 2023)",
+            # a new version (and its instance refresh) only once the bundle its user data fetches is there
+            depends_on=[self.bundle.object] if self.bundle else None,
             image_id=ami.insecure_value,  # a public parameter: not a secret, and the plan should show it
             instance_type=p.scaling.instance_type,
             update_default_version=True,

@@ -70,7 +70,9 @@ class BundleLocation:
 class WebappBundleProps:
     namer: Namer
     region: str
-    bucket_name: str  # an existing bucket of the region; nothing may expire its objects
+    # a bucket of the region that nothing expires; pass a Terraform reference (the bucket resource's
+    # `bucket` attribute) so the upload waits for the bucket
+    bucket_name: str
     bucket_arn: str
     kms_key_arn: str | None = None  # the bucket's key, when it is not SSE-S3 (used through S3 only)
 
@@ -94,6 +96,10 @@ class WebappBundle(Construct):
             key=key,
             content_base64=base64.b64encode(data).decode(),
             content_type="application/x-xz",
+            # Encrypted as the bucket would, stated here so an upload racing the bucket's encryption
+            # configuration is never stored with S3's own key.
+            server_side_encryption="aws:kms" if props.kms_key_arn else "AES256",
+            kms_key_id=props.kms_key_arn,
             tags=props.namer.resource_tags("webapp-bundle"),
         )
         self.location = BundleLocation(props.bucket_name, key, digest, props.region)

@@ -273,7 +273,7 @@ class RegionalStack(PlatformStack):
                 secret_arns=(db.bootstrap_secret_arn,) if db.bootstrap_secret_arn else (),
                 app_environment=self._database_environment(),
                 # webapp/ in the ingest bucket: nothing expires it, its function sees incoming/ only
-                bundle_bucket=(self.ingest.bucket.name, self.ingest.bucket.arn, self.key.arn),
+                bundle_bucket=(self.ingest.bucket.bucket.bucket, self.ingest.bucket.arn, self.key.arn),
             ),
         )
         # The load balancer's only way out: to the instances' service port.
@@ -341,9 +341,9 @@ class RegionalStack(PlatformStack):
                     account_token=self.account_token,
                     partition=self.partition,
                     secret_recovery_window_days=0 if env.force_destroy else 30,
-                    # The first region's stack creates the global cluster; a writer elsewhere got
-                    # there by a failover and adopts it (modules/aurora.py).
-                    global_cluster_exists=env.writer_region != env.regions[0],
+                    # A new environment's writer creates the global cluster; once `failover` has
+                    # written writer_region, the writer's stack adopts it (modules/aurora.py).
+                    global_cluster_exists=env.writer_recorded,
                 ),
             )
         replicate_from = None

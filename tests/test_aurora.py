@@ -321,3 +321,18 @@ def test_every_aurora_stack_validates_with_terraform(default_data, tmp_path):
     specs = [s for s in config.select("dev") if s.role != "edge"]
     _, found = terraform.validate_stacks(config, specs, tmp_path / "out")
     assert {spec.name: diagnostics for spec, diagnostics in found.items()} == {spec.name: [] for spec in specs}
+
+
+def test_a_failback_to_the_first_region_adopts_the_global_cluster_again(default_data, tmp_path):
+    """`failover` writes writer_region on every move, back to the first region too: that stack
+    released the cluster at the first failover, so it imports it again."""
+    config = aurora_config(default_data, regions=THREE_REGIONS, writer_region=THREE_REGIONS[0])
+    env = config.environments["dev"]
+    assert env.writer_region == env.regions[0] and env.writer_recorded
+    stacks = synthesize(config, tmp_path / "out", env="dev").stacks
+    writer = stacks[f"dev-{env.regions[0]}"]
+    global_name, global_cluster = only(writer, "aws_rds_global_cluster")
+    address = f"aws_rds_global_cluster.{global_name}"
+    assert writer["import"] == [{"to": address, "id": global_cluster["global_cluster_identifier"]}]
+    for region in env.regions[1:]:
+        assert stacks[f"dev-{region}"]["removed"] == release(address), region

@@ -281,6 +281,7 @@ def test_the_writer_is_the_first_region_unless_set(default_data):
     assert moved.failover_order == (dev.regions[1], dev.regions[0])
     assert moved.regions == dev.regions, "the regions keep their order (and with it their CIDR slots)"
     assert moved.cidrs == dev.cidrs
+    assert not dev.writer_recorded and moved.writer_recorded, "written in the file (failover does), or defaulted"
 
 
 def test_replicated_data_routes_viewers_to_the_closest_region_by_default(default_data):
