@@ -510,7 +510,7 @@ def failover(
     from ops import failover as failing_over
 
     cfg = model.load(config)
-    one_environment(env, "failover")
+    one_environment(env, "failover moves")
     plan = failing_over.prepare(cfg, env, to, boto3.Session(), force=force)
     table(f"Failover of {env} to {to}: checks", ["Check", "Result"], [[c.name, c.result] for c in plan.checks])
     table(

@@ -103,7 +103,7 @@ class Plan:
         for step in self.steps:
             try:
                 done.append((step.name, step.run()))
-            except (BotoCoreError, ClientError) as exc:
+            except (BotoCoreError, ClientError, OSError) as exc:  # OSError: writing the configuration
                 raise OperationFailed(_after(done, step, f"{type(exc).__name__}: {exc}")) from None
             except OperationFailed as exc:
                 raise OperationFailed(_after(done, step, str(exc))) from None

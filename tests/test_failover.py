@@ -3,8 +3,9 @@ AWS_ENDPOINT_URL exactly as AWS would be, with its Route 53 health-check respond
 HTTPS stand-in), through the same CLI and code path a real run takes: a writer in one region and a
 cross-region read replica in the other, health checks and failover records in the hosted zone,
 replica lag in CloudWatch; promote, verify the writer, the DNS primary and the configuration file,
-then fail back. Aurora's SwitchoverGlobalCluster/FailoverGlobalCluster are missing from moto 5.2.5:
-those tests use a stand-in RDS client and real everything else."""
+then fail back. The emulator supplies what moto 5.2.5 lacks (a promotion that clears the replica,
+Aurora's SwitchoverGlobalCluster/FailoverGlobalCluster); stand-in clients only where a test needs a
+state AWS reaches slowly (a promotion that never finishes) or the exact call parameters."""
 
 from __future__ import annotations
 
@@ -336,10 +337,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path, aws, front):
             3,
             "ReplicaLag reached 31 s in the last 5 minutes, over db_replica_max_lag_seconds = 30",
         ),
-        (lambda w: None, ["--to", EAST], 2, "us-east-1 already holds environment dev's writer"),
-        (lambda w: None, ["--to", CENTRAL], 2, "region 'eu-central-1' is not one of environment dev's regions"),
     ],
-    ids=["unhealthy", "unreachable", "lagging", "already-writer", "unknown-region"],
+    ids=["unhealthy", "unreachable", "lagging"],
 )
 def test_refusals_say_why_and_change_nothing(tmp_path, aws, front, arrange, args, code, message):
     world = two_regions(tmp_path, aws, front)
@@ -683,6 +682,33 @@ def test_a_promotion_that_does_not_finish_fails_naming_what_was_done(tmp_path):
     assert model.load(config.source).environments["dev"].writer_region == EAST  # not recorded
 
 
+def test_a_configuration_that_cannot_be_written_after_the_promotion_says_what_was_done(tmp_path, monkeypatch):
+    config = latency_config(tmp_path)
+    env = config.environments["dev"]
+    source = {"ReadReplicaSourceDBInstanceIdentifier": f"arn:aws:rds:{EAST}:{ACCOUNT}:db:dev-us-east-1-db-a1"}
+
+    class Rds:
+        promoted = False
+
+        def describe_db_instances(self, DBInstanceIdentifier):
+            return {"DBInstances": [{"DBInstanceStatus": "available", **({} if self.promoted else source)}]}
+
+        def promote_read_replica(self, **kwargs):
+            self.promoted = True
+
+    plan = failover.Failover(
+        config, env, WEST, Stub(rds=Rds(), cloudwatch=Lag([0.0])), Stub(route53=Route53Healthy(config, env))
+    ).prepare()
+    monkeypatch.setattr(failover.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OperationFailed) as failed:
+        plan.run()
+    message = str(failed.value)
+    assert "failover step 'record the writer' failed (OSError: [Errno 28] No space left)" in message
+    assert "promote: PromoteReadReplica dev-us-west-2-db-a1 accepted; wait: 'available', standalone" in message
+    assert model.load(config.source).environments["dev"].writer_region == EAST
+    assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]  # no temporary file left behind
+
+
 class Aurora:
     """Aurora global database calls (moto 5.2.5 has no Switchover/FailoverGlobalCluster): the
     writer moves when asked; `calls` records what was asked."""
@@ -736,12 +762,23 @@ def test_aurora_global_switches_over_or_with_force_fails_over_with_data_loss(tmp
     assert model.load(config.source).environments["dev"].writer_region == WEST
 
 
-def test_unknown_environment_and_all_are_refused(tmp_path):
+def test_bad_input_is_refused_before_any_aws_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: any call would fail
     path = tmp_path / "c.toml"
     path.write_text(CONFIG)
-    for env, message in (("nope", "unknown environment 'nope'"), ("all", "one environment at a time")):
-        result = CliRunner().invoke(cli, ["failover", "--env", env, "--to", WEST, "--config", str(path)])
-        assert result.exit_code == 2 and message in result.stderr
+    for env, to, message in (
+        ("nope", WEST, "unknown environment 'nope'; choose one of: dev, all"),
+        ("all", WEST, "failover moves one environment at a time: pass --env NAME"),
+        (
+            "dev",
+            EAST,
+            "us-east-1 already holds environment dev's writer: nothing to fail over (other regions: us-west-2)",
+        ),
+        ("dev", CENTRAL, "region 'eu-central-1' is not one of environment dev's regions; choose one of: us-west-2"),
+    ):
+        result = CliRunner().invoke(cli, ["failover", "--env", env, "--to", to, "--config", str(path)])
+        assert result.exit_code == 2 and result.stderr == f"error: {message}\n", result.output
+    assert path.read_text() == CONFIG
     with pytest.raises(SelectionError):
         failover.Failover.validate(model.load(path).environments["dev"], "mars-1")
 
