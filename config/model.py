@@ -122,9 +122,14 @@ class Environment:
 
     @property
     def primary_region(self) -> str:
-        """The region holding the database writer, the DNS primary and the stack every other
-        region's stack deploys after: `writer_region`, which `failover` moves."""
-        return self.writer_region
+        """The environment's home region, the first of `regions`: its stack deploys first and holds
+        what the environment has once (the origin-verify secret, global Config recording, the
+        shared names' certificate validation). It never moves: a failover moves the writer only."""
+        return self.regions[0]
+
+    def is_writer(self, region: str) -> bool:
+        """`region` holds the database writer (and is the DNS failover PRIMARY)."""
+        return region == self.writer_region
 
     @property
     def failover_order(self) -> tuple[str, ...]:

@@ -379,7 +379,7 @@ def stand_ins(
                     "secret the emulator holds"
                 )
             else:
-                writer_region = env.primary_region
+                writer_region = env.writer_region
                 if writer_region not in databases:
                     raise E2EFailure(f"{region} is a replica but its writer region {writer_region} has no writer")
                 database = stack.enter_context(standby_of(databases[writer_region]))

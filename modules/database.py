@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import DataResource, TerraformResourceLifecycle
 from constructs import Construct
 
 from config import groups
@@ -193,6 +193,12 @@ class Database(Construct):
             tags=n.resource_tags("db", "rds"),
         )
         self.bootstrap_secret_arn: str | None = None
+        # What this instance replicates ("writer" for the writer). When `writer_region` moves, it
+        # changes in every stack: a replica's instance is then replaced (RDS can neither point a
+        # replica at another source nor turn a standalone instance back into a replica), which
+        # rebuilds the old writer and the other replicas from the new writer in one reviewed plan;
+        # the new writer is only promoted in place, it is not triggered.
+        self.source = DataResource(self, "source", input={"source": p.replicate_from or WRITER})
         if p.replicate_from:
             # No username, database name, password or engine version: all come from the writer
             # (and a replica is upgraded with its source, never on its own). Deleting a replica
@@ -203,6 +209,10 @@ class Database(Construct):
                 replicate_source_db=p.replicate_from,
                 skip_final_snapshot=True,
                 **common,
+            )
+            # A plain address: Terraform refuses the "${...}" form cdktf writes for references here.
+            self.instance.add_override(
+                "lifecycle.replace_triggered_by", [f"terraform_data.{self.source.friendly_unique_id}"]
             )
         else:
             credentials = MasterCredentials(

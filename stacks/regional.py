@@ -163,7 +163,7 @@ class RegionalStack(PlatformStack):
                 topic_arn=self.error_topic.arn,
                 settings=env.database,
                 identifier=db.cluster.cluster_identifier if aurora else db.instance.identifier,
-                replica=env.database.topology.replicated and not env.is_primary(region),
+                replica=env.database.topology.replicated and not env.is_writer(region),
                 cpu_threshold=env.cpu_alarm_threshold,
                 cpu_periods=env.cpu_alarm_periods,
             ),
@@ -331,7 +331,7 @@ class RegionalStack(PlatformStack):
                     namer=self.namer,
                     global_namer=self.config.namer(env, GLOBAL),  # the global cluster's name
                     region=region,
-                    writer_region=env.primary_region,
+                    writer_region=env.writer_region,
                     vpc_id=self.network.vpc.id,
                     subnet_ids=self.network.subnet_ids["db"],
                     kms_key=self.key,
@@ -347,9 +347,9 @@ class RegionalStack(PlatformStack):
                 ),
             )
         replicate_from = None
-        if topology is DatabaseTopology.REPLICA and not env.is_primary(region):
-            writer = self.config.namer(env, env.primary_region).name("db", "rds")
-            replicate_from = instance_arn(self.partition, env.primary_region, self.account_token, writer)
+        if topology is DatabaseTopology.REPLICA and not env.is_writer(region):
+            writer = self.config.namer(env, env.writer_region).name("db", "rds")
+            replicate_from = instance_arn(self.partition, env.writer_region, self.account_token, writer)
         database = Database(
             self,
             "database",

@@ -79,7 +79,7 @@ def test_every_regional_alarm_acts_on_the_regions_topic_in_both_directions(reque
         topic_name, _ = only(stack, "aws_sns_topic")
         env, region, alarms = regional_alarms(synthesized, name)
         expected = set(facts.ALARMS) | {facts.ALARM_DB_FREE_STORAGE_LOW}
-        if not env.is_primary(region):
+        if not env.is_writer(region):
             expected.add(facts.ALARM_DB_REPLICA_LAG)
         assert set(alarms) == expected, name
         for alarm in alarms.values():
@@ -121,7 +121,7 @@ def test_replica_lag_alarms_only_where_the_database_replicates_never_on_the_writ
     for name in regional_names(synthesized):
         stack = synthesized.stacks[name]
         env, region, alarms = regional_alarms(synthesized, name)
-        if env.is_primary(region):
+        if env.is_writer(region):
             assert facts.ALARM_DB_REPLICA_LAG not in alarms, name
             continue
         replicas += 1

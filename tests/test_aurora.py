@@ -35,8 +35,8 @@ def synthesized_aurora(request, default_data, tmp_path_factory):
 
 
 def writer_and_secondaries(env, stacks):
-    writer = stacks[f"dev-{env.primary_region}"]
-    return writer, {name: stack for name, stack in stacks.items() if name != f"dev-{env.primary_region}"}
+    writer = stacks[f"dev-{env.writer_region}"]
+    return writer, {name: stack for name, stack in stacks.items() if name != f"dev-{env.writer_region}"}
 
 
 def test_one_global_cluster_created_by_the_writer_region(synthesized_aurora):
@@ -83,7 +83,7 @@ def test_each_secondary_joins_by_identifier_with_its_own_key_and_no_credentials(
     for name, stack in secondaries.items():
         _, cluster = only(stack, "aws_rds_cluster")
         assert cluster["global_cluster_identifier"] == global_cluster["global_cluster_identifier"], name
-        assert cluster["source_region"] == env.primary_region
+        assert cluster["source_region"] == env.writer_region
         assert cluster["cluster_identifier"] == f"{name}-db-a1"
         assert cluster["storage_encrypted"] is True
         assert refers_to(cluster["kms_key_id"], "aws_kms_key", only(stack, "aws_kms_key")[0], "arn")
@@ -283,7 +283,7 @@ def test_the_construct_exposes_the_database_interface(default_data, tmp_path):
         stack = RegionalStack(app, spec, config, env, tmp_path / "out")
         db = stack.database
         assert isinstance(db, aurora.AuroraGlobal)
-        writer = spec.region == env.primary_region
+        writer = spec.region == env.writer_region
         assert db.role == (aurora.WRITER if writer else aurora.REPLICA)
         assert (db.bootstrap_secret_arn is not None) is writer
         assert db.port == 5432 and db.name == "app" and db.app_user == "webapp"

@@ -304,6 +304,36 @@ def test_the_writer_region_setting_makes_that_region_the_writer(default_data, tm
     assert result.stacks["dev-us-east-1"]["output"]["db_role"]["value"] == "replica"
 
 
+def source_marker(stack: dict) -> tuple[str, dict]:
+    """The stack's terraform_data recording what its database replicates, and that input."""
+    name, marker = only(stack, "terraform_data")
+    return name, marker["input"]
+
+
+def test_a_replica_is_rebuilt_when_the_writer_moves(default_data, synthesized, tmp_path):
+    """RDS can neither point a replica at another source nor make a promoted instance a replica
+    again: each replica is replaced when what it replicates changes (a reviewed destructive plan),
+    the writer never by that trigger (the new writer is promoted in place)."""
+    for name in REGIONAL:
+        stack = synthesized.stacks[name]
+        marker_name, marker = source_marker(stack)
+        (instance,) = resources(stack, "aws_db_instance").values()
+        if is_writer(stack):
+            assert marker == {"source": "writer"}
+            assert "replace_triggered_by" not in instance.get("lifecycle", {}), name
+        else:
+            assert marker == {"source": instance["replicate_source_db"]}, name
+            assert instance["lifecycle"]["replace_triggered_by"] == [f"terraform_data.{marker_name}"], name
+    data = variant(default_data, environments={"dev": {"writer_region": "us-west-2"}})
+    moved = synthesize(model.parse(data, "c.toml"), tmp_path / "out", env="dev").stacks
+    for name in ("dev-us-east-1", "dev-us-west-2"):
+        before, after = source_marker(synthesized.stacks[name]), source_marker(moved[name])
+        assert before[0] == after[0], "the same address, so its input change is an update that triggers"
+        assert before[1] != after[1], f"{name}: what it replicates changed"
+    (old_writer,) = resources(moved["dev-us-east-1"], "aws_db_instance").values()
+    assert old_writer["lifecycle"]["replace_triggered_by"], "the old writer is rebuilt as a replica"
+
+
 def test_prod_is_multi_az_protected_and_keeps_backups(synthesized):
     settings = {}
     for name in REGIONAL:

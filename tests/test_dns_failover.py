@@ -130,6 +130,10 @@ def test_failover_routing_makes_the_writer_the_primary(default_data, tmp_path, t
             for region in (writer, standby)
         }
         assert roles == {writer: "PRIMARY", standby: "SECONDARY"}
+        for region in (writer, standby):
+            for record in alias_records(stacks[f"dev-{region}"]).values():
+                if "failover_routing_policy" in record:
+                    assert record["allow_overwrite"] is True, "takes over what `failover` wrote"
 
 
 def test_routing_configuration_errors_are_clear(default_data):

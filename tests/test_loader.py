@@ -277,7 +277,8 @@ def test_the_writer_is_the_first_region_unless_set(default_data):
     assert dev.writer_region == dev.regions[0] == dev.primary_region
     assert dev.failover_order == dev.regions
     moved = parse(changed(default_data, "environments.dev.writer_region", dev.regions[1])).environments["dev"]
-    assert moved.primary_region == dev.regions[1] and moved.is_primary(dev.regions[1])
+    assert moved.writer_region == dev.regions[1] and moved.is_writer(dev.regions[1])
+    assert moved.primary_region == dev.regions[0], "the home region (and the deploy order) stays"
     assert moved.failover_order == (dev.regions[1], dev.regions[0])
     assert moved.regions == dev.regions, "the regions keep their order (and with it their CIDR slots)"
     assert moved.cidrs == dev.cidrs
