@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import DataResource, TerraformResourceLifecycle
+from cdktf import TerraformResource, TerraformResourceLifecycle
 from constructs import Construct
 
 from config import groups
@@ -198,7 +198,10 @@ class Database(Construct):
         # replica at another source nor turn a standalone instance back into a replica), which
         # rebuilds the old writer and the other replicas from the new writer in one reviewed plan;
         # the new writer is only promoted in place, it is not triggered.
-        self.source = DataResource(self, "source", input={"source": p.replicate_from or WRITER})
+        # Terraform's built-in terraform_data, written as a plain resource: cdktf's DataResource class
+        # runs `terraform version` during synth, which synth must never need.
+        self.source = TerraformResource(self, "source", terraform_resource_type="terraform_data")
+        self.source.add_override("input", {"source": p.replicate_from or WRITER})
         if p.replicate_from:
             # No username, database name, password or engine version: all come from the writer
             # (and a replica is upgraded with its source, never on its own). Deleting a replica
