@@ -451,3 +451,39 @@ def test_a_request_sent_one_byte_at_a_time_is_served():
             for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok":
                 sock.sendall(bytes([byte]))
             assert read_one_response(sock)[0] == 200
+
+
+class Sequence(DatabaseCheck):
+    """Answers from a list, one per check (the last one repeats)."""
+
+    def __init__(self, *answers: Status) -> None:
+        self.answers, self.calls = list(answers), 0
+
+    def status(self) -> Status:
+        self.calls += 1
+        return self.answers[min(self.calls, len(self.answers)) - 1]
+
+
+def test_the_database_is_checked_at_start_until_it_answers():
+    """The writer's first check creates the application's role the replicas need; nothing but an
+    operator calls /ready, so the service checks by itself at start, retrying while the database
+    is still coming up, and stops once it answered."""
+    database = Sequence(Status(False, "unreachable"), Status(False, "unreachable"), Status(True, "ok", "writer"))
+    slept = []
+    clock = iter(range(0, 1000, 10))  # past READY_TTL between checks, so each one reaches the database
+    readiness = server.Readiness(database, clock=lambda: next(clock))
+    with redirect_stdout(io.StringIO()) as out:
+        assert server.warm_up(readiness, attempts=5, interval=7.0, sleep=slept.append) is True
+    assert database.calls == 3 and slept == [7.0, 7.0]
+    assert '"msg": "database ready at start"' in out.getvalue()
+
+
+def test_the_start_check_gives_up_with_the_reason():
+    database = Sequence(Status(False, "bootstrap failed: no secret"))
+    clock = iter(range(0, 1000, 10))
+    readiness = server.Readiness(database, clock=lambda: next(clock))
+    with redirect_stdout(io.StringIO()) as out:
+        assert server.warm_up(readiness, attempts=3, interval=1.0, sleep=lambda _s: None) is False
+    assert database.calls == 3
+    line = json.loads(out.getvalue().splitlines()[-1])
+    assert line["msg"] == "database not ready at start" and line["detail"] == "bootstrap failed: no secret"

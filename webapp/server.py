@@ -467,6 +467,31 @@ class Server(HTTPServer):
             log("error", "unhandled exception", client=client_address[0], traceback=traceback.format_exc())
 
 
+WARM_UP_ATTEMPTS = 40  # ~10 minutes at WARM_UP_INTERVAL: a new writer may still be starting
+WARM_UP_INTERVAL = 15.0
+
+
+def warm_up(
+    readiness: Readiness,
+    attempts: int = WARM_UP_ATTEMPTS,
+    interval: float = WARM_UP_INTERVAL,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Check the database at start, until it answers (or `attempts` run out), without waiting for a
+    caller of READY_PATH: on the writer the first check creates the application's role, which the
+    replica regions need (it reaches them by replication), and nothing but an operator calls
+    /ready (the load balancer and Route 53 probe HEALTH_PATH)."""
+    for attempt in range(1, attempts + 1):
+        status = readiness.status()
+        if status.ok:
+            log("info", "database ready at start", attempt=attempt)
+            return True
+        if attempt < attempts:
+            sleep(interval)
+    log("warning", "database not ready at start", detail=status.detail, attempts=attempts)
+    return False
+
+
 def make_server(host: str, port: int, database: DatabaseCheck, identity: dict[str, str]) -> Server:
     handler = type("BoundHandler", (Handler,), {"readiness": Readiness(database), "identity": identity})
     return Server((host, port), handler)
@@ -495,6 +520,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log("info", "listening", host=host, port=server.server_address[1], health_path=HEALTH_PATH, **identity)
+    threading.Thread(target=warm_up, args=(server.RequestHandlerClass.readiness,), daemon=True).start()
     server.serve_forever()
     server.server_close()
     return 0
