@@ -140,7 +140,9 @@ def test_instance_role_is_least_privilege(synthesized, name):
     assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
 
 
-def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
+def compute_policy(tmp_path, region: str, **props) -> tuple[dict, dict]:
+    """The Compute construct alone in a stack (an imported key, a bucket named "b"), synthesized:
+    (the stack, its inline policy's statements by Sid)."""
     from cdktf import App, TerraformStack
     from support.tfjson import load_stacks
 
@@ -152,40 +154,49 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
 
     out = tmp_path / "o"
     app = App(outdir=str(out))
-    stack = TerraformStack(app, "dev-us-east-1")
-    aws.provider.AwsProvider(stack, "aws", region="us-east-1")
+    stack = TerraformStack(app, f"dev-{region}")
+    aws.provider.AwsProvider(stack, "aws", region=region)
+    scaling = Scaling(
+        instance_type="t4g.micro",
+        instance_count=2,
+        min_capacity=2,
+        max_capacity=4,
+        requests_per_target=100,
+        cpu_target=70,
+    )
     Compute(
         stack,
         "web",
         ComputeProps(
-            namer=Namer("dev", "us-east-1", "a1"),
+            namer=Namer("dev", region, "a1"),
             environment="dev",
-            region="us-east-1",
+            region=region,
             vpc_id="vpc-1",
             vpc_cidr="10.0.0.0/17",
             app_subnet_ids=["s1", "s2"],
             target_group_arn="tg",
             alb_arn_suffix="app/x/1",
             target_group_arn_suffix="targetgroup/y/2",
-            scaling=Scaling(
-                instance_type="t4g.micro",
-                instance_count=2,
-                min_capacity=2,
-                max_capacity=4,
-                requests_per_target=100,
-                cpu_target=70,
-            ),
+            scaling=scaling,
             instance_count=2,
             kms_key=ImportedKey("${aws_kms_key.k.arn}"),
-            secret_arns=("${aws_secretsmanager_secret.s.arn}",),
-            db_connect_arns=("arn:aws:rds-db:us-east-1:1:dbuser:db-X/webapp",),
-            bundle_bucket=("b", "arn:aws:s3:::b", "${aws_kms_key.k.arn}"),
+            db_connect_arns=(f"arn:aws:rds-db:{region}:1:dbuser:db-X/webapp",),
+            **props,
         ),
     )
     app.synth()
-    synthesized = load_stacks(out)["dev-us-east-1"]
+    synthesized = load_stacks(out)[f"dev-{region}"]
     (policy,) = resources(synthesized, "aws_iam_role_policy").values()
-    statements = {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
+    return synthesized, {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
+
+
+def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
+    synthesized, statements = compute_policy(
+        tmp_path,
+        "us-east-1",
+        secret_arns=("${aws_secretsmanager_secret.s.arn}",),
+        bundle_bucket=("b", "arn:aws:s3:::b", "${aws_kms_key.k.arn}"),
+    )
     assert statements.pop("ConnectToDatabase") == {
         "effect": "Allow",
         "sid": "ConnectToDatabase",
@@ -206,50 +217,7 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
 def test_a_bundle_in_an_s3_managed_bucket_needs_no_key_grant(tmp_path):
     """A bucket encrypted with SSE-S3 (no key ARN): the bundle is read with s3:GetObject alone;
     with no secret, that and the database connection are all the role may do."""
-    from cdktf import App, TerraformStack
-    from support.tfjson import load_stacks
-
-    from config.groups import Scaling
-    from config.naming import Namer
-    from modules import aws
-    from modules.compute import Compute, ComputeProps
-    from modules.kms import ImportedKey
-
-    out = tmp_path / "o"
-    app = App(outdir=str(out))
-    stack = TerraformStack(app, "dev-eu-west-1")
-    aws.provider.AwsProvider(stack, "aws", region="eu-west-1")
-    Compute(
-        stack,
-        "web",
-        ComputeProps(
-            namer=Namer("dev", "eu-west-1", "a1"),
-            environment="dev",
-            region="eu-west-1",
-            vpc_id="vpc-1",
-            vpc_cidr="10.0.0.0/17",
-            app_subnet_ids=["s1", "s2"],
-            target_group_arn="tg",
-            alb_arn_suffix="app/x/1",
-            target_group_arn_suffix="targetgroup/y/2",
-            scaling=Scaling(
-                instance_type="t4g.micro",
-                instance_count=2,
-                min_capacity=2,
-                max_capacity=4,
-                requests_per_target=100,
-                cpu_target=70,
-            ),
-            instance_count=2,
-            kms_key=ImportedKey("${aws_kms_key.k.arn}"),
-            db_connect_arns=("arn:aws:rds-db:eu-west-1:1:dbuser:db-X/webapp",),
-            bundle_bucket=("b", "arn:aws:s3:::b", None),
-        ),
-    )
-    app.synth()
-    synthesized = load_stacks(out)["dev-eu-west-1"]
-    (policy,) = resources(synthesized, "aws_iam_role_policy").values()
-    statements = {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
+    synthesized, statements = compute_policy(tmp_path, "eu-west-1", bundle_bucket=("b", "arn:aws:s3:::b", None))
     assert set(statements) == {"ConnectToDatabase", "ReadWebappBundle"}
     (bundle,) = resources(synthesized, "aws_s3_object").values()
     assert statements["ReadWebappBundle"]["resources"] == [f"arn:aws:s3:::b/{bundle['key']}"]
