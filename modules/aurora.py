@@ -10,6 +10,8 @@ storage layer (typically under a second behind) instead of PostgreSQL's WAL stre
   application only, a cluster parameter group forcing TLS (`rds.force_ssl`) with the same logging
   as the RDS instances, IAM database authentication, backups per environment, tags copied to
   snapshots, PostgreSQL logs exported into a log group created here first (retention, key).
+  The network placement, the parameters, the log groups and the monitoring role are
+  modules/db_support.py's, shared with modules/database.py.
 - Instances: the environment's instance class, which must be memory-optimized (Aurora global
   databases run on db.r*/db.x2g; the loader refuses others); two per cluster with `db_multi_az`
   (a reader in another zone that Aurora promotes on a zonal failure), one otherwise; Performance
@@ -62,8 +64,8 @@ from config.facts import AURORA_POSTGRES_VERSIONS, DATABASE_APP_USER, DATABASE_N
 from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
 from modules import aws
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
+from modules.db_support import DatabaseNetwork, log_groups, monitoring_role, parameter_group
 from modules.kms import EncryptionKey, ImportedKey
-from modules.policy import attach_managed, trust
 
 ENGINE = "aurora-postgresql"
 PORT = DATABASE_PORT
@@ -141,72 +143,25 @@ class AuroraGlobal(Construct):
         self.props = props
         self.role = WRITER if p.writer else REPLICA
         version = aurora_version(db.engine_version)
-        self.security_group = aws.security_group.SecurityGroup(
-            self,
-            "sg",
-            name=n.name("db", "security_group"),
-            vpc_id=p.vpc_id,
-            description=f"PostgreSQL: {PORT} from the application only",
-            tags=n.resource_tags("db", "security_group"),
-        )
-        subnets = aws.db_subnet_group.DbSubnetGroup(
-            self,
-            "subnets",
-            name=n.name("db", "db_subnet_group"),
-            subnet_ids=p.subnet_ids,
-            description="Isolated database subnets (no route beyond the VPC)",
-            tags=n.resource_tags("db-subnets"),
-        )
+        self.network = DatabaseNetwork(self, n, p.vpc_id, p.subnet_ids)
+        self.security_group = self.network.security_group
+        subnets = self.network.subnet_group
         family = f"{ENGINE}{db.engine_version}"
         pg = aws.rds_cluster_parameter_group
-        parameters = pg.RdsClusterParameterGroup(
-            self,
-            "parameters",
-            name=n.name(f"db-{family}", "db_parameter_group"),
-            family=family,
-            description="TLS only; log slow statements, connections and DDL",
-            parameter=[
-                pg.RdsClusterParameterGroupParameter(name=k, value=v, apply_method="pending-reboot")
-                for k, v in (
-                    ("rds.force_ssl", "1"),
-                    ("log_min_duration_statement", "1000"),
-                    ("log_connections", "1"),
-                    ("log_disconnections", "1"),
-                    ("log_lock_waits", "1"),
-                    ("log_statement", "ddl"),
-                )
-            ],
-            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),  # a new family on major upgrades
-            tags=n.resource_tags(f"db-{family}", "db_parameter_group"),
-        )
+        parameters = parameter_group(self, n, family, pg.RdsClusterParameterGroup, pg.RdsClusterParameterGroupParameter)
         self.cluster_identifier = n.name("db", "rds")
         self.global_cluster_identifier = p.global_namer.name("db", "rds")
         p.kms_key.grant_via_service("rds")
         # Aurora names its exported log groups itself (/aws/rds/cluster/<identifier>/<log>).
-        p.kms_key.admit_log_group(f"{RDS_CLUSTER_LOG_GROUP_PREFIX}{n.prefix}")
-        log_groups = [
-            aws.cloudwatch_log_group.CloudwatchLogGroup(
-                self,
-                f"log-{log}",
-                name=rds_cluster_log_group(self.cluster_identifier, log),
-                retention_in_days=p.log_retention_days,
-                kms_key_id=p.kms_key.arn,
-                tags=n.resource_tags(f"db-{log}-logs", "log_group"),
-            )
-            for log in LOGS
-        ]
-        monitoring = aws.iam_role.IamRole(
+        exported = log_groups(
             self,
-            "monitoring",
-            name=n.name("db-monitoring", "iam_role"),
-            max_session_duration=3600,
-            assume_role_policy=trust(
-                self, "monitoring-trust", "RdsMonitoringAssumes", "monitoring.rds.amazonaws.com"
-            ).json,
-            description="RDS enhanced monitoring",
-            tags=n.resource_tags("db-monitoring", "iam_role"),
+            n,
+            p.kms_key,
+            f"{RDS_CLUSTER_LOG_GROUP_PREFIX}{n.prefix}",
+            [(log, rds_cluster_log_group(self.cluster_identifier, log)) for log in LOGS],
+            p.log_retention_days,
         )
-        attachment = attach_managed(self, "monitoring", monitoring.name, "AmazonRDSEnhancedMonitoringRole")
+        monitoring, attachment = monitoring_role(self, n)
         self.global_cluster = None
         if p.writer:
             self.global_cluster = aws.rds_global_cluster.RdsGlobalCluster(
@@ -262,7 +217,7 @@ class AuroraGlobal(Construct):
                 master_password_wo_version=credentials.version,
                 skip_final_snapshot=db.skip_final_snapshot,
                 final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
-                depends_on=[self.global_cluster, *log_groups],
+                depends_on=[self.global_cluster, *exported],
                 **common,
             )
             self.bootstrap_secret_arn = credentials.secret_arn
@@ -275,7 +230,7 @@ class AuroraGlobal(Construct):
                 "cluster",
                 source_region=p.writer_region,
                 skip_final_snapshot=True,
-                depends_on=log_groups,
+                depends_on=exported,
                 **common,
             )
         self.instances = [
@@ -315,8 +270,6 @@ class AuroraGlobal(Construct):
             f"arn:{p.partition}:rds-db:{p.region}:{p.account_token}:dbuser:"
             f"{self.cluster.cluster_resource_id}/{DATABASE_APP_USER}"
         )
-        self._namer = n
-        self._clients = 0
 
     def _own_global_cluster(self) -> str:
         """The import or removed block that keeps the global cluster in exactly one state across
@@ -337,15 +290,4 @@ class AuroraGlobal(Construct):
 
     def allow_from(self, security_group_id: str) -> None:
         """Admit 5432 from one client security group (the web instances')."""
-        self._clients += 1
-        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
-            self,
-            f"postgres-from-{self._clients}",
-            security_group_id=self.security_group.id,
-            referenced_security_group_id=security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="PostgreSQL from the application",
-            tags=self._namer.resource_tags(f"db-from-{self._clients}"),
-        )
+        self.network.allow_from(security_group_id)

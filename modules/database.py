@@ -13,7 +13,8 @@ Both kinds of instance:
   isolated database subnets; never publicly accessible; a security group admitting 5432 from
   the application's security group only. A cross-region replica needs all three of its own:
   without them AWS puts it in the default VPC with the region's default parameter group
-  (which does not force TLS).
+  (which does not force TLS). These pieces, the log groups and the monitoring role are
+  modules/db_support.py's, shared with modules/aurora.py.
 
 Credentials. AWS refuses to create a read replica of an instance whose master password RDS
 manages (`manage_master_user_password`; the same holds for Aurora global databases), so:
@@ -51,8 +52,8 @@ from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
 from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
+from modules.db_support import DatabaseNetwork, log_groups, monitoring_role, parameter_group
 from modules.kms import EncryptionKey, ImportedKey
-from modules.policy import attach_managed, trust
 
 PORT = DATABASE_PORT
 LOGS = ("postgresql", "upgrade")
@@ -94,71 +95,24 @@ class Database(Construct):
         p, n, db = props, props.namer, props.settings
         self.props = props
         self.role = REPLICA if p.replicate_from else WRITER
-        self.security_group = aws.security_group.SecurityGroup(
-            self,
-            "sg",
-            name=n.name("db", "security_group"),
-            vpc_id=p.vpc_id,
-            description=f"PostgreSQL: {PORT} from the application only",
-            tags=n.resource_tags("db", "security_group"),
-        )
-        subnets = aws.db_subnet_group.DbSubnetGroup(
-            self,
-            "subnets",
-            name=n.name("db", "db_subnet_group"),
-            subnet_ids=p.subnet_ids,
-            description="Isolated database subnets (no route beyond the VPC)",
-            tags=n.resource_tags("db-subnets"),
-        )
+        self.network = DatabaseNetwork(self, n, p.vpc_id, p.subnet_ids)
+        self.security_group = self.network.security_group
+        subnets = self.network.subnet_group
         pg = aws.db_parameter_group
         family = f"postgres{db.engine_version}"
-        parameters = pg.DbParameterGroup(
-            self,
-            "parameters",
-            name=n.name(f"db-{family}", "db_parameter_group"),
-            family=family,
-            description="TLS only; log slow statements, connections and DDL",
-            parameter=[
-                pg.DbParameterGroupParameter(name=k, value=v, apply_method="pending-reboot")
-                for k, v in (
-                    ("rds.force_ssl", "1"),
-                    ("log_min_duration_statement", "1000"),
-                    ("log_connections", "1"),
-                    ("log_disconnections", "1"),
-                    ("log_lock_waits", "1"),
-                    ("log_statement", "ddl"),
-                )
-            ],
-            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),  # a new family on major upgrades
-            tags=n.resource_tags(f"db-{family}", "db_parameter_group"),
-        )
+        parameters = parameter_group(self, n, family, pg.DbParameterGroup, pg.DbParameterGroupParameter)
         identifier = n.name("db", "rds")
         p.kms_key.grant_via_service("rds")
         # RDS names its exported log groups itself (/aws/rds/instance/<identifier>/<log>).
-        p.kms_key.admit_log_group(f"{RDS_LOG_GROUP_PREFIX}{n.prefix}")
-        log_groups = [
-            aws.cloudwatch_log_group.CloudwatchLogGroup(
-                self,
-                f"log-{log}",
-                name=rds_log_group(identifier, log),
-                retention_in_days=p.log_retention_days,
-                kms_key_id=p.kms_key.arn,
-                tags=n.resource_tags(f"db-{log}-logs", "log_group"),
-            )
-            for log in LOGS
-        ]
-        monitoring = aws.iam_role.IamRole(
+        exported = log_groups(
             self,
-            "monitoring",
-            name=n.name("db-monitoring", "iam_role"),
-            max_session_duration=3600,
-            assume_role_policy=trust(
-                self, "monitoring-trust", "RdsMonitoringAssumes", "monitoring.rds.amazonaws.com"
-            ).json,
-            description="RDS enhanced monitoring",
-            tags=n.resource_tags("db-monitoring", "iam_role"),
+            n,
+            p.kms_key,
+            f"{RDS_LOG_GROUP_PREFIX}{n.prefix}",
+            [(log, rds_log_group(identifier, log)) for log in LOGS],
+            p.log_retention_days,
         )
-        attachment = attach_managed(self, "monitoring", monitoring.name, "AmazonRDSEnhancedMonitoringRole")
+        monitoring, attachment = monitoring_role(self, n)
         # What writer and replica share; each adds what only it may set.
         common = dict(
             identifier=identifier,
@@ -189,7 +143,7 @@ class Database(Construct):
             monitoring_interval=60,
             monitoring_role_arn=monitoring.arn,
             ca_cert_identifier="rds-ca-rsa2048-g1",
-            depends_on=[*log_groups, attachment],
+            depends_on=[*exported, attachment],
             tags=n.resource_tags("db", "rds"),
         )
         self.bootstrap_secret_arn: str | None = None
@@ -253,23 +207,10 @@ class Database(Construct):
             f"arn:{p.partition}:rds-db:{p.region}:{p.account_token}:dbuser:"
             f"{self.instance.resource_id}/{DATABASE_APP_USER}"
         )
-        self._namer = n
-        self._clients = 0
 
     def allow_from(self, security_group_id: str) -> None:
         """Admit 5432 from one client security group (the web instances')."""
-        self._clients += 1
-        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
-            self,
-            f"postgres-from-{self._clients}",
-            security_group_id=self.security_group.id,
-            referenced_security_group_id=security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="PostgreSQL from the application",
-            tags=self._namer.resource_tags(f"db-from-{self._clients}"),
-        )
+        self.network.allow_from(security_group_id)
 
 
 @dataclass(frozen=True)
