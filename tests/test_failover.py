@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import ssl
-import subprocess
-import threading
 import tomllib
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import boto3
 import pytest
+from support.health_front import HealthFront, tls_health_front
 from typer.testing import CliRunner
 
 import webapp
@@ -59,44 +55,11 @@ db_replica_max_lag_seconds = 30
 # --------------------------------------------------------------------------- the emulated AWS
 
 
-class Front(BaseHTTPRequestHandler):
-    """The regions' load balancers as Route 53's checkers reach them: the health path answers
-    `statuses[host]` (200 unless set)."""
-
-    statuses: ClassVar[dict[str, int]] = {}
-
-    def do_GET(self):
-        host = (self.headers.get("Host") or "").split(":")[0]
-        self.send_response(self.statuses.get(host, 200) if self.path == webapp.HEALTH_PATH else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def front(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            *"openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=origin".split(),
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield ("127.0.0.1", server.server_address[1])
-    server.shutdown()
+    """The regions' load balancers as Route 53's checkers reach them."""
+    with tls_health_front(tmp_path_factory.mktemp("tls")) as (address, _):
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +75,7 @@ def aws(emulator, front, monkeypatch):
     monkeypatch.setattr(failover, "POLL_SECONDS", 0.05)  # moto reports 'modifying' once after a promotion
     urllib.request.urlopen(urllib.request.Request(f"{emulator.url}/moto-api/reset", method="POST"))
     emulator.stand_ins.endpoints.clear()
-    Front.statuses = {}
+    HealthFront.statuses = {}
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -329,7 +292,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path, aws, front):
 @pytest.mark.parametrize(
     ("arrange", "args", "code", "message"),
     [
-        (lambda w: Front.statuses.update({w.env.regional_origin_domain(WEST): 503}), [], 3, "is unhealthy"),
+        (lambda w: HealthFront.statuses.update({w.env.regional_origin_domain(WEST): 503}), [], 3, "is unhealthy"),
         (lambda w: w.emulator.stand_ins.endpoints.pop(w.env.regional_origin_domain(WEST)), [], 3, "is unhealthy"),
         (
             lambda w: w.lag(WEST, 31),
@@ -382,7 +345,7 @@ def test_force_overrides_health_and_lag_and_says_so(tmp_path, aws, front):
     world.replica(WEST, EAST)
     world.dns_region(EAST, "PRIMARY")
     world.dns_region(WEST, "SECONDARY")
-    Front.statuses[world.env.regional_origin_domain(WEST)] = 500
+    HealthFront.statuses[world.env.regional_origin_domain(WEST)] = 500
 
     result = run(world, "--to", WEST, "--force")
 

@@ -12,17 +12,14 @@ import json
 import os
 import re
 import socket
-import ssl
-import subprocess
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import boto3
 import pytest
 from support.handlers import load_handler
+from support.health_front import HealthFront, tls_health_front
 from support.postgres import free_port, standby_of
 from support.terraform import FakeTerraform
 
@@ -82,61 +79,15 @@ def database():
         yield servers
 
 
-class Front(BaseHTTPRequestHandler):
-    """CloudFront and the load balancers: /health answers `statuses[host]` (200 unless set)."""
-
-    statuses: ClassVar[dict[str, int]] = {}
-
-    def do_GET(self):
-        host = (self.headers.get("Host") or "").split(":")[0]
-        status = self.statuses.get(host, 200) if self.path == webapp.HEALTH_PATH else 404
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def https_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=smoke",
-            "-addext",
-            "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES),
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = ssl.create_default_context(cafile=str(cert))
-    yield ("127.0.0.1", server.server_address[1]), client
-    server.shutdown()
+    with tls_health_front(tmp_path_factory.mktemp("tls"), NAMES) as served:
+        yield served
 
 
 @pytest.fixture
 def front(https_server):
-    Front.statuses = {}
+    HealthFront.statuses = {}
     address, context = https_server
     return address, context
 
@@ -354,7 +305,7 @@ def test_a_broken_environment_fails_with_one_line_reasons(default_config, aws_en
     )
     emulator.stand_ins.webapps[(ACCOUNT, "us-west-2")] = (webapp.PORT, broken.server_address[1])
     del emulator.stand_ins.endpoints["us-west-2.origin.dev.example.com"]  # the health checkers get no answer
-    Front.statuses[VIEWER] = 502  # CloudFront finds no healthy origin
+    HealthFront.statuses[VIEWER] = 502  # CloudFront finds no healthy origin
     aws_env.client("cloudwatch", region_name="us-east-1").delete_alarms(
         AlarmNames=["dev-us-east-1-alb-5xx-a1", "dev-us-east-1-origin-unhealthy-a1"]
     )
