@@ -1,5 +1,5 @@
 """Command-line front door: choose environments and regions; synthesize, list, plan, review,
-deploy, destroy, smoke-test, check the machine (doctor) and read outputs.
+deploy, destroy, smoke-test, check the machine (doctor), read outputs and move a database writer (failover).
 
 Each command is a few lines that call into `config/`, `stacks/` and `ops/`. Errors are caught in
 one place, `OneLineErrors.main`: a `PlatformError` raised anywhere (config/errors.py) prints its
@@ -490,6 +490,38 @@ def doctor(config: ConfigOption = None) -> None:
     table("doctor", ["Check", "Result", "Detail"], [[c.name, "OK" if c.ok else "FIX", c.detail] for c in results])
     if not all(c.ok for c in results):
         raise typer.Exit(checks.exit_code(results))
+
+
+@cli.command()
+def failover(
+    env: OneEnvOption,
+    to: Annotated[str, typer.Option("--to", help="The region whose replica becomes the writer.", metavar="REGION")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and print the plan; change nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Override the health and lag refusals (the writer region is down).")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Promote REGION's replica (or switch the Aurora global writer), make it the DNS primary and record
+    writer_region in the configuration (docs/operations.md 'Regional failover'). Refuses (exit 3) when
+    the target is unhealthy or lagging; exit 2 on bad input. Nothing changes on a refusal."""
+    import boto3
+
+    from ops import failover as failing_over
+
+    cfg = model.load(config)
+    one_environment(env, "failover moves")
+    plan = failing_over.prepare(cfg, env, to, boto3.Session(), force=force)
+    table(f"Failover of {env} to {to}: checks", ["Check", "Result"], [[c.name, c.result] for c in plan.checks])
+    table(
+        f"Failover of {env} to {to}" + (" (dry run)" if dry_run else ""),
+        ["Step", "Result"],
+        [list(row) for row in (plan.describe() if dry_run else plan.run())],
+    )
+    for overridden in plan.overridden:
+        typer.echo(f"--force overrode {overridden}")
+    if not dry_run:
+        typer.echo(failing_over.next_steps(plan, cfg))
 
 
 if __name__ == "__main__":

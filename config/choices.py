@@ -26,6 +26,19 @@ class RoutingPolicy(StrEnum):
     WEIGHTED = "weighted"
 
 
+class DatabaseTopology(StrEnum):
+    """How an environment's regions hold its data (config/settings.py `database_topology`)."""
+
+    REPLICA = "replica"  # one RDS writer in the writer region, a cross-region read replica in every other
+    AURORA_GLOBAL = "aurora_global"  # an Aurora PostgreSQL global database: a writer cluster and secondaries
+    INDEPENDENT = "independent"  # one unrelated database per region (explicit choice only)
+
+    @property
+    def replicated(self) -> bool:
+        """Every region serves the same data, so viewers may go to any healthy region."""
+        return self is not DatabaseTopology.INDEPENDENT
+
+
 class PriceClass(StrEnum):
     """The CloudFront edge locations used."""
 

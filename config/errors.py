@@ -82,7 +82,7 @@ class NodeMissingError(OperationFailed):
 
 
 class Refused(PlatformError):
-    """A run stopped on purpose before doing harm: a plan that deletes or replaces stateful
-    resources (exit 3)."""
+    """A run stopped on purpose before doing harm (exit 3): a plan that deletes or replaces
+    stateful resources, or a failover whose target is unhealthy, lagging or not a replica."""
 
     exit_code = 3

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from config.choices import RoutingPolicy
+from config.choices import DatabaseTopology, RoutingPolicy
 
 
 def instance_architecture(instance_type: str) -> str:
@@ -53,6 +53,9 @@ class Database:
     skip_final_snapshot: bool
     backup_replication: bool
     performance_insights: bool
+    topology: DatabaseTopology
+    max_lag_seconds: int  # replica lag that alarms and that failover refuses beyond
+    connections_alarm_threshold: int  # database connections that alarm (below the class's max_connections)
 
 
 @dataclass(frozen=True)

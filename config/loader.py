@@ -23,7 +23,8 @@ from typing import Any
 from config import naming, network, settings
 from config.checks import BUCKET, KEY_PREFIX, Check, describe, one_of, parse_cidr, regex
 from config.checks import region as check_region
-from config.choices import Profile
+from config.choices import DatabaseTopology, Profile, RoutingPolicy
+from config.facts import AURORA_POSTGRES_VERSIONS
 from config.model import GROUP_TYPES, Config, ConfigError, Environment, Project, StateBackend
 from config.regions import GLOBAL
 
@@ -36,6 +37,8 @@ _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 # Anchored at either end, so ordinary words that merely contain the letters (delivery, olive,
 # reproduce) are not caught.
 _PRODUCTION_LIKE = re.compile(r"^(prod|prd|live)|(prod|prd)\d*$")
+# The instance classes Aurora global databases run on (memory-optimized; no burstable db.t*).
+AURORA_CLASS = re.compile(r"^db\.(r5|r6g|r6i|r7g|r7i|r8g|x2g)\.")
 
 PROJECT_KEYS = settings.PROJECT_KEYS
 STATE_KEYS = ("backend", "local_dir", "bucket", "region", "key_prefix")
@@ -326,13 +329,26 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     ]
     if profile is None or invalid or not cidrs_ok or not _cross_checks(r, read, profile, path):
         return None
+    _resolve_derived_defaults(read)
     values = {s.key: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
     groups = {
         group: kind(**{s.field: values.pop(s.key) for s in settings.ENVIRONMENT if s.group == group})
         for group, kind in GROUP_TYPES.items()
     }
     values["cidrs"] = MappingProxyType({k: str(c) for k, c in values["cidrs"].items()})
-    return Environment(name=name, profile=Profile(profile), **groups, **values)
+    recorded = table.get("writer_region") is not None
+    return Environment(name=name, profile=Profile(profile), writer_recorded=recorded, **groups, **values)
+
+
+def _resolve_derived_defaults(v: dict[str, Any]) -> None:
+    """The defaults that follow other keys (the settings table shows them in words): the writer is
+    the first region; viewers go to the closest healthy region when every region holds the data,
+    else (independent databases) to the writer's region first."""
+    if v["writer_region"] is None:
+        v["writer_region"] = v["regions"][0]
+    if v["dns_routing_policy"] is None:
+        replicated = DatabaseTopology(v["database_topology"]).replicated
+        v["dns_routing_policy"] = RoutingPolicy.LATENCY if replicated else RoutingPolicy.FAILOVER
 
 
 def _converted(setting: settings.Setting, value: Any) -> Any:
@@ -394,6 +410,31 @@ def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> boo
         r.problem(
             f"{path}.trusted_accounts",
             f"names the environment's own account {v['account_id']}; cross-account trust must name other accounts only",
+        )
+        return False
+    if v["writer_region"] is not None and v["writer_region"] not in v["regions"]:
+        r.problem(
+            f"{path}.writer_region",
+            f"{v['writer_region']!r} is not one of this environment's regions ({', '.join(v['regions'])})",
+        )
+        return False
+    if v["database_topology"] == DatabaseTopology.AURORA_GLOBAL and not AURORA_CLASS.match(v["db_instance_class"]):
+        r.problem(
+            f"{path}.db_instance_class",
+            f"{v['db_instance_class']!r} cannot run an Aurora global database, which needs a memory-optimized "
+            'class (db.r5, db.r6g, db.r6i, db.r7g, db.r7i, db.r8g or db.x2g): set db_instance_class = "db.r6g.large"',
+        )
+        return False
+    if (
+        v["database_topology"] == DatabaseTopology.AURORA_GLOBAL
+        and v["db_engine_version"] not in AURORA_POSTGRES_VERSIONS
+    ):
+        known = ", ".join(AURORA_POSTGRES_VERSIONS)
+        r.problem(
+            f"{path}.db_engine_version",
+            f"{v['db_engine_version']!r}: Aurora PostgreSQL has no version {v['db_engine_version']} this tool "
+            f'knows; database_topology = "aurora_global" supports {known}: '
+            f'set db_engine_version = "{list(AURORA_POSTGRES_VERSIONS)[-1]}"',
         )
         return False
     if v["dns_routing_policy"] == "weighted" and set(v["dns_weights"]) != set(v["regions"]):

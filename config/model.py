@@ -71,6 +71,7 @@ class Environment:
     name: str
     account_id: str
     regions: tuple[str, ...]
+    writer_region: str  # resolved: the first of `regions` unless set (`failover` sets it)
     profile: Profile
     scaling: Scaling
     database: Database
@@ -101,6 +102,9 @@ class Environment:
     config_notifications: bool
     domain: str = ""  # the environment's DNS domain, resolved: <env>.<domain>, prod: <domain>
     cidrs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # region -> CIDR, resolved
+    # `writer_region` is written in the file (what `failover` does), not defaulted: the environment's
+    # shared database already exists, and the writer's stack adopts it (modules/aurora.py).
+    writer_recorded: bool = False
 
     @property
     def origin_domain(self) -> str:
@@ -118,7 +122,20 @@ class Environment:
 
     @property
     def primary_region(self) -> str:
+        """The environment's home region, the first of `regions`: its stack deploys first and holds
+        what the environment has once (the origin-verify secret, global Config recording, the
+        shared names' certificate validation). It never moves: a failover moves the writer only."""
         return self.regions[0]
+
+    def is_writer(self, region: str) -> bool:
+        """`region` holds the database writer (and is the DNS failover PRIMARY)."""
+        return region == self.writer_region
+
+    @property
+    def failover_order(self) -> tuple[str, ...]:
+        """The regions in the order traffic falls back through them: the writer first, then the
+        others in the order `regions` lists them."""
+        return (self.writer_region, *(r for r in self.regions if r != self.writer_region))
 
     def is_primary(self, region: str) -> bool:
         return region == self.primary_region

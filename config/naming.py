@@ -77,12 +77,18 @@ AWS_REQUIRED_PREFIXES = ("alias/", "aws-waf-logs-")
 
 # RDS writes exported logs to log groups it names itself; creating them first (with retention
 # and encryption) means using exactly that form around the instance identifier.
+# An Aurora cluster's logs go to /aws/rds/cluster/<cluster identifier>/<log> instead.
 RDS_LOG_GROUP_PREFIX = "/aws/rds/instance/"
-RDS_LOG_GROUP = re.compile(r"^/aws/rds/instance/(?P<name>[^/]+)/(?P<log>[a-z]+)$")
+RDS_CLUSTER_LOG_GROUP_PREFIX = "/aws/rds/cluster/"
+RDS_LOG_GROUP = re.compile(r"^/aws/rds/(?:instance|cluster)/(?P<name>[^/]+)/(?P<log>[a-z]+)$")
 
 
 def rds_log_group(identifier: str, log: str) -> str:
     return f"{RDS_LOG_GROUP_PREFIX}{identifier}/{log}"
+
+
+def rds_cluster_log_group(identifier: str, log: str) -> str:
+    return f"{RDS_CLUSTER_LOG_GROUP_PREFIX}{identifier}/{log}"
 
 
 def unwrap(value: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from config import checks, network
 from config.checks import Check, between, one_of, regex
-from config.choices import NatPolicy, PriceClass, Profile, RoutingPolicy
+from config.choices import DatabaseTopology, NatPolicy, PriceClass, Profile, RoutingPolicy
 
 PROFILE_NAMES: tuple[str, ...] = tuple(Profile)
 STRINGS = (list, str)  # the kind "a list of strings"
@@ -99,11 +99,20 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting(
         "regions",
         STRINGS,
-        "where it is deployed; the first is the primary",
+        "where it is deployed; the first is the writer unless `writer_region` says otherwise",
         same(REQUIRED),
         checks.regions,
         shown=("required",) * 3,
-        view="Regions (primary first)",
+        view="Regions",
+    ),
+    Setting(
+        "writer_region",
+        str,
+        "the region holding the database writer and the DNS primary; `failover` records it here",
+        same(None),
+        checks.region,
+        shown=("first of `regions`",) * 3,
+        view="Writer",
     ),
     Setting(
         "cidrs",
@@ -290,9 +299,10 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting(
         "dns_routing_policy",
         str,
-        "how Route 53 answers for `origin.<env domain>`",
-        same(RoutingPolicy.FAILOVER),
+        "how Route 53 answers for `origin.<env domain>`: latency sends viewers to the closest healthy region",
+        same(None),
         one_of(RoutingPolicy),
+        shown=("latency; failover with independent databases",) * 3,
         group="dns",
         attr="routing_policy",
         convert=RoutingPolicy,
@@ -407,6 +417,38 @@ ENVIRONMENT: tuple[Setting, ...] = (
         per_profile(False, True, True),
         group="database",
         attr="performance_insights",
+    ),
+    Setting(
+        "database_topology",
+        str,
+        "replica: a cross-region read replica per region; aurora_global: Aurora global database; "
+        "independent: unrelated databases (docs/operations.md 'Database topology')",
+        same(DatabaseTopology.REPLICA),
+        one_of(DatabaseTopology),
+        group="database",
+        attr="topology",
+        convert=DatabaseTopology,
+        view="Database",
+    ),
+    Setting(
+        "db_replica_max_lag_seconds",
+        int,
+        "replica lag that alarms, and beyond which `failover` refuses to promote",
+        per_profile(300, 60, 30),
+        between(1, 3600),
+        group="database",
+        attr="max_lag_seconds",
+    ),
+    Setting(
+        "db_connections_alarm_threshold",
+        int,
+        "connections to a region's database that alarm; keep it below max_connections, which RDS "
+        "derives from the class's memory (LEAST(memory/9531392, 5000): under 110 on db.t4g.micro, "
+        "about 410 on db.t4g.medium, 850 on db.m7g.large)",
+        per_profile(60, 300, 600),
+        between(1, 5000),
+        group="database",
+        attr="connections_alarm_threshold",
     ),
     # ingest
     Setting(

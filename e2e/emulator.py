@@ -31,7 +31,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from e2e import budgets, cloudfront, instances, s3
+from e2e import budgets, cloudfront, instances, rds, s3
 from e2e.lambda_runner import Runner
 
 log = logging.getLogger("e2e.emulator")  # invocations, gaps, what moto failed at
@@ -114,6 +114,40 @@ RESPONDERS: tuple[Responder, ...] = (
         "runs the command's script with bash here, as the instance's agent would, with the instance's "
         "loopback service port pointed at the region's stand-in webapp (e2e/run.py); InProgress until it "
         "ends, then Success or Failed with its output and exit code, TimedOut after executionTimeout",
+    ),
+    Responder(
+        "RDS CreateDBInstanceReadReplica across regions",
+        "the replica's DB subnet group is looked up in the source's region (DBSubnetGroupNotFoundFault for "
+        "region-specific names); the replica shares the source's lists and secret (a shallow copy); moto "
+        "accepts a source whose master password RDS manages, which AWS refuses",
+        "makes the replica in its own region before applying its parameters, with its own lists, tags, "
+        "availability zone and DbiResourceId; refuses a managed-password source with AWS's error",
+    ),
+    Responder(
+        "RDS PromoteReadReplica",
+        "changes nothing visible: the replica keeps ReadReplicaSourceDBInstanceIdentifier, the source still "
+        "lists it, so Terraform plans replicate_source_db back after a promotion",
+        "clears both sides; the instance is 'modifying' for a second, then 'available'; promoting an "
+        "instance that is not a replica is InvalidDBInstanceState, as on AWS",
+    ),
+    Responder(
+        "RDS DeleteDBInstance of a cross-region replica or of a source",
+        "HTTP 500 (list.remove: the source stored the replica's ARN, moto removes its identifier)",
+        "removes whichever the source stored; deleting a source promotes its replicas, as AWS does",
+    ),
+    Responder(
+        "RDS DbiResourceId, PerformanceInsightsEnabled/RetentionPeriod/KMSKeyId",
+        "every instance has the same DbiResourceId (the id of aws_db_instance in the provider, and the "
+        "rds-db:connect resource of IAM authentication); "
+        "Performance Insights settings are dropped (a perpetual diff)",
+        "a DbiResourceId per instance (db- and 26 upper-case letters and digits); returns the Performance "
+        "Insights settings given, 7 days' retention by default when enabled",
+    ),
+    Responder(
+        "RDS RemoveFromGlobalCluster, FailoverGlobalCluster, SwitchoverGlobalCluster",
+        "RemoveFromGlobalCluster silently does nothing outside us-east-1; failover and switchover are not implemented",
+        "removes the member (by ARN) from any region; failover and switchover make the target member the "
+        "writer and the old writer a reader, at once",
     ),
     Responder(
         "Route 53 GetHealthCheckStatus",
@@ -205,7 +239,7 @@ class Middleware:
 
 class Emulator:
     """moto server + responders on 127.0.0.1, a free port unless given, in a background thread (threaded:
-    Terraform calls concurrently). Installs the moto patches (Budgets, Lambda, S3 bucket policies) on
+    Terraform calls concurrently). Installs the moto patches (Budgets, Lambda, S3 bucket policies, RDS) on
     `start` and removes them on `stop`; moto's stored state stays for the process. `log_path`: a file
     for our log and one line per request."""
 
@@ -317,6 +351,8 @@ class Emulator:
     def _install_patches(self, runner: Runner) -> None:
         from moto.awslambda.models import LambdaFunction
         from moto.budgets.responses import BudgetsResponse
+        from moto.rds.models import DBInstance, RDSBackend
+        from moto.rds.responses import RDSResponse
         from moto.s3 import notifications
         from moto.s3.models import FakeBucket, FakeDeleteMarker
 
@@ -334,6 +370,16 @@ class Emulator:
             "_invoke_awslambda",
             lambda *args: threading.Thread(target=invoke, args=args, name="s3-to-lambda", daemon=True).start(),
         )
+        self._patch(DBInstance, "__init__", rds.instance_init(DBInstance.__init__))
+        self._patch(DBInstance, "performance_insights_enabled", property(rds.performance_insights_enabled))
+        self._patch(DBInstance, "performance_insights_retention_period", rds.RETENTION_PERIOD)
+        self._patch(DBInstance, "remove_replica", rds.remove_replica)
+        self._patch(RDSBackend, "create_db_instance_read_replica", rds.create_db_instance_read_replica)
+        self._patch(RDSBackend, "promote_read_replica", rds.promote_read_replica)
+        self._patch(RDSBackend, "delete_db_instance", rds.delete_db_instance(RDSBackend.delete_db_instance))
+        self._patch(RDSBackend, "remove_from_global_cluster", rds.remove_from_global_cluster)
+        self._patch(RDSResponse, "failover_global_cluster", rds.failover_global_cluster)
+        self._patch(RDSResponse, "switchover_global_cluster", rds.switchover_global_cluster)
 
 
 def main(argv: list[str] | None = None) -> None:

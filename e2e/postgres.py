@@ -1,9 +1,12 @@
-"""A real, throw-away PostgreSQL on loopback (Debian's package): TLS only, password logins.
+"""A real, throw-away PostgreSQL on loopback (Debian's package): TLS only, password logins, and a
+streaming standby of it.
 
 Stands in for RDS wherever a test or the emulated deployment needs a database that really
-answers: the readiness tests, and `make e2e` (the database the stack created, with the
-credentials of the secret the emulator holds). PostgreSQL refuses to run as root, so as root
-the cluster runs as the `postgres` user (`runuser`).
+answers: the readiness tests, and `make e2e` (the writer with the master credentials of the
+bootstrap secret the emulator holds, and a hot standby of it for each replica region).
+PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user
+(`runuser`). Standard library only: tests/support/postgres.py re-exports it for tests that also
+run on Python 3.9.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -112,9 +117,50 @@ class Postgres:
             },
         )
 
+    def trust(self, user: str) -> None:
+        """Let `user` log in over TLS from loopback without a password (ahead of every other
+        line): what stands in for IAM database authentication, whose tokens plain PostgreSQL
+        cannot validate. A standby made afterwards copies the rule with the data folder."""
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"hostssl all {user} 127.0.0.1/32 trust\n" + hba.read_text())
+        self.reload()
+
+    def reload(self) -> None:
+        self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "reload")
+
     def stop(self) -> None:
         subprocess.run(
             [*self.as_postgres, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
             capture_output=True,
         )
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextmanager
+def standby_of(primary: Postgres) -> Iterator[Postgres]:
+    """A hot standby streaming from `primary` (pg_basebackup -R, over TLS), on its own port: what
+    an RDS read replica is inside (roles, databases and pg_hba.conf come from the primary).
+    `promote` makes it a writer; stopped afterwards."""
+    with open(primary.data / "pg_hba.conf", "a") as hba:
+        hba.write("hostssl replication postgres 127.0.0.1/32 scram-sha-256\n")
+    primary.reload()
+    standby = Postgres()
+    standby.superuser_password = primary.superuser_password
+    os.chmod(standby.base, 0o755)  # noqa: S103 (the postgres user must reach its data folder)
+    if standby.as_postgres:
+        shutil.chown(standby.base, "postgres")
+    source = f"host=127.0.0.1 port={primary.port} user=postgres sslmode=require"
+    backup = [str(standby.bin / "pg_basebackup"), "-d", source, "-D", str(standby.data), "-R", "-c", "fast"]
+    standby.run(*backup, "-X", "stream", env={**os.environ, "PGPASSWORD": primary.superuser_password})
+    with open(standby.data / "postgresql.conf", "a") as conf:  # later lines win
+        conf.write(f"\nport = {standby.port}\nunix_socket_directories = '{standby.base}'\nhot_standby = on\n")
+    standby.run(str(standby.bin / "pg_ctl"), "-D", str(standby.data), "-l", str(standby.base / "log"), "-w", "start")
+    try:
+        yield standby
+    finally:
+        standby.stop()
+
+
+def promote(server: Postgres) -> None:
+    """`pg_ctl promote`: the standby leaves recovery and accepts writes."""
+    server.run(str(server.bin / "pg_ctl"), "-D", str(server.data), "-w", "promote")

@@ -12,10 +12,12 @@ works, prove a second plan is clean, and destroy it.
    so the providers' credential validation, account checks and role assumption run for real.
    State goes to a temporary folder (the configuration is copied with `[state]` pointing there),
    so an emulated run can never touch the state of a real deployment.
-3. Stands up on loopback what an emulator cannot run, and says so: per region a real PostgreSQL
-   holding the database the stack created, with the credentials of the secret the emulator holds;
-   the webapp, unpacked from the user data of the launch template the stack created, run by the
-   instances' Python (3.9) with the instance role's credentials and that database; a TLS front for
+3. Stands up on loopback what an emulator cannot run, and says so: a real PostgreSQL for the
+   writer region with the master credentials of the bootstrap secret the emulator holds, and for
+   every replica region a streaming standby of it (the application's role logs in with `trust`
+   from loopback: plain PostgreSQL cannot validate IAM tokens); the webapp, from the S3 bundle the
+   user data of the launch template the stack created downloads, run by the instances' Python
+   (3.9) with the instance role's credentials and its region's database; a TLS front for
    the load balancers and CloudFront (a throw-away CA, trusted through SSL_CERT_FILE). They are
    registered with the emulator: its SSM responder runs Run Command scripts against the region's
    webapp, its Route 53 responder requests health-check targets at the front. The Lambda runs
@@ -35,11 +37,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
-import io
 import json
+import lzma
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -47,10 +47,12 @@ import tarfile
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,8 +61,9 @@ import modules  # noqa: E402,F401  (the bundled Node and NODE_OPTIONS for every 
 from config import model, naming  # noqa: E402
 from e2e import frontend, seed  # noqa: E402
 from e2e.emulator import Emulator, describe  # noqa: E402
-from e2e.postgres import Postgres, free_port  # noqa: E402
+from e2e.postgres import Postgres, free_port, standby_of  # noqa: E402
 from e2e.runtimes import INSTANCE_PYTHON, RuntimeMissing, find_python  # noqa: E402
+from modules import userdata  # noqa: E402
 from ops import terraform, toolchain  # noqa: E402
 
 CDKTF = ROOT / ".tools" / "node_modules" / ".bin" / "cdktf"  # `make tools`; the Makefile passes its own path
@@ -259,15 +262,14 @@ def user_data_of(ec2: Any, autoscaling: Any, asg_name: str) -> str:
     return base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
 
 
-def unpack_webapp(script: str, into: Path) -> dict[str, str]:
-    """Extract the webapp bundle and the environment file from the boot script (modules/userdata.py)."""
-    bundle = re.search(r"<<'BUNDLE'[^\n]*\n(.*?)\nBUNDLE\n", script, re.S)
-    env_file = re.search(r"<<'ENV'\n(.*?)\nENV\n", script, re.S)
-    if not bundle or not env_file:
-        raise E2EFailure("the launch template's user data has no webapp bundle or environment file")
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(bundle.group(1)))), mode="r") as tar:
-        tar.extractall(into, filter="data")
-    return dict(line.split("=", 1) for line in env_file.group(1).splitlines() if "=" in line)
+def unpack_webapp(script: str, into: Path, fetch: Callable[[str, str, str], bytes] | None = None) -> dict[str, str]:
+    """What the instance's boot script (modules/userdata.py) installs: the webapp bundle (from S3
+    through `fetch(region, bucket, key)`, checked against the script's SHA-256, or embedded)
+    extracted under `into`; returns the environment file's settings."""
+    try:
+        return userdata.unpack(script, into, fetch)
+    except (ValueError, OSError, tarfile.TarError, lzma.LZMAError) as exc:
+        raise E2EFailure(f"the launch template's user data: {exc}") from None
 
 
 def instance_python() -> str:
@@ -286,44 +288,109 @@ def sql_identifier(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
+def writers_first(env: model.Environment, outputs: dict[str, dict]) -> list[str]:
+    """The environment's regions, those whose stack says db_role = writer first: a replica's
+    stand-in is a standby of its writer's, so the writer's must exist first."""
+    roles = {r: outputs[naming.stack_name(env.name, r)].get("db_role") for r in env.regions}
+    unknown = {r: role for r, role in roles.items() if role not in ("writer", "replica")}
+    if unknown:
+        raise E2EFailure(f"the stacks' db_role output is not writer or replica: {unknown}")
+    if "writer" not in roles.values():
+        raise E2EFailure("no region's stack has db_role = writer")
+    return sorted(env.regions, key=lambda r: roles[r] != "writer")
+
+
+def writer_database(secret: dict[str, str], database: str, app_user: str) -> Postgres:
+    """The writer's stand-in, started: the master role of the bootstrap secret (LOGIN, CREATEROLE
+    and rds_iam with its admin option, as RDS's master user holds through rds_superuser), owning
+    `database`; `app_user` trusted from loopback over TLS in place of IAM authentication. The
+    application's role itself is left for the webapp's bootstrap to create, as on RDS."""
+    if not isinstance(secret, dict) or not secret.get("username") or not secret.get("password"):
+        raise E2EFailure("the bootstrap secret is not JSON with username and password")
+    server = Postgres()
+    server.start()
+    try:
+        master = sql_identifier(secret["username"])
+        server.sql(f"CREATE ROLE {master} LOGIN CREATEROLE PASSWORD {sql_literal(secret['password'])}")
+        server.sql("CREATE ROLE rds_iam")  # RDS's role for IAM logins; a plain PostgreSQL lacks it
+        server.sql(f"GRANT rds_iam TO {master} WITH ADMIN OPTION")
+        server.sql(f"CREATE DATABASE {sql_identifier(database)} OWNER {master}")
+        server.trust(app_user)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 @contextmanager
 def stand_ins(
     session: Session, cfg: model.Config, env: model.Environment, emulator: Emulator, outputs: dict[str, dict]
 ) -> Iterator[tuple[list[str], Path]]:
-    """Per region: PostgreSQL with the stack's database and secret, the webapp from its user data
-    (with the instance role's credentials and that database); one TLS front for every load balancer
-    name and the viewer name. Registers them with the emulator (SSM Run Command reaches the webapp,
-    Route 53 health checks the front). Yields the --resolve entry of the viewer name, the only name
-    an operator connects to, and the CA file that makes the front trusted."""
+    """Per region: the webapp from its user data (the bundle downloaded from the emulator's S3 with
+    the instance role's credentials, as the boot script does), with those credentials and a real
+    PostgreSQL: in a writer region one holding the master credentials of the bootstrap secret the
+    emulator holds, in a replica region a streaming standby of the writer's; one TLS front for
+    every load balancer name and the viewer name. Registers them with the emulator (SSM Run
+    Command reaches the webapp, Route 53 health checks the front). Yields the --resolve entry of
+    the viewer name, the only name an operator connects to, and the CA file that makes the front
+    trusted."""
     url = emulator.url
     with ExitStack() as stack:
         front = stack.enter_context(frontend.TlsFront(session.work / "tls"))
         resolve: list[str] = []
-        for region in env.regions:
+        databases: dict[str, Postgres] = {}
+        for region in writers_first(env, outputs):
             values = outputs[naming.stack_name(env.name, region)]
 
             def aws(service: str, region: str = region) -> Any:
                 return seed.client(url, service, env.account_id, region)
 
-            secret = json.loads(
-                aws("secretsmanager").get_secret_value(SecretId=values["db_secret_arn"])["SecretString"]
-            )
-            database = stack.enter_context(Postgres())
-            user = sql_identifier(secret["username"])
-            database.sql(f"CREATE ROLE {user} LOGIN PASSWORD {sql_literal(secret['password'])}")
-            database.sql(f"CREATE DATABASE app OWNER {user}")
-            db_host = values["db_endpoint"].rpartition(":")[0]
-            say(
-                f"{region}: PostgreSQL {database.port} on loopback stands in for {db_host} "
-                "(database app, credentials from the secret the emulator holds)"
-            )
-            folder = session.work / "webapp" / region
-            folder.mkdir(parents=True)
-            app_env = unpack_webapp(user_data_of(aws("ec2"), aws("autoscaling"), values["asg_name"]), folder)
             role = cfg.namer(env, region).name("web", "iam_role")  # the instance profile's role
             keys = aws("sts").assume_role(RoleArn=model.role_arn(env.account_id, role), RoleSessionName="e2e-instance")[
                 "Credentials"
             ]
+            instance = {
+                "aws_access_key_id": keys["AccessKeyId"],
+                "aws_secret_access_key": keys["SecretAccessKey"],
+                "aws_session_token": keys["SessionToken"],
+            }
+
+            def download(bucket_region: str, bucket: str, key: str, instance: dict = instance) -> bytes:
+                s3 = boto3.client("s3", endpoint_url=url, region_name=bucket_region, **instance)
+                return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+            folder = session.work / "webapp" / region
+            folder.mkdir(parents=True)
+            app_env = unpack_webapp(user_data_of(aws("ec2"), aws("autoscaling"), values["asg_name"]), folder, download)
+            missing = [k for k in ("WEBAPP_DB_NAME", "WEBAPP_DB_USER", "WEBAPP_PORT") if not app_env.get(k)]
+            if missing:
+                raise E2EFailure(f"{region}: the user data's environment lacks {', '.join(missing)}")
+            db_host = values["db_endpoint"].rpartition(":")[0]
+            if values["db_role"] == "writer":
+                if not values.get("db_bootstrap_secret_arn"):
+                    raise E2EFailure(f"{region}: the writer's stack has no db_bootstrap_secret_arn output")
+                secret = aws("secretsmanager").get_secret_value(SecretId=values["db_bootstrap_secret_arn"])
+                database = writer_database(
+                    json.loads(secret["SecretString"]), app_env["WEBAPP_DB_NAME"], app_env["WEBAPP_DB_USER"]
+                )
+                stack.callback(database.stop)
+                what = (
+                    f"the writer: database {app_env['WEBAPP_DB_NAME']}, master credentials from the bootstrap "
+                    "secret the emulator holds"
+                )
+            else:
+                writer_region = env.writer_region
+                if writer_region not in databases:
+                    raise E2EFailure(f"{region} is a replica but its writer region {writer_region} has no writer")
+                database = stack.enter_context(standby_of(databases[writer_region]))
+                what = f"a replica: a streaming standby of {writer_region}'s (pg_basebackup -R)"
+            databases[region] = database
+            say(f"{region}: PostgreSQL {database.port} on loopback stands in for {db_host} ({what})")
+            say(
+                f"{region}: the stand-in does not validate IAM tokens: {app_env['WEBAPP_DB_USER']} logs in from "
+                "127.0.0.1 over TLS with `trust` (pg_hba.conf); tests/test_iam_grants.py proves the policy "
+                "that lets the instance role sign them"
+            )
             port = stack.enter_context(
                 frontend.Process(
                     [instance_python(), "-m", "webapp.server"],
@@ -348,7 +415,10 @@ def stand_ins(
             if env.is_primary(region):
                 front.route(env.origin_domain, port)
                 front.route(env.app_domain, port)  # CloudFront sends viewers to the closest healthy region
-            say(f"{region}: webapp from the launch template's user data on 127.0.0.1:{port} (Python 3.9)")
+            say(
+                f"{region}: webapp from the S3 bundle the launch template's user data fetches, on 127.0.0.1:{port} "
+                "(Python 3.9, the instance role's credentials)"
+            )
         front.start()
         emulator.stand_ins.endpoints.update({name: ("127.0.0.1", front.port) for name in front.names()})
         resolve.append(f"{env.app_domain}=127.0.0.1:{front.port}")

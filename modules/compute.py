@@ -56,7 +56,13 @@ class ComputeProps:
     instance_count: float  # the Terraform variable's value (a token), bounded by the scaling settings
     kms_key: EncryptionKey | ImportedKey  # volumes and the secret; Compute grants itself their use
     secret_arns: tuple[str, ...] = ()  # Secrets Manager secrets the application reads
+    # `rds-db:connect` ARNs (arn:...:rds-db:<region>:<account>:dbuser:<resource id>/<user>): the
+    # database users the application may sign IAM authentication tokens for
+    db_connect_arns: tuple[str, ...] = ()
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
+    # (name, ARN, KMS key ARN or None): the region's bucket the webapp bundle is uploaded to
+    # (modules/userdata.py WebappBundle); None embeds it in user data, which it has outgrown
+    bundle_bucket: tuple[str, str, str | None] | None = None
 
 
 def grant_volume_encryption(key: EncryptionKey | ImportedKey) -> None:
@@ -101,6 +107,12 @@ class Compute(Construct):
         grant_volume_encryption(props.kms_key)
         if props.secret_arns:
             props.kms_key.grant_via_service("secretsmanager")
+        self.bundle = None
+        if props.bundle_bucket:
+            name, arn, key = props.bundle_bucket
+            self.bundle = userdata.WebappBundle(
+                self, "bundle", userdata.WebappBundleProps(props.namer, props.region, name, arn, key)
+            )
         self._security_group()
         self._role()
         self._launch_template()
@@ -155,27 +167,30 @@ class Compute(Construct):
             name=n.name("web", "iam_role"),
             assume_role_policy=trust_policy.json,
             max_session_duration=3600,
-            description="Web instances: SSM and the application's own secret",
+            description="Web instances: SSM, their database user and the application's own secret",
             tags=n.resource_tags("web", "iam_role"),
         )
         for policy in MANAGED_POLICIES:
             attach_managed(self, policy, self.role.name, policy)
+        statements = []
+        if self.bundle:
+            statements += self.bundle.statements
+        if p.db_connect_arns:
+            statements.append(Statement("ConnectToDatabase", ("rds-db:connect",), p.db_connect_arns))
         if p.secret_arns:
-            grant = document(
-                self,
-                "app-policy",
-                [
-                    Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
-                    Statement(
-                        "DecryptOwnSecret",
-                        ("kms:Decrypt",),
-                        (p.kms_key.arn,),
-                        conditions=(
-                            Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),
-                        ),
+            statements += [
+                Statement("ReadOwnSecret", ("secretsmanager:GetSecretValue",), p.secret_arns),
+                Statement(
+                    "DecryptOwnSecret",
+                    ("kms:Decrypt",),
+                    (p.kms_key.arn,),
+                    conditions=(
+                        Condition("StringEquals", "kms:ViaService", (f"secretsmanager.{p.region}.amazonaws.com",)),
                     ),
-                ],
-            )
+                ),
+            ]
+        if statements:
+            grant = document(self, "app-policy", statements)
             aws.iam_role_policy.IamRolePolicy(
                 self, "app", name=n.name("web-app", "iam_policy"), role=self.role.id, policy=grant.json
             )
@@ -199,6 +214,8 @@ class Compute(Construct):
             "template",
             name=n.name("web", "launch_template"),
             description="Web instances (Amazon Linux 2023)",
+            # a new version (and its instance refresh) only once the bundle its user data fetches is there
+            depends_on=[self.bundle.object] if self.bundle else None,
             image_id=ami.insecure_value,  # a public parameter: not a secret, and the plan should show it
             instance_type=p.scaling.instance_type,
             update_default_version=True,
@@ -235,7 +252,8 @@ class Compute(Construct):
                     "WEBAPP_REGION": p.region,
                     "WEBAPP_PORT": str(webapp.PORT),
                     **(p.app_environment or {}),
-                }
+                },
+                self.bundle.location if self.bundle else None,
             ),
             tag_specifications=[
                 lt.LaunchTemplateTagSpecifications(resource_type=kind, tags=tags)

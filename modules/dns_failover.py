@@ -131,12 +131,16 @@ class RegionalDns(Construct):
         self.chain_record = None
         if policy == "failover":
             member, chain = failover_members(p.regions, p.region, p.origin_name)
+            # `main.py failover` rewrites the failover records for the new writer order before the
+            # next deploy: a record Terraform then creates at a name the command already wrote must
+            # take it over (allow_overwrite), not fail on "already exists".
             self.origin_record = self._member(
                 p,
                 member.name,
                 alias,
                 health_check_id=self.health_check.id,
                 failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=member.role),
+                allow_overwrite=True,
             )
             if chain is not None:
                 # Its target is this region's own level, created above: referencing that record's
@@ -149,6 +153,7 @@ class RegionalDns(Construct):
                     ),
                     construct_id="chain",
                     failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=chain.role),
+                    allow_overwrite=True,
                 )
         elif policy == "latency":
             self.origin_record = self._member(

@@ -2,7 +2,10 @@
 
 Publishers: CloudWatch alarms of this environment and region, principals of this account, and
 the other environments' accounts (so, for example, staging can tell prod's on-call about a
-failed promotion). E-mail subscriptions come from configuration; AWS sends each address a
+failed promotion). The edge stack's topic in us-east-1 also admits the alarms of more name prefixes
+and of the DNS account (`alarm_sources`: the regions' health-check alarms, modules/edge_alarms.py):
+an alarm may notify a topic of another account in its own region when the topic's policy lets
+CloudWatch publish on that account's behalf. E-mail subscriptions come from configuration; AWS sends each address a
 confirmation mail that must be accepted before anything is delivered.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf import TerraformProvider
 from constructs import Construct
 
 from config.naming import Namer
@@ -30,6 +34,15 @@ OWNER_ACTIONS = (
 
 
 @dataclass(frozen=True)
+class AlarmSource:
+    """CloudWatch alarms that may publish: those of `account` in the topic's region whose names
+    start with `name_prefix`."""
+
+    account: str  # a 12-digit id or the account token
+    name_prefix: str
+
+
+@dataclass(frozen=True)
 class ErrorTopicProps:
     namer: Namer
     region: str
@@ -38,13 +51,30 @@ class ErrorTopicProps:
     partition: str  # token
     publisher_accounts: tuple[str, ...]  # the other environments' accounts (configuration)
     emails: tuple[str, ...]
+    alarm_sources: tuple[AlarmSource, ...] = ()  # besides this account's alarms with this namer's prefix
+    provider: TerraformProvider | None = None  # default: the stack's
 
 
-def grant_topic_encryption(key: EncryptionKey | ImportedKey, publisher_accounts: tuple[str, ...] = ()) -> None:
+def alarm_publishers(
+    partition: str, region: str, account_token: str, prefix: str, sources: tuple[AlarmSource, ...]
+) -> tuple[Condition, Condition]:
+    """The conditions admitting CloudWatch alarms: of this account named with `prefix`, and of
+    `sources`, all in `region`."""
+    everyone = (AlarmSource(account_token, prefix), *sources)
+    accounts = tuple(dict.fromkeys(s.account for s in everyone))
+    arns = tuple(f"arn:{partition}:cloudwatch:{region}:{s.account}:alarm:{s.name_prefix}*" for s in everyone)
+    return Condition("StringEquals", "aws:SourceAccount", accounts), Condition("ArnLike", "aws:SourceArn", arns)
+
+
+def grant_topic_encryption(
+    key: EncryptionKey | ImportedKey,
+    publisher_accounts: tuple[str, ...] = (),
+    alarm_sources: tuple[AlarmSource, ...] = (),
+) -> None:
     """What an SNS topic encrypted with `key` needs in the key policy: SNS itself, and the
     publishers of this account (AWS Budgets, the CloudWatch alarms of the key's environment and
-    region) and of `publisher_accounts` (SNS encrypts a cross-account publish with this key on
-    behalf of the publisher)."""
+    region, and of `alarm_sources`) and of `publisher_accounts` (SNS encrypts a cross-account
+    publish with this key on behalf of the publisher)."""
     key.grant_via_service("sns")
     if isinstance(key, ImportedKey):
         return
@@ -64,21 +94,14 @@ def grant_topic_encryption(key: EncryptionKey | ImportedKey, publisher_accounts:
             (source_account,),
         )
     )
-    # Only alarms of this environment and region (their names share the prefix).
+    # Only alarms of this environment and region (their names share the prefix), and the sources.
     key.add_to_resource_policy(
         Statement(
             "CloudWatchAlarmsPublishToEncryptedTopics",
             publish,
             THIS_KEY,
             {"Service": ("cloudwatch.amazonaws.com",)},
-            (
-                source_account,
-                Condition(
-                    "ArnLike",
-                    "aws:SourceArn",
-                    (f"arn:{k.partition}:cloudwatch:{k.region}:{k.account_token}:alarm:{k.namer.prefix}*",),
-                ),
-            ),
+            alarm_publishers(k.partition, k.region, k.account_token, k.namer.prefix, alarm_sources),
         )
     )
     if publisher_accounts:
@@ -105,9 +128,10 @@ class ErrorTopic(Construct):
             name=n.name("errors", "sns_topic"),
             kms_master_key_id=p.kms_key.arn,
             tags=n.resource_tags("errors", "sns_topic"),
+            provider=p.provider,
         )
         self.arn: str = self.topic.arn
-        grant_topic_encryption(p.kms_key, p.publisher_accounts)
+        grant_topic_encryption(p.kms_key, p.publisher_accounts, p.alarm_sources)
         this_account = Condition("StringEquals", "aws:SourceAccount", (p.account_token,))
         statements = [
             Statement(
@@ -121,14 +145,7 @@ class ErrorTopic(Construct):
                 ("sns:Publish",),
                 (self.arn,),
                 {"Service": ("cloudwatch.amazonaws.com",)},
-                (
-                    this_account,
-                    Condition(
-                        "ArnLike",
-                        "aws:SourceArn",
-                        (f"arn:{p.partition}:cloudwatch:{p.region}:{p.account_token}:alarm:{n.prefix}*",),
-                    ),
-                ),
+                alarm_publishers(p.partition, p.region, p.account_token, n.prefix, p.alarm_sources),
             ),
             Statement(
                 "BudgetsPublish",
@@ -156,9 +173,13 @@ class ErrorTopic(Construct):
                 )
             )
         aws.sns_topic_policy.SnsTopicPolicy(
-            self, "policy", arn=self.arn, policy=document(self, "policy-document", statements).json
+            self,
+            "policy",
+            arn=self.arn,
+            policy=document(self, "policy-document", statements).json,
+            provider=p.provider,
         )
         for index, email in enumerate(p.emails):
             aws.sns_topic_subscription.SnsTopicSubscription(
-                self, f"email-{index}", topic_arn=self.arn, protocol="email", endpoint=email
+                self, f"email-{index}", topic_arn=self.arn, protocol="email", endpoint=email, provider=p.provider
             )

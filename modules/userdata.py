@@ -1,32 +1,49 @@
-"""What an instance runs at boot: the webapp, delivered as an asset rendered into user data.
+"""What an instance runs at boot: the webapp, delivered as a bundle its user data installs.
 
-The webapp package is bundled at synth time into a deterministic tar.gz (sorted entries, fixed
-timestamps and owners, so synth output stays byte-identical) and embedded base64-encoded in a
-shell script that uses Amazon Linux 2023 packages only, installs a hardened systemd unit that
-restarts on failure, and starts it. EC2 caps user data at 16 KB; synth fails clearly beyond it.
+The webapp package is bundled at synth time into a deterministic tar.xz (sorted entries, fixed
+timestamps and owners, so synth output stays byte-identical; xz at its strongest preset: about
+5 % smaller than gzip -9). EC2 caps user data at 16,384 bytes and the sources alone, compressed
+and base64-encoded, outgrew it; so the bundle is an S3 object (WebappBundle: its key carries the
+bundle's SHA-256, so every change is a new object and a new launch template version), which user
+data downloads with the AWS CLI that Amazon Linux 2023 ships, checks against that SHA-256 and
+unpacks. The user data is then a few hundred bytes plus the environment, whatever the webapp's
+size. Embedding the bundle in user data (`render` without a location) stays for small bundles and
+tools that boot the webapp without S3; it fails clearly beyond the limit. The script uses Amazon
+Linux 2023 packages only, installs a hardened systemd unit that restarts on failure, and starts it.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
+import hashlib
 import io
+import lzma
+import re
 import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cdktf import Fn, Token
+from constructs import Construct
 
 import webapp
+from config.naming import Namer
+from modules import aws
+from modules.policy import Condition, Statement
 
 WEBAPP_DIR = Path(webapp.__file__).resolve().parent
 INSTALL_DIR = "/opt/webapp"
 USER_DATA_LIMIT = 16 * 1024
-# The service uses the standard library; psql (postgresql15) runs its read-only readiness query.
-PACKAGES = ("python3", "postgresql15")
+# The service uses the standard library; psql (postgresql15) runs its read-only readiness query;
+# xz unpacks the bundle and the AWS CLI (awscli-2) fetches it. All are Amazon Linux 2023 packages.
+PACKAGES = ("python3", "postgresql15", "xz", "awscli-2")
+BUNDLE_PREFIX = "webapp/"  # the bundle's key: webapp/<sha256>.tar.xz
+DOWNLOAD = "/run/webapp-bundle.tar.xz"
 
 
 def bundle() -> bytes:
-    """webapp/*.py as a reproducible tar.gz (no __pycache__, no timestamps)."""
+    """webapp/*.py as a reproducible tar.xz (no __pycache__, no timestamps)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(WEBAPP_DIR.glob("*.py")):
@@ -36,7 +53,62 @@ def bundle() -> bytes:
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+    return lzma.compress(raw.getvalue(), check=lzma.CHECK_CRC64, preset=9 | lzma.PRESET_EXTREME)
+
+
+@dataclass(frozen=True)
+class BundleLocation:
+    """Where user data fetches the bundle: `s3://bucket/key`, checked against `sha256`."""
+
+    bucket: str  # the bucket's name (may be a token)
+    key: str
+    sha256: str
+    region: str  # the bucket's region (the instance's)
+
+
+@dataclass(frozen=True)
+class WebappBundleProps:
+    namer: Namer
+    region: str
+    # a bucket of the region that nothing expires; pass a Terraform reference (the bucket resource's
+    # `bucket` attribute) so the upload waits for the bucket
+    bucket_name: str
+    bucket_arn: str
+    kms_key_arn: str | None = None  # the bucket's key, when it is not SSE-S3 (used through S3 only)
+
+
+class WebappBundle(Construct):
+    """The bundle as an S3 object. Exposes `object`, `location` (for `encoded`) and `statements`
+    for the instance role: s3:GetObject on exactly this object, and kms:Decrypt of the bucket's
+    key through S3 in this region when it has one (the key policy must admit use through S3).
+    Whoever may write to the bucket can only stop a boot, not change what runs: user data checks
+    the SHA-256 it was rendered with."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: WebappBundleProps):
+        super().__init__(scope, construct_id)
+        data = bundle()
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{BUNDLE_PREFIX}{digest}.tar.xz"
+        self.object = aws.s3_object.S3Object(
+            self,
+            "object",
+            bucket=props.bucket_name,
+            key=key,
+            content_base64=base64.b64encode(data).decode(),
+            content_type="application/x-xz",
+            # Encrypted as the bucket would, stated here so an upload racing the bucket's encryption
+            # configuration is never stored with S3's own key.
+            server_side_encryption="aws:kms" if props.kms_key_arn else "AES256",
+            kms_key_id=props.kms_key_arn,
+            tags=props.namer.resource_tags("webapp-bundle"),
+        )
+        self.location = BundleLocation(props.bucket_name, key, digest, props.region)
+        self.statements = [Statement("ReadWebappBundle", ("s3:GetObject",), (f"{props.bucket_arn}/{key}",))]
+        if props.kms_key_arn:
+            via_s3 = Condition("StringEquals", "kms:ViaService", (f"s3.{props.region}.amazonaws.com",))
+            self.statements.append(
+                Statement("DecryptWebappBundle", ("kms:Decrypt",), (props.kms_key_arn,), conditions=(via_s3,))
+            )
 
 
 def unit_file() -> str:
@@ -68,23 +140,37 @@ WantedBy=multi-user.target
 """
 
 
-def render(environment: dict[str, str]) -> str:
+def install_commands(location: BundleLocation | None) -> str:
+    """The lines that put the bundle under INSTALL_DIR: downloaded and checked, or embedded."""
+    unpack = f"tar -xJ --no-same-owner -C {INSTALL_DIR}"
+    if location is None:
+        payload = base64.b64encode(bundle()).decode()
+        return f"base64 -d <<'BUNDLE' | {unpack}\n{payload}\nBUNDLE"
+    return "\n".join(
+        [
+            f"aws s3 cp --only-show-errors --region {location.region} s3://{location.bucket}/{location.key} {DOWNLOAD}",
+            f"echo '{location.sha256}  {DOWNLOAD}' | sha256sum --check --quiet",
+            f"{unpack} -f {DOWNLOAD}",
+            f"rm -f {DOWNLOAD}",
+        ]
+    )
+
+
+def render(environment: dict[str, str], location: BundleLocation | None = None) -> str:
     """The boot script; `environment` becomes /etc/webapp.env. Values are plain words or
-    Terraform references (resolved at plan time, e.g. the database endpoint)."""
+    Terraform references (resolved at plan time, e.g. the database endpoint). With `location`
+    the bundle is fetched from S3, else embedded."""
     for key, value in environment.items():
         if not key.isidentifier() or (not Token.is_unresolved(value) and any(c in value for c in "\n'\"$`\\ ")):
             raise ValueError(f"user data environment {key}={value!r}: plain values only")
     env_lines = "\n".join(f"{k}={v}" for k, v in sorted(environment.items()))
-    payload = base64.b64encode(bundle()).decode()
     script = f"""#!/bin/bash
 # Installs and starts the {webapp.SERVICE} service (rendered by modules/userdata.py).
 set -euo pipefail
 dnf install -y {" ".join(PACKAGES)}
 id {webapp.SERVICE} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin {webapp.SERVICE}
 install -d -o root -g root -m 0755 {INSTALL_DIR}
-base64 -d <<'BUNDLE' | tar -xz --no-same-owner -C {INSTALL_DIR}
-{payload}
-BUNDLE
+{install_commands(location)}
 cat > /etc/{webapp.SERVICE}.env <<'ENV'
 {env_lines}
 ENV
@@ -93,15 +179,40 @@ cat > /etc/systemd/system/{webapp.SERVICE}.service <<'UNIT'
 systemctl daemon-reload
 systemctl enable --now {webapp.SERVICE}.service
 """
-    if len(script.encode()) > USER_DATA_LIMIT:
-        raise ValueError(f"user data is {len(script.encode())} bytes; EC2 allows {USER_DATA_LIMIT}")
+    size = len(script.encode())
+    if size > USER_DATA_LIMIT:
+        how = "" if location else ": deliver the bundle from S3 (WebappBundle, then encoded(..., location))"
+        raise ValueError(f"user data is {size} bytes; EC2 allows {USER_DATA_LIMIT}{how}")
     return script
 
 
-def encoded(environment: dict[str, str]) -> str:
+def encoded(environment: dict[str, str], location: BundleLocation | None = None) -> str:
     """Base64, as launch templates take it: encoded here when every value is known at synth
     time, by Terraform's base64encode when the script holds references."""
-    script = render(environment)
-    if any(Token.is_unresolved(v) for v in environment.values()):
+    script = render(environment, location)
+    unresolved = [*environment.values(), *((location.bucket, location.region) if location else ())]
+    if any(Token.is_unresolved(v) for v in unresolved):
         return Fn.base64encode(script)
     return base64.b64encode(script.encode()).decode()
+
+
+def unpack(script: str, into: Path, fetch: Callable[[str, str, str], bytes] | None = None) -> dict[str, str]:
+    """What an instance does with `script`, for tools that boot the webapp elsewhere (e2e/run.py,
+    tests): the bundle (embedded, or from `fetch(region, bucket, key)` after the same SHA-256
+    check) extracted under `into`; returns the environment file's settings."""
+    env_file = re.search(r"<<'ENV'\n(.*?)\nENV\n", script, re.S)
+    embedded = re.search(r"<<'BUNDLE'[^\n]*\n(.*?)\nBUNDLE\n", script, re.S)
+    remote = re.search(r"--region (\S+) s3://([^/\s]+)/(\S+) .*?echo '([0-9a-f]{64}) ", script, re.S)
+    if env_file is None or not (embedded or remote):
+        raise ValueError("the user data holds no webapp bundle or environment file")
+    if embedded:
+        data = base64.b64decode(embedded.group(1))
+    else:
+        if fetch is None:
+            raise ValueError(f"the bundle is s3://{remote.group(2)}/{remote.group(3)}: pass fetch to download it")
+        data = fetch(remote.group(1), remote.group(2), remote.group(3))
+        if hashlib.sha256(data).hexdigest() != remote.group(4):
+            raise ValueError("the downloaded bundle does not match the SHA-256 in the user data")
+    with tarfile.open(fileobj=io.BytesIO(lzma.decompress(data)), mode="r") as tar:
+        tar.extractall(into, filter="data")
+    return dict(line.split("=", 1) for line in env_file.group(1).splitlines() if "=" in line)

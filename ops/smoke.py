@@ -7,8 +7,13 @@ isolated subnets, so nothing here ever connects to a load balancer or a database
 Per region: upload a probe under `incoming/` and wait (bounded) for the ingest function's manifest;
 the region's Route 53 health check (found by its Name tag from the naming helper) as the health
 checkers see it; the database through the instances: SSM Run Command on one running web instance
-asks its own `http://127.0.0.1:<port>/ready` (which answers 200 only when the database does) and
-the command's output is read back; the environment's alarms exist. Once: HTTPS GET of the health
+asks its own `http://127.0.0.1:<port>/ready` (which answers 200 only when the database does, with
+its role, writer or replica, and a replica's lag) and the command's output is read back; the role
+must be the one the stack's `db_role` output says (else a failover happened that the stacks do
+not know of, or the reverse); the environment's alarms exist, the region's health-check alarm
+in us-east-1 of the hosted zone's account included. Regions whose stack holds the writer go
+first: the writer's instances create the application's database role, which reaches the
+replicas by replication. Once: HTTPS GET of the health
 path on the viewer name, which is CloudFront. Probe objects (every version) are removed afterwards.
 AWS calls go through boto3, so the standard `AWS_ENDPOINT_URL` and credential settings apply
 (tests point them at moto).
@@ -31,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 import webapp
 from config import naming
 from config.errors import EnvironmentProblem, UsageError
-from config.facts import ALARMS, HEALTH_CHECK_SERVICE
+from config.facts import ALARM_ORIGIN_UNHEALTHY, ALARMS, HEALTH_CHECK_SERVICE
 from config.model import Config, Environment
 from ops import access
 
@@ -131,8 +136,8 @@ class Smoke:
 
     def run(self) -> list[Check]:
         checks = []
-        for region in self.regions:
-            outputs = self.outputs.get(naming.stack_name(self.env.name, region), {})
+        for region in sorted(self.regions, key=lambda r: self._outputs(r).get("db_role") != "writer"):
+            outputs = self._outputs(region)
             checks.append(self._guard(f"{region}: ingest", self.ingest, region, outputs))
             checks.append(self._guard(f"{region}: Route 53 health check", self.health_check, region))
             checks.append(self._guard(f"{region}: database (/ready on an instance, SSM)", self.ready, region, outputs))
@@ -140,6 +145,9 @@ class Smoke:
         viewer = self.env.app_domain
         checks.append(self._guard(f"https://{viewer}{webapp.HEALTH_PATH} (CloudFront)", self.viewer, viewer))
         return checks
+
+    def _outputs(self, region: str) -> dict:
+        return self.outputs.get(naming.stack_name(self.env.name, region), {})
 
     @staticmethod
     def _guard(name: str, check: Callable[..., str], *args: Any) -> Check:
@@ -217,7 +225,9 @@ class Smoke:
 
     def ready(self, region: str, outputs: dict) -> str:
         """The database as the application sees it: one running instance of the region's Auto
-        Scaling group asks its own readiness endpoint through SSM Run Command."""
+        Scaling group asks its own readiness endpoint through SSM Run Command. Reports the role
+        (and a replica's lag) and fails when it is not the stack's `db_role`."""
+        expected = _output(outputs, "db_role")
         instance = self._running_instance(region, _output(outputs, "asg_name"))
         ssm = self.session.client("ssm", region_name=region)
         command = ssm.send_command(
@@ -253,7 +263,7 @@ class Smoke:
         status, body = lines[-1].removeprefix("HTTP "), _one_line("\n".join(lines[:-1]))
         if status != "200":
             raise SmokeFailure(f"{instance}: {webapp.READY_PATH} answered {status}: {body}")
-        return f"{instance}: {webapp.READY_PATH} 200 {body}"
+        return f"{database_role(instance, body, expected)}; {instance}: {webapp.READY_PATH} 200 {body}"
 
     def _running_instance(self, region: str, group: str) -> str:
         autoscaling = self.session.client("autoscaling", region_name=region)
@@ -281,14 +291,45 @@ class Smoke:
         return "200"
 
     def alarms(self, region: str) -> str:
+        """config.facts.ALARMS in the region, and the region's health-check alarm where Route 53
+        publishes HealthCheckStatus: us-east-1 of the hosted zone's account."""
         namer = self.config.namer(self.env, region)
         expected = {namer.name(a, "alarm") for a in ALARMS}
         cloudwatch = self.session.client("cloudwatch", region_name=region)
         found = {a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix=namer.prefix)["MetricAlarms"]}
         missing = sorted(expected - found)
+        health = namer.name(ALARM_ORIGIN_UNHEALTHY, "alarm")
+        dns_cloudwatch = self.dns_session.client("cloudwatch", region_name="us-east-1")
+        if not dns_cloudwatch.describe_alarms(AlarmNames=[health])["MetricAlarms"]:
+            missing.append(f"{health} (us-east-1, the hosted zone's account)")
         if missing:
             raise SmokeFailure(f"missing alarms: {', '.join(missing)}")
-        return f"{len(expected)} alarms present"
+        return f"{len(expected)} alarms present, and {health} in us-east-1 of the hosted zone's account"
+
+
+def database_role(instance: str, body: str, expected: str) -> str:
+    """`writer` or `replica, lag N s` from a 200 /ready body; SmokeFailure when the body names no
+    role or another one than the stack's db_role output (`expected`)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    role = answer.get("role") if isinstance(answer, dict) else None
+    if role not in ("writer", "replica"):
+        raise SmokeFailure(f"{instance}: {webapp.READY_PATH} names no database role (writer or replica): {body}")
+    if role != expected:
+        raise SmokeFailure(
+            f"{instance}: the database is a {role} but the stack's db_role is {expected}: a failover the "
+            f"stacks do not know of yet, or one not finished? ({webapp.READY_PATH}: {body})"
+        )
+    if role == "writer":
+        return "writer, as the stack says"
+    lag = answer.get("lag_seconds")
+    if lag is None:
+        return "replica, as the stack says; lag unknown (nothing replayed yet)"
+    if not isinstance(lag, int | float):
+        raise SmokeFailure(f"{instance}: {webapp.READY_PATH} lag_seconds is not a number: {body}")
+    return f"replica, as the stack says; lag {lag:g} s"
 
 
 def sessions(config: Config, env: Environment, base: Any) -> tuple[Any, Any]:

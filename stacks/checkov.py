@@ -79,7 +79,11 @@ GLOBAL_SKIPS: tuple[tuple[str, str], ...] = (
         "CKV2_AWS_57",
         "The origin-verify secret is rotated in two phases across stacks (README 'Rotating the "
         "origin-verify header': load balancers accept current and previous, then CloudFront "
-        "switches); a single-step rotation Lambda cannot do that without a 403 window.",
+        "switches); a single-step rotation Lambda cannot do that without a 403 window. The database "
+        "bootstrap secret holds the writer's master password, which Terraform sets write-only from "
+        "an ephemeral password (modules/credentials.py CREDENTIAL_VERSION rotates both); a rotation "
+        "Lambda would change it behind the configuration, and the application never uses it to "
+        "connect (IAM authentication).",
     ),
     (
         "CKV_AWS_86",

@@ -1,5 +1,7 @@
 """`<env>-global`: what one environment has once, whatever its regions: CloudFront with its
-certificate, web ACL and logs, viewer DNS, the cross-account roles and the budget."""
+certificate, web ACL and logs, viewer DNS, the cross-account roles and the budget, and the
+us-east-1 error topic with the distribution's 5xx alarm (the regions' health-check alarms notify
+it too: modules/edge_alarms.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import grant_volume_encryption
 from modules.cross_account import CrossAccountProps, CrossAccountRoles
 from modules.dns_failover import origin_group_names
+from modules.edge_alarms import DistributionAlarm, DistributionAlarmProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
-from modules.notifications import grant_topic_encryption
+from modules.notifications import AlarmSource, ErrorTopic, ErrorTopicProps
 from modules.origin_verify import OriginVerify, OriginVerifyProps
 from modules.waf import WebAcl, WebAclProps
 from stacks.base import PlatformStack, origin_verify_secret_name
@@ -53,19 +56,39 @@ class EdgeStack(PlatformStack):
             ),
         )
         self.web_acl = None
-        if env.waf:
-            self.key = EncryptionKey(
-                self,
-                "kms",
-                EncryptionKeyProps(
-                    namer=n,
-                    region=EDGE_REGION,
-                    account_token=self.account_token,
-                    partition=self.partition,
-                    deletion_window_days=env.key_deletion_window_days,
-                    provider=self.us_east_1,
+        # The us-east-1 error topic's key, and WAF's logs'.
+        self.key = EncryptionKey(
+            self,
+            "kms",
+            EncryptionKeyProps(
+                namer=n,
+                region=EDGE_REGION,
+                account_token=self.account_token,
+                partition=self.partition,
+                deletion_window_days=env.key_deletion_window_days,
+                provider=self.us_east_1,
+            ),
+        )
+        # Alarms on us-east-1-only metrics notify this topic: the distribution's below, and each
+        # region's health-check alarm, which lives with the check in the DNS account.
+        self.error_topic = ErrorTopic(
+            self,
+            "errors",
+            ErrorTopicProps(
+                namer=n,
+                region=EDGE_REGION,
+                kms_key=self.key,
+                account_token=self.account_token,
+                partition=self.partition,
+                publisher_accounts=config.other_accounts(env),
+                emails=env.alert_emails,
+                alarm_sources=tuple(
+                    AlarmSource(config.dns_account_id(env), config.namer(env, region).prefix) for region in env.regions
                 ),
-            )
+                provider=self.us_east_1,
+            ),
+        )
+        if env.waf:
             self._regional_key_grants()
             self.web_acl = WebAcl(
                 self,
@@ -91,7 +114,9 @@ class EdgeStack(PlatformStack):
                 viewer_names=viewer_names,
                 origin_name=env.origin_domain,
                 group_origin_names=origin_group_names(
-                    env.origin_domain, tuple(env.regional_origin_domain(r) for r in env.regions), env.dns.routing_policy
+                    env.origin_domain,
+                    tuple(env.regional_origin_domain(r) for r in env.failover_order),
+                    env.dns.routing_policy,
                 ),
                 static_paths=env.static_paths,
                 certificate_arn=self.certificate.arn,
@@ -101,6 +126,13 @@ class EdgeStack(PlatformStack):
             ),
         )
         distribution = self.cdn.distribution
+        self.alarm = DistributionAlarm(
+            self,
+            "cdn-alarm",
+            DistributionAlarmProps(
+                namer=n, topic_arn=self.error_topic.arn, distribution_id=distribution.id, provider=self.us_east_1
+            ),
+        )
         self.logs = CdnLogs(
             self,
             "cdn-logs",
@@ -179,8 +211,7 @@ class EdgeStack(PlatformStack):
         WAF needs is a reviewable policy change of its own."""
         self.key.grant_via_service("s3", "rds", "secretsmanager", "sns", "ec2", "sqs", "lambda")
         self.key.admit_log_group(self.namer.prefix)
-        grant_topic_encryption(self.key)
-        grant_volume_encryption(self.key)
+        grant_volume_encryption(self.key)  # (the topic grants are the error topic's own)
 
     def _outputs(self, distribution, viewer_names) -> None:
         TerraformOutput(
@@ -196,6 +227,12 @@ class EdgeStack(PlatformStack):
             description="Deploy role every provider of this environment assumes",
         )
         TerraformOutput(self, "budget_name", value=self.budget.budget.name, description="Monthly cost budget")
+        TerraformOutput(
+            self,
+            "error_topic_arn",
+            value=self.error_topic.arn,
+            description="SNS topic (us-east-1) of the CloudFront and Route 53 health-check alarms",
+        )
         TerraformOutput(
             self,
             "cloudfront_domain_name",

@@ -7,16 +7,27 @@ from pathlib import Path
 from cdktf import TerraformOutput, TerraformVariable, TerraformVariableValidationConfig
 from constructs import Construct
 
+from config.choices import DatabaseTopology
 from config.model import Config, Environment, StackSpec
+from config.regions import EDGE_REGION, GLOBAL
 from modules import dns
-from modules.alarms import WebAlarms, WebAlarmsProps
+from modules.alarms import (
+    DatabaseAlarms,
+    DatabaseAlarmsProps,
+    IngestAlarms,
+    IngestAlarmsProps,
+    WebAlarms,
+    WebAlarmsProps,
+)
 from modules.alb import LoadBalancer, LoadBalancerProps
+from modules.aurora import AuroraGlobal, AuroraGlobalProps
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
 from modules.compute import Compute, ComputeProps
 from modules.config_recorder import ConfigRules, ConfigRulesProps
-from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps
+from modules.database import BackupReplica, BackupReplicaProps, Database, DatabaseProps, instance_arn
 from modules.dns_failover import RegionalDns, RegionalDnsProps, standby_name
+from modules.edge_alarms import HealthCheckAlarm, HealthCheckAlarmProps, edge_topic_name
 from modules.ingest import Ingest, IngestProps
 from modules.kms import EncryptionKey, EncryptionKeyProps
 from modules.network import Network, NetworkProps
@@ -112,7 +123,7 @@ class RegionalStack(PlatformStack):
                     notification_topic_arn=self.error_topic.arn if env.config_notifications else None,
                 ),
             )
-        self._web_tier()
+        # Before the web tier: the webapp bundle is an object in the ingest bucket.
         self.ingest = Ingest(
             self,
             "ingest",
@@ -132,7 +143,59 @@ class RegionalStack(PlatformStack):
                 log_retention_days=env.log_retention_days,
             ),
         )
+        self._web_tier()
+        self._incident_alarms()
         self._outputs()
+
+    def _incident_alarms(self) -> None:
+        """The database's and the ingest pipeline's alarms on the region's error topic, and the
+        health check's in us-east-1 (the only region with Route 53 metrics), made in the DNS
+        account that owns the check and notifying the edge stack's error topic there (its ARN from
+        the naming helper: stacks share no tokens; CloudWatch takes the action before the edge
+        stack, which deploys last, has created the topic)."""
+        env, region, n, db = self.env, self.spec.region, self.namer, self.database
+        aurora = env.database.topology is DatabaseTopology.AURORA_GLOBAL
+        DatabaseAlarms(
+            self,
+            "database-alarms",
+            DatabaseAlarmsProps(
+                namer=n,
+                topic_arn=self.error_topic.arn,
+                settings=env.database,
+                identifier=db.cluster.cluster_identifier if aurora else db.instance.identifier,
+                replica=env.database.topology.replicated and not env.is_writer(region),
+                cpu_threshold=env.cpu_alarm_threshold,
+                cpu_periods=env.cpu_alarm_periods,
+            ),
+        )
+        IngestAlarms(
+            self,
+            "ingest-alarms",
+            IngestAlarmsProps(
+                namer=n,
+                topic_arn=self.error_topic.arn,
+                function_name=self.ingest.function.function_name,
+                dead_letter_queue_name=self.ingest.dead_letter_queue.name,
+            ),
+        )
+        edge_topic = edge_topic_name(self.config.namer(env, GLOBAL))
+        self.health_alarm = HealthCheckAlarm(
+            self,
+            "health-alarm",
+            HealthCheckAlarmProps(
+                namer=n,
+                topic_arn=f"arn:{self.partition}:sns:{EDGE_REGION}:{env.account_id}:{edge_topic}",
+                health_check_id=self.dns.health_check.id,
+                region=region,
+                provider=self.aws_provider(
+                    "dns_us_east_1",
+                    EDGE_REGION,
+                    alias="dns_us_east_1",
+                    account_number=self.config.dns_account_id(env),
+                    role_name=self.config.dns_role_name(env),
+                ),
+            ),
+        )
 
     def _web_tier(self) -> None:
         env, region, n = self.env, self.spec.region, self.namer
@@ -188,31 +251,8 @@ class RegionalStack(PlatformStack):
             ),
         )
         lb = self.load_balancer
-        self.database = Database(
-            self,
-            "database",
-            DatabaseProps(
-                namer=n,
-                vpc_id=self.network.vpc.id,
-                subnet_ids=self.network.subnet_ids["db"],
-                kms_key=self.key,
-                settings=env.database,
-                deletion_protection=env.deletion_protection,
-                log_retention_days=env.log_retention_days,
-            ),
-        )
+        self.database = self._database()
         db = self.database
-        if env.database.backup_replication and len(env.regions) > 1 and region == env.regions[1]:
-            BackupReplica(
-                self,
-                "database-backups",
-                BackupReplicaProps(
-                    source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
-                    source_provider=self.provider_in(env.primary_region),
-                    kms_key=self.key,
-                    settings=env.database,
-                ),
-            )
         self.compute = Compute(
             self,
             "web",
@@ -229,14 +269,11 @@ class RegionalStack(PlatformStack):
                 scaling=env.scaling,
                 instance_count=self.instance_count.number_value,
                 kms_key=self.key,
-                secret_arns=(db.secret_arn,),
-                # Where the database is and which secret holds its credentials; never the password.
-                app_environment={
-                    "WEBAPP_DB_SECRET_ARN": db.secret_arn,
-                    "WEBAPP_DB_HOST": db.address,
-                    "WEBAPP_DB_PORT": str(db.port),
-                    "WEBAPP_DB_NAME": db.name,
-                },
+                db_connect_arns=(db.connect_arn,),
+                secret_arns=(db.bootstrap_secret_arn,) if db.bootstrap_secret_arn else (),
+                app_environment=self._database_environment(),
+                # webapp/ in the ingest bucket: nothing expires it, its function sees incoming/ only
+                bundle_bucket=(self.ingest.bucket.bucket.bucket, self.ingest.bucket.arn, self.key.arn),
             ),
         )
         # The load balancer's only way out: to the instances' service port.
@@ -255,7 +292,7 @@ class RegionalStack(PlatformStack):
                 namer=n,
                 zone_id=zone_id,
                 region=region,
-                regions=env.regions,
+                regions=env.failover_order,  # the writer first: the failover PRIMARY
                 settings=env.dns,
                 origin_name=shared,
                 regional_name=own,
@@ -278,6 +315,93 @@ class RegionalStack(PlatformStack):
                 error_threshold=env.alb_5xx_threshold,
             ),
         )
+
+    def _database(self) -> Database | AuroraGlobal:
+        """This region's database: the writer in the writer region, a cross-region read replica of
+        it elsewhere (`database_topology = "replica"`), or a writer of its own in every region
+        (`independent`). A replica names the writer by ARN, built from the naming helper's
+        identifier: the writer region's stack deploys first (stacks/app.py `deploys_after`)."""
+        env, region = self.env, self.spec.region
+        topology = env.database.topology
+        if topology is DatabaseTopology.AURORA_GLOBAL:
+            return AuroraGlobal(
+                self,
+                "database",
+                AuroraGlobalProps(
+                    namer=self.namer,
+                    global_namer=self.config.namer(env, GLOBAL),  # the global cluster's name
+                    region=region,
+                    writer_region=env.writer_region,
+                    vpc_id=self.network.vpc.id,
+                    subnet_ids=self.network.subnet_ids["db"],
+                    kms_key=self.key,
+                    settings=env.database,
+                    deletion_protection=env.deletion_protection,
+                    log_retention_days=env.log_retention_days,
+                    account_token=self.account_token,
+                    partition=self.partition,
+                    secret_recovery_window_days=0 if env.force_destroy else 30,
+                    # A new environment's writer creates the global cluster; once `failover` has
+                    # written writer_region, the writer's stack adopts it (modules/aurora.py).
+                    global_cluster_exists=env.writer_recorded,
+                ),
+            )
+        replicate_from = None
+        if topology is DatabaseTopology.REPLICA and not env.is_writer(region):
+            writer = self.config.namer(env, env.writer_region).name("db", "rds")
+            replicate_from = instance_arn(self.partition, env.writer_region, self.account_token, writer)
+        database = Database(
+            self,
+            "database",
+            DatabaseProps(
+                namer=self.namer,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.subnet_ids["db"],
+                kms_key=self.key,
+                settings=env.database,
+                deletion_protection=env.deletion_protection,
+                log_retention_days=env.log_retention_days,
+                region=region,
+                account_token=self.account_token,
+                partition=self.partition,
+                secret_recovery_window_days=0 if env.force_destroy else 30,
+                replicate_from=replicate_from,
+            ),
+        )
+        # A copy of the writer's automated backups in the next region: with independent databases
+        # the only copy of the writer region's data elsewhere. A replica already holds the data
+        # (and keeps backups of its own), so the copy would only add cost.
+        if (
+            topology is DatabaseTopology.INDEPENDENT
+            and env.database.backup_replication
+            and len(env.regions) > 1
+            and region == env.failover_order[1]
+        ):
+            BackupReplica(
+                self,
+                "database-backups",
+                BackupReplicaProps(
+                    source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
+                    source_provider=self.provider_in(env.primary_region),
+                    kms_key=self.key,
+                    settings=env.database,
+                ),
+            )
+        return database
+
+    def _database_environment(self) -> dict[str, str]:
+        """Where the instances' database is and as whom they connect (IAM authentication); the
+        bootstrap secret's ARN only where the secret is (a writer). Never a password."""
+        db = self.database
+        environment = {
+            "WEBAPP_DB_HOST": db.address,
+            "WEBAPP_DB_PORT": str(db.port),
+            "WEBAPP_DB_NAME": db.name,
+            "WEBAPP_DB_USER": db.app_user,
+        }
+        if db.bootstrap_secret_arn:
+            environment["WEBAPP_DB_BOOTSTRAP_SECRET_ARN"] = db.bootstrap_secret_arn
+        return environment
 
     def lifecycle(self, current_expire_days: int | None = None) -> Lifecycle:
         return Lifecycle.of(self.env.lifecycle, current_expire_days)
@@ -328,14 +452,22 @@ class RegionalStack(PlatformStack):
             self,
             "db_endpoint",
             value=self.database.endpoint,
-            description="PostgreSQL endpoint (host:port); credentials are in db_secret_arn",
+            description="PostgreSQL endpoint (host:port) of this region's database; the application "
+            "connects with IAM database authentication",
         )
         TerraformOutput(
             self,
-            "db_secret_arn",
-            value=self.database.secret_arn,
-            description="ARN of the RDS-managed master secret (the ARN, never the value)",
+            "db_role",
+            value=self.database.role,
+            description="This region's database: writer, or a read replica of the writer region's",
         )
+        if self.database.bootstrap_secret_arn:
+            TerraformOutput(
+                self,
+                "db_bootstrap_secret_arn",
+                value=self.database.bootstrap_secret_arn,
+                description="ARN of the secret holding the writer's master credentials (the ARN, never the value)",
+            )
         TerraformOutput(
             self,
             "ingest_bucket_name",

@@ -142,8 +142,10 @@ def test_every_stack_deploys_after_every_stack_it_reads_from(synthesized_config)
 
 
 def test_backup_replication_is_read_from_a_stack_deployed_before(default_data, tmp_path):
-    """db_backup_replication: the second region reads the primary's database."""
-    data = variant(default_data, environments={"dev": {"db_backup_replication": True}})
+    """db_backup_replication (independent databases): the second region reads the primary's database."""
+    data = variant(
+        default_data, environments={"dev": {"db_backup_replication": True, "database_topology": "independent"}}
+    )
     result = synthesize(model.parse(data, "replication.toml"), tmp_path / "out", env="dev")
     reads = cross_stack_reads(result.stacks)
     assert ("dev-us-west-2", "dev-us-east-1", "data.aws_db_instance dev-us-east-1-db-a1") in reads

@@ -19,11 +19,12 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
     env = default_config.environments[spec.environment]
     blocks = providers(synthesized.stacks[name])
     # Reads of what the primary region owns go through an alias for that region (provider 5 has
-    # no per-resource region); the edge stack also has CloudFront's us-east-1.
+    # no per-resource region); the edge stack also has CloudFront's us-east-1, and every regional
+    # stack the DNS account's us-east-1 (where Route 53 health-check metrics are, for their alarms).
     expected_aliases = {
         "edge": {None, "dns", "us_east_1"},
-        "primary": {None, "dns"},
-        "secondary": {None, "dns", env.primary_region.replace("-", "_")},
+        "primary": {None, "dns", "dns_us_east_1"},
+        "secondary": {None, "dns", "dns_us_east_1", env.primary_region.replace("-", "_")},
     }[spec.role]
     assert set(blocks) == expected_aliases
     default = blocks[None]
@@ -42,7 +43,10 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
         "ManagedBy": "cdktf",
     }
     for alias, block in blocks.items():
-        if alias not in (None, "dns"):
+        if alias == "dns_us_east_1":
+            assert block["region"] == "us-east-1"
+            assert block["assume_role"] == blocks["dns"]["assume_role"], "the dns provider's role, in us-east-1"
+        elif alias not in (None, "dns"):
             assert block["region"] == alias.replace("_", "-")
             assert block["allowed_account_ids"] == [env.account_id]
     for block in blocks.values():

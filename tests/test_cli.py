@@ -182,6 +182,7 @@ COMMANDS = [
     "outputs",
     "smoke",
     "doctor",
+    "failover",
 ]
 
 

@@ -3,14 +3,33 @@ their scaling, in every environment and region."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 from support.configs import variant
-from support.stack_names import REGIONAL, env_of
+from support.stack_names import REGIONAL, env_of, region_of
 from support.synth import synthesize
 from support.tfjson import only, policy_document, referenced, refers_to, resources, tagged
 
 import webapp
 from config import model
+from modules import userdata
+
+BUNDLE_STATEMENTS = {"ReadWebappBundle", "DecryptWebappBundle"}
+
+
+def assert_bundle_statements(statements: dict, bucket_arn: str, key: str, kms_key_arn: str, region: str) -> None:
+    """modules/userdata.py WebappBundle: s3:GetObject on exactly the bundle's key, and kms:Decrypt
+    of the bucket's key only when S3 uses it for the caller in this region. Pops both."""
+    read = statements.pop("ReadWebappBundle")
+    assert (read["effect"], read["actions"], read["resources"]) == ("Allow", ["s3:GetObject"], [f"{bucket_arn}/{key}"])
+    assert "condition" not in read
+    decrypt = statements.pop("DecryptWebappBundle")
+    assert (decrypt["effect"], decrypt["actions"], decrypt["resources"]) == ("Allow", ["kms:Decrypt"], [kms_key_arn])
+    assert decrypt["condition"] == [
+        {"test": "StringEquals", "variable": "kms:ViaService", "values": [f"s3.{region}.amazonaws.com"]}
+    ], "through S3 only"
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -87,15 +106,43 @@ def test_instance_role_is_least_privilege(synthesized, name):
         if refers_to(p["role"], "aws_iam_role", role_name, "id")
     ]
     statements = {s["sid"]: s for s in policy_document(stack, inline["policy"])}
+    db_name, db = only(stack, "aws_db_instance")
+    assert statements.pop("ConnectToDatabase")["resources"] == [
+        f"arn:${{data.aws_partition.partition.partition}}:rds-db:{name.split('-', 1)[1]}:"
+        f"${{data.aws_caller_identity.caller.account_id}}:dbuser:${{aws_db_instance.{db_name}.resource_id}}/webapp"
+    ], "its own region's instance, as the application user only"
+    # The bundle user data downloads: exactly the object this stack uploads, in the ingest bucket.
+    (bundle,) = resources(stack, "aws_s3_object").values()
+    bucket_name, _ = tagged(stack, "aws_s3_bucket", "ingest")
+    assert refers_to(bundle["bucket"], "aws_s3_bucket", bucket_name, "bucket"), (
+        "in the ingest bucket, uploaded after it"
+    )
+    assert bundle["server_side_encryption"] == "aws:kms" and bundle["kms_key_id"], (
+        "with the region's key, as the bucket"
+    )
+    _, template = only(stack, "aws_launch_template")
+    assert template["depends_on"] == [f"aws_s3_object.{next(iter(resources(stack, 'aws_s3_object')))}"], (
+        "a new launch template version only once its bundle is uploaded"
+    )
+    assert_bundle_statements(
+        statements,
+        f"${{aws_s3_bucket.{bucket_name}.arn}}",
+        bundle["key"],
+        f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}",
+        region_of(name),
+    )
+    if "replicate_source_db" in db:
+        assert not statements, "a replica region reads no secret"
+        return
     assert set(statements) == {"ReadOwnSecret", "DecryptOwnSecret"}, "exactly the secret and its key"
-    db_name, _ = only(stack, "aws_db_instance")
-    assert statements["ReadOwnSecret"]["resources"] == [
-        f"${{aws_db_instance.{db_name}.master_user_secret[0].secret_arn}}"
-    ]
+    secret_name, _ = tagged(stack, "aws_secretsmanager_secret", "db-bootstrap")
+    assert statements["ReadOwnSecret"]["resources"] == [f"${{aws_secretsmanager_secret.{secret_name}.arn}}"]
     assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
 
 
-def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
+def compute_policy(tmp_path, region: str, **props) -> tuple[dict, dict]:
+    """The Compute construct alone in a stack (an imported key, a bucket named "b"), synthesized:
+    (the stack, its inline policy's statements by Sid)."""
     from cdktf import App, TerraformStack
     from support.tfjson import load_stacks
 
@@ -107,41 +154,74 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
 
     out = tmp_path / "o"
     app = App(outdir=str(out))
-    stack = TerraformStack(app, "dev-us-east-1")
-    aws.provider.AwsProvider(stack, "aws", region="us-east-1")
+    stack = TerraformStack(app, f"dev-{region}")
+    aws.provider.AwsProvider(stack, "aws", region=region)
+    scaling = Scaling(
+        instance_type="t4g.micro",
+        instance_count=2,
+        min_capacity=2,
+        max_capacity=4,
+        requests_per_target=100,
+        cpu_target=70,
+    )
     Compute(
         stack,
         "web",
         ComputeProps(
-            namer=Namer("dev", "us-east-1", "a1"),
+            namer=Namer("dev", region, "a1"),
             environment="dev",
-            region="us-east-1",
+            region=region,
             vpc_id="vpc-1",
             vpc_cidr="10.0.0.0/17",
             app_subnet_ids=["s1", "s2"],
             target_group_arn="tg",
             alb_arn_suffix="app/x/1",
             target_group_arn_suffix="targetgroup/y/2",
-            scaling=Scaling(
-                instance_type="t4g.micro",
-                instance_count=2,
-                min_capacity=2,
-                max_capacity=4,
-                requests_per_target=100,
-                cpu_target=70,
-            ),
+            scaling=scaling,
             instance_count=2,
             kms_key=ImportedKey("${aws_kms_key.k.arn}"),
-            secret_arns=("${aws_secretsmanager_secret.s.arn}",),
+            db_connect_arns=(f"arn:aws:rds-db:{region}:1:dbuser:db-X/webapp",),
+            **props,
         ),
     )
     app.synth()
-    synthesized = load_stacks(out)["dev-us-east-1"]
+    synthesized = load_stacks(out)[f"dev-{region}"]
     (policy,) = resources(synthesized, "aws_iam_role_policy").values()
-    statements = {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
+    return synthesized, {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
+
+
+def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
+    synthesized, statements = compute_policy(
+        tmp_path,
+        "us-east-1",
+        secret_arns=("${aws_secretsmanager_secret.s.arn}",),
+        bundle_bucket=("b", "arn:aws:s3:::b", "${aws_kms_key.k.arn}"),
+    )
+    assert statements.pop("ConnectToDatabase") == {
+        "effect": "Allow",
+        "sid": "ConnectToDatabase",
+        "actions": ["rds-db:connect"],
+        "resources": ["arn:aws:rds-db:us-east-1:1:dbuser:db-X/webapp"],
+    }
     assert statements["ReadOwnSecret"]["resources"] == ["${aws_secretsmanager_secret.s.arn}"]
+    assert statements["ReadOwnSecret"]["actions"] == ["secretsmanager:GetSecretValue"]
     assert statements["DecryptOwnSecret"]["resources"] == ["${aws_kms_key.k.arn}"]
     assert statements["DecryptOwnSecret"]["actions"] == ["kms:Decrypt"]
+    (bundle,) = resources(synthesized, "aws_s3_object").values()
+    digest = hashlib.sha256(base64.b64decode(bundle["content_base64"])).hexdigest()
+    assert (bundle["bucket"], bundle["key"]) == ("b", f"{userdata.BUNDLE_PREFIX}{digest}.tar.xz")
+    assert_bundle_statements(statements, "arn:aws:s3:::b", bundle["key"], "${aws_kms_key.k.arn}", "us-east-1")
+    assert set(statements) == {"ReadOwnSecret", "DecryptOwnSecret"}, "nothing else"
+
+
+def test_a_bundle_in_an_s3_managed_bucket_needs_no_key_grant(tmp_path):
+    """A bucket encrypted with SSE-S3 (no key ARN): the bundle is read with s3:GetObject alone;
+    with no secret, that and the database connection are all the role may do."""
+    synthesized, statements = compute_policy(tmp_path, "eu-west-1", bundle_bucket=("b", "arn:aws:s3:::b", None))
+    assert set(statements) == {"ConnectToDatabase", "ReadWebappBundle"}
+    (bundle,) = resources(synthesized, "aws_s3_object").values()
+    assert statements["ReadWebappBundle"]["resources"] == [f"arn:aws:s3:::b/{bundle['key']}"]
+    assert statements["ReadWebappBundle"]["actions"] == ["s3:GetObject"]
 
 
 # ------------------------------------------------------------------ scaling (R7, R14, R15, F10)

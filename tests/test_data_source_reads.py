@@ -21,6 +21,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
+from support.configs import variant
 from support.synth import synthesize
 from support.tfjson import policy_document, referenced, resources
 
@@ -147,8 +148,16 @@ def examples(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def every_configuration(synthesized, examples):
-    return {"default": synthesized, **examples}
+def independent(default_data, tmp_path_factory):
+    """The default configuration with independent databases: prod's second region then copies the
+    writer's automated backups, the one lookup of another region's database."""
+    data = variant(default_data, environments={"prod": {"database_topology": "independent"}})
+    return synthesize(model.parse(data, "independent.toml"), tmp_path_factory.mktemp("independent") / "out")
+
+
+@pytest.fixture(scope="module")
+def every_configuration(synthesized, examples, independent):
+    return {"default": synthesized, "independent": independent, **examples}
 
 
 def data_sources(stack: dict) -> list[tuple[str, str]]:

@@ -45,15 +45,17 @@ def test_regional_record_is_an_alias_to_this_regions_alb(default_config, synthes
 
 
 @pytest.mark.parametrize("name", REGIONAL)
-def test_failover_members_carry_their_health_check(default_config, synthesized, name):
+def test_routing_members_carry_their_health_check(default_config, synthesized, name):
+    """The default configuration replicates its databases, so every region is a latency member."""
     stack, env = synthesized.stacks[name], env_of(default_config, name)
     check_name, _ = only(stack, "aws_route53_health_check")
     alb_name, _ = only(stack, "aws_lb")
     (member,) = alias_records(stack, env.origin_domain).values()
     assert refers_to(member["health_check_id"], "aws_route53_health_check", check_name, "id"), "F3"
     assert member["set_identifier"] == region_of(name)
-    expected = "PRIMARY" if env.is_primary(region_of(name)) else "SECONDARY"
-    assert member["failover_routing_policy"] == {"type": expected}
+    assert env.dns.routing_policy == "latency"
+    assert member["latency_routing_policy"] == {"region": region_of(name)}
+    assert "failover_routing_policy" not in member
     assert refers_to(member["alias"]["zone_id"], "aws_lb", alb_name, "zone_id")
     assert member["alias"]["evaluate_target_health"] is True
     assert stack["output"]["origin_record"] and stack["output"]["regional_origin_record"]
@@ -101,7 +103,9 @@ def test_weighted_routing_uses_configured_weights(default_data, tmp_path):
 def test_failover_beyond_two_regions_chains_nested_failover_sets(default_data, tmp_path):
     """The third region is the SECONDARY of the second's level (tests/test_routing.py follows
     the whole chain for three and four regions)."""
-    stacks = env_variant(default_data, tmp_path, "dev", regions=["us-east-1", "us-west-2", "eu-west-1"])
+    stacks = env_variant(
+        default_data, tmp_path, "dev", dns_routing_policy="failover", regions=["us-east-1", "us-west-2", "eu-west-1"]
+    )
     third = stacks["dev-eu-west-1"]
     assert alias_records(third, "origin.dev.example.com") == {}
     (member,) = alias_records(third, "failover-1.origin.dev.example.com").values()
@@ -110,6 +114,26 @@ def test_failover_beyond_two_regions_chains_nested_failover_sets(default_data, t
     (chain,) = second.values()
     assert chain["failover_routing_policy"] == {"type": "SECONDARY"} and "health_check_id" not in chain
     assert third["output"]["origin_record"]
+
+
+@pytest.mark.parametrize(("topology", "policy"), [("independent", None), ("replica", "failover")])
+def test_failover_routing_makes_the_writer_the_primary(default_data, tmp_path, topology, policy):
+    """Failover routing (the default with independent databases, or chosen) answers with the
+    writer's region first; moving `writer_region` (what `failover` records) moves the PRIMARY."""
+    keys = {"database_topology": topology, **({"dns_routing_policy": policy} if policy else {})}
+    for writer, standby in (("us-east-1", "us-west-2"), ("us-west-2", "us-east-1")):
+        stacks = env_variant(default_data, tmp_path / writer, "dev", writer_region=writer, **keys)
+        roles = {
+            region: next(iter(alias_records(stacks[f"dev-{region}"], "origin.dev.example.com").values()))[
+                "failover_routing_policy"
+            ]["type"]
+            for region in (writer, standby)
+        }
+        assert roles == {writer: "PRIMARY", standby: "SECONDARY"}
+        for region in (writer, standby):
+            for record in alias_records(stacks[f"dev-{region}"]).values():
+                if "failover_routing_policy" in record:
+                    assert record["allow_overwrite"] is True, "takes over what `failover` wrote"
 
 
 def test_routing_configuration_errors_are_clear(default_data):

@@ -1,11 +1,15 @@
 """The e2e harness's own logic (e2e/run.py, e2e/frontend.py), offline and fast: the emulated run
 never touches real state, the second-plan check lets only listed emulator drift through, the
-webapp is unpacked from the user data the stack really carries, the TLS front is trusted
-through its CA only. `make e2e` runs the whole thing against the emulator."""
+webapp is unpacked from the user data the stack really carries (its bundle downloaded as the boot
+script does), the writer's stand-in PostgreSQL is built from the bootstrap secret and a replica's is
+its streaming standby, the TLS front is trusted through its CA only. `make e2e` runs the whole
+thing against the emulator."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import lzma
 import ssl
 import sys
 import time
@@ -118,16 +122,49 @@ def test_every_allowed_drift_says_why():
     assert run.EMULATOR_DRIFT and all(len(why) > 20 for why in run.EMULATOR_DRIFT.values())
 
 
-def test_the_webapp_is_unpacked_from_the_user_data_the_stack_carries(tmp_path):
-    script = userdata.render({"WEBAPP_ENVIRONMENT": "dev", "WEBAPP_REGION": "us-east-1"})
-    environment = run.unpack_webapp(script, tmp_path)
+def s3_user_data():
+    """The user data a regional stack renders: the bundle is an S3 object the script downloads."""
+    data = userdata.bundle()
+    digest = hashlib.sha256(data).hexdigest()
+    location = userdata.BundleLocation("dev-us-east-1-artifacts", f"webapp/{digest}.tar.xz", digest, "us-east-1")
+    script = userdata.render({"WEBAPP_ENVIRONMENT": "dev", "WEBAPP_REGION": "us-east-1"}, location)
+    return script, data, location
+
+
+def test_the_webapp_is_unpacked_from_the_s3_bundle_the_user_data_downloads(tmp_path):
+    script, data, location = s3_user_data()
+    asked = []
+    environment = run.unpack_webapp(script, tmp_path, lambda *where: asked.append(where) or data)
+    assert asked == [("us-east-1", location.bucket, location.key)]
     assert environment == {"WEBAPP_ENVIRONMENT": "dev", "WEBAPP_REGION": "us-east-1"}
     assert (tmp_path / "webapp" / "server.py").read_text() == (userdata.WEBAPP_DIR / "server.py").read_text()
+
+
+def test_a_bundle_that_is_not_the_one_the_user_data_names_is_a_clear_failure(tmp_path):
+    script, data, _ = s3_user_data()
+    other = lzma.compress(lzma.decompress(data) + b"\0" * 512)
+    with pytest.raises(run.E2EFailure, match="does not match the SHA-256"):
+        run.unpack_webapp(script, tmp_path, lambda *where: other)
+    with pytest.raises(run.E2EFailure, match="pass fetch to download it"):
+        run.unpack_webapp(script, tmp_path)
 
 
 def test_user_data_without_a_bundle_is_a_clear_failure(tmp_path):
     with pytest.raises(run.E2EFailure, match="no webapp bundle"):
         run.unpack_webapp("#!/bin/bash\necho hi\n", tmp_path)
+
+
+def test_the_writer_region_stands_in_first_and_every_region_needs_a_role():
+    env = model.load().environments["dev"]
+    regions = list(env.regions)
+    outputs = {f"dev-{r}": {"db_role": "replica" if r == regions[0] else "writer"} for r in regions}
+    assert run.writers_first(env, outputs) == [*regions[1:], regions[0]]
+    with pytest.raises(run.E2EFailure, match="no region's stack has db_role = writer"):
+        run.writers_first(env, {f"dev-{r}": {"db_role": "replica"} for r in regions})
+    with pytest.raises(run.E2EFailure, match="db_role output is not writer or replica"):
+        run.writers_first(env, {f"dev-{r}": {} for r in regions})
+    with pytest.raises(run.E2EFailure, match="not JSON with username and password"):
+        run.writer_database({"username": "dbadmin"}, "app", "webapp")
 
 
 def test_the_tls_front_serves_the_webapp_under_each_routed_name(tmp_path):
@@ -181,65 +218,79 @@ def test_the_testing_docs_list_every_allowed_drift():
         assert f"| `{type_}` | `{path}` | {why} |" in testing, f"docs/testing.md's drift table lacks {type_} {path}"
 
 
-def test_the_stand_in_webapp_answers_ready_through_ssm_run_command(tmp_path):
-    """What `make e2e`'s smoke step relies on, without a deploy: the webapp run as `stand_ins` runs it
-    (the instances' Python 3.9, the instance role's assumed credentials, the secret from the emulator,
-    a real PostgreSQL) answers smoke's SSM probe of its /ready with 200 through the emulator."""
+def test_the_stand_in_webapps_answer_ready_through_ssm_run_command(tmp_path):
+    """What `make e2e`'s smoke step relies on, without a deploy: the webapps run as `stand_ins`
+    runs them (the instances' Python 3.9, the instance role's assumed credentials, a real
+    PostgreSQL) answer smoke's SSM probe of their /ready with 200 through the emulator: the
+    writer's, which creates `webapp` with the bootstrap secret the emulator holds (the stand-in
+    trusts it in place of an IAM token), then the replica's, on a streaming standby that got the
+    role by replication."""
     import boto3
 
     from e2e import seed
     from e2e.emulator import Emulator
-    from e2e.postgres import Postgres
+    from e2e.postgres import standby_of
     from ops.smoke import ready_script
     from webapp import PORT
 
     account, region = "210000000030", "us-east-1"
-    with Emulator() as emulator, Postgres() as database:
-        database.sql("CREATE ROLE app_admin LOGIN PASSWORD 'rds-managed'")
-        database.sql("CREATE DATABASE app OWNER app_admin")
-        secret = seed.client(emulator.url, "secretsmanager", account, region).create_secret(
-            Name="rds-master", SecretString=json.dumps({"username": "app_admin", "password": "rds-managed"})
-        )["ARN"]
-        keys = seed.client(emulator.url, "sts", account, region).assume_role(
-            RoleArn=model.role_arn(account, "dev-us-east-1-web-a1"), RoleSessionName="e2e-instance"
-        )["Credentials"]
-        environ = {
-            "WEBAPP_DB_SECRET_ARN": secret,
-            "WEBAPP_DB_NAME": "app",
-            "WEBAPP_REGION": region,
-            "WEBAPP_HOST": "127.0.0.1",
-            "WEBAPP_PORT": str(free_port()),
-            "WEBAPP_DB_HOST": "127.0.0.1",
-            "WEBAPP_DB_PORT": str(database.port),
-            "WEBAPP_AWS_ENDPOINT_URL": emulator.url,
-            "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": keys["SessionToken"],
-            "PATH": "/usr/bin:/bin",
-        }
-        with frontend.Process(
-            [run.instance_python(), "-m", "webapp.server"],
-            cwd=userdata.WEBAPP_DIR.parent,
-            log=tmp_path / "webapp.log",
-            env=environ,
-        ) as port:
-            emulator.stand_ins.webapps[(account, region)] = (PORT, port)
-            session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test")
-            ec2 = session.client("ec2", region_name=region, endpoint_url=emulator.url)
-            image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-            instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-            ssm = seed.client(emulator.url, "ssm", account, region)
-            command = ssm.send_command(
-                InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={"commands": [ready_script()]}
-            )["Command"]["CommandId"]
-            for _ in range(100):
-                result = ssm.get_command_invocation(CommandId=command, InstanceId=instance)
-                if result["Status"] != "InProgress":
-                    break
-                time.sleep(0.1)
-    assert result["Status"] == "Success", result
-    assert result["StandardOutputContent"].strip().splitlines()[-1] == "HTTP 200", result["StandardOutputContent"]
-    assert json.loads(result["StandardOutputContent"].strip().splitlines()[0]) == {
-        "status": "ready",
-        "checks": {"database": "ok"},
-    }
+    master = {"username": "dbadmin", "password": "bootstrap'password"}
+    answers = {}
+    with Emulator() as emulator:
+        writer = run.writer_database(master, "app", "webapp")
+        try:
+            with standby_of(writer) as replica:
+                secret = seed.client(emulator.url, "secretsmanager", account, region).create_secret(
+                    Name="dev-us-east-1-db-bootstrap", SecretString=json.dumps(master)
+                )["ARN"]
+                keys = seed.client(emulator.url, "sts", account, region).assume_role(
+                    RoleArn=model.role_arn(account, "dev-us-east-1-web-a1"), RoleSessionName="e2e-instance"
+                )["Credentials"]
+                session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test")
+                ec2 = session.client("ec2", region_name=region, endpoint_url=emulator.url)
+                image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+                instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+                ssm = seed.client(emulator.url, "ssm", account, region)
+                for role, database, bootstrap in (("writer", writer, secret), ("replica", replica, None)):
+                    environ = {
+                        **({"WEBAPP_DB_BOOTSTRAP_SECRET_ARN": bootstrap} if bootstrap else {}),
+                        "WEBAPP_DB_NAME": "app",
+                        "WEBAPP_DB_USER": "webapp",
+                        "WEBAPP_REGION": region,
+                        "WEBAPP_HOST": "127.0.0.1",
+                        "WEBAPP_PORT": str(free_port()),
+                        "WEBAPP_DB_HOST": "127.0.0.1",
+                        "WEBAPP_DB_PORT": str(database.port),
+                        "WEBAPP_AWS_ENDPOINT_URL": emulator.url,
+                        "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+                        "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+                        "AWS_SESSION_TOKEN": keys["SessionToken"],
+                        "PATH": "/usr/bin:/bin",
+                    }
+                    with frontend.Process(
+                        [run.instance_python(), "-m", "webapp.server"],
+                        cwd=userdata.WEBAPP_DIR.parent,
+                        log=tmp_path / f"webapp-{role}.log",
+                        env=environ,
+                    ) as port:
+                        emulator.stand_ins.webapps[(account, region)] = (PORT, port)
+                        command = ssm.send_command(
+                            InstanceIds=[instance],
+                            DocumentName="AWS-RunShellScript",
+                            Parameters={"commands": [ready_script()]},
+                        )["Command"]["CommandId"]
+                        for _ in range(100):
+                            result = ssm.get_command_invocation(CommandId=command, InstanceId=instance)
+                            if result["Status"] != "InProgress":
+                                break
+                            time.sleep(0.1)
+                    answers[role] = result
+        finally:
+            writer.stop()
+    for role, result in answers.items():
+        assert result["Status"] == "Success", result
+        lines = result["StandardOutputContent"].strip().splitlines()
+        assert lines[-1] == "HTTP 200", result["StandardOutputContent"]
+        body = json.loads(lines[0])
+        assert body["status"] == "ready" and body["checks"] == {"database": "ok"} and body["role"] == role, body
+    assert answers.keys() == {"writer", "replica"}

@@ -468,3 +468,239 @@ def test_route53_health_check_status_requests_the_target_at_its_stand_in(emulato
     with pytest.raises(ClientError) as excinfo:
         route53.get_health_check_status(HealthCheckId="00000000-0000-0000-0000-000000000000")
     assert error_code(excinfo) == "NoSuchHealthCheck"
+
+
+# --- RDS: one database per environment (issue 15) -------------------------------------------------
+
+WEST = "us-west-2"
+
+
+def subnet_group(url: str, account: str, region: str) -> str:
+    """A DB subnet group named after its region, as the stacks name theirs."""
+    ec2 = client(url, "ec2", account, region)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    name = f"webapp-dev-{region}-db"
+    client(url, "rds", account, region).create_db_subnet_group(
+        DBSubnetGroupName=name, DBSubnetGroupDescription="database subnets", SubnetIds=subnets
+    )
+    return name
+
+
+def writer_and_replica(url: str, account: str, **writer: object) -> tuple[dict, dict]:
+    """A writer in us-east-1 and its replica in us-west-2, each in its region's subnet group."""
+    east, west = client(url, "rds", account), client(url, "rds", account, WEST)
+    source = east.create_db_instance(
+        DBInstanceIdentifier="writer",
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        AllocatedStorage=20,
+        MasterUsername="dbadmin",
+        DBSubnetGroupName=subnet_group(url, account, "us-east-1"),
+        EnableCloudwatchLogsExports=["postgresql"],
+        Tags=[{"Key": "Name", "Value": "writer"}],
+        **writer,
+    )["DBInstance"]
+    replica = west.create_db_instance_read_replica(
+        DBInstanceIdentifier="replica",
+        SourceDBInstanceIdentifier=source["DBInstanceArn"],
+        DBInstanceClass="db.t4g.micro",
+        DBSubnetGroupName=subnet_group(url, account, WEST),
+        Tags=[{"Key": "Name", "Value": "replica"}],
+    )["DBInstance"]
+    return source, replica
+
+
+def instance(url: str, account: str, region: str, identifier: str) -> dict:
+    return client(url, "rds", account, region).describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+
+
+def test_cross_region_replica_lives_in_its_region_with_an_identity_of_its_own(url):
+    """moto alone: DBSubnetGroupNotFoundFault (the replica's subnet group looked up in the source's
+    region), one DbiResourceId for every instance, the source's tags and lists shared."""
+    account = "210000000030"
+    source, replica = writer_and_replica(url, account, MasterUserPassword="not-a-secret-1")
+    assert replica["DBSubnetGroup"]["DBSubnetGroupName"] == f"webapp-dev-{WEST}-db"
+    assert replica["AvailabilityZone"].startswith(WEST)
+    assert replica["DBInstanceArn"].startswith(f"arn:aws:rds:{WEST}:{account}:db:replica")
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"] == source["DBInstanceArn"]
+    assert instance(url, account, "us-east-1", "writer")["ReadReplicaDBInstanceIdentifiers"] == [
+        replica["DBInstanceArn"]
+    ]
+    # the IAM policy of rds-db:connect names each database by its DbiResourceId
+    ids = {source["DbiResourceId"], replica["DbiResourceId"]}
+    assert len(ids) == 2 and all(len(i) == 29 and i.startswith("db-") and i[3:].isupper() for i in ids)
+    west = client(url, "rds", account, WEST)
+    assert west.list_tags_for_resource(ResourceName=replica["DBInstanceArn"])["TagList"] == [
+        {"Key": "Name", "Value": "replica"}
+    ]
+    west.modify_db_instance(
+        DBInstanceIdentifier="replica",
+        CloudwatchLogsExportConfiguration={"EnableLogTypes": ["upgrade"]},
+    )
+    assert instance(url, account, "us-east-1", "writer")["EnabledCloudwatchLogsExports"] == ["postgresql"]
+    assert client(url, "rds", account).list_tags_for_resource(ResourceName=source["DBInstanceArn"])["TagList"] == [
+        {"Key": "Name", "Value": "writer"}
+    ]
+    with pytest.raises(ClientError) as excinfo:
+        west.create_db_instance_read_replica(
+            DBInstanceIdentifier="replica", SourceDBInstanceIdentifier=source["DBInstanceArn"]
+        )
+    assert error_code(excinfo) == "DBInstanceAlreadyExists"
+
+
+def test_replica_of_a_source_with_an_rds_managed_password_is_refused_as_on_aws(url):
+    """moto alone accepts it (and the replica shares, and on deletion deletes, the source's secret)."""
+    account = "210000000031"
+    with pytest.raises(ClientError) as excinfo:
+        writer_and_replica(url, account, ManageMasterUserPassword=True)
+    assert error_code(excinfo) == "InvalidParameterValue"
+    assert "ManageMasterUserPassword is enabled is not supported" in str(excinfo.value)
+
+
+def test_performance_insights_settings_are_returned(url):
+    """moto alone drops them: the plan after every apply would turn Performance Insights on again."""
+    rds = client(url, "rds", "210000000032")
+    created = rds.create_db_instance(
+        DBInstanceIdentifier="insights",
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        AllocatedStorage=20,
+        MasterUsername="dbadmin",
+        MasterUserPassword="not-a-secret-1",
+        EnablePerformanceInsights=True,
+        PerformanceInsightsKMSKeyId="arn:aws:kms:us-east-1:210000000032:key/insights",
+    )["DBInstance"]
+    assert created["PerformanceInsightsEnabled"] is True
+    assert created["PerformanceInsightsRetentionPeriod"] == 7  # AWS's default
+    assert created["PerformanceInsightsKMSKeyId"] == "arn:aws:kms:us-east-1:210000000032:key/insights"
+    rds.modify_db_instance(DBInstanceIdentifier="insights", EnablePerformanceInsights=False)
+    assert instance(url, "210000000032", "us-east-1", "insights")["PerformanceInsightsEnabled"] is False
+
+
+def test_promotion_makes_the_replica_standalone_on_both_sides(url):
+    """moto alone: the promoted replica still names its source and the source still lists it, so
+    Terraform would plan replicate_source_db back and a failover could not see it done."""
+    account = "210000000033"
+    writer_and_replica(url, account, MasterUserPassword="not-a-secret-1")
+    west = client(url, "rds", account, WEST)
+    promoted = west.promote_read_replica(DBInstanceIdentifier="replica", BackupRetentionPeriod=7)["DBInstance"]
+    assert promoted["DBInstanceStatus"] == "modifying"  # as on AWS: a caller has to wait for it
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in promoted
+    assert instance(url, account, "us-east-1", "writer")["ReadReplicaDBInstanceIdentifiers"] == []
+    deadline = time.monotonic() + 10
+    while instance(url, account, WEST, "replica")["DBInstanceStatus"] != "available":
+        assert time.monotonic() < deadline, "the promoted instance never became available"
+        time.sleep(0.2)
+    assert instance(url, account, WEST, "replica")["BackupRetentionPeriod"] == 7
+    with pytest.raises(ClientError) as excinfo:
+        west.promote_read_replica(DBInstanceIdentifier="replica")
+    assert error_code(excinfo) == "InvalidDBInstanceState"
+    # the promoted instance is deleted like any other; the old source is untouched
+    west.delete_db_instance(DBInstanceIdentifier="replica", SkipFinalSnapshot=True)
+    assert instance(url, account, "us-east-1", "writer")["DBInstanceStatus"] == "available"
+
+
+def test_cross_region_replica_can_be_deleted_and_deleting_a_source_promotes_its_replicas(url):
+    """moto alone: deleting a cross-region replica is HTTP 500 (list.remove of its identifier where its
+    ARN was stored), which `terraform destroy` retries until it gives up."""
+    account = "210000000034"
+    source, _ = writer_and_replica(url, account, MasterUserPassword="not-a-secret-1")
+    east, west = client(url, "rds", account), client(url, "rds", account, WEST)
+    west.delete_db_instance(DBInstanceIdentifier="replica", SkipFinalSnapshot=True)
+    assert instance(url, account, "us-east-1", "writer")["ReadReplicaDBInstanceIdentifiers"] == []
+    assert west.describe_db_instances()["DBInstances"] == []
+
+    again = west.create_db_instance_read_replica(
+        DBInstanceIdentifier="again", SourceDBInstanceIdentifier=source["DBInstanceArn"]
+    )["DBInstance"]
+    east.delete_db_instance(DBInstanceIdentifier="writer", SkipFinalSnapshot=True)
+    left = instance(url, account, WEST, "again")
+    assert "ReadReplicaSourceDBInstanceIdentifier" not in left and left["DbiResourceId"] == again["DbiResourceId"]
+    west.delete_db_instance(DBInstanceIdentifier="again", SkipFinalSnapshot=True)
+
+
+def test_get_random_password_for_the_ephemeral_master_password(url):
+    """What Terraform's ephemeral aws_secretsmanager_random_password calls (moto's own responder)."""
+    secrets = client(url, "secretsmanager", "210000000035")
+    password = secrets.get_random_password(PasswordLength=40, ExcludePunctuation=True)["RandomPassword"]
+    assert len(password) == 40 and password.isalnum()
+
+
+def test_global_cluster_switchover_failover_and_removal_from_any_region(url):
+    """moto alone: no FailoverGlobalCluster or SwitchoverGlobalCluster (not implemented), and
+    RemoveFromGlobalCluster outside us-east-1 silently keeps the member."""
+    account = "210000000036"
+    east, west = client(url, "rds", account), client(url, "rds", account, WEST)
+    aurora = {"Engine": "aurora-postgresql", "EngineVersion": "16.4", "GlobalClusterIdentifier": "webapp-dev"}
+    west.create_global_cluster(GlobalClusterIdentifier="webapp-dev", Engine="aurora-postgresql", EngineVersion="16.4")
+    primary = east.create_db_cluster(
+        DBClusterIdentifier="east", MasterUsername="dbadmin", MasterUserPassword="not-a-secret-1", **aurora
+    )["DBCluster"]["DBClusterArn"]
+    secondary = west.create_db_cluster(DBClusterIdentifier="west", **aurora)["DBCluster"]["DBClusterArn"]
+
+    def writers() -> dict[str, bool]:
+        (found,) = west.describe_global_clusters()["GlobalClusters"]
+        return {m["DBClusterArn"]: m["IsWriter"] for m in found["GlobalClusterMembers"]}
+
+    assert writers() == {primary: True, secondary: False}
+    switched = west.switchover_global_cluster(GlobalClusterIdentifier="webapp-dev", TargetDbClusterIdentifier=secondary)
+    assert {m["DBClusterArn"]: m["IsWriter"] for m in switched["GlobalCluster"]["GlobalClusterMembers"]} == {
+        primary: False,
+        secondary: True,
+    }
+    assert writers() == {primary: False, secondary: True}
+    east.failover_global_cluster(
+        GlobalClusterIdentifier="webapp-dev", TargetDbClusterIdentifier=primary, AllowDataLoss=True
+    )
+    assert writers() == {primary: True, secondary: False}
+    with pytest.raises(ClientError) as excinfo:
+        east.switchover_global_cluster(GlobalClusterIdentifier="webapp-dev", TargetDbClusterIdentifier=primary)
+    assert error_code(excinfo) == "InvalidParameterValue"  # already the writer
+    with pytest.raises(ClientError) as excinfo:
+        east.failover_global_cluster(GlobalClusterIdentifier="nowhere", TargetDbClusterIdentifier=primary)
+    assert error_code(excinfo) == "GlobalClusterNotFoundFault"
+
+    # what destroying the stacks does: each region removes its cluster, then the global cluster goes
+    west.remove_from_global_cluster(GlobalClusterIdentifier="webapp-dev", DbClusterIdentifier=secondary)
+    assert writers() == {primary: True}
+    with pytest.raises(ClientError) as excinfo:
+        west.remove_from_global_cluster(GlobalClusterIdentifier="webapp-dev", DbClusterIdentifier=secondary)
+    assert error_code(excinfo) == "InvalidParameterValue"
+    west.delete_db_cluster(DBClusterIdentifier="west", SkipFinalSnapshot=True)
+    east.remove_from_global_cluster(GlobalClusterIdentifier="webapp-dev", DbClusterIdentifier=primary)
+    east.delete_db_cluster(DBClusterIdentifier="east", SkipFinalSnapshot=True)
+    west.delete_global_cluster(GlobalClusterIdentifier="webapp-dev")
+    assert east.describe_global_clusters()["GlobalClusters"] == []
+
+
+def test_replica_lag_is_absent_until_published(url):
+    """moto has no RDS metrics: GetMetricStatistics answers no datapoints (to be read as unknown, not
+    0); a test that needs a lag publishes AWS/RDS ReplicaLag itself."""
+    cloudwatch = client(url, "cloudwatch", "210000000037", WEST)
+    dimensions = [{"Name": "DBInstanceIdentifier", "Value": "webapp-dev-us-west-2-db"}]
+
+    def lag() -> list[float]:
+        now = time.time()
+        found = cloudwatch.get_metric_statistics(
+            Namespace="AWS/RDS",
+            MetricName="ReplicaLag",
+            Dimensions=dimensions,
+            StartTime=now - 300,
+            EndTime=now + 60,
+            Period=60,
+            Statistics=["Maximum"],
+        )
+        return [point["Maximum"] for point in found["Datapoints"]]
+
+    assert lag() == []
+    cloudwatch.put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[{"MetricName": "ReplicaLag", "Dimensions": dimensions, "Value": 42.0, "Unit": "Seconds"}],
+    )
+    assert lag() == [42.0]

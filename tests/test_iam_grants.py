@@ -1,8 +1,10 @@
 """Each role's synthesized policy admits exactly the AWS calls its code makes (issue 13, item 5).
 
 The calls are not a list typed here: the real code runs (the ingest handler against moto through
-boto3, the webapp's readiness check against a loopback stand-in of Secrets Manager) and every call
-it makes is recorded; tests/support/iam_eval.py maps each call to the IAM requests AWS authorizes for it
+boto3; an instance's boot, whose user data fetches the webapp bundle from S3, against moto; the
+webapp's readiness check against a loopback stand-in of Secrets Manager, each IAM database
+authentication token it signs recorded as the pseudo-call rds-db.connect) and every call it makes
+is recorded; tests/support/iam_eval.py maps each call to the IAM requests AWS authorizes for it
 and evaluates them against the role's synthesized policies, the bucket policy and the key policy,
 with references resolved to the names the stack gives them. So:
 - a grant the code needs and the policy lacks fails here (every statement is removed in turn to
@@ -14,6 +16,7 @@ with references resolved to the names the stack gives them. So:
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -37,6 +40,7 @@ from support.iam_eval import (
     unused_grants,
 )
 from support.stack_names import REGIONAL
+from support.synth import user_data
 
 ROOT = Path(__file__).resolve().parents[1]
 # Service principals whose roles run only AWS's own code (no code from this repository).
@@ -208,12 +212,61 @@ def instance_environment(d: Deployment) -> dict[str, str]:
     return dict(line.split("=", 1) for line in (d.resolve(item) for item in body.split("\\n")))
 
 
-def run_webapp(d: Deployment, tmp_path) -> list[Call]:
-    """The webapp's readiness check, the path that reads AWS, with the instance's environment."""
+def is_writer(d: Deployment) -> bool:
+    (db,) = d.resources("aws_db_instance").values()
+    return "replicate_source_db" not in db
+
+
+def run_boot(d: Deployment, tmp_path) -> list[Call]:
+    """What the user data does with the role before the service starts: `aws s3 cp` of the bundle
+    (the AWS CLI heads a single object, then gets it) against moto holding the object the stack
+    uploads, checked against its SHA-256 and unpacked by modules/userdata.py's own `unpack`."""
+    from modules import userdata
+
+    (obj,) = d.resources("aws_s3_object").values()
+    bucket, key = d.resolve(obj["bucket"]), obj["key"]
+    recorder = Recorder()
+    with mock_aws():
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=d.region
+        )
+        setup = session.client("s3")
+        location = {} if d.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": d.region}}
+        setup.create_bucket(Bucket=bucket, **location)
+        setup.put_object(Bucket=bucket, Key=key, Body=base64.b64decode(obj["content_base64"]))
+        recorder.attach(session._session)
+        cli = session.client("s3")
+
+        def fetch(region: str, bucket_ref: str, object_key: str) -> bytes:
+            assert (d.resolve(region), d.resolve(bucket_ref), object_key) == (d.region, bucket, key)
+            cli.head_object(Bucket=bucket, Key=object_key)
+            return cli.get_object(Bucket=bucket, Key=object_key)["Body"].read()
+
+        userdata.unpack(user_data(d.stack), tmp_path / "opt", fetch)
+    assert (tmp_path / "opt" / "webapp" / "database.py").is_file(), "the bundle holds the webapp"
+    return recorder.calls
+
+
+def run_webapp(d: Deployment, tmp_path, monkeypatch) -> tuple[list[Call], tuple[bool, str]]:
+    """The webapp's readiness check, the path that reads AWS, with the instance's environment:
+    Secrets Manager through a loopback stand-in (answered wherever it is asked, so a replica that
+    asked would show), and the signing of each IAM authentication token recorded as the
+    pseudo-call rds-db.connect (signing calls no AWS API). Returns (calls, the check's answer)."""
+    from webapp import aws
     from webapp.database import from_environment
 
     environ = instance_environment(d)
-    secret = json.dumps({"username": "app", "password": "not-a-real-password"})
+    signed: list[Call] = []
+    sign = aws.db_auth_token
+
+    def recording(host, port, user, region, creds, now):
+        token = sign(host, port, user, region, creds, now)
+        signed.append(Call("rds-db", "connect", {"DBHostname": host, "Port": port, "DBUsername": user}, 200))
+        assert region == d.region, "signed for the database's own region"
+        return token
+
+    monkeypatch.setattr(aws, "db_auth_token", recording)
+    secret = json.dumps({"username": "app_admin", "password": "not-a-real-password"})
     with JsonApiStandIn({"secretsmanager.GetSecretValue": {"SecretString": secret}}) as stand_in:
         check = from_environment(
             {
@@ -223,25 +276,54 @@ def run_webapp(d: Deployment, tmp_path) -> list[Call]:
                 "AWS_SECRET_ACCESS_KEY": "testing",
                 "PATH": str(tmp_path),
             }
-        )  # no psql: stop there
-        ok, detail = check.check()
-    assert (ok, detail) == (False, "psql is not installed"), detail
-    return stand_in.calls
+        )  # no psql: the bootstrap (writers) and the query stop there, after their AWS calls
+        answer = check.check()
+    return stand_in.calls + signed, answer
 
 
-@pytest.mark.parametrize("name", ["dev-us-east-1", "prod-us-west-2"])
-def test_the_web_role_admits_exactly_the_webapps_calls(synthesized, name, tmp_path):
+@pytest.mark.parametrize("name", REGIONAL)
+def test_the_web_role_admits_exactly_the_webapps_calls(synthesized, name, tmp_path, monkeypatch):
+    """Boot (the bundle) and readiness (the bootstrap secret on writers only, a token everywhere):
+    every call admitted, no grant unused, and removing any statement refuses some call."""
     d = deployment(synthesized, name)
     principal, inline, _ = d.role(web_role(d))
-    calls = run_webapp(d, tmp_path)
-    assert [c.operation for c in calls] == ["GetSecretValue"]
-    requests = [r for c in calls for r in requests_for(c, d, principal)]
-    assert any(r.action == "kms:Decrypt" for r in requests), "the secret is encrypted with the region's key"
+    writer = is_writer(d)
+    assert ("WEBAPP_DB_BOOTSTRAP_SECRET_ARN" in instance_environment(d)) is writer
+    boot = run_boot(d, tmp_path)
+    assert [(c.operation, c.status) for c in boot] == [("HeadObject", 200), ("GetObject", 200)]
+    calls, answer = run_webapp(d, tmp_path, monkeypatch)
+    if writer:
+        assert [c.operation for c in calls] == ["GetSecretValue", "connect"]
+        assert answer == (False, "bootstrap failed: psql is not installed")
+    else:
+        assert [c.operation for c in calls] == ["connect"], "a replica region reads no secret"
+        assert answer == (False, "psql is not installed")
+    requests = [r for c in boot + calls for r in requests_for(c, d, principal)]
+    decrypts = {r.ctx["kms:ViaService"] for r in requests if r.action == "kms:Decrypt"}
+    expected = {f"s3.{d.region}.amazonaws.com"} | ({f"secretsmanager.{d.region}.amazonaws.com"} if writer else set())
+    assert decrypts == expected, "the bundle (and a writer's secret) are encrypted with the region's key"
     denied = d.check(requests, principal, inline)
     assert not denied, "real AWS would refuse:\n" + "\n".join(denied)
     assert not unused_grants(inline, requests)
     for statement in inline[0].statements:
         assert d.check(requests, principal, [inline[0].without(statement.sid)]), f"{statement.sid} is not needed"
+
+
+@pytest.mark.parametrize("name", REGIONAL)
+def test_the_web_role_may_connect_to_its_own_database_as_the_application_user_only(synthesized, name):
+    """IAM database authentication: the token the instances sign for WEBAPP_DB_USER at
+    WEBAPP_DB_HOST is admitted (rds-db:connect on that instance's resource id, in this region),
+    a token for another user is not, writer and replica alike."""
+    d = deployment(synthesized, name)
+    principal, inline, _ = d.role(web_role(d))
+    environ = instance_environment(d)
+
+    def connect(user: str) -> list[Request]:
+        params = {"DBHostname": environ["WEBAPP_DB_HOST"], "Port": environ["WEBAPP_DB_PORT"], "DBUsername": user}
+        return requests_for(Call("rds-db", "connect", params, 200), d, principal)
+
+    assert not d.check(connect(environ["WEBAPP_DB_USER"]), principal, inline)
+    assert d.check(connect("app_admin"), principal, inline), "only the application user"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support.stack_names import REGIONAL
+from support.stack_names import REGIONAL, env_of
 from support.tfjson import jsonencoded, only, refers_to, resources
 
 USAGE = {
@@ -49,8 +49,9 @@ def test_deletion_window_is_longest_in_prod(synthesized):
 
 
 @pytest.mark.parametrize("name", REGIONAL)
-def test_key_policy_names_exactly_the_services_that_use_it(synthesized, name):
+def test_key_policy_names_exactly_the_services_that_use_it(default_config, synthesized, name):
     region = name.split("-", 1)[1]
+    writer = env_of(default_config, name).is_primary(region)
     statements = key_policy(synthesized.stacks[name])
     services = {p for s in statements.values() for p in as_list(s.get("Principal", {}).get("Service", []))}
     assert services == {
@@ -60,7 +61,10 @@ def test_key_policy_names_exactly_the_services_that_use_it(synthesized, name):
         "budgets.amazonaws.com",
     }
     via = statements["AccountUsesKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"]
-    assert {v.split(".")[0] for v in via} >= {"s3", "rds", "secretsmanager", "sns", "ec2"}
+    # Secrets Manager only where the key encrypts the bootstrap secret: the writer's region.
+    expected = {"s3", "rds", "sns", "ec2"} | ({"secretsmanager"} if writer else set())
+    assert {v.split(".")[0] for v in via} >= expected
+    assert ("secretsmanager" in {v.split(".")[0] for v in via}) is writer
     assert all(v.endswith(f".{region}.amazonaws.com") for v in via)
     for statement in statements.values():
         actions = as_list(statement["Action"])

@@ -108,6 +108,22 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
         ("environments.dev.regoins", ["us-east-1"], ["environments.dev.regoins", "did you mean 'regions'"]),
         ("environments.dev.profile", "production", ["environments.dev.profile", "dev, staging, prod"]),
         ("environments.prod.force_destroy", True, ["environments.prod.force_destroy", "never"]),
+        ("environments.dev.writer_region", "eu-west-1", ["environments.dev.writer_region", "not one of this"]),
+        ("environments.dev.writer_region", "us-west2", ["environments.dev.writer_region", "us-west-2"]),
+        ("environments.dev.database_topology", "shared", ["environments.dev.database_topology", "replica"]),
+        ("environments.dev.database_topology", "aurora_global", ["environments.dev.db_instance_class", "db.r6g"]),
+        (
+            "environments.dev",
+            {
+                "account_id": "111111111111",
+                "regions": ["us-east-1", "us-west-2"],
+                "database_topology": "aurora_global",
+                "db_instance_class": "db.r6g.large",
+                "db_engine_version": "18",
+            },
+            ["environments.dev.db_engine_version", "'18'", "aurora_global", "13, 14, 15, 16, 17"],
+        ),
+        ("environments.dev.db_replica_max_lag_seconds", 0, ["environments.dev.db_replica_max_lag_seconds", "1..3600"]),
         (
             "environments.dev.cidrs",
             {"eu-west-1": "10.200.0.0/16"},
@@ -254,3 +270,29 @@ def test_roles_that_would_trust_no_account_are_a_configuration_error(tmp_path):
         lone.read_text().replace('cost_center = "c"\n', 'cost_center = "c"\nci_account_id = "555555555555"\n')
     )
     assert model.load(lone).trusted_by(model.load(lone).environments["dev"]) == ("555555555555",)
+
+
+def test_the_writer_is_the_first_region_unless_set(default_data):
+    dev = parse(default_data).environments["dev"]
+    assert dev.writer_region == dev.regions[0] == dev.primary_region
+    assert dev.failover_order == dev.regions
+    moved = parse(changed(default_data, "environments.dev.writer_region", dev.regions[1])).environments["dev"]
+    assert moved.writer_region == dev.regions[1] and moved.is_writer(dev.regions[1])
+    assert moved.primary_region == dev.regions[0], "the home region (and the deploy order) stays"
+    assert moved.failover_order == (dev.regions[1], dev.regions[0])
+    assert moved.regions == dev.regions, "the regions keep their order (and with it their CIDR slots)"
+    assert moved.cidrs == dev.cidrs
+    assert not dev.writer_recorded and moved.writer_recorded, "written in the file (failover does), or defaulted"
+
+
+def test_replicated_data_routes_viewers_to_the_closest_region_by_default(default_data):
+    dev = parse(default_data).environments["dev"]
+    assert dev.database.topology == "replica" and dev.dns.routing_policy == "latency"
+    alone = parse(changed(default_data, "environments.dev.database_topology", "independent")).environments["dev"]
+    assert alone.dns.routing_policy == "failover", "independent databases: the writer's region first"
+    both = changed(default_data, "environments.dev.database_topology", "independent")
+    chosen = parse(changed(both, "environments.dev.dns_routing_policy", "latency")).environments["dev"]
+    assert chosen.dns.routing_policy == "latency", "an explicit policy always wins"
+    aurora = changed(default_data, "environments.dev.database_topology", "aurora_global")
+    aurora = parse(changed(aurora, "environments.dev.db_instance_class", "db.r6g.large")).environments["dev"]
+    assert aurora.database.topology == "aurora_global" and aurora.dns.routing_policy == "latency"

@@ -91,8 +91,12 @@ def test_the_audit_catches_a_hand_written_name(default_config, synthesized):
 
 
 def taggable(resource_type: str) -> bool:
-    """Whether the provider's binding for `resource_type` accepts `tags` (its schema has them)."""
+    """Whether the provider's binding for `resource_type` accepts `tags` (its schema has them).
+    Terraform's built-in resources (terraform_data) belong to no provider and have no tags."""
     import inspect
+
+    if resource_type.startswith("terraform_"):
+        return False
 
     from modules import aws
 

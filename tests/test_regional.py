@@ -1,12 +1,12 @@
 """stacks/regional.py, `<env>-<region>`: the instance_count input (default from configuration,
-validated between 2 and max_capacity) and the web tier's outputs."""
+validated between 2 and max_capacity), the web tier's outputs and which database each region holds."""
 
 from __future__ import annotations
 
 import pytest
 from support.configs import variant
 from support.stack_names import EXPECTED, REGIONAL, stack_spec
-from support.synth import synthesize
+from support.synth import synthesize, user_data
 from support.tfjson import only, refers_to
 
 from config import model
@@ -38,3 +38,31 @@ def test_web_tier_outputs(synthesized, name):
         outputs["asg_name"]["value"], "aws_autoscaling_group", only(stack, "aws_autoscaling_group")[0], "name"
     )
     assert refers_to(outputs["error_topic_arn"]["value"], "aws_sns_topic", only(stack, "aws_sns_topic")[0], "arn")
+
+
+@pytest.mark.parametrize(
+    ("settings", "roles"),
+    [
+        ({}, {"us-east-1": "writer", "us-west-2": "replica"}),
+        ({"writer_region": "us-west-2"}, {"us-east-1": "replica", "us-west-2": "writer"}),
+        ({"database_topology": "independent"}, {"us-east-1": "writer", "us-west-2": "writer"}),
+    ],
+)
+def test_each_region_s_database_follows_the_topology_and_the_writer_region(default_data, tmp_path, settings, roles):
+    """The stack decides writer or replica: a replica names the writer region's instance, and only a
+    writer's instances are told of (and may read) a bootstrap secret."""
+    stacks = synthesize(model.parse(variant(default_data, environments={"dev": settings}), "c.toml"), tmp_path, "dev")
+    writer = next(r for r, role in roles.items() if role == "writer")
+    for region, role in roles.items():
+        stack = stacks.stacks[f"dev-{region}"]
+        assert stack["output"]["db_role"]["value"] == role
+        _, db = only(stack, "aws_db_instance")
+        script = user_data(stack)
+        if role == "replica":
+            assert db["replicate_source_db"].endswith(
+                f":rds:{writer}:${{data.aws_caller_identity.caller.account_id}}:db:dev-{writer}-db-a1"
+            )
+            assert "WEBAPP_DB_BOOTSTRAP_SECRET_ARN" not in script and "db_bootstrap_secret_arn" not in stack["output"]
+        else:
+            assert "replicate_source_db" not in db and "password_wo" in db
+            assert "WEBAPP_DB_BOOTSTRAP_SECRET_ARN=${aws_secretsmanager_secret." in script

@@ -124,7 +124,8 @@ def test_each_group_holds_exactly_the_settings_the_table_assigns_it():
             s.field for s in settings.ENVIRONMENT if s.group == group
         }, group
     grouped = {s.key for s in settings.ENVIRONMENT if s.group}
-    flat = {f.name for f in dataclasses.fields(model.Environment)} - set(model.GROUP_TYPES) - {"name"}
+    derived = {"name", "writer_recorded"}  # the table's name, and whether writer_region was written
+    flat = {f.name for f in dataclasses.fields(model.Environment)} - set(model.GROUP_TYPES) - derived
     assert flat | grouped == set(settings.ENVIRONMENT_KEYS)
     assert not flat & grouped
 
@@ -159,7 +160,7 @@ def test_nothing_changes_a_loaded_environment(default_config):
 
 def test_closed_sets_are_enums_that_read_and_serialize_as_their_strings(default_config):
     prod = default_config.environments["prod"]
-    assert prod.nat_policy is NatPolicy.PER_AZ and prod.dns.routing_policy is RoutingPolicy.FAILOVER
+    assert prod.nat_policy is NatPolicy.PER_AZ and prod.dns.routing_policy is RoutingPolicy.LATENCY
     assert prod.profile is Profile.PROD and prod.profile == "prod"
     assert json.dumps([prod.nat_policy, prod.price_class]) == '["per_az", "PriceClass_All"]'
     assert f"{prod.nat_policy}" == "per_az" and prod.nat_policy == "per_az"
@@ -188,10 +189,12 @@ def test_validate_config_shows_the_tables_view_columns(default_config):
         "Environment",
         "Profile",
         "Account",
-        "Regions (primary first)",
+        "Regions",
+        "Writer",
         "VPC CIDRs",
         "Instances",
         "NAT",
+        "Database",
     )
     prod = default_config.environments["prod"]
     assert settings.view(prod) == [
@@ -199,7 +202,9 @@ def test_validate_config_shows_the_tables_view_columns(default_config):
         "prod",
         prod.account_id,
         ", ".join(prod.regions),
+        prod.regions[0],
         ", ".join(prod.cidrs[r] for r in prod.regions),
         "3 (2..12) t4g.medium",
         "per_az",
+        "replica",
     ]

@@ -1,28 +1,32 @@
 """D4: the smoke test against the e2e emulator (moto in server mode plus its SSM and Route 53
-responders, reached through AWS_ENDPOINT_URL as AWS would be), a real local PostgreSQL behind the
-real webapp's /ready, and a local HTTPS server standing in for CloudFront, so the same code runs
-against AWS. Smoke probes only from where an operator stands: AWS APIs and the viewer name."""
+responders, reached through AWS_ENDPOINT_URL as AWS would be), a real local PostgreSQL writer and
+a streaming standby of it behind the real webapp's /ready (the writer's webapp bootstraps its role
+with the bootstrap secret, as in the writer region), and a local HTTPS server standing in for
+CloudFront, so the same code runs against AWS. Smoke probes only from where an operator stands:
+AWS APIs and the viewer name, and reports each region's database role against the stack's
+db_role output."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
-import ssl
-import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from contextlib import contextmanager
 
 import boto3
 import pytest
 from support.handlers import load_handler
-from support.postgres import free_port, postgres_with_database
+from support.health_front import HealthFront, tls_health_front
+from support.postgres import free_port, standby_of
 from support.terraform import FakeTerraform
 
 import webapp
+from config.facts import ALARM_ORIGIN_UNHEALTHY, DATABASE_APP_USER
 from e2e.emulator import Emulator
+from e2e.run import writer_database
 from ops import doctor, smoke
 from ops.smoke import ALARMS, HEALTH_CHECK_SERVICE, Smoke
 from webapp.database import from_environment
@@ -32,6 +36,8 @@ REGIONS = ["us-east-1", "us-west-2"]
 VIEWER = "app.dev.example.com"
 NAMES = [VIEWER, "us-east-1.origin.dev.example.com", "us-west-2.origin.dev.example.com"]
 ACCOUNT = "123456789012"  # moto's account for plain test keys
+WRITER, REPLICA = REGIONS
+MASTER = {"username": "dbadmin", "password": "bootstrap-password"}
 
 
 @pytest.fixture(scope="module")
@@ -55,78 +61,46 @@ def aws_env(emulator, monkeypatch):
     return boto3.Session()
 
 
+@contextmanager
+def writer_and_replica():
+    """{region: server}: the writer as `make e2e` stands it in (master role from the bootstrap
+    secret, `webapp` trusted from loopback in place of IAM tokens) and a streaming standby of it."""
+    writer = writer_database(MASTER, "app", DATABASE_APP_USER)
+    try:
+        with standby_of(writer) as replica:
+            yield {WRITER: writer, REPLICA: replica}
+    finally:
+        writer.stop()
+
+
 @pytest.fixture(scope="module")
 def database():
-    with postgres_with_database("app_admin", "rds-managed") as server:
-        yield server
-
-
-class Front(BaseHTTPRequestHandler):
-    """CloudFront and the load balancers: /health answers `statuses[host]` (200 unless set)."""
-
-    statuses: ClassVar[dict[str, int]] = {}
-
-    def do_GET(self):
-        host = (self.headers.get("Host") or "").split(":")[0]
-        status = self.statuses.get(host, 200) if self.path == webapp.HEALTH_PATH else 404
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+    with writer_and_replica() as servers:
+        yield servers
 
 
 @pytest.fixture(scope="module")
 def https_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=smoke",
-            "-addext",
-            "subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES),
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = ssl.create_default_context(cafile=str(cert))
-    yield ("127.0.0.1", server.server_address[1]), client
-    server.shutdown()
+    with tls_health_front(tmp_path_factory.mktemp("tls"), NAMES) as served:
+        yield served
 
 
 @pytest.fixture
 def front(https_server):
-    Front.statuses = {}
+    HealthFront.statuses = {}
     address, context = https_server
     return address, context
 
 
-def webapp_server(session, region, secret_arn, db_port):
-    """The real webapp (its /ready asks the database with the secret), as an instance runs it."""
+def webapp_server(session, region, bootstrap_arn, db_port):
+    """The real webapp as an instance runs it: its /ready asks the database as `webapp` (IAM
+    authentication), after creating that role with the bootstrap secret where it has one."""
     environ = {
-        "WEBAPP_DB_SECRET_ARN": secret_arn,
+        **({"WEBAPP_DB_BOOTSTRAP_SECRET_ARN": bootstrap_arn} if bootstrap_arn else {}),
         "WEBAPP_DB_HOST": "127.0.0.1",
         "WEBAPP_DB_PORT": str(db_port),
         "WEBAPP_DB_NAME": "app",
+        "WEBAPP_DB_USER": DATABASE_APP_USER,
         "WEBAPP_REGION": region,
         "WEBAPP_AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
         "AWS_ACCESS_KEY_ID": "testing",
@@ -139,9 +113,10 @@ def webapp_server(session, region, secret_arn, db_port):
 
 
 def deployed(session, config, database, emulator, front_address, stack):
-    """What a deploy leaves behind, per region: the ingest bucket, the RDS secret, the alarms, the
-    Auto Scaling group with running instances (their webapp registered with the emulator), the
-    Route 53 health check (its target registered with the emulator)."""
+    """What a deploy leaves behind, per region: the ingest bucket, the bootstrap secret (writer
+    only), the alarms (the health-check alarm in us-east-1), the Auto Scaling group with running
+    instances (their webapp registered with the emulator, on the region's database: the writer or
+    its standby), the Route 53 health check (its target registered with the emulator)."""
     env = config.environments["dev"]
     outputs = {}
     route53 = session.client("route53")
@@ -154,13 +129,13 @@ def deployed(session, config, database, emulator, front_address, stack):
             **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}),
         )
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        secret = session.client("secretsmanager", region_name=region).create_secret(
-            Name=f"rds-{region}-{os.urandom(3).hex()}",
-            SecretString=json.dumps({"username": "app_admin", "password": "rds-managed"}),
-        )["ARN"]
-        cloudwatch = session.client("cloudwatch", region_name=region)
-        for alarm in ALARMS:
-            cloudwatch.put_metric_alarm(
+        secret = None
+        if region == WRITER:
+            secret = session.client("secretsmanager", region_name=region).create_secret(
+                Name=f"db-bootstrap-{os.urandom(3).hex()}", SecretString=json.dumps(MASTER)
+            )["ARN"]
+        for alarm_region, alarm in [(region, a) for a in ALARMS] + [("us-east-1", ALARM_ORIGIN_UNHEALTHY)]:
+            session.client("cloudwatch", region_name=alarm_region).put_metric_alarm(
                 AlarmName=namer.name(alarm, "alarm"),
                 MetricName="CPUUtilization",
                 Namespace="AWS/EC2",
@@ -183,7 +158,7 @@ def deployed(session, config, database, emulator, front_address, stack):
             AvailabilityZones=[f"{region}a"],
             LaunchTemplate={"LaunchTemplateName": asg, "Version": "$Latest"},
         )
-        server = stack.enter_context(closing_server(webapp_server(session, region, secret, database.port)))
+        server = stack.enter_context(closing_server(webapp_server(session, region, secret, database[region].port)))
         emulator.stand_ins.webapps[(ACCOUNT, region)] = (webapp.PORT, server.server_address[1])
         origin = env.regional_origin_domain(region)
         check = route53.create_health_check(
@@ -206,7 +181,8 @@ def deployed(session, config, database, emulator, front_address, stack):
         emulator.stand_ins.endpoints[origin] = front_address
         outputs[f"dev-{region}"] = {
             "ingest_bucket_name": bucket,
-            "db_secret_arn": secret,
+            "db_role": "writer" if region == WRITER else "replica",
+            **({"db_bootstrap_secret_arn": secret} if secret else {}),
             "asg_name": asg,
             "db_endpoint": f"dev-{region}-db-a1.c0abc.{region}.rds.amazonaws.com:5432",
             "alb_dns_name": f"dev-{region}-alb-a1-42.{region}.elb.amazonaws.com",
@@ -299,13 +275,21 @@ def test_a_working_environment_passes_and_the_probes_are_cleaned_up(
     failed = [(c.name, c.detail) for c in checks.values() if not c.ok]
     assert not failed, failed
     assert len(checks) == 4 * len(REGIONS) + 1
+    writer, replica = (checks[DATABASE.format(region=r)].detail for r in (WRITER, REPLICA))
+    assert writer.startswith("writer, as the stack says; i-"), writer
+    assert json.loads(writer.split(f"{webapp.READY_PATH} 200 ", 1)[1]) == {
+        "status": "ready",
+        "checks": {"database": "ok"},
+        "role": "writer",
+        "lag_seconds": None,
+    }, writer
+    assert re.match(r"replica, as the stack says; lag \d+(\.\d+)? s; i-", replica), replica
+    body = json.loads(replica.split(f"{webapp.READY_PATH} 200 ", 1)[1])
+    assert body["role"] == "replica" and isinstance(body["lag_seconds"], int | float), body
     for region in REGIONS:
-        ready = checks[DATABASE.format(region=region)].detail
-        assert json.loads(ready.split(f"{webapp.READY_PATH} 200 ", 1)[1]) == {
-            "status": "ready",
-            "checks": {"database": "ok"},
-        }, ready
         assert "healthy for 3 of 3 checkers" in checks[HEALTH.format(region=region)].detail
+        alarms = checks[f"{region}: alarms"].detail
+        assert alarms.startswith(f"{len(ALARMS)} alarms present, and dev-{region}-origin-unhealthy-a1 in us-east-1")
     for region, bucket in buckets:
         versions = aws_env.client("s3", region_name=region).list_object_versions(Bucket=bucket)
         assert not versions.get("Versions") and not versions.get("DeleteMarkers"), "probe objects removed"
@@ -316,15 +300,15 @@ def test_a_broken_environment_fails_with_one_line_reasons(default_config, aws_en
     emulator.stand_ins.webapps[(ACCOUNT, "us-east-1")] = (webapp.PORT, free_port())  # the webapp is down
     broken = stack.enter_context(
         closing_server(
-            webapp_server(  # the database is down
-                aws_env, "us-west-2", outputs["dev-us-west-2"]["db_secret_arn"], free_port()
-            )
+            webapp_server(aws_env, "us-west-2", None, free_port())  # the database is down
         )
     )
     emulator.stand_ins.webapps[(ACCOUNT, "us-west-2")] = (webapp.PORT, broken.server_address[1])
     del emulator.stand_ins.endpoints["us-west-2.origin.dev.example.com"]  # the health checkers get no answer
-    Front.statuses[VIEWER] = 502  # CloudFront finds no healthy origin
-    aws_env.client("cloudwatch", region_name="us-east-1").delete_alarms(AlarmNames=["dev-us-east-1-alb-5xx-a1"])
+    HealthFront.statuses[VIEWER] = 502  # CloudFront finds no healthy origin
+    aws_env.client("cloudwatch", region_name="us-east-1").delete_alarms(
+        AlarmNames=["dev-us-east-1-alb-5xx-a1", "dev-us-east-1-origin-unhealthy-a1"]
+    )
     checks = smoke_run(default_config, aws_env, outputs, front, timeout=0.5, poll=0.1)
     for check in checks.values():
         assert "\n" not in check.detail and len(check.detail) <= 300, check
@@ -336,7 +320,10 @@ def test_a_broken_environment_fails_with_one_line_reasons(default_config, aws_en
     assert checks[HEALTH.format(region="us-east-1")].ok
     unhealthy = checks[HEALTH.format(region="us-west-2")]
     assert not unhealthy.ok and "is unhealthy: 3 of 3 checkers fail" in unhealthy.detail, unhealthy
-    assert not checks["us-east-1: alarms"].ok and "dev-us-east-1-alb-5xx-a1" in checks["us-east-1: alarms"].detail
+    assert checks["us-east-1: alarms"].detail == (
+        "missing alarms: dev-us-east-1-alb-5xx-a1, dev-us-east-1-origin-unhealthy-a1 (us-east-1, the hosted zone's "
+        "account)"
+    )
     assert checks["us-west-2: alarms"].ok
     viewer = checks[VIEWER_CHECK]
     assert not viewer.ok and viewer.detail == "CloudFront answered HTTP 502, expected 200: no healthy origin?"
@@ -452,7 +439,7 @@ def test_doctor_and_smoke_on_the_command_line(aws_env, tmp_path, monkeypatch):
     fake.behavior["outputs"] = {
         f"dev-{r}": {
             "ingest_bucket_name": "missing-bucket",
-            "db_secret_arn": "missing",
+            "db_role": "writer" if r == WRITER else "replica",
             "db_endpoint": f"127.0.0.1:{free_port()}",
         }
         for r in REGIONS
@@ -525,5 +512,76 @@ def test_a_cancelling_command_is_waited_for_not_taken_as_its_outcome(default_con
         default_config, default_config.environments["dev"], REGIONS, {}, fake, timeout=60, sleep=lambda seconds: None
     )
     with pytest.raises(smoke.SmokeFailure, match=r"^SSM command c-1 on i-0abc Cancelled "):
-        probe.ready("us-east-1", {"asg_name": "dev-web"})
+        probe.ready("us-east-1", {"asg_name": "dev-web", "db_role": "writer"})
     assert not fake.statuses, "every status was read up to the final one"
+
+
+def test_a_role_other_than_the_stacks_db_role_fails(default_config, aws_env, database, front, emulator, stack):
+    """After a failover the stacks do not know of (or a stale output), smoke says which region's
+    database contradicts db_role; the regions that agree still pass."""
+    outputs = deployed(aws_env, default_config, database, emulator, front[0], stack)
+    outputs[f"dev-{REPLICA}"]["db_role"] = "writer"
+    probe = Smoke(default_config, default_config.environments["dev"], REGIONS, outputs, aws_env, timeout=20, poll=0.1)
+    assert probe.ready(WRITER, outputs[f"dev-{WRITER}"]).startswith("writer, as the stack says")
+    with pytest.raises(
+        smoke.SmokeFailure, match=r"^i-\w+: the database is a replica but the stack's db_role is writer: "
+    ):
+        probe.ready(REPLICA, outputs[f"dev-{REPLICA}"])
+    outputs[f"dev-{WRITER}"]["db_role"] = "replica"
+    with pytest.raises(smoke.SmokeFailure, match=r"the database is a writer but the stack's db_role is replica"):
+        probe.ready(WRITER, outputs[f"dev-{WRITER}"])
+    del outputs[f"dev-{WRITER}"]["db_role"]
+    with pytest.raises(smoke.SmokeFailure, match=r"^the stack has no output 'db_role'"):
+        probe.ready(WRITER, outputs[f"dev-{WRITER}"])
+
+
+def test_the_writer_region_is_probed_first_so_its_instances_create_the_role(
+    default_config, aws_env, front, emulator, stack
+):
+    """A fresh deployment: the application's role does not exist yet, the writer's webapp creates
+    it with the bootstrap secret and the replica gets it by replication. Given the replica first,
+    smoke still asks the writer first, so a fresh deployment passes."""
+    servers = stack.enter_context(writer_and_replica())
+    outputs = deployed(aws_env, default_config, servers, emulator, front[0], stack)
+    checks = Smoke(
+        default_config,
+        default_config.environments["dev"],
+        list(reversed(REGIONS)),
+        outputs,
+        aws_env,
+        resolve={VIEWER: front[0]},
+        context=front[1],
+        timeout=20,
+        poll=0.1,
+    ).run()
+    names = [c.name for c in checks]
+    assert names.index(DATABASE.format(region=WRITER)) < names.index(DATABASE.format(region=REPLICA))
+    by_name = {c.name: c for c in checks}
+    assert by_name[DATABASE.format(region=WRITER)].ok, by_name[DATABASE.format(region=WRITER)]
+    assert by_name[DATABASE.format(region=REPLICA)].ok, by_name[DATABASE.format(region=REPLICA)]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "answer"),
+    [
+        ('{"status": "ready", "role": "writer", "lag_seconds": null}', "writer", "writer, as the stack says"),
+        ('{"role": "replica", "lag_seconds": 0.25}', "replica", "replica, as the stack says; lag 0.25 s"),
+        ('{"role": "replica", "lag_seconds": null}', "replica", "replica, as the stack says; lag unknown"),
+    ],
+)
+def test_the_role_and_lag_are_read_from_the_ready_body(body, expected, answer):
+    assert smoke.database_role("i-1", body, expected).startswith(answer)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"status": "ready", "checks": {"database": "ok"}}', "names no database role"),
+        ("not json", "names no database role"),
+        ('{"role": "primary"}', "names no database role"),
+        ('{"role": "replica", "lag_seconds": "soon"}', "lag_seconds is not a number"),
+    ],
+)
+def test_a_ready_body_without_a_usable_role_fails(body, message):
+    with pytest.raises(smoke.SmokeFailure, match=message):
+        smoke.database_role("i-1", body, "replica")

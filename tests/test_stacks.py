@@ -11,7 +11,7 @@ def test_every_deliverable_output_exists_with_a_description(synthesized):
         "asg_name",
         "error_topic_arn",
         "db_endpoint",
-        "db_secret_arn",
+        "db_role",
         "ingest_function_arn",
         "regional_origin_record",
     }

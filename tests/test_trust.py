@@ -48,10 +48,12 @@ def test_every_provider_assumes_its_role_with_the_external_id(synthesized, share
         for alias, block in providers(result.stacks[spec.name]).items():
             # `us_east_1` in an edge stack is CloudFront's; in a regional stack it reads the primary's
             aliases_seen.add(
-                alias if alias in (None, "dns") or (alias, spec.role) == ("us_east_1", "edge") else "regional"
+                alias
+                if alias in (None, "dns", "dns_us_east_1") or (alias, spec.role) == ("us_east_1", "edge")
+                else "regional"
             )
             (assume,) = block["assume_role"]
-            dns = alias == "dns"
+            dns = alias in ("dns", "dns_us_east_1")
             expected = config.assume_role(
                 env,
                 spec.name,
@@ -64,7 +66,9 @@ def test_every_provider_assumes_its_role_with_the_external_id(synthesized, share
                 "session_name": expected.session_name,
             }, (spec.name, alias)
             assert block["allowed_account_ids"] == [expected.role_arn.split(":")[4]]
-    assert aliases_seen == {None, "dns", "us_east_1", "regional"}, "every kind of provider block was checked"
+    assert aliases_seen == {None, "dns", "dns_us_east_1", "us_east_1", "regional"}, (
+        "every kind of provider block was checked"
+    )
 
 
 # ------------------------------------------------------------------ item 2: who may deploy

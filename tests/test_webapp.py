@@ -21,7 +21,7 @@ from support.webapp_server import request, running
 
 import webapp
 from webapp import server
-from webapp.database import DatabaseCheck, NotConfigured
+from webapp.database import DatabaseCheck, NotConfigured, Status
 
 
 class Exploding(DatabaseCheck):
@@ -60,6 +60,33 @@ def test_readiness_reports_the_database_as_not_configured():
         response, data = request(port, "GET", webapp.READY_PATH)
     assert response.status == 503
     assert json.loads(data) == {"status": "not ready", "checks": {"database": "not configured"}}
+
+
+class Answering(DatabaseCheck):
+    def __init__(self, status):
+        self.answer = status
+
+    def status(self):
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "body"),
+    [
+        (Status(True, "ok", "writer"), 200, {"role": "writer", "lag_seconds": None}),
+        (Status(True, "ok", "replica", 2.5), 200, {"role": "replica", "lag_seconds": 2.5}),
+        (Status(True, "ok", "replica", None), 200, {"role": "replica", "lag_seconds": None}),
+        (Status(False, "unreachable: timeout"), 503, {}),
+    ],
+)
+def test_readiness_carries_the_database_role_and_lag(answer, code, body):
+    """What `failover` and `smoke` read: role and lag_seconds, top level, once the database
+    answered; a replica, lagging or not, is ready."""
+    with running(Answering(answer)) as (port, _):
+        response, data = request(port, "GET", webapp.READY_PATH)
+    assert response.status == code
+    expected = {"status": "ready" if answer.ok else "not ready", "checks": {"database": answer.detail}, **body}
+    assert json.loads(data) == expected
 
 
 def test_index_tells_which_environment_and_region_answered():
@@ -424,3 +451,39 @@ def test_a_request_sent_one_byte_at_a_time_is_served():
             for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok":
                 sock.sendall(bytes([byte]))
             assert read_one_response(sock)[0] == 200
+
+
+class Sequence(DatabaseCheck):
+    """Answers from a list, one per check (the last one repeats)."""
+
+    def __init__(self, *answers: Status) -> None:
+        self.answers, self.calls = list(answers), 0
+
+    def status(self) -> Status:
+        self.calls += 1
+        return self.answers[min(self.calls, len(self.answers)) - 1]
+
+
+def test_the_database_is_checked_at_start_until_it_answers():
+    """The writer's first check creates the application's role the replicas need; nothing but an
+    operator calls /ready, so the service checks by itself at start, retrying while the database
+    is still coming up, and stops once it answered."""
+    database = Sequence(Status(False, "unreachable"), Status(False, "unreachable"), Status(True, "ok", "writer"))
+    slept = []
+    clock = iter(range(0, 1000, 10))  # past READY_TTL between checks, so each one reaches the database
+    readiness = server.Readiness(database, clock=lambda: next(clock))
+    with redirect_stdout(io.StringIO()) as out:
+        assert server.warm_up(readiness, attempts=5, interval=7.0, sleep=slept.append) is True
+    assert database.calls == 3 and slept == [7.0, 7.0]
+    assert '"msg": "database ready at start"' in out.getvalue()
+
+
+def test_the_start_check_gives_up_with_the_reason():
+    database = Sequence(Status(False, "bootstrap failed: no secret"))
+    clock = iter(range(0, 1000, 10))
+    readiness = server.Readiness(database, clock=lambda: next(clock))
+    with redirect_stdout(io.StringIO()) as out:
+        assert server.warm_up(readiness, attempts=3, interval=1.0, sleep=lambda _s: None) is False
+    assert database.calls == 3
+    line = json.loads(out.getvalue().splitlines()[-1])
+    assert line["msg"] == "database not ready at start" and line["detail"] == "bootstrap failed: no secret"

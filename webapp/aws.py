@@ -1,9 +1,13 @@
-"""The one AWS call the service makes (Secrets Manager GetSecretValue), with the standard library.
+"""What the service needs from AWS, with the standard library: the IAM database authentication
+token it connects with (signed locally: no call to any region, so a replica region can connect
+while the writer's region is down), and Secrets Manager GetSecretValue (the master credentials,
+read once in the writer's region to create the application's database role).
 
 Amazon Linux 2023 ships no AWS SDK for the system Python, and the service must install only
 OS packages; so requests are signed here with Signature Version 4 (tests check the signer
-against AWS's published example). Credentials come from the environment (local runs, tests) or
-from the instance profile through IMDSv2 (a session token first, hop limit 1).
+against AWS's published example, and the token against botocore's generate_db_auth_token).
+Credentials come from the environment (local runs, tests) or from the instance profile through
+IMDSv2 (a session token first, hop limit 1).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import quote, urlsplit
 
 IMDS = "http://169.254.169.254"
 TIMEOUT = 3
+DB_TOKEN_EXPIRES = 900  # seconds: the longest an RDS authentication token may live
 
 
 class AwsError(Exception):
@@ -107,6 +112,56 @@ def sign(
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
     )
     return out
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="-_.~")
+
+
+def presign(url: str, creds: Credentials, region: str, service: str, now: datetime.datetime, expires: int) -> str:
+    """`url` with SigV4 query-string authentication (the signature travels in the URL, signing
+    only the host header), laid out as botocore lays it out: the operation's parameters, then
+    X-Amz-Algorithm, -Credential, -Date, -Expires, -SignedHeaders (-Security-Token), -Signature."""
+    parts = urlsplit(url)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
+    params = [(k, v) for k, _, v in (pair.partition("=") for pair in parts.query.split("&") if pair)]
+    params += [
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+        ("X-Amz-Credential", f"{creds.access_key}/{scope}"),
+        ("X-Amz-Date", amz_date),
+        ("X-Amz-Expires", str(expires)),
+        ("X-Amz-SignedHeaders", "host"),
+    ]
+    if creds.token:
+        params.append(("X-Amz-Security-Token", creds.token))
+    query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in params)
+    canonical = "\n".join(
+        [
+            "GET",
+            quote(parts.path or "/", safe="/-_.~"),
+            "&".join(sorted(f"{_quote(k)}={_quote(v)}" for k, v in params)),
+            f"host:{parts.netloc}\n",
+            "host",
+            hashlib.sha256(b"").hexdigest(),
+        ]
+    )
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{creds.secret_key}".encode(), amz_date[:8]), region), service), "aws4_request")
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"{parts.scheme}://{parts.netloc}{parts.path or '/'}?{query}&X-Amz-Signature={signature}"
+
+
+def db_auth_token(
+    host: str, port: int | str, user: str, region: str, creds: Credentials, now: datetime.datetime
+) -> str:
+    """An IAM database authentication token: the password for `user` at `host:port` for
+    DB_TOKEN_EXPIRES seconds (what botocore's generate_db_auth_token returns). Signed locally
+    for the `rds-db` service in `region`, the database's region: the role needs rds-db:connect."""
+    if not host or not region:
+        raise AwsError("an authentication token needs the database host and its region")
+    url = f"https://{host}:{port}/?Action=connect&DBUser={_quote(user)}"
+    return presign(url, creds, region, "rds-db", now, DB_TOKEN_EXPIRES)[len("https://") :]
 
 
 def get_secret_string(secret_id: str, region: str, environ: Mapping[str, str]) -> str:

@@ -4,7 +4,11 @@
   and Route 53's probe).
 - GET/HEAD READY_PATH: 200 when the database answers, otherwise 503 with the reason; a check that
   fails unexpectedly is a 503 too ("check failed (<error type>)", the traceback in the log). One
-  check at a time, its answer reused for READY_TTL seconds (see Readiness).
+  check at a time, its answer reused for READY_TTL seconds (see Readiness). Once the database
+  answered, the body also says its role and lag (`failover` and `smoke` read them):
+  {"status": "ready", "checks": {"database": "ok"}, "role": "replica", "lag_seconds": 0.25};
+  role is "writer" or "replica", lag_seconds a number of seconds on a replica (null on the
+  writer, or on a replica that has replayed nothing yet). A lagging replica is still ready.
 - GET/HEAD /: which environment and region answered (how a smoke test sees failover).
 - Unknown paths 404, known paths with another method 405 (with Allow), malformed requests 400,
   oversized bodies 413; every error is a JSON body, never a stack trace. Unexpected exceptions
@@ -37,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from webapp import HEALTH_PATH, PORT, READY_PATH, SERVICE
-from webapp.database import DatabaseCheck, from_environment
+from webapp.database import DatabaseCheck, Status, from_environment
 
 MAX_BODY = 64 * 1024  # nothing here accepts a body; read and discard small ones, refuse large ones
 MAX_HEAD = 64 * 1024  # request line and headers
@@ -62,22 +66,26 @@ class Readiness:
         self.database, self.clock = database, clock
         self._lock = threading.Lock()
         self._running = False
-        self._answer: tuple[bool, str] | None = None
+        self._answer: Status | None = None
         self._at = 0.0
 
     def check(self) -> tuple[bool, str]:
+        status = self.status()
+        return status.ok, status.detail
+
+    def status(self) -> Status:
         with self._lock:
             if self._answer and self.clock() - self._at < READY_TTL:
                 return self._answer
             if self._running:  # not an older answer: the database may have gone since
-                return False, "checking"
+                return Status(False, "checking")
             self._running = True
-        answer = (False, "check failed")
+        answer = Status(False, "check failed")
         try:
-            answer = self.database.check()
+            answer = Status(*self.database.status())
         except Exception as exc:  # a broken check is "not ready" with a reason, never a 500
             log("error", "readiness check failed", traceback=traceback.format_exc())
-            answer = (False, f"check failed ({type(exc).__name__})")
+            answer = Status(False, f"check failed ({type(exc).__name__})")
         finally:
             with self._lock:
                 self._answer, self._at, self._running = answer, self.clock(), False
@@ -259,9 +267,12 @@ class Handler(BaseHTTPRequestHandler):
         return HTTPStatus.OK, {"status": "ok"}
 
     def _ready(self) -> tuple[HTTPStatus, dict[str, Any]]:
-        ok, detail = self.readiness.check()
-        status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-        return status, {"status": "ready" if ok else "not ready", "checks": {"database": detail}}
+        answer = self.readiness.status()
+        status = HTTPStatus.OK if answer.ok else HTTPStatus.SERVICE_UNAVAILABLE
+        body: dict[str, Any] = {"status": "ready" if answer.ok else "not ready", "checks": {"database": answer.detail}}
+        if answer.role:
+            body.update(role=answer.role, lag_seconds=answer.lag_seconds)
+        return status, body
 
     def _index(self) -> tuple[HTTPStatus, dict[str, Any]]:
         return HTTPStatus.OK, {"service": SERVICE, **self.identity}
@@ -456,6 +467,31 @@ class Server(HTTPServer):
             log("error", "unhandled exception", client=client_address[0], traceback=traceback.format_exc())
 
 
+WARM_UP_ATTEMPTS = 40  # ~10 minutes at WARM_UP_INTERVAL: a new writer may still be starting
+WARM_UP_INTERVAL = 15.0
+
+
+def warm_up(
+    readiness: Readiness,
+    attempts: int = WARM_UP_ATTEMPTS,
+    interval: float = WARM_UP_INTERVAL,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Check the database at start, until it answers (or `attempts` run out), without waiting for a
+    caller of READY_PATH: on the writer the first check creates the application's role, which the
+    replica regions need (it reaches them by replication), and nothing but an operator calls
+    /ready (the load balancer and Route 53 probe HEALTH_PATH)."""
+    for attempt in range(1, attempts + 1):
+        status = readiness.status()
+        if status.ok:
+            log("info", "database ready at start", attempt=attempt)
+            return True
+        if attempt < attempts:
+            sleep(interval)
+    log("warning", "database not ready at start", detail=status.detail, attempts=attempts)
+    return False
+
+
 def make_server(host: str, port: int, database: DatabaseCheck, identity: dict[str, str]) -> Server:
     handler = type("BoundHandler", (Handler,), {"readiness": Readiness(database), "identity": identity})
     return Server((host, port), handler)
@@ -484,6 +520,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log("info", "listening", host=host, port=server.server_address[1], health_path=HEALTH_PATH, **identity)
+    threading.Thread(target=warm_up, args=(server.RequestHandlerClass.readiness,), daemon=True).start()
     server.serve_forever()
     server.server_close()
     return 0

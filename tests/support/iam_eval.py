@@ -384,10 +384,9 @@ class Resolver:
             return {"arn": f"arn:{p}:iam::{a}:role/{body['name']}", "name": body["name"], "id": body["name"]}[attribute]
         if type_ == "aws_db_instance":
             identifier = body.get("identifier", name)
-            if attribute == "master_user_secret[0].secret_arn":
-                # RDS names its managed secret `rds!db-<resource id>`; one stable stand-in per instance.
-                resource_id = uuid.uuid5(uuid.NAMESPACE_URL, identifier)
-                return f"arn:{p}:secretsmanager:{region}:{a}:secret:rds!db-{resource_id}-AbCdEf"
+            if attribute == "resource_id":
+                # RDS's DbiResourceId (`db-` and 26 characters); one stable stand-in per instance.
+                return "db-" + uuid.uuid5(uuid.NAMESPACE_URL, identifier).hex[:26].upper()
             if attribute == "address":
                 return f"{identifier}.abcdefghijkl.{region}.rds.amazonaws.com"
         if type_ == "aws_secretsmanager_secret" and attribute in ("arn", "id"):
@@ -499,14 +498,14 @@ class Deployment:
         return self._key_of("aws_sqs_queue", "arn", arn, "kms_master_key_id")
 
     def secret_key(self, arn: str) -> str | None:
-        for logical, body in self.resources("aws_db_instance").items():
-            if self.resolve(f"${{aws_db_instance.{logical}.master_user_secret[0].secret_arn}}") == arn:
-                return (
-                    self.resolve(body["master_user_secret_kms_key_id"])
-                    if body.get("master_user_secret_kms_key_id")
-                    else None
-                )
         return self._key_of("aws_secretsmanager_secret", "arn", arn, "kms_key_id")
+
+    def db_resource_id(self, host: str) -> str:
+        """The resource id of the stack's DB instance at `host` (its address)."""
+        for logical in self.resources("aws_db_instance"):
+            if self.resolve(f"${{aws_db_instance.{logical}.address}}") == host:
+                return self.resolve(f"${{aws_db_instance.{logical}.resource_id}}")
+        raise AssertionError(f"no DB instance of this stack has the address {host}")
 
     def check(self, requests: Iterable[Request], principal_arn: str, identity: list[Policy]) -> list[str]:
         """Every request that real AWS would refuse, with the reason."""
@@ -642,6 +641,18 @@ def requests_for(call: Call, d: Deployment, principal: str) -> list[Request]:
         return [
             req("secretsmanager:GetSecretValue", secret),
             *_kms(("kms:Decrypt",), d.secret_key(secret), "secretsmanager", d, principal, why),
+        ]
+    if call.service == "rds-db" and call.operation == "connect":
+        # Signing an IAM authentication token makes no AWS call; RDS authorizes the connection that
+        # presents it: rds-db:connect on the instance's resource id and the database user. Record
+        # the signing as this pseudo-call (DBHostname, Port, DBUsername, as boto3's
+        # generate_db_auth_token takes them).
+        resource_id = d.db_resource_id(p["DBHostname"])
+        return [
+            req(
+                "rds-db:connect",
+                f"arn:{PARTITION}:rds-db:{d.region}:{d.account}:dbuser:{resource_id}/{p['DBUsername']}",
+            )
         ]
     if call.service == "logs" and call.operation in ("CreateLogStream", "PutLogEvents"):
         group = p["logGroupName"]

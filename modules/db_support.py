@@ -1,0 +1,151 @@
+"""What both PostgreSQL topologies build around their database: modules/database.py (RDS writer and
+read replicas) and modules/aurora.py (an Aurora global database) need the same network placement,
+the same TLS and logging parameters, the same exported log groups and the same enhanced-monitoring
+role, and a fix to one (a tighter ingress, another logging parameter) must reach both.
+
+These are helpers that create their resources directly in the owner's scope, with the construct ids
+the owners always used, not constructs of their own: an intermediate construct would move every
+resource to a new path, hence a new Terraform address, and the next plan would replace the
+database's security group, subnet group and parameter group.
+
+- The security group admits PostgreSQL from named client security groups only (`allow_from`), and
+  the subnet group places the database on the isolated subnets, with no route beyond the VPC. A
+  cross-region replica or secondary needs both of its own: without them AWS puts it in the
+  default VPC.
+- The parameters force TLS (`rds.force_ssl`) and log slow statements, connections, lock waits and
+  DDL; a parameter group is created before the old one is destroyed, because a major upgrade
+  brings a new family.
+- RDS names its exported log groups itself; they are created here first, so they get the
+  environment's retention and the region's key instead of RDS's defaults (kept forever, no key).
+- Enhanced monitoring needs a role RDS's monitoring service assumes, with AWS's managed policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cdktf import TerraformResourceLifecycle
+from constructs import Construct
+
+from config.facts import DATABASE_PORT
+from config.naming import Namer
+from modules import aws
+from modules.kms import EncryptionKey, ImportedKey
+from modules.policy import attach_managed, trust
+
+PORT = DATABASE_PORT
+# (name, value) of every parameter the database's (or cluster's) parameter group sets.
+TLS_AND_LOGGING_PARAMETERS = (
+    ("rds.force_ssl", "1"),
+    ("log_min_duration_statement", "1000"),
+    ("log_connections", "1"),
+    ("log_disconnections", "1"),
+    ("log_lock_waits", "1"),
+    ("log_statement", "ddl"),
+)
+MONITORING_POLICY = "AmazonRDSEnhancedMonitoringRole"
+
+
+class DatabaseNetwork:
+    """The database's security group (`security_group`, construct id "sg") and DB subnet group
+    (`subnet_group`, "subnets"), created in `scope`; `allow_from` admits a client. A plain object,
+    not a construct, so the resources keep the paths (and Terraform addresses) they had in the
+    owner."""
+
+    def __init__(self, scope: Construct, namer: Namer, vpc_id: str, subnet_ids: list[str]):
+        self._scope = scope
+        self._namer = namer
+        self._clients = 0
+        self.security_group = aws.security_group.SecurityGroup(
+            scope,
+            "sg",
+            name=namer.name("db", "security_group"),
+            vpc_id=vpc_id,
+            description=f"PostgreSQL: {PORT} from the application only",
+            tags=namer.resource_tags("db", "security_group"),
+        )
+        self.subnet_group = aws.db_subnet_group.DbSubnetGroup(
+            scope,
+            "subnets",
+            name=namer.name("db", "db_subnet_group"),
+            subnet_ids=subnet_ids,
+            description="Isolated database subnets (no route beyond the VPC)",
+            tags=namer.resource_tags("db-subnets"),
+        )
+
+    def allow_from(self, security_group_id: str) -> None:
+        """Admit 5432 from one client security group (the web instances'); numbered in call order,
+        so an added client never renames an existing rule."""
+        self._clients += 1
+        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
+            self._scope,
+            f"postgres-from-{self._clients}",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=security_group_id,
+            ip_protocol="tcp",
+            from_port=PORT,
+            to_port=PORT,
+            description="PostgreSQL from the application",
+            tags=self._namer.resource_tags(f"db-from-{self._clients}"),
+        )
+
+
+def parameter_group(scope: Construct, namer: Namer, family: str, group_class, parameter_class):
+    """The parameter group ("parameters") setting TLS_AND_LOGGING_PARAMETERS: `group_class` and
+    `parameter_class` are the instance's (`DbParameterGroup`, ...) or the cluster's
+    (`RdsClusterParameterGroup`, ...) provider classes, which take the same arguments."""
+    return group_class(
+        scope,
+        "parameters",
+        name=namer.name(f"db-{family}", "db_parameter_group"),
+        family=family,
+        description="TLS only; log slow statements, connections and DDL",
+        parameter=[
+            parameter_class(name=k, value=v, apply_method="pending-reboot") for k, v in TLS_AND_LOGGING_PARAMETERS
+        ],
+        lifecycle=TerraformResourceLifecycle(create_before_destroy=True),  # a new family on major upgrades
+        tags=namer.resource_tags(f"db-{family}", "db_parameter_group"),
+    )
+
+
+def log_groups(
+    scope: Construct,
+    namer: Namer,
+    kms_key: EncryptionKey | ImportedKey,
+    prefix: str,
+    names: Iterable[tuple[str, str]],
+    retention_days: int,
+) -> list:
+    """The log groups RDS exports into, created first ("log-<log>" for each (log, group name) of
+    `names`) with the retention and the key; `prefix` is where RDS names them, which the key must
+    admit. The database depends on them, so RDS never creates them itself."""
+    kms_key.admit_log_group(prefix)
+    return [
+        aws.cloudwatch_log_group.CloudwatchLogGroup(
+            scope,
+            f"log-{log}",
+            name=name,
+            retention_in_days=retention_days,
+            kms_key_id=kms_key.arn,
+            tags=namer.resource_tags(f"db-{log}-logs", "log_group"),
+        )
+        for log, name in names
+    ]
+
+
+def monitoring_role(scope: Construct, namer: Namer):
+    """The enhanced-monitoring role ("monitoring") RDS's monitoring service assumes, with AWS's
+    managed policy attached; returns (role, attachment): an instance names the role and depends
+    on the attachment, so it never starts monitoring without the permission."""
+    role = aws.iam_role.IamRole(
+        scope,
+        "monitoring",
+        name=namer.name("db-monitoring", "iam_role"),
+        max_session_duration=3600,
+        assume_role_policy=trust(
+            scope, "monitoring-trust", "RdsMonitoringAssumes", "monitoring.rds.amazonaws.com"
+        ).json,
+        description="RDS enhanced monitoring",
+        tags=namer.resource_tags("db-monitoring", "iam_role"),
+    )
+    return role, attach_managed(scope, "monitoring", role.name, MONITORING_POLICY)
