@@ -159,6 +159,9 @@ class DatabaseAlarmsProps:
     replica: bool  # this region's database replicates the writer's (never true in the writer's region)
     cpu_threshold: int  # the environment's cpu_alarm_threshold, as for the web tier
     cpu_periods: int
+    # The writer's region: Aurora publishes AuroraGlobalDBReplicationLag per secondary cluster
+    # *and* source region, and an alarm must name every dimension of the series it watches.
+    writer_region: str | None = None
 
 
 class DatabaseAlarms(Construct):
@@ -222,13 +225,15 @@ class DatabaseAlarms(Construct):
             # Breaching when missing: a replica that reports no lag is not replicating (or gone).
             # After a promotion it alarms until the next deploy drops it from the new writer.
             lag = db.max_lag_seconds
+            if aurora and not p.writer_region:
+                raise ValueError("an Aurora secondary's lag alarm needs the writer's region (SourceRegion)")
             specs.append(
                 AlarmSpec(
                     facts.ALARM_DB_REPLICA_LAG,
                     "AWS/RDS",
                     "AuroraGlobalDBReplicationLag" if aurora else "ReplicaLag",
                     "Maximum",
-                    target,
+                    {**target, "SourceRegion": p.writer_region} if aurora else target,
                     lag * 1000 if aurora else lag,  # milliseconds for Aurora, seconds for RDS
                     "GreaterThanThreshold",
                     f"The replica is more than {lag} s behind the writer for 3 minutes "

@@ -116,7 +116,6 @@ class AuroraGlobalProps:
     log_retention_days: int
     account_token: str  # the account as Terraform reads it (the IAM authentication ARN)
     partition: str
-    secret_recovery_window_days: int  # the bootstrap secret's; 0 deletes it at once (force_destroy)
     # The global cluster exists already (a failover moved the writer here): the writer's stack
     # imports it instead of creating it. Meaningless outside the writer region.
     global_cluster_exists: bool = False
@@ -204,9 +203,7 @@ class AuroraGlobal(Construct):
             credentials = MasterCredentials(
                 self,
                 CONSTRUCT_ID,
-                MasterCredentialsProps(
-                    namer=n, kms_key=p.kms_key, secret_recovery_window_days=p.secret_recovery_window_days
-                ),
+                MasterCredentialsProps(namer=n, kms_key=p.kms_key),
             )
             self.cluster = aws.rds_cluster.RdsCluster(
                 self,

@@ -47,7 +47,6 @@ CONSTRUCT_ID = "Default"
 class MasterCredentialsProps:
     namer: Namer  # the writer region's: the bootstrap secret's name and tags
     kms_key: EncryptionKey | ImportedKey  # the writer region's key; the secret grants itself its use
-    secret_recovery_window_days: int  # the bootstrap secret's; 0 deletes it at once (force_destroy)
 
 
 class MasterCredentials(Construct):
@@ -75,7 +74,10 @@ class MasterCredentials(Construct):
             name=n.name("db-bootstrap", "secret"),
             description="PostgreSQL master credentials: the application creates its IAM-authenticated role with them",
             kms_key_id=p.kms_key.arn,
-            recovery_window_in_days=p.secret_recovery_window_days,
+            # Deleted at once, whatever the environment: its value is write-only (nothing to recover),
+            # and a writer that moves back to this region after a failover recreates it under the
+            # same name, which Secrets Manager refuses while a deletion is pending.
+            recovery_window_in_days=0,
             tags=n.resource_tags("db-bootstrap", "secret"),
         )
         aws.secretsmanager_secret_version.SecretsmanagerSecretVersion(

@@ -80,7 +80,6 @@ class DatabaseProps:
     region: str  # this stack's region (the IAM authentication ARN names it)
     account_token: str  # the account as Terraform reads it
     partition: str
-    secret_recovery_window_days: int  # the bootstrap secret's; 0 deletes it at once (force_destroy)
     # The writer's DB instance ARN (`instance_arn`) when this region holds a read replica of it;
     # None when this region's database is a writer.
     replicate_from: str | None = None
@@ -175,9 +174,7 @@ class Database(Construct):
             credentials = MasterCredentials(
                 self,
                 CONSTRUCT_ID,
-                MasterCredentialsProps(
-                    namer=n, kms_key=p.kms_key, secret_recovery_window_days=p.secret_recovery_window_days
-                ),
+                MasterCredentialsProps(namer=n, kms_key=p.kms_key),
             )
             self.instance = aws.db_instance.DbInstance(
                 self,

@@ -400,7 +400,10 @@ class Failover:
             self.writer,
             self.target,
             tuple(self.checks),
-            (*database_steps, dns_step, record),
+            # The writer is recorded before DNS: the database has moved by then, and a DNS step that
+            # fails must not leave a configuration whose next deploy would fight the promotion (the
+            # records are rewritten by that deploy anyway).
+            (*database_steps, record, dns_step),
             tuple(self.overridden),
         )
 
@@ -416,8 +419,9 @@ class Failover:
 
     # ---- checks
 
-    def _lag(self, metric: str, dimension: str, identifier: str, unit: float) -> None:
-        """The maximum of `metric` over LAG_WINDOW, in seconds (`unit` seconds per metric unit)."""
+    def _lag(self, metric: str, dimension: str, identifier: str, unit: float, **extra: str) -> None:
+        """The maximum of `metric` over LAG_WINDOW, in seconds (`unit` seconds per metric unit);
+        `extra` dimensions complete the series (CloudWatch matches every dimension exactly)."""
         name = f"replica lag of {identifier}"
         end = self.now()
         points = (
@@ -425,7 +429,10 @@ class Failover:
             .get_metric_statistics(
                 Namespace="AWS/RDS",
                 MetricName=metric,
-                Dimensions=[{"Name": dimension, "Value": identifier}],
+                Dimensions=[
+                    {"Name": dimension, "Value": identifier},
+                    *({"Name": k, "Value": v} for k, v in extra.items()),
+                ],
                 StartTime=end - LAG_WINDOW,
                 EndTime=end,
                 Period=LAG_PERIOD,
@@ -559,7 +566,8 @@ class Failover:
         if status != "available":
             raise Refused(f"refusing: {cluster_id} in {self.target} is '{status}', not 'available'")
         self._note("database", f"ok: {cluster_id} is an available secondary of {global_id} (writer in {self.writer})")
-        self._lag("AuroraGlobalDBReplicationLag", "DBClusterIdentifier", cluster_id, 0.001)  # milliseconds
+        # milliseconds, per secondary cluster and source (the writer's) region
+        self._lag("AuroraGlobalDBReplicationLag", "DBClusterIdentifier", cluster_id, 0.001, SourceRegion=self.writer)
         if self.force:
             action, call = (
                 "FailoverGlobalCluster with AllowDataLoss (the writer region is down: writes not yet "
@@ -704,9 +712,15 @@ def next_steps(plan: Plan, config: Config) -> str:
         )
     stale = [r for r in env.regions if r != plan.new_writer]
     names = ", ".join(rds_identifier(config, env, r) for r in stale)
+    protection = (
+        f"deletion protection is on: turn it off on {rds_identifier(config, env, plan.old_writer)} first "
+        "(`aws rds modify-db-instance --no-deletion-protection --apply-immediately`), then "
+        if env.deletion_protection
+        else ""
+    )
     return (
-        f"{plan.new_writer} now holds {plan.environment}'s writer. RDS cannot turn a standalone instance into "
-        f"a replica or re-point a replica: before the next deploy delete {names} (the old writer with a final "
-        f"snapshot; deletion protection off first where it is on), then `python main.py deploy --env "
-        f"{plan.environment}` recreates each as a replica of {plan.new_writer} ({guide}); then {back}."
+        f"{plan.new_writer} now holds {plan.environment}'s writer. The next deploy replaces {names} with "
+        f"replicas of {plan.new_writer} (RDS cannot re-point a replica or demote a writer): {protection}"
+        f"`python main.py deploy --env {plan.environment}`, read the plan's replacements, and apply it with "
+        f"--allow-destroy ({guide}); then {back}."
     )

@@ -164,6 +164,7 @@ class RegionalStack(PlatformStack):
                 settings=env.database,
                 identifier=db.cluster.cluster_identifier if aurora else db.instance.identifier,
                 replica=env.database.topology.replicated and not env.is_writer(region),
+                writer_region=env.writer_region,
                 cpu_threshold=env.cpu_alarm_threshold,
                 cpu_periods=env.cpu_alarm_periods,
             ),
@@ -340,7 +341,6 @@ class RegionalStack(PlatformStack):
                     log_retention_days=env.log_retention_days,
                     account_token=self.account_token,
                     partition=self.partition,
-                    secret_recovery_window_days=0 if env.force_destroy else 30,
                     # A new environment's writer creates the global cluster; once `failover` has
                     # written writer_region, the writer's stack adopts it (modules/aurora.py).
                     global_cluster_exists=env.writer_recorded,
@@ -364,7 +364,6 @@ class RegionalStack(PlatformStack):
                 region=region,
                 account_token=self.account_token,
                 partition=self.partition,
-                secret_recovery_window_days=0 if env.force_destroy else 30,
                 replicate_from=replicate_from,
             ),
         )

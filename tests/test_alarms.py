@@ -178,6 +178,7 @@ def aurora_alarms(default_config, replica: bool) -> dict[str, dict]:
             replica=replica,
             cpu_threshold=env.cpu_alarm_threshold,
             cpu_periods=env.cpu_alarm_periods,
+            writer_region="us-east-1",
         ),
     )
     alarms = json.loads(cdktf.Testing.synth(stack))["resource"]["aws_cloudwatch_metric_alarm"].values()
@@ -188,8 +189,12 @@ def test_aurora_alarms_watch_the_cluster_and_its_global_lag_in_milliseconds(defa
     alarms = aurora_alarms(default_config, replica=True)
     # No FreeStorageSpace: an Aurora cluster volume grows by itself.
     assert set(alarms) == {"CPUUtilization", "DatabaseConnections", "AuroraGlobalDBReplicationLag"}
-    for alarm in alarms.values():
-        assert alarm["dimensions"] == {"DBClusterIdentifier": "prod-us-west-2-db-a1"}
+    for metric, alarm in alarms.items():
+        lag = metric == "AuroraGlobalDBReplicationLag"  # per secondary cluster and source region
+        assert alarm["dimensions"] == {
+            "DBClusterIdentifier": "prod-us-west-2-db-a1",
+            **({"SourceRegion": "us-east-1"} if lag else {}),
+        }
     lag = default_config.environments["prod"].database.max_lag_seconds
     assert alarms["AuroraGlobalDBReplicationLag"]["threshold"] == lag * 1000
     assert "AuroraGlobalDBReplicationLag" not in aurora_alarms(default_config, replica=False)

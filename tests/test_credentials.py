@@ -44,7 +44,7 @@ def build(tmp_path, owners=("database",), key_kind="managed"):
         made = MasterCredentials(
             Construct(stack, owner),
             CONSTRUCT_ID,
-            MasterCredentialsProps(namer=namer, kms_key=key, secret_recovery_window_days=7),
+            MasterCredentialsProps(namer=namer, kms_key=key),
         )
         TerraformOutput(stack, f"{owner}_secret_arn", value=made.secret_arn)
         built[owner] = made
@@ -81,7 +81,7 @@ def test_the_bootstrap_secret_holds_the_same_password_write_only_encrypted_with_
     secret_name, secret = only(stack, "aws_secretsmanager_secret")
     assert secret["name"] == "dev-us-east-1-db-bootstrap-a1" == secret["tags"]["Name"]
     assert secret["tags"]["Service"] == "db-bootstrap"
-    assert secret["recovery_window_in_days"] == 7
+    assert secret["recovery_window_in_days"] == 0, "a failback recreates it under the same name at once"
     assert refers_to(secret["kms_key_id"], "aws_kms_key", only(stack, "aws_kms_key")[0], "arn")
     version = secret_and_version(stack, secret_name)
     password = built["database"].password_ref.removeprefix("${").removesuffix("}")

@@ -456,7 +456,10 @@ def test_aurora_global_moves_the_writer_of_the_global_cluster(tmp_path, aws, fro
             MetricData=[
                 {
                     "MetricName": "AuroraGlobalDBReplicationLag",
-                    "Dimensions": [{"Name": "DBClusterIdentifier", "Value": world.db_id(WEST)}],
+                    "Dimensions": [
+                        {"Name": "DBClusterIdentifier", "Value": world.db_id(WEST)},
+                        {"Name": "SourceRegion", "Value": EAST},
+                    ],
                     "Timestamp": datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1),
                     "Value": 250,
                     "Unit": "Milliseconds",
@@ -711,7 +714,10 @@ def test_aurora_global_switches_over_or_with_force_fails_over_with_data_loss(tmp
     ).prepare()
 
     assert lag.calls[0]["MetricName"] == "AuroraGlobalDBReplicationLag"
-    assert lag.calls[0]["Dimensions"] == [{"Name": "DBClusterIdentifier", "Value": "dev-us-west-2-db-a1"}]
+    assert lag.calls[0]["Dimensions"] == [  # the series of this secondary cluster, replicating from the writer's region
+        {"Name": "DBClusterIdentifier", "Value": "dev-us-west-2-db-a1"},
+        {"Name": "SourceRegion", "Value": EAST},
+    ]
     rows = dict(plan.run())
 
     expected = {"GlobalClusterIdentifier": rds.global_id, "TargetDbClusterIdentifier": rds.arns[WEST]}
@@ -760,3 +766,19 @@ def test_the_runbook_states_the_detection_time_of_the_health_checks():
         assert words in section, words
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "docs/operations.md#regional-failover" in readme
+
+
+def test_the_writer_is_recorded_before_dns(tmp_path):
+    """Once the database moved, the configuration must say so even if the DNS step then fails: a
+    deploy from the old configuration would try to make the promoted writer a replica again."""
+    config = latency_config(tmp_path, database_topology="aurora_global", db_instance_class="db.r6g.large")
+    env = config.environments["dev"]
+    plan = failover.Failover(
+        config,
+        env,
+        WEST,
+        Stub(rds=Aurora(config, env), cloudwatch=Lag([12.0])),
+        Stub(route53=Route53Healthy(config, env)),
+    ).prepare()
+    names = [step.name for step in plan.steps]
+    assert names[-2:] == ["record the writer", "DNS"], names
