@@ -14,10 +14,12 @@ The file is complete on its own: `checkov --config-file cdktf.out/.checkov.yaml 
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config import settings
 from config.model import Config, Environment, StackSpec
@@ -126,7 +128,7 @@ class Lever:
     check: str
     protection: str  # what checkov demands, for the reason
     setting: str  # the Environment field (and configuration key) that controls it
-    off: Callable[[Environment], bool]  # True when the environment's setting turns the protection off
+    off: Callable[[Any], bool]  # True when the setting's value turns the protection off
     roles: frozenset[str]  # the stack roles holding the resources the check inspects
     enforced_by: str  # the test that pins the setting into the Terraform JSON
 
@@ -136,7 +138,7 @@ LEVERS: tuple[Lever, ...] = (
         "CKV_AWS_338",
         "CloudWatch log retention of a year or more",
         "log_retention_days",
-        lambda e: 0 < e.log_retention_days < 365,
+        lambda days: 0 < days < 365,
         EVERY_ROLE,
         "tests/test_network.py::test_flow_log_retention_follows_the_environment",
     ),
@@ -144,7 +146,7 @@ LEVERS: tuple[Lever, ...] = (
         "CKV_AWS_150",
         "Load balancer deletion protection",
         "deletion_protection",
-        lambda e: not e.deletion_protection,
+        operator.not_,
         REGIONAL,
         "tests/test_alb.py::test_deletion_protection_follows_the_environment",
     ),
@@ -152,7 +154,7 @@ LEVERS: tuple[Lever, ...] = (
         "CKV_AWS_293",
         "Database deletion protection",
         "deletion_protection",
-        lambda e: not e.deletion_protection,
+        operator.not_,
         REGIONAL,
         "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups",
     ),
@@ -160,7 +162,7 @@ LEVERS: tuple[Lever, ...] = (
         "CKV_AWS_157",
         "A Multi-AZ database",
         "db_multi_az",
-        lambda e: not e.database.multi_az,
+        operator.not_,
         REGIONAL,
         "tests/test_database.py::test_prod_is_multi_az_protected_and_keeps_backups",
     ),
@@ -168,7 +170,7 @@ LEVERS: tuple[Lever, ...] = (
         "CKV_AWS_353",
         "Database Performance Insights",
         "db_performance_insights",
-        lambda e: not e.database.performance_insights,
+        operator.not_,
         REGIONAL,
         "tests/test_database.py",
     ),
@@ -176,15 +178,20 @@ LEVERS: tuple[Lever, ...] = (
         "CKV_AWS_68",
         "A web ACL on the CloudFront distribution",
         "waf",
-        lambda e: not e.waf,
+        operator.not_,
         EDGE,
         "tests/test_waf.py::test_web_acl_is_configurable",
     ),
 )
 
 
+def _setting(env: Environment, key: str) -> Any:
+    """The value of configuration key `key` in `env`, wherever the model holds it."""
+    return settings.ENVIRONMENT_SETTINGS[key].read(env)
+
+
 def _value(env: Environment, setting: str) -> str:
-    value = settings.ENVIRONMENT_SETTINGS[setting].read(env)
+    value = _setting(env, setting)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -213,7 +220,7 @@ def render(config: Config, specs: list[StackSpec]) -> str:
     for check, reason in GLOBAL_SKIPS:
         lines += [f"  # {reason}", f"  - {check}"]
     for lever in LEVERS:  # one entry per lever: a new environment never adds a skipped check
-        off = [env for env in config.environments.values() if lever.off(env)]
+        off = [env for env in config.environments.values() if lever.off(_setting(env, lever.setting))]
         stacks = [s.name for env in off for s in specs if s.environment == env.name and s.role in lever.roles]
         if not stacks:
             continue
