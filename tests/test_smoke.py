@@ -585,3 +585,47 @@ def test_the_role_and_lag_are_read_from_the_ready_body(body, expected, answer):
 def test_a_ready_body_without_a_usable_role_fails(body, message):
     with pytest.raises(smoke.SmokeFailure, match=message):
         smoke.database_role("i-1", body, "replica")
+
+
+@pytest.mark.parametrize(("checking", "expected"), [(2, "HTTP 200"), (50, "HTTP 503")])
+def test_the_probe_asks_again_while_a_check_is_in_progress(checking, expected):
+    """/ready answers "checking" at once while another check (the start-up warm-up) runs; the
+    instance's probe asks again instead of reporting that as the region's answer, and gives up
+    after READY_TRIES with the last answer."""
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked = []
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            busy = len(asked) <= checking
+            body = json.dumps(
+                {"status": "not ready" if busy else "ready", "checks": {"database": "checking" if busy else "ok"}}
+            )
+            self.send_response(503 if busy else 200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = smoke.ready_script(server.server_address[1], tries=4)
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == expected
+    assert len(asked) == min(checking + 1, 4) and set(asked) == {webapp.READY_PATH}
+
+
+def test_the_probe_retries_fit_in_the_command_timeout():
+    """Every "checking" answer comes at once, so the tries cost a second each; one slow answer is
+    cut off by curl. The agent must not end the script first."""
+    assert smoke.READY_TRIES * 1 + smoke.CURL_SECONDS < smoke.COMMAND_SECONDS
+    assert f"--max-time {smoke.CURL_SECONDS} " in smoke.ready_script()
