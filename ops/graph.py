@@ -210,6 +210,8 @@ class _Builder:
         for stack in self.stacks:
             self.dns(stack)
         for stack in self.stacks:
+            self.dns_edges(stack)
+        for stack in self.stacks:
             self.edge(stack)
         self.replication()
 
@@ -350,7 +352,7 @@ class _Builder:
 
     def dns(self, stack: _Stack) -> None:
         """Records with literal names (certificate validation records are computed, so left out),
-        one node per name and routing set; health checks; aliases to what they point at."""
+        one node per name and routing set; health checks."""
         checks = {}
         for name, check in stack.resources("aws_route53_health_check"):
             where = f"{check.get('fqdn', '')}{check.get('resource_path', '')}"
@@ -374,6 +376,13 @@ class _Builder:
             for other, _ in records[1:]:
                 stack.node_ids[("aws_route53_record", other)] = node_id
             self.records[dns_name].append(node_id)
+
+    def dns_edges(self, stack: _Stack) -> None:
+        """After every stack's records exist: an alias to another record reaches every record of
+        that name (a failover or latency set spans the regions' stacks)."""
+        checks = {
+            n: stack.node_ids[("aws_route53_health_check", n)] for n, _ in stack.resources("aws_route53_health_check")
+        }
         for name, record in stack.resources("aws_route53_record"):
             source = stack.node_ids.get(("aws_route53_record", name))
             if source is None:
@@ -385,8 +394,13 @@ class _Builder:
             if source is None:
                 continue
             for t, n in refs(record.get("alias")):
-                if (t, n) in stack.node_ids and stack.node_ids[(t, n)] != source:
-                    self.edges.add(Edge(source, stack.node_ids[(t, n)], "alias"))
+                if t == "aws_route53_record":
+                    targets = self.records.get(stack.body(t, n).get("name", ""), [])
+                else:
+                    targets = [stack.node_ids[(t, n)]] if (t, n) in stack.node_ids else []
+                for target in targets:
+                    if target != source:
+                        self.edges.add(Edge(source, target, "alias"))
         for name, check in stack.resources("aws_route53_health_check"):
             for target in self.records.get(check.get("fqdn", ""), []):
                 if target.startswith(f"{stack.prefix}_"):
@@ -660,9 +674,15 @@ def run(config: Config, env: str, out: Path | None, readme: Path | None) -> str 
         return None
     if out is None:
         return text
+    write(diagram, out)
+    return None
+
+
+def write(diagram: Diagram, out: Path) -> None:
+    """`out` by its suffix: Mermaid text (.mmd), fenced Mermaid (.md), Graphviz SVG or PNG."""
     suffix = out.suffix.lower()
     if suffix in GRAPHVIZ_SUFFIXES:
         render(dot(diagram), out)
     else:
+        text = mermaid(diagram)
         out.write_text(f"```mermaid\n{text}```\n" if suffix == ".md" else text)
-    return None
