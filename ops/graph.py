@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.errors import EnvironmentProblem, OperationFailed, OutputDirError, UsageError
+from config.facts import StackRole
 from config.model import Config, StackSpec
 
 MERMAID_SUFFIXES = (".mmd", ".md")
@@ -353,10 +354,9 @@ class _Builder:
     def dns(self, stack: _Stack) -> None:
         """Records with literal names (certificate validation records are computed, so left out),
         one node per name and routing set; health checks."""
-        checks = {}
         for name, check in stack.resources("aws_route53_health_check"):
             where = f"{check.get('fqdn', '')}{check.get('resource_path', '')}"
-            checks[name] = self.add(
+            self.add(
                 stack,
                 "aws_route53_health_check",
                 name,
@@ -480,14 +480,14 @@ class _Builder:
                     for tier, names, kind in tiers
                 )
                 vpcs.append(Group(f"{stack.prefix}_vpc", f"VPC {vpc.get('cidr_block', '')}", (), tier_groups))
-            role = stack.spec.role.value if hasattr(stack.spec.role, "value") else str(stack.spec.role)
-            result.append(Group(stack.prefix, f"{stack.spec.region} · {role} · {stack.spec.name}", nodes, tuple(vpcs)))
+            label = f"{stack.spec.region} · {stack.spec.role} · {stack.spec.name}"
+            result.append(Group(stack.prefix, label, nodes, tuple(vpcs)))
         return result
 
 
 def build(specs: list[StackSpec], documents: dict[str, dict], title: str) -> Diagram:
     """The diagram of `specs` (one environment's stacks, in deploy order) from their JSON documents."""
-    stacks = [_Stack(s, documents[s.name], slug(s.region if s.role != "edge" else "edge")) for s in specs]
+    stacks = [_Stack(s, documents[s.name], slug(s.region if s.role != StackRole.EDGE else "edge")) for s in specs]
     builder = _Builder(stacks)
     builder.build()
     known = {n.id for g in builder.groups() for n in g.all_nodes()} | {n.id for n in builder.loose}
