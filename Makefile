@@ -5,10 +5,12 @@
 #   make e2e                   deploy the dev environment to an emulated AWS, smoke-test it, destroy it
 #   make e2e CONFIG=path ENV=name   another configuration or environment
 #   make bench-web             load on the webapp (Python 3.9) at 50 and 400 connections
+#   make diagram               redraw the README's diagram of DIAGRAM_ENV (prod) from the synthesized JSON
 PYTHON ?= python3
 VENV   ?= .venv
 CHECKOV_VENV ?= .venv-checkov
 ENV    ?= all
+DIAGRAM_ENV ?= prod
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check --compile
 REGION_ARG := $(if $(REGION),--region $(REGION),)
@@ -21,7 +23,7 @@ E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),)
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
-.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web clean
+.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web diagram clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.runtime: pyproject.toml
@@ -85,6 +87,9 @@ bench: setup
 
 bench-web: setup
 	$(PY) bench/webapp_load.py
+
+diagram: setup
+	$(PY) main.py graph --env $(DIAGRAM_ENV) --readme README.md
 
 clean:
 	rm -rf cdktf.out .pytest_cache .ruff_cache

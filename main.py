@@ -1,5 +1,6 @@
 """Command-line front door: choose environments and regions; synthesize, list, plan, review,
-deploy, destroy, smoke-test, check the machine (doctor), read outputs and move a database writer (failover).
+deploy, destroy, smoke-test, check the machine (doctor), read outputs, move a database writer (failover) and
+draw an environment (graph).
 
 Each command is a few lines that call into `config/`, `stacks/` and `ops/`. Errors are caught in
 one place, `OneLineErrors.main`: a `PlatformError` raised anywhere (config/errors.py) prints its
@@ -522,6 +523,43 @@ def failover(
         typer.echo(f"--force overrode {overridden}")
     if not dry_run:
         typer.echo(failing_over.next_steps(plan, cfg))
+
+
+@cli.command()
+def graph(
+    env: OneEnvOption,
+    config: ConfigOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write here instead of stdout: FILE.mmd or FILE.md (Mermaid), FILE.svg or FILE.png (Graphviz dot).",
+            metavar="FILE",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    readme: Annotated[
+        Path | None,
+        typer.Option(
+            "--readme",
+            help="Rewrite the diagram block of this Markdown file (`make diagram`).",
+            metavar="FILE",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Draw one environment from its synthesized Terraform JSON: regions, VPC tiers, load balancer,
+    instances, databases and replicas, CloudFront, WAF, DNS and health checks, ingest. Mermaid text
+    by default; SVG or PNG through Graphviz (exit 2 when `dot` is missing)."""
+    from ops import graph as drawing
+
+    one_environment(env, "graph draws")
+    text = drawing.run(model.load(config), env, out, readme)
+    if text is not None:
+        typer.echo(text, nl=False)
 
 
 if __name__ == "__main__":
