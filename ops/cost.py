@@ -74,6 +74,12 @@ class PriceTable:
         return sorted({p.region for p in self.prices} - {ANY_REGION})
 
     @property
+    def shown_path(self) -> str:
+        """The table's path as the repository names it (ops/prices/aws.json)."""
+        root = PRICES.parents[2]
+        return str(self.path.relative_to(root)) if self.path.is_relative_to(root) else str(self.path)
+
+    @property
     def sources(self) -> list[tuple[str, str]]:
         found = {(p.source, p.read) for p in self.prices} | {(self.hours_source, self.hours_read)}
         return sorted(found)
@@ -190,7 +196,7 @@ class Estimate:
         return {
             "currency": self.table.currency,
             "hours_per_month": self.table.hours_per_month,
-            "price_table": str(self.table.path),
+            "price_table": self.table.shown_path,
             "sources": [{"url": url, "read": read} for url, read in self.table.sources],
             "regions_priced": self.table.regions,
             "regions_without_prices": self.regions_without_prices(),
@@ -605,7 +611,7 @@ def footnotes(estimate: Estimate) -> list[str]:
             "only its region-less (*) prices apply there."
         )
     lines.append(
-        f"Prices: {table.path.name} ({len(table.sources)} sources), "
+        f"Prices: {table.shown_path} ({len(table.sources)} sources), "
         f"read {', '.join(sorted({r for _, r in table.sources}))}:"
     )
     lines += [f"  {url} (read {read})" for url, read in table.sources]
@@ -676,6 +682,6 @@ def plan_delta_line(results: list) -> str | None:
     unpriced = sum(d.unpriced_after for d in deltas)
     sign = "+" if change >= 0 else "-"
     return (
-        f"Monthly cost change: {sign}{money(abs(change))} (fixed charges, {table.path.name}; "
+        f"Monthly cost change: {sign}{money(abs(change))} (fixed charges, {table.shown_path}; "
         f"usage not included; {unpriced} resource(s) without a price after the change)"
     )
