@@ -286,20 +286,20 @@ class _Lines:
         price = self.table.find(item, region, variant)
         if price is None:
             why = f"no {item}{' ' + variant if variant else ''} price for {region}"
-            self._merge(Line(what, type_, count, NO_PRICE, why=why))
+            self.merge(Line(what, type_, count, NO_PRICE, why=why))
         elif price.usage:
-            self._merge(Line(what, type_, count, USAGE, price=price))
+            self.merge(Line(what, type_, count, USAGE, price=price))
         else:
-            self._merge(Line(what, type_, count, FIXED, units * count, price))
+            self.merge(Line(what, type_, count, FIXED, units * count, price))
 
     def usage(self, what: str, type_: str, item: str | None, region: str, count: int = 1):
         """A charge billed per use: its unit rate when the table has one."""
         self.regions.add(region)
         price = self.table.find(item, region) if item else None
         why = "" if price else f"usage-priced; no unit rate in the table for {region}"
-        self._merge(Line(what, type_, count, USAGE, price=price, why=why))
+        self.merge(Line(what, type_, count, USAGE, price=price, why=why))
 
-    def _merge(self, line: Line) -> None:
+    def merge(self, line: Line) -> None:
         key = (line.what, line.resource_type, line.kind, line.price, line.why)
         old = self.lines.get(key)
         if old:
@@ -331,7 +331,7 @@ def _charges(res: Resources, out: _Lines, databases: dict[str, dict]) -> None:
         template = res.referenced((body.get("launch_template") or {}).get("id"), "aws_launch_template") or {}
         type_ = template.get("instance_type")
         if count is None or not type_:
-            out._merge(
+            out.merge(
                 Line(
                     "EC2 instances",
                     "aws_autoscaling_group",
@@ -473,7 +473,7 @@ def _database(res: Resources, out: _Lines, body: dict, databases: dict[str, dict
         writer = databases.get(match.group(1)) if match else None
         storage = _count((writer or {}).get("allocated_storage"))
     if storage is None:
-        out._merge(
+        out.merge(
             Line(
                 f"RDS storage ({role})", "aws_db_instance", 1, NO_PRICE, why="allocated storage not known before apply"
             )
@@ -533,11 +533,17 @@ def _databases(stacks: Iterable[Resources]) -> dict[str, dict]:
 
 
 def stack_cost(
-    spec: StackSpec, res: Resources, table: PriceTable, databases: dict[str, dict] | None = None
+    name: str,
+    environment: str,
+    region: str,
+    res: Resources,
+    table: PriceTable,
+    databases: dict[str, dict] | None = None,
 ) -> StackCost:
+    """One stack's charges; `databases`: the environment's database instances by identifier."""
     lines = _Lines(table, table.hours_per_month)
     _charges(res, lines, databases or {})
-    return StackCost(spec.name, spec.environment, spec.region, list(lines.lines.values()), lines.regions)
+    return StackCost(name, environment, region, list(lines.lines.values()), lines.regions)
 
 
 def estimate_stacks(specs: list[StackSpec], stacks: dict[str, dict], table: PriceTable | None = None) -> Estimate:
@@ -547,7 +553,10 @@ def estimate_stacks(specs: list[StackSpec], stacks: dict[str, dict], table: Pric
     by_env: dict[str, dict[str, dict]] = {}
     for spec in specs:
         by_env.setdefault(spec.environment, {}).update(_databases([resources[spec.name]]))
-    return Estimate(table, [stack_cost(s, resources[s.name], table, by_env[s.environment]) for s in specs])
+    return Estimate(
+        table,
+        [stack_cost(s.name, s.environment, s.region, resources[s.name], table, by_env[s.environment]) for s in specs],
+    )
 
 
 def estimate(config: Config, specs: list[StackSpec], out: Path) -> Estimate:
@@ -663,9 +672,8 @@ def _plan_resources(plan: dict, side: str) -> Resources:
 def plan_delta(plan: dict, stack: str, table: PriceTable | None = None) -> Delta:
     """The monthly cost a plan (`terraform show -json`) changes: fixed charges after minus before."""
     table = table or load_prices()
-    spec = StackSpec(stack, "", "", None, "")  # type: ignore[arg-type]  (name only: for the result)
-    before = stack_cost(spec, _plan_resources(plan, "before"), table)
-    after = stack_cost(spec, _plan_resources(plan, "after"), table)
+    before = stack_cost(stack, "", "", _plan_resources(plan, "before"), table)
+    after = stack_cost(stack, "", "", _plan_resources(plan, "after"), table)
     return Delta(stack, before.monthly, after.monthly, before.unpriced, after.unpriced)
 
 

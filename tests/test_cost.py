@@ -189,6 +189,33 @@ def test_totals_per_environment_and_overall(default_estimate):
     assert rows["all"][1] == cost.money(default_estimate.monthly) and default_estimate.monthly > 0
 
 
+def test_resources_the_default_configuration_does_not_create_are_counted_too():
+    """Aurora (database_topology = "aurora_global"), a created hosted zone, an instance type no page
+    was read for and a network load balancer: counted as "no price", never estimated."""
+    res = cost.Resources(
+        {
+            "aws_rds_cluster": {"global": {"engine": "aurora-postgresql"}},
+            "aws_rds_cluster_instance": {"writer": {"instance_class": "db.r6g.large"}},
+            "aws_route53_zone": {"zone": {"name": "example.com"}},
+            "aws_instance": {"odd": {"instance_type": "x9.huge"}, "known": {"instance_type": "m7g.large"}},
+            "aws_lb": {"nlb": {"load_balancer_type": "network"}},
+        },
+        {},
+        {"": "us-east-1"},
+    )
+    stack = cost.stack_cost("x-us-east-1", "x", "us-east-1", res, TABLE)
+    unpriced = {x.what: x for x in stack.lines if x.kind == cost.NO_PRICE}
+    assert set(unpriced) == {
+        "Aurora instances db.r6g.large",
+        "Route 53 hosted zones",
+        "EC2 instances x9.huge",
+        "network load balancers",
+    }
+    assert "x9.huge" in unpriced["EC2 instances x9.huge"].why and stack.unpriced == 4
+    assert [x.kind for x in stack.lines if x.resource_type == "aws_rds_cluster"] == [cost.USAGE]
+    assert stack.monthly == pytest.approx(HOURS * price("ec2.instance", "us-east-1", "m7g.large"))
+
+
 @pytest.fixture(scope="module")
 def varied(default_data, tmp_path_factory):
     """dev synthesized twice more: an instance type the table prices, and a bigger Multi-AZ database."""
