@@ -11,9 +11,8 @@ import re
 from datetime import date
 
 import pytest
-from support.configs import variant
 from support.plans import plan
-from support.synth import env_variant, synthesize
+from support.synth import env_variant
 from support.terraform import invoke
 from support.tfjson import resources
 
@@ -259,13 +258,25 @@ def test_changing_the_database_class_and_multi_az_changes_the_figure_by_exactly_
     assert any(x.what == "RDS db.t4g.small Multi-AZ (writer)" for x in after.lines)
 
 
-def test_a_region_from_an_example_configuration_is_named(tmp_path, default_data):
-    data = variant(default_data, environments={"dev": {"regions": ["eu-west-1", "us-east-1"]}})
-    synth = synthesize(model.parse(data, "eu.toml"), tmp_path / "out", env="dev")
-    estimate = cost.estimate_stacks(synth.config.select("dev"), synth.stacks, TABLE)
-    assert estimate.regions_without_prices() == ["eu-west-1"]
-    (nat,) = [x for x in stack_of(estimate, "dev-eu-west-1").lines if x.what == "NAT gateways"]
-    assert nat.kind == cost.NO_PRICE and "eu-west-1" in nat.why
+def test_an_example_configuration_in_a_region_the_table_lacks(tmp_path):
+    """config/examples/single-region.toml through the CLI: eu-central-1 has no prices of its own, so
+    its regional charges are counted without a price and the region is named; the counts follow
+    the example's own synthesized JSON."""
+    example = model.DEFAULT_CONFIG.parent / "examples" / "single-region.toml"
+    result = invoke(tmp_path, "cost", "--config", str(example), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["regions_without_prices"] == ["eu-central-1"]
+    (regional,) = [s for s in data["stacks"] if s["region"] == "eu-central-1"]
+    tf = json.loads((tmp_path / "out" / "stacks" / regional["stack"] / "cdk.tf.json").read_text())
+    by_what = {line["what"]: line for line in regional["lines"]}
+    nat = by_what["NAT gateways"]
+    assert (nat["kind"], nat["count"]) == (cost.NO_PRICE, len(resources(tf, "aws_nat_gateway")))
+    assert "eu-central-1" in nat["why"]
+    for type_, what in COUNTED.items():
+        assert sum(line["count"] for line in regional["lines"] if line["what"] == what) == len(resources(tf, type_))
+    keys = by_what["KMS keys"]
+    assert keys["unit_price"]["region"] == cost.ANY_REGION and keys["monthly_usd"] == price("kms.key", "eu-central-1")
 
 
 # --- the plan's monthly delta ----------------------------------------------------------------
