@@ -1,5 +1,5 @@
-"""ops/cost.py and `cost`: the monthly estimate from the synthesized Terraform JSON and the cited price
-table, the plan's monthly delta, and the CLI (JSON output, bad input).
+"""D1/F15: ops/cost.py and `cost`: the monthly estimate from the synthesized Terraform JSON and
+the cited price table, the plan's monthly delta, and the CLI (JSON output, bad input).
 
 Expected figures are computed from the table's own entries (never typed in here), so a test fails
 when the estimate stops following the JSON or the table, not when a price is updated."""
