@@ -315,6 +315,13 @@ class _Lines:
         self.lines[key] = line
 
 
+def _block(value: Any) -> dict:
+    """A nested block: an object in synthesized JSON, a list of one object in a plan's values."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else {}
+
+
 def _count(value: Any) -> int | None:
     try:
         return int(value)
@@ -328,7 +335,7 @@ def _charges(res: Resources, out: _Lines, databases: dict[str, dict]) -> None:
     for body in res.of("aws_autoscaling_group").values():
         region = res.region(body)
         count = _count(res.value(body.get("desired_capacity"))) or _count(res.value(body.get("min_size")))
-        template = res.referenced((body.get("launch_template") or {}).get("id"), "aws_launch_template") or {}
+        template = res.referenced(_block(body.get("launch_template")).get("id"), "aws_launch_template") or {}
         type_ = template.get("instance_type")
         if count is None or not type_:
             out.merge(
@@ -343,7 +350,7 @@ def _charges(res: Resources, out: _Lines, databases: dict[str, dict]) -> None:
             continue
         out.add(f"EC2 instances {type_}", "aws_autoscaling_group", "ec2.instance", region, hours, type_, count)
         for mapping in template.get("block_device_mappings") or []:
-            ebs = mapping.get("ebs") or {}
+            ebs = _block(mapping.get("ebs"))
             size, kind = _count(ebs.get("volume_size")), ebs.get("volume_type") or "gp2"
             if size:
                 out.add(

@@ -306,6 +306,91 @@ def test_a_plan_that_adds_an_instance_adds_its_price(varied):
     assert cost.plan_delta(plan(before, before), "dev-us-east-1", TABLE).monthly == 0
 
 
+def real_plan(tmp_path, endpoint: str, count: int) -> dict:
+    """`terraform show -json` of a real `terraform plan`: a small configuration that creates what the
+    stacks create (NAT gateways with their addresses, one through an aliased provider in us-west-2,
+    an Auto Scaling group of a launch template, a key), every AWS endpoint on the moto server."""
+    from ops import terraform, toolchain
+
+    folder = tmp_path / "out" / "stacks" / "mini"
+    folder.mkdir(parents=True)
+    endpoints = {name: endpoint for name in ("sts", "ec2", "kms", "autoscaling", "iam")}
+    provider = {
+        "skip_credentials_validation": True,
+        "skip_requesting_account_id": True,
+        "skip_metadata_api_check": "true",
+        "endpoints": [endpoints],
+    }
+    config = {
+        "terraform": {
+            "required_providers": {"aws": {"source": "hashicorp/aws", "version": toolchain.PROVIDER_VERSION}}
+        },
+        "provider": {
+            "aws": [{**provider, "region": "us-east-1"}, {**provider, "region": "us-west-2", "alias": "west"}]
+        },
+        "variable": {"instance_count": {"type": "number", "default": count}},
+        "resource": {
+            "aws_vpc": {
+                "net": {"cidr_block": "10.0.0.0/16"},
+                "west": {"provider": "aws.west", "cidr_block": "10.1.0.0/16"},
+            },
+            "aws_subnet": {
+                "a": {"vpc_id": "${aws_vpc.net.id}", "cidr_block": "10.0.0.0/24"},
+                "west": {"provider": "aws.west", "vpc_id": "${aws_vpc.west.id}", "cidr_block": "10.1.0.0/24"},
+            },
+            "aws_eip": {"nat": {"domain": "vpc"}, "west": {"provider": "aws.west", "domain": "vpc"}},
+            "aws_nat_gateway": {
+                "nat": {"allocation_id": "${aws_eip.nat.id}", "subnet_id": "${aws_subnet.a.id}"},
+                "west": {
+                    "provider": "aws.west",
+                    "allocation_id": "${aws_eip.west.id}",
+                    "subnet_id": "${aws_subnet.west.id}",
+                },
+            },
+            "aws_launch_template": {
+                "web": {
+                    "instance_type": "m7g.large",
+                    "block_device_mappings": [
+                        {"device_name": "/dev/xvda", "ebs": {"volume_size": 20, "volume_type": "gp3"}}
+                    ],
+                }
+            },
+            "aws_autoscaling_group": {
+                "web": {
+                    "min_size": "${var.instance_count}",
+                    "max_size": 6,
+                    "vpc_zone_identifier": ["${aws_subnet.a.id}"],
+                    "launch_template": {"id": "${aws_launch_template.web.id}"},
+                }
+            },
+            "aws_kms_key": {"key": {"deletion_window_in_days": 7}},
+        },
+    }
+    (folder / "main.tf.json").write_text(json.dumps(config))
+    runner = terraform.Terraform(tmp_path / "out")
+    runner.init("mini", backend=False)
+    runner.plan("mini")
+    return json.loads(runner.show_json("mini").read_text())
+
+
+def test_the_delta_of_a_plan_made_by_terraform(tmp_path, moto_endpoint, monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    made = real_plan(tmp_path, moto_endpoint, count=2)
+    delta = cost.plan_delta(made, "mini", TABLE)
+    instance = HOURS * price("ec2.instance", "us-east-1", "m7g.large") + 20 * price("ebs.gp3", "us-east-1")
+    expected = (
+        2 * instance
+        + HOURS * price("nat_gateway.hour", "us-east-1")
+        + 2 * HOURS * price("public_ipv4.hour", "us-east-1")  # region-less: us-west-2's address too
+        + price("kms.key", "us-east-1")
+    )
+    assert TABLE.find("nat_gateway.hour", "us-west-2") is None
+    assert (delta.before, delta.unpriced_before, delta.unpriced_after) == (0, 0, 1), "the us-west-2 NAT gateway"
+    assert delta.monthly == pytest.approx(expected)
+
+
 def test_the_plan_summary_shows_the_monthly_delta(fake, tmp_path, synthesized, default_estimate):
     fake.behavior["plans"] = {"dev-us-east-1": plan(None, synthesized.stacks["dev-us-east-1"])}
     fake.save()
