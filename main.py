@@ -336,6 +336,10 @@ def summary(results: list) -> None:
                 ["Address", "Action", "Why"],
                 [[c.address, c.action, c.why] for c in r.review.notable],
             )
+    from ops import cost
+
+    if line := cost.plan_delta_line(results):  # the monthly cost the planned change adds or removes
+        stdout.print(line)
 
 
 @cli.command()
@@ -560,6 +564,33 @@ def graph(
     text = drawing.run(model.load(config), env, out, readme)
     if text is not None:
         typer.echo(text, nl=False)
+
+
+@cli.command("cost")
+def cost_estimate(
+    env: EnvOption = "all",
+    config: ConfigOption = None,
+    out: OutOption = Path("cdktf.out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Synthesize, then estimate each stack's and environment's monthly cost from the Terraform JSON and
+    the cited price table (ops/prices/aws.json); usage-priced charges are listed with their unit rate."""
+    from ops import cost
+
+    cfg = model.load(config)
+    estimate = cost.estimate(cfg, cfg.select(env), out)
+    if as_json:
+        typer.echo(json.dumps(estimate.as_dict(), indent=2))
+        return
+    for stack in estimate.stacks:
+        table(
+            f"{stack.stack}: {cost.money(stack.monthly)}/month",
+            ["Resource", "Count", "Unit price", "Monthly"],
+            cost.rows(stack),
+        )
+    table("Monthly cost", ["Environment", "Fixed charges", "Resources without a price"], cost.totals(estimate))
+    for line in cost.footnotes(estimate):
+        stdout.print(line, soft_wrap=True)
 
 
 if __name__ == "__main__":

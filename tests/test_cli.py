@@ -184,6 +184,7 @@ COMMANDS = [
     "doctor",
     "failover",
     "graph",
+    "cost",
 ]
 
 
