@@ -282,3 +282,50 @@ def test_the_bundle_folder_is_never_one_with_other_data(tmp_path, default_config
     assert (keep / "notes.txt").read_text() == "mine"
     with pytest.raises(saved_plans.BundleInvalid, match="run plan for this stack first"):
         saved_plans.write(saved_plans.stacks_of(default_config.select("dev")), tmp_path / "out", tmp_path / "b", "1")
+
+
+# ------------------------------------------------------------------------------ the CI workflow
+
+WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "platform.yml"
+
+
+def workflow_runs(job: dict) -> list[list[str]]:
+    """The `main.py` command lines of a job's steps, as argument lists."""
+    import shlex
+
+    lines = [step["run"] for step in job["steps"] if "main.py" in step.get("run", "")]
+    return [shlex.split(line.split("main.py", 1)[1]) for line in lines]
+
+
+def test_the_workflow_applies_the_plan_jobs_bundle_and_never_replans():
+    import yaml
+
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    plan, deploy = jobs["plan"], jobs["deploy"]
+    assert plan["strategy"]["matrix"]["env"] == deploy["strategy"]["matrix"]["env"]
+    assert deploy["needs"] == "plan" and deploy["environment"] == "${{ matrix.env }}"
+    assert deploy["concurrency"] == {"group": "deploy-${{ matrix.env }}", "cancel-in-progress": False}
+
+    (planned,) = [r for r in workflow_runs(plan) if r[0] == "plan"]
+    assert planned[planned.index("--bundle") + 1] == "plans"
+    upload = next(s for s in plan["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    download = next(s for s in deploy["steps"] if s.get("uses", "").startswith("actions/download-artifact"))
+    assert upload["with"]["name"] == download["with"]["name"] == "plans-${{ matrix.env }}"
+    assert upload["with"]["path"].rstrip("/") == download["with"]["path"] == "plans"
+    assert upload["with"]["include-hidden-files"] is True  # the lock files start with a dot
+
+    commands = [r[0] for r in workflow_runs(deploy)]
+    assert commands == ["apply", "smoke"]  # no plan, no deploy: what was reviewed is what is applied
+    (applied,) = [r for r in workflow_runs(deploy) if r[0] == "apply"]
+    assert applied[applied.index("--plans") + 1] == "plans"
+
+
+def test_every_option_the_workflow_passes_exists():
+    import typer.main
+    import yaml
+
+    group = typer.main.get_command(cli)
+    for job in yaml.safe_load(WORKFLOW.read_text())["jobs"].values():
+        for command, *args in workflow_runs(job):
+            known = {opt for p in group.commands[command].params for opt in p.opts}
+            assert {a for a in args if a.startswith("--")} <= known, (command, args)
