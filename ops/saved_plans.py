@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.errors import Refused, StalePlan, UsageError
+from config.errors import PlatformError, Refused, StalePlan, UsageError
 from config.facts import StackRole
 from config.model import StackSpec
 from ops import review as plan_review
@@ -43,6 +43,7 @@ MANIFEST = "manifest.json"
 FORMAT = 1  # the manifest's layout; bumped when it changes incompatibly
 WAVE_OF_ROLE = {StackRole.PRIMARY: 0, StackRole.SECONDARY: 1, StackRole.EDGE: 2}  # deploy order
 SKIPPED = frozenset({".terraform"})  # what `init` makes in a stack folder; never bundled or checked
+REQUIRED = (tf.PLAN_FILE, tf.PLAN_JSON, tf.LOCK_FILE)  # in every stack of a bundle
 _STALE = ("Saved plan is stale", "Saved plan does not match the given state")
 
 
@@ -101,7 +102,7 @@ def write(stacks: list[BundleStack], out_dir: Path, bundle_dir: Path, terraform_
         shutil.rmtree(bundle_dir)
     for stack in stacks:
         source = out_dir / "stacks" / stack.name
-        for needed in (tf.PLAN_FILE, tf.LOCK_FILE):
+        for needed in REQUIRED:
             if not (source / needed).is_file():
                 raise BundleInvalid(f"{stack.name}: {source / needed} is missing; run plan for this stack first")
     files = {}
@@ -140,8 +141,11 @@ def read(bundle_dir: Path) -> Manifest:
         stacks = tuple(BundleStack(s["name"], s["environment"], int(s["wave"])) for s in document["stacks"])
         files = {s["name"]: dict(s["files"]) for s in document["stacks"]}
         manifest = Manifest(tuple(document["environments"]), str(document["terraform_version"]), stacks, files)
+        names = [s.name for s in stacks] + [f for listed in files.values() for f in listed]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise BundleInvalid(f"{path} is not a plan bundle manifest; re-run the plan job") from None
+    if any(name.startswith("/") or ".." in Path(name).parts for name in names):
+        raise BundleInvalid(f"{path} names a file outside the bundle; re-run the plan job")
     problems = []
     listed = {s.name for s in stacks}
     present = {p.name for p in (bundle_dir / "stacks").iterdir()} if (bundle_dir / "stacks").is_dir() else set()
@@ -157,7 +161,7 @@ def read(bundle_dir: Path) -> Manifest:
                 problems.append(f"{stack_dir / name}: not in the manifest")
             elif found[name] != expected[name]:
                 problems.append(f"{stack_dir / name}: changed since the plan (checksum differs)")
-        for needed in (tf.PLAN_FILE, tf.LOCK_FILE):
+        for needed in REQUIRED:
             if needed not in expected:
                 problems.append(f"{stack.name}: the manifest lists no {needed}")
     if problems:
@@ -192,7 +196,7 @@ def stale_message(stack: str, applied: list[str]) -> str:
     before = f"applied before it: {', '.join(applied)}" if applied else "nothing was applied"
     return (
         f"{stack}: the saved plan is stale: the stack's state changed after the plan was made (another "
-        f"deploy ran); {before}; re-run the plan job for this environment, review and apply the new plan"
+        f"apply ran since); {before}; re-run the plan job for this environment, review and apply the new plan"
     )
 
 
@@ -204,7 +208,8 @@ def apply(
     progress: Callable[[str, str], None] | None = None,
 ) -> list[StackResult]:
     """Verify the bundle in `bundle_dir` (`terraform` must run in it: Terraform(bundle_dir)) and
-    apply its saved plans in wave order. Raises BundleInvalid, Refused, StalePlan or StackFailed."""
+    apply its saved plans in wave order. Raises BundleInvalid, Refused, StalePlan or StackFailed, and
+    on SIGINT/SIGTERM (Terraform stopped gracefully) a PlatformError exiting 128 + the signal."""
     manifest = read(bundle_dir)
     if manifest.environments != (environment,):
         raise BundleInvalid(
@@ -220,10 +225,8 @@ def apply(
     say = progress or (lambda stack, step: None)
     results = []
     for stack in manifest.stacks:
-        result = StackResult(stack.name, plan_json=bundle_dir / "stacks" / stack.name / tf.PLAN_JSON)
-        if result.plan_json.is_file():
-            result.review = plan_review.review(plan_review.load(result.plan_json), stack.name)
-        result.status = "planned"
+        result = StackResult(stack.name, "planned", bundle_dir / "stacks" / stack.name / tf.PLAN_JSON)
+        result.review = plan_review.review(plan_review.load(result.plan_json), stack.name)
         results.append(result)
     destructive = [r.stack for r in results if r.review and r.review.destructive]
     if destructive and not allow_destroy:
@@ -231,15 +234,42 @@ def apply(
             f"{', '.join(destructive)}: the saved plan deletes or replaces stateful resources; nothing was "
             "applied; review plan.json in the bundle and re-run with --allow-destroy if that is intended"
         )
+    applied: list[str] = []
+    try:
+        _apply(bundle_dir, manifest, results, terraform, say, applied)
+    except tf.Interrupted as exc:
+        raise PlatformError(
+            [
+                str(exc),
+                f"applied: {', '.join(applied) or 'none'}",
+                "its state (and lock) are in the S3 backend; re-run the plan job, review and apply its new "
+                "bundle (this one's plans of the stacks that changed are stale now)",
+            ],
+            exit_code=128 + int(exc.signals[0]),
+        ) from None
+    return results
+
+
+def _apply(
+    bundle_dir: Path,
+    manifest: Manifest,
+    results: list[StackResult],
+    terraform: Terraform,
+    say: Callable[[str, str], None],
+    applied: list[str],
+) -> None:
     with terraform.forwarding_interrupts():
         for stack in manifest.stacks:  # every stack checked before any is applied
             say(stack.name, "init")
             terraform.init_readonly(stack.name)
             say(stack.name, "check state")
             planned = planned_from(bundle_dir / "stacks" / stack.name / tf.PLAN_FILE)
-            if planned != _serial(terraform.state_pull(stack.name)):
+            try:
+                current = _serial(terraform.state_pull(stack.name))
+            except ValueError:
+                raise tf.StackFailed(stack.name, "state pull", "the state is not JSON") from None
+            if planned != current:
                 raise StalePlan(stale_message(stack.name, []))
-        applied: list[str] = []
         for stack, result in zip(manifest.stacks, results, strict=True):
             say(stack.name, "apply")
             try:
@@ -253,4 +283,3 @@ def apply(
                 raise
             result.status = "applied"
             applied.append(stack.name)
-    return results

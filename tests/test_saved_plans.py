@@ -237,7 +237,7 @@ def test_terraforms_own_stale_plan_error_is_exit_5_naming_what_was_applied(fake,
     assert result.exit_code == 5
     assert result.stderr == (
         "error: dev-us-west-2: the saved plan is stale: the stack's state changed after the plan was made "
-        "(another deploy ran); applied before it: dev-us-east-1; re-run the plan job for this environment, "
+        "(another apply ran since); applied before it: dev-us-east-1; re-run the plan job for this environment, "
         "review and apply the new plan\n"
     )
     assert ("dev-global", "apply") not in fake.steps()
@@ -329,3 +329,41 @@ def test_every_option_the_workflow_passes_exists():
         for command, *args in workflow_runs(job):
             known = {opt for p in group.commands[command].params for opt in p.opts}
             assert {a for a in args if a.startswith("--")} <= known, (command, args)
+
+
+def test_an_interrupted_apply_names_what_was_applied_and_exits_128_plus_the_signal(
+    fake, tmp_path, default_config, monkeypatch
+):
+    import signal
+
+    bundle = fake_bundle(tmp_path, default_config)
+    real_apply = tf.Terraform.apply
+
+    def apply(self, stack):
+        if stack == "dev-us-west-2":
+            raise tf.Interrupted(stack, "apply", True, [signal.SIGTERM], False)
+        real_apply(self, stack)
+
+    monkeypatch.setattr(tf.Terraform, "apply", apply)
+
+    result = apply_cli(bundle)
+
+    assert result.exit_code == 143
+    lines = result.stderr.splitlines()
+    assert lines[:2] == [
+        "error: interrupted by SIGTERM during terraform apply of dev-us-west-2",
+        "error: applied: dev-us-east-1",
+    ]
+    assert "re-run the plan job" in lines[2]
+    assert ("dev-global", "apply") not in fake.steps()
+
+
+def test_a_manifest_naming_files_outside_the_bundle_is_refused(fake, tmp_path, default_config):
+    bundle = fake_bundle(tmp_path, default_config)
+    path = bundle / saved_plans.MANIFEST
+    path.write_text(path.read_text().replace('"name": "dev-global"', '"name": "../../elsewhere"'))
+
+    result = apply_cli(bundle)
+
+    assert result.exit_code == 2 and "names a file outside the bundle" in result.stderr
+    assert fake.steps() == []
