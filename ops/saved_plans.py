@@ -18,8 +18,9 @@ itself too: a state that moves between our check and its apply is reported the s
 
 The bundle is applied where it lies (`DIR/stacks/<stack>`, the synth output's layout), so its
 relative asset paths resolve as they did at plan time; `.terraform/` folders that init creates
-there are not part of the bundle. With the S3 backend (and its lock file) the state is shared by
-the plan job and the deploy job; docs/operations.md ("CI: apply what was reviewed") shows the flow.
+there are not part of the bundle. The state must be in S3 (with its lock file), shared by the plan
+job and the deploy job: a stack with local state is refused when the bundle is written and when it
+is applied. docs/operations.md ("CI: apply what was reviewed") shows the flow.
 """
 
 from __future__ import annotations
@@ -93,9 +94,26 @@ def _files(stack_dir: Path) -> dict[str, str]:
     return found
 
 
+def _shared_state(stack_dir: Path, stack: str) -> None:
+    """A bundle is applied on another machine, in another folder: its stacks' state must live
+    where both reach it. The local backend's path is relative to the stack folder (stacks/base.py),
+    so from elsewhere it names another file: apply would plan against no state and create
+    everything again. Raises BundleInvalid unless the stack's backend is S3."""
+    try:
+        backend = json.loads((stack_dir / "cdk.tf.json").read_text())["terraform"].get("backend", {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise BundleInvalid(f"{stack}: {stack_dir / 'cdk.tf.json'} is not a synthesized stack") from None
+    if "s3" not in backend:
+        raise BundleInvalid(
+            f"{stack}: its state is {' '.join(backend) or 'local'}, not S3; saved plans are applied on another "
+            'machine and need shared state: set [state] backend = "s3" with a bucket (README "State")'
+        )
+
+
 def write(stacks: list[BundleStack], out_dir: Path, bundle_dir: Path, terraform_version: str) -> Manifest:
     """Copy each planned stack of `out_dir` into `bundle_dir/stacks/<stack>` and write the
-    manifest. `bundle_dir` must be absent, empty or an earlier bundle (replaced)."""
+    manifest. `bundle_dir` must be absent, empty or an earlier bundle (replaced); each stack must
+    be planned, with its state in S3."""
     if bundle_dir.exists():
         if not bundle_dir.is_dir() or (any(bundle_dir.iterdir()) and not (bundle_dir / MANIFEST).is_file()):
             raise BundleInvalid(f"{bundle_dir} exists and is not a plan bundle; choose an empty or new --bundle folder")
@@ -105,6 +123,7 @@ def write(stacks: list[BundleStack], out_dir: Path, bundle_dir: Path, terraform_
         for needed in REQUIRED:
             if not (source / needed).is_file():
                 raise BundleInvalid(f"{stack.name}: {source / needed} is missing; run plan for this stack first")
+        _shared_state(source, stack.name)
     files = {}
     for stack in stacks:
         target = bundle_dir / "stacks" / stack.name
@@ -216,6 +235,8 @@ def apply(
             f"{bundle_dir} holds the plans of {', '.join(manifest.environments) or 'no environment'}, "
             f"not {environment}: apply each environment's own bundle"
         )
+    for stack in manifest.stacks:
+        _shared_state(bundle_dir / "stacks" / stack.name, stack.name)
     version = tf.check_version(terraform.terraform)
     if version != manifest.terraform_version:
         raise BundleInvalid(

@@ -14,6 +14,7 @@ manifest are refused with exit 2 before Terraform runs; a destructive saved plan
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import zipfile
@@ -25,6 +26,7 @@ from support.small_stack import STACK, write_stack
 from support.terraform import DESTROY_DB, invoke
 from typer.testing import CliRunner
 
+from config import model
 from config.errors import StalePlan
 from config.facts import StackRole
 from config.model import StackSpec
@@ -124,7 +126,8 @@ def fake_bundle(tmp_path: Path, default_config, version: str = "1.11.0", plan: d
         folder = out / "stacks" / spec.name
         (folder / "assets" / "lambda").mkdir(parents=True)
         (folder / "assets" / "lambda" / "archive.zip").write_bytes(b"zip of the handler")
-        (folder / "cdk.tf.json").write_text(json.dumps({"resource": {}}))
+        backend = {"s3": {"bucket": "platform-state", "key": f"{spec.name}.tfstate", "use_lockfile": True}}
+        (folder / "cdk.tf.json").write_text(json.dumps({"terraform": {"backend": backend}, "resource": {}}))
         (folder / tf.LOCK_FILE).write_text('provider "registry.terraform.io/hashicorp/aws" {}\n')
         (folder / tf.PLAN_JSON).write_text(json.dumps(plan or {"format_version": "1.2", "resource_changes": []}))
         with zipfile.ZipFile(folder / tf.PLAN_FILE, "w") as archive:
@@ -253,8 +256,28 @@ def test_plan_bundle_writes_the_bundle_after_the_plan(fake, tmp_path):
     locks = tmp_path / tf.LOCKS_DIR  # the stand-in records no lock file; a real init would
     locks.mkdir()
     (locks / f"dev-us-east-1{tf.LOCK_FILE}").write_text('provider "registry.terraform.io/hashicorp/aws" {}\n')
+    s3 = tmp_path / "s3.toml"
+    s3.write_text(
+        model.DEFAULT_CONFIG.read_text()
+        + '\n[state]\nbackend = "s3"\nbucket = "platform-state"\nregion = "us-east-1"\n'
+    )
+    local = invoke(tmp_path, "plan", "--env", "dev", "--region", "us-east-1", "--bundle", str(tmp_path / "plans"))
+    assert local.exit_code == 2
+    assert "dev-us-east-1: its state is local, not S3; saved plans are applied on another machine" in local.stderr
+    assert not (tmp_path / "plans").exists()
 
-    result = invoke(tmp_path, "plan", "--env", "dev", "--region", "us-east-1", "--bundle", str(tmp_path / "plans"))
+    result = invoke(
+        tmp_path,
+        "plan",
+        "--env",
+        "dev",
+        "--region",
+        "us-east-1",
+        "--config",
+        str(s3),
+        "--bundle",
+        str(tmp_path / "plans"),
+    )
 
     assert result.exit_code == 0, result.output
     manifest = saved_plans.read(tmp_path / "plans")
@@ -350,6 +373,21 @@ def test_an_interrupted_apply_names_what_was_applied_and_exits_128_plus_the_sign
     ]
     assert "re-run the plan job" in lines[2]
     assert ("dev-global", "apply") not in fake.steps()
+
+
+def test_a_bundle_with_local_state_is_refused(fake, tmp_path, default_config):
+    bundle = fake_bundle(tmp_path, default_config)
+    stack_json = bundle / "stacks" / "dev-global" / "cdk.tf.json"
+    stack_json.write_text(json.dumps({"terraform": {"backend": {"local": {"path": "x.tfstate"}}}}))
+    manifest = json.loads((bundle / saved_plans.MANIFEST).read_text())  # consistent, as a bundle made so
+    manifest["stacks"][-1]["files"]["cdk.tf.json"] = hashlib.sha256(stack_json.read_bytes()).hexdigest()
+    (bundle / saved_plans.MANIFEST).write_text(json.dumps(manifest))
+
+    result = apply_cli(bundle)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: dev-global: its state is local, not S3")
+    assert fake.steps() == []
 
 
 def test_a_manifest_naming_files_outside_the_bundle_is_refused(fake, tmp_path, default_config):
