@@ -1,5 +1,5 @@
 """Command-line front door: choose environments and regions; synthesize, list, plan, review,
-deploy, apply saved plans, destroy, smoke-test, check the machine (doctor), read outputs and move a database writer (failover).
+deploy, destroy, smoke-test, check the machine (doctor), read outputs and move a database writer (failover).
 
 Each command is a few lines that call into `config/`, `stacks/` and `ops/`. Errors are caught in
 one place, `OneLineErrors.main`: a `PlatformError` raised anywhere (config/errors.py) prints its
