@@ -285,6 +285,7 @@ def test_plan_bundle_writes_the_bundle_after_the_plan(fake, tmp_path):
     files = manifest.files["dev-us-east-1"]
     assert {"cdk.tf.json", tf.PLAN_FILE, tf.PLAN_JSON, tf.LOCK_FILE} <= set(files)
     assert not any(name.startswith(".terraform/") for name in files)
+    assert any(name.startswith("assets/") and name.endswith("archive.zip") for name in files)  # the Lambda's code
 
     every = invoke(tmp_path, "plan", "--env", "all", "--bundle", str(tmp_path / "plans"))
     assert every.exit_code == 2 and "one environment at a time" in every.stderr
