@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -33,6 +35,8 @@ from config.model import StackSpec
 from main import cli
 from ops import saved_plans
 from ops import terraform as tf
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------- real Terraform, moto, S3 backend
 
@@ -93,9 +97,16 @@ def test_a_saved_plan_is_applied_from_another_checkout(aws, tmp_path):
     assert f"error: {stack_json}: changed since the plan (checksum differs)" in refused.stderr
     assert parameters(endpoint, bucket) == []
 
-    result = apply_cli(deploy_copy)
+    # As the deploy job runs it: a real process, in the other checkout, with a relative --plans.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "apply", "--env", "dev", "--plans", "plans"],
+        cwd=deploy_copy.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stdout + result.stderr
     assert parameters(endpoint, bucket) == ["alpha", "beta"]
     assert f"{STACK}: apply" in result.stdout and "applied" in result.stdout
     assert (deploy_copy / "stacks" / STACK / tf.LOCK_FILE).read_text() == lock  # -lockfile=readonly
@@ -304,7 +315,7 @@ def test_the_bundle_folder_is_never_one_with_other_data(tmp_path, default_config
 
 # ------------------------------------------------------------------------------ the CI workflow
 
-WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "platform.yml"
+WORKFLOW = ROOT / ".github" / "workflows" / "platform.yml"
 
 
 def workflow_runs(job: dict) -> list[list[str]]:
