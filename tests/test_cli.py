@@ -177,13 +177,13 @@ COMMANDS = [
     "validate",
     "plan",
     "deploy",
+    "apply",
     "destroy",
     "review",
     "outputs",
     "smoke",
     "doctor",
     "failover",
-    "apply",
 ]
 
 
