@@ -350,9 +350,25 @@ def plan(
     out: OutOption = Path("cdktf.out"),
     verbose: VerboseOption = False,
     instance_count: CountOption = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            file_okay=False,
+            help="After a plan without errors or destructive changes, save what `apply --plans DIR` needs "
+            "to apply exactly these plans elsewhere (saved plans, stacks, lock files, manifest).",
+        ),
+    ] = None,
 ) -> None:
     """Synthesize, then terraform init/plan/show each stack in order and review the plans (exit 3: destructive)."""
+    if bundle:
+        one_environment(env, "plan --bundle works on")
     terraform_run(Action.PLAN, env, region, config, out, verbose, instance_count, False)
+    if bundle:
+        from ops import saved_plans
+
+        saved_plans.save(model.load(config).select(env, region), out, bundle)
+        stdout.print(f"plan bundle: {bundle}")
 
 
 @cli.command()
@@ -367,6 +383,26 @@ def deploy(
 ) -> None:
     """Plan, review and apply each stack in dependency order; the first failure stops the run."""
     terraform_run(Action.DEPLOY, env, region, config, out, verbose, instance_count, allow_destroy)
+
+
+@cli.command()
+def apply(
+    env: OneEnvOption,
+    plans: Annotated[
+        Path, typer.Option(metavar="DIR", file_okay=False, help="The folder `plan --bundle` wrote (a CI artifact).")
+    ],
+    verbose: VerboseOption = False,
+    allow_destroy: AllowDestroyOption = False,
+) -> None:
+    """Apply exactly the saved plans of a bundle, in deploy order, after verifying it (exit 2: changed or
+    foreign bundle, 5: state moved since the plan)."""
+    from ops import saved_plans, terraform
+
+    runner = terraform.Terraform(plans, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
+    results = saved_plans.apply(
+        plans, env, runner, allow_destroy, progress=lambda stack, step: stdout.print(f"[bold]{stack}[/bold]: {step}")
+    )
+    summary(results)
 
 
 @cli.command()

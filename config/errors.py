@@ -11,6 +11,7 @@ try/except in the command. The codes are the README's contract ("Exit codes scri
 - 2 `EnvironmentProblem`: the machine (Terraform missing or old, providers, AWS credentials);
 - 1 `OperationFailed` (`NodeMissingError`): a stack or a check that failed, a missing Node.js;
 - 3 `Refused`: a destructive plan, not applied;
+- 5 `StalePlan`: a saved plan whose state moved since it was made, not applied;
 - 130, 143 `PlatformError(..., exit_code=128 + signal)`: a run stopped by SIGINT or SIGTERM.
 
 Without cdktf imports: the CLI answers bad input without starting jsii.
@@ -86,3 +87,10 @@ class Refused(PlatformError):
     stateful resources, or a failover whose target is unhealthy, lagging or not a replica."""
 
     exit_code = 3
+
+
+class StalePlan(PlatformError):
+    """A saved plan whose stack's state changed after it was made (another apply ran in between):
+    applying it could undo that change, so `apply` refuses (exit 5). The plan job must run again."""
+
+    exit_code = 5

@@ -372,6 +372,17 @@ class Terraform:
     def apply(self, stack: str) -> None:
         self._run(stack, "apply", "apply", "-input=false", "-no-color", PLAN_FILE)
 
+    def init_readonly(self, stack: str) -> None:
+        """`terraform init -lockfile=readonly` with the lock file already in the stack folder (a
+        saved-plan bundle brings its own, ops/saved_plans.py): the provider must match the recorded
+        checksums and nothing is recorded anew, so what is applied uses what was planned."""
+        with self._cache_lock():
+            self._run(stack, "init", "init", "-input=false", "-no-color", "-lockfile=readonly")
+
+    def state_pull(self, stack: str) -> str:
+        """The stack's current state as JSON text (empty when it has none yet), from its backend."""
+        return self._run(stack, "state", "state", "pull", json_output=True)
+
     def outputs(self, stack: str) -> dict:
         text = self._run(stack, "output", "output", "-json", "-no-color", json_output=True)
         try:

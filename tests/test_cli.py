@@ -177,6 +177,7 @@ COMMANDS = [
     "validate",
     "plan",
     "deploy",
+    "apply",
     "destroy",
     "review",
     "outputs",

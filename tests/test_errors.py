@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from config import errors, model
 from config.facts import StackRole
 from main import cli
-from ops import pipeline, review, terraform
+from ops import pipeline, review, saved_plans, terraform
 from ops.pipeline import Action
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,8 @@ DOCUMENTED = {
     errors.OperationFailed: 1,
     errors.NodeMissingError: 1,
     errors.Refused: 3,
+    errors.StalePlan: 5,
+    saved_plans.BundleInvalid: 2,
 }
 
 
@@ -59,6 +61,7 @@ def test_the_readme_documents_those_codes():
         "`1` a stack or check that failed",
         "a missing Node.js",
         "`3` a destructive plan",
+        "`5` a saved plan whose state moved",
         "`130` and `143`",
     ):
         assert fragment in contract, fragment
