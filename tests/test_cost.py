@@ -120,10 +120,12 @@ def test_instances_are_counted_at_the_configured_count(synthesized, default_esti
         assert instances.what == f"EC2 instances {template['instance_type']}"
 
 
-def test_an_instance_type_the_table_lacks_is_counted_as_no_price(default_estimate):
-    stack = stack_of(default_estimate, "dev-us-east-1")
+def test_an_instance_type_the_table_lacks_for_its_region_is_counted_as_no_price(default_estimate):
+    """t4g.micro has a us-east-1 price (its price list) but none read for us-west-2: never borrowed."""
+    stack = stack_of(default_estimate, "dev-us-west-2")
     (instances,) = lines(stack, "aws_autoscaling_group")
-    assert TABLE.find("ec2.instance", "us-east-1", "t4g.micro") is None
+    assert TABLE.find("ec2.instance", "us-west-2", "t4g.micro") is None
+    assert TABLE.find("ec2.instance", "us-east-1", "t4g.micro") is not None
     assert (instances.kind, instances.count, instances.monthly) == (cost.NO_PRICE, 3, 0.0)
     assert "t4g.micro" in instances.why
     assert stack.unpriced >= 3
@@ -239,9 +241,9 @@ def test_changing_the_instance_type_changes_the_figure_by_exactly_its_price(synt
     after = stack_of(dev_estimate(varied["instance_type"]), "dev-us-east-1")
     count = model.load().environments["dev"].scaling.instance_count
     assert after.monthly - before.monthly == pytest.approx(
-        count * HOURS * price("ec2.instance", "us-east-1", "m7g.large")
+        count * HOURS * (price("ec2.instance", "us-east-1", "m7g.large") - price("ec2.instance", "us-east-1", "t4g.micro"))
     )
-    assert before.unpriced - after.unpriced == count
+    assert before.unpriced == after.unpriced
 
 
 def test_changing_the_database_class_and_multi_az_changes_the_figure_by_exactly_the_prices(synthesized, varied):
