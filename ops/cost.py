@@ -6,8 +6,9 @@ count, NAT gateways per the NAT policy, the database class, Multi-AZ and replica
 estimate follows every setting without repeating the settings' logic here.
 
 Why a table of cited prices and no guesses: an estimate is only as good as its prices. Every
-figure in the table names the page it was read on and the date; a resource whose price the table
-lacks (an instance type, a region, an option) is shown as "no price" and counted, never filled in.
+figure in the table names the source it was read in (AWS price data or page) and the date; a
+resource whose price the table lacks (an instance type, a region, an option) is shown as
+"no price" and counted, never filled in.
 Usage-priced charges (data processed, requests, log ingestion, Config items) depend on traffic
 nobody knows before deploying: they are listed with their unit rate and never added to a total.
 
@@ -27,7 +28,7 @@ from config.errors import UsageError
 from config.model import Config, StackSpec
 
 PRICES = Path(__file__).resolve().parent / "prices" / "aws.json"
-ANY_REGION = "any"  # a price its page states without a region
+ANY_REGION = "any"  # a price its source states without a region
 FIXED, USAGE, NO_PRICE = "fixed", "usage", "no price"
 _VAR = re.compile(r"^\$\{var\.([A-Za-z0-9_]+)\}$")
 _REF = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.[a-z_]+\}$")
@@ -61,7 +62,7 @@ class PriceTable:
     prices: tuple[Price, ...]
 
     def find(self, item: str, region: str, variant: str = "") -> Price | None:
-        """The price for `region` itself, else the one its page states for no region."""
+        """The price for `region` itself, else the one its source states for no region."""
         for wanted in (region, ANY_REGION):
             for price in self.prices:
                 if price.item == item and price.variant == variant and price.region == wanted:
@@ -497,7 +498,7 @@ def _database(res: Resources, out: _Lines, body: dict, databases: dict[str, dict
 
 
 def _health_check(res: Resources, out: _Lines, body: dict) -> None:
-    """The base charge, and each option the page prices as an extra it does not state."""
+    """The base charge, and one more line per optional feature the check uses (each is priced)."""
     region = res.region(body)
     type_ = body.get("type") or ""
     if type_ in ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
@@ -618,7 +619,8 @@ def footnotes(estimate: Estimate) -> list[str]:
     lines = [
         f"Monthly = {table.hours_per_month:g} hours; {table.currency}, on-demand list prices; usage-priced "
         "charges are not in the totals; resources without a price are counted, not estimated.",
-        f"* the page states this price without a region. Regions with prices of their own: {', '.join(table.regions)}.",
+        f"* the source states this price without a region. "
+        f"Regions with prices of their own: {', '.join(table.regions)}.",
     ]
     missing = estimate.regions_without_prices()
     if missing:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -120,26 +121,37 @@ def test_instances_are_counted_at_the_configured_count(synthesized, default_esti
         assert instances.what == f"EC2 instances {template['instance_type']}"
 
 
-def test_an_instance_type_the_table_lacks_is_counted_as_no_price(default_estimate):
-    stack = stack_of(default_estimate, "dev-us-east-1")
+def test_an_instance_type_the_table_lacks_is_counted_as_no_price(synthesized):
+    """The dev JSON priced with a table that has no t4g.micro: the instances are counted, not estimated."""
+    lacking = replace(TABLE, prices=tuple(p for p in TABLE.prices if p.variant != "t4g.micro"))
+    estimate = cost.estimate_stacks(synthesized.config.select("dev"), synthesized.stacks, lacking)
+    stack = stack_of(estimate, "dev-us-east-1")
     (instances,) = lines(stack, "aws_autoscaling_group")
-    assert TABLE.find("ec2.instance", "us-east-1", "t4g.micro") is None
     assert (instances.kind, instances.count, instances.monthly) == (cost.NO_PRICE, 3, 0.0)
     assert "t4g.micro" in instances.why
     assert stack.unpriced >= 3
     assert ["EC2 instances t4g.micro", "3", instances.why, "no price"] in cost.rows(stack)
+    priced = stack_of(estimate_of(synthesized, "dev"), "dev-us-east-1")
+    assert priced.monthly - stack.monthly == pytest.approx(3 * HOURS * price("ec2.instance", "us-east-1", "t4g.micro"))
 
 
 def test_a_region_without_prices_says_so(default_estimate):
-    assert "us-west-2" not in TABLE.regions
-    assert default_estimate.regions_without_prices() == ["us-west-2"]
-    west, east = stack_of(default_estimate, "dev-us-west-2"), stack_of(default_estimate, "dev-us-east-1")
-    (nat_west,) = [x for x in lines(west, "aws_nat_gateway") if x.what == "NAT gateways"]
-    (nat_east,) = [x for x in lines(east, "aws_nat_gateway") if x.what == "NAT gateways"]
-    assert nat_west.kind == cost.NO_PRICE and "us-west-2" in nat_west.why
+    """Every region of the default configuration has prices of its own; one the table lacks is named."""
+    assert default_estimate.regions_without_prices() == []
+    assert "eu-central-1" not in TABLE.regions
+
+    def nat_in(region: str) -> cost.StackCost:
+        res = cost.Resources({"aws_nat_gateway": {"a": {}}}, {}, {"": region})
+        return cost.stack_cost(f"x-{region}", "x", region, res, TABLE)
+
+    stacks = [nat_in("us-east-1"), nat_in("eu-central-1")]
+    estimate = cost.Estimate(TABLE, stacks)
+    assert estimate.regions_without_prices() == ["eu-central-1"]
+    (nat_east,), (nat_central,) = ([x for x in s.lines if x.what == "NAT gateways"] for s in stacks)
+    assert nat_central.kind == cost.NO_PRICE and "eu-central-1" in nat_central.why
     assert nat_east.monthly == pytest.approx(HOURS * price("nat_gateway.hour", "us-east-1"))
-    notes = "\n".join(cost.footnotes(default_estimate))
-    assert "no prices of its own for us-west-2" in notes
+    notes = "\n".join(cost.footnotes(estimate))
+    assert "no prices of its own for eu-central-1" in notes
     assert "ops/prices/aws.json" in notes and all(url in notes for url, _ in TABLE.sources)
 
 
@@ -238,10 +250,9 @@ def test_changing_the_instance_type_changes_the_figure_by_exactly_its_price(synt
     before = stack_of(estimate_of(synthesized, "dev"), "dev-us-east-1")
     after = stack_of(dev_estimate(varied["instance_type"]), "dev-us-east-1")
     count = model.load().environments["dev"].scaling.instance_count
-    assert after.monthly - before.monthly == pytest.approx(
-        count * HOURS * price("ec2.instance", "us-east-1", "m7g.large")
-    )
-    assert before.unpriced - after.unpriced == count
+    per_instance = price("ec2.instance", "us-east-1", "m7g.large") - price("ec2.instance", "us-east-1", "t4g.micro")
+    assert after.monthly - before.monthly == pytest.approx(count * HOURS * per_instance)
+    assert before.unpriced == after.unpriced
 
 
 def test_changing_the_database_class_and_multi_az_changes_the_figure_by_exactly_the_prices(synthesized, varied):
@@ -308,7 +319,7 @@ def test_a_plan_that_adds_an_instance_adds_its_price(varied):
 
 def real_plan(tmp_path, endpoint: str, count: int) -> dict:
     """`terraform show -json` of a real `terraform plan`: a small configuration that creates what the
-    stacks create (NAT gateways with their addresses, one through an aliased provider in us-west-2,
+    stacks create (NAT gateways with their addresses, one through an aliased provider in eu-central-1,
     an Auto Scaling group of a launch template, a key), every AWS endpoint on the moto server."""
     from ops import terraform, toolchain
 
@@ -326,7 +337,7 @@ def real_plan(tmp_path, endpoint: str, count: int) -> dict:
             "required_providers": {"aws": {"source": "hashicorp/aws", "version": toolchain.PROVIDER_VERSION}}
         },
         "provider": {
-            "aws": [{**provider, "region": "us-east-1"}, {**provider, "region": "us-west-2", "alias": "west"}]
+            "aws": [{**provider, "region": "us-east-1"}, {**provider, "region": "eu-central-1", "alias": "west"}]
         },
         "variable": {"instance_count": {"type": "number", "default": count}},
         "resource": {
@@ -383,11 +394,13 @@ def test_the_delta_of_a_plan_made_by_terraform(tmp_path, moto_endpoint, monkeypa
     expected = (
         2 * instance
         + HOURS * price("nat_gateway.hour", "us-east-1")
-        + 2 * HOURS * price("public_ipv4.hour", "us-east-1")  # region-less: us-west-2's address too
+        + HOURS * price("public_ipv4.hour", "us-east-1")
         + price("kms.key", "us-east-1")
     )
-    assert TABLE.find("nat_gateway.hour", "us-west-2") is None
-    assert (delta.before, delta.unpriced_before, delta.unpriced_after) == (0, 0, 1), "the us-west-2 NAT gateway"
+    assert TABLE.find("nat_gateway.hour", "eu-central-1") is None
+    assert TABLE.find("public_ipv4.hour", "eu-central-1") is None
+    unpriced = (delta.before, delta.unpriced_before, delta.unpriced_after)
+    assert unpriced == (0, 0, 2), "eu-central-1's NAT gateway and its address, through the aliased provider"
     assert delta.monthly == pytest.approx(expected)
 
 
@@ -408,7 +421,7 @@ def test_cost_prints_each_stack_the_totals_and_the_sources(tmp_path):
     assert result.exit_code == 0, result.output
     for stack in ("dev-us-east-1", "dev-us-west-2", "dev-global"):
         assert f"{stack}: $" in result.stdout
-    assert "no price" in result.stdout and "usage" in result.stdout
+    assert "usage" in result.stdout  # no-price rows: see the tests of rows() above
     assert re.search(r"│ dev\s+│ \$[\d,]+\.\d\d", result.stdout) and re.search(r"│ all\s+│", result.stdout)
     assert all(url in result.stdout for url, _ in TABLE.sources)
     assert TABLE.sources[0][1] in result.stdout  # the date the prices were read
@@ -421,7 +434,7 @@ def test_cost_json_is_the_same_estimate(tmp_path):
     assert [s["stack"] for s in data["stacks"]] == ["staging-us-east-1", "staging-us-west-2", "staging-global"]
     assert data["monthly_usd"] == pytest.approx(sum(s["monthly_usd"] for s in data["stacks"]), abs=0.02)
     assert data["environments"]["staging"]["monthly_usd"] == data["monthly_usd"]
-    assert data["regions_without_prices"] == ["us-west-2"]
+    assert data["regions_without_prices"] == []
     assert {s["url"] for s in data["sources"]} == {url for url, _ in TABLE.sources}
     fixed = [line for s in data["stacks"] for line in s["lines"] if line["kind"] == cost.FIXED]
     assert all(line["unit_price"]["source"].startswith("https://") for line in fixed)
