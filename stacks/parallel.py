@@ -111,10 +111,12 @@ def _work(build, share: list[StackSpec], folder: Path, send) -> None:
     try:
         build(share, folder)
         send.send(None)
-    except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent, which raises it
+    except BaseException as exc:  # every failure goes to the parent, which raises it
+        if not isinstance(exc, PlatformError):  # a bug: keep where it happened, in this process
+            exc.add_note(f"in synth worker process {os.getpid()}:\n{traceback.format_exc()}")
         try:
-            pickle.loads(pickle.dumps(exc))
-        except Exception:  # noqa: BLE001 - not picklable: its type, message and traceback as text
+            pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, checking the round trip
+        except Exception:  # not picklable: its type and message as text
             exc = RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         send.send(exc)
     finally:
