@@ -97,7 +97,9 @@ def synthesize(
             process.join()
             outcome = SynthWorkerFailed(f"a synth worker process exited with code {process.exitcode} and no error")
         process.join()
-        if outcome is not None and failure is None:
+        if isinstance(outcome, tuple) and failure is None:
+            failure = _rebuilt(outcome)
+        elif isinstance(outcome, BaseException) and failure is None:
             failure = outcome
     if failure is not None:
         raise failure
@@ -105,7 +107,7 @@ def synthesize(
 
 
 def _work(build, share: list[StackSpec], folder: Path, send) -> None:
-    """In the worker: synthesize `share`; send None, or the error (picklable) to re-raise."""
+    """In the worker: synthesize `share`; send None, or the error to re-raise (`_portable`)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent's handlers record into its own state
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -114,13 +116,29 @@ def _work(build, share: list[StackSpec], folder: Path, send) -> None:
     except BaseException as exc:  # every failure goes to the parent, which raises it
         if not isinstance(exc, PlatformError):  # a bug: keep where it happened, in this process
             exc.add_note(f"in synth worker process {os.getpid()}:\n{traceback.format_exc()}")
-        try:
-            pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, checking the round trip
-        except Exception:  # not picklable: its type and message as text
-            exc = RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-        send.send(exc)
+        send.send(_portable(exc))
     finally:
         send.close()
+
+
+def _portable(exc: BaseException) -> tuple:
+    """The error as (class, args, attributes): unpickling an exception calls its class with its
+    args, which a class with its own __init__ (ConfigError takes a list of problems) misreads.
+    Not picklable (a local class, an odd attribute): a RuntimeError saying what it was."""
+    portable = (type(exc), exc.args, dict(vars(exc)))
+    try:
+        pickle.dumps(portable)
+    except Exception:  # anything unpicklable becomes text
+        return (RuntimeError, (f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}",), {})
+    return portable
+
+
+def _rebuilt(portable: tuple) -> BaseException:
+    cls, args, attributes = portable
+    exc = cls.__new__(cls)
+    exc.args = args
+    vars(exc).update(attributes)
+    return exc
 
 
 def merge(
