@@ -27,6 +27,7 @@ from pathlib import Path
 
 from config.errors import PlatformError
 from config.model import StackSpec
+from modules import asset_archive
 
 MANIFEST = "manifest.json"
 # Relative cost of a stack's synthesis, measured (bench/synth_bench.py --profile): a regional
@@ -119,6 +120,7 @@ def _work(build, share: list[StackSpec], folder: Path, send) -> None:
         send.send(_portable(exc))
     finally:
         send.close()
+        asset_archive.remove_scratch()  # a forked process ends without running atexit
 
 
 def _portable(exc: BaseException) -> tuple:
