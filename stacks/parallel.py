@@ -21,6 +21,7 @@ import pickle
 import shutil
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from config.model import StackSpec
 from modules import asset_archive
 
 MANIFEST = "manifest.json"
-# Relative cost of a stack's synthesis, measured (bench/synth_bench.py --profile): a regional
+# Relative cost of a stack's synthesis, measured (bench/synth_floor.py --profile): a regional
 # stack creates about four times the constructs of an edge stack.
 WEIGHT = {"edge": 1}
 DEFAULT_WEIGHT = 4
@@ -41,12 +42,28 @@ class SynthWorkerFailed(PlatformError):
 
 
 def worker_count(specs: list[StackSpec]) -> int:
-    """One worker per core this process may use, no more than there are stacks; 1: no workers."""
+    """One worker per idle core, no more than there are stacks; 1: no workers. Each worker pays
+    the floor again (about 1.8 CPU seconds), which only pays off on cores nothing else is using:
+    on a busy machine the workers are slower than one process (bench/synth_floor.py)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, len(specs)))
+    return max(1, min(cores - busy_cores(), len(specs)))
+
+
+def busy_cores() -> int:
+    """Processes running or ready to run right now besides this one (the fewest of a few samples
+    of /proc/loadavg's running count, which includes this process); 0 where it cannot be read."""
+    samples = []
+    for _ in range(5):
+        try:
+            running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+            samples.append(int(running) - 1)
+        except (OSError, IndexError, ValueError):
+            return 0
+        time.sleep(0.002)
+    return max(0, min(samples))
 
 
 def can_fork() -> bool:

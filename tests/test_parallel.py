@@ -105,3 +105,16 @@ def test_cdktf_manifest_format_is_reproduced():
         text
         == '{\n  "a": {\n    "n": 1,\n    "t": true,\n    "x": [\n      "1",\n      "2"\n    ]\n  },\n  "b": [\n  ]\n}'
     )
+
+
+def test_one_worker_per_idle_core_and_none_when_the_machine_is_busy(monkeypatch):
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(parallel, "busy_cores", lambda: 0)
+    assert parallel.worker_count(SPECS) == min(cores, len(SPECS))
+    assert parallel.worker_count(SPECS[:1]) == 1
+    monkeypatch.setattr(parallel, "busy_cores", lambda: cores)
+    assert parallel.worker_count(SPECS) == 1
+
+
+def test_busy_cores_reads_the_running_count():
+    assert 0 <= parallel.busy_cores() < 10_000
