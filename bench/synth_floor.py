@@ -16,6 +16,10 @@ Prints each round, the medians, and the ratios to the floor (targets: cold withi
 floor, no-op under 1 s), and checks that the cold and one-process outputs are byte-identical.
 
     .venv/bin/python bench/synth_floor.py [--rounds 5] [--config FILE]
+
+`--profile` instead synthesizes once in this process and says where the time beyond the floor
+goes: jsii round trips counted by request type (jsii's Node process is patched to count them),
+the time building each stack (constructs: jsii calls and Python) and Node's synthesis.
 """
 
 from __future__ import annotations
@@ -61,11 +65,75 @@ def same_output(a: Path, b: Path) -> bool:
     return files(a) == files(b) and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files(a))
 
 
+def profile(config_file: str) -> None:
+    """One in-process synth, measured stack by stack, jsii round trips counted."""
+    import collections
+
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    start = time.perf_counter()
+    from modules import runtime
+
+    runtime.use_bundled_node()
+    from jsii._kernel.providers import process
+
+    counts: collections.Counter = collections.Counter()
+    spent: collections.Counter = collections.Counter()
+    send = process._NodeProcess.send
+
+    def counted(self, request, response_type):
+        began = time.perf_counter()
+        try:
+            return send(self, request, response_type)
+        finally:
+            counts[type(request).__name__] += 1
+            spent[type(request).__name__] += time.perf_counter() - began
+
+    process._NodeProcess.send = counted
+    import cdktf  # part of the floor
+
+    from modules import aws
+
+    aws._register_package()
+    floor = time.perf_counter() - start
+    print(f"floor in this process: {floor:.2f} s ({sum(counts.values())} jsii round trips)")
+    counts.clear()
+    spent.clear()
+    from config import model
+    from stacks.edge import EdgeStack
+    from stacks.regional import RegionalStack
+
+    config = model.load(config_file or None)
+    specs = config.select("all")
+    with tempfile.TemporaryDirectory() as tmp:
+        application = cdktf.App(outdir=str(Path(tmp) / "out"))
+        for spec in specs:
+            began, trips = time.perf_counter(), sum(counts.values())
+            stack_class = EdgeStack if spec.role == "edge" else RegionalStack
+            stack_class(application, spec, config, config.environments[spec.environment], Path(tmp) / "out")
+            print(
+                f"build {spec.name:<22} {spec.role:<9} {time.perf_counter() - began:5.2f} s"
+                f"  {sum(counts.values()) - trips:5d} jsii round trips"
+            )
+        built = sum(counts.values())
+        began = time.perf_counter()
+        application.synth()
+        print(f"node synthesis (one call)          {time.perf_counter() - began:5.2f} s")
+    print(f"jsii round trips while building: {built}, by request type:")
+    for name, count in counts.most_common():
+        print(f"  {name:<22} {count:6d}  {spent[name]:5.2f} s")
+    print(f"total {time.perf_counter() - start:.2f} s for {len(specs)} stacks (without checkov's file and the swap)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--config", default="")
+    parser.add_argument("--profile", action="store_true", help="where the time goes (one in-process synth)")
     args = parser.parse_args()
+    if args.profile:
+        profile(args.config)
+        return
     config = ["--config", args.config] if args.config else []
     with tempfile.TemporaryDirectory() as tmp:
         cold_out, one_out = Path(tmp) / "cold", Path(tmp) / "one"
