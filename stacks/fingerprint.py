@@ -2,8 +2,9 @@
 
 A synth is a pure function of its inputs: the configuration, the selected stacks, the folder the
 JSON is written for (relative paths in it are computed from it), the project's own code and data
-(`config/`, `modules/`, `stacks/`, `lambda/`, `webapp/`, ...), and the versions of the libraries
-that generate the JSON (cdktf, the provider bindings, jsii, constructs, Node, Python). `inputs()`
+(`config/`, `modules/`, `stacks/`, `lambda/`, `webapp/`, ...), the versions of the libraries
+that generate the JSON (cdktf, the provider bindings, jsii, constructs, Node, Python) and the
+environment variables cdktf and jsii read (`CDKTF_*`, `JSII_*`). `inputs()`
 digests all of them: hashing is cheap (well under 0.1 s here), so every project file that could
 matter is hashed, not a guessed subset. `record()` stores that digest in the output folder with a
 hash of every file the synth wrote; `matches()` says whether a folder holds exactly that output for
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterable
@@ -42,6 +44,7 @@ DISTRIBUTIONS = (
     "cattrs",
     "attrs",
 )
+ENVIRONMENT_PREFIXES = ("CDKTF_", "JSII_")
 
 
 def _digest(data: bytes) -> str:
@@ -80,6 +83,8 @@ def inputs(config: Config, specs: list[StackSpec], out_dir: Path) -> str:
         "out_dir": str(out_dir.resolve()),
         "sources": {str(p.relative_to(ROOT)): _digest(p.read_bytes()) for p in _project_files()},
         "dependencies": dependency_versions(),
+        # cdktf reads its context (feature flags among it) and jsii its settings from these.
+        "environment": {k: v for k, v in os.environ.items() if k.startswith(ENVIRONMENT_PREFIXES)},
     }
     return _digest(json.dumps(parts, sort_keys=True).encode())
 

