@@ -40,8 +40,8 @@ FLOOR = (
     "from modules import runtime; runtime.use_bundled_node(); import cdktf; "
     "from modules import aws; aws._register_package()"
 )
-ONE_PROCESS = (
-    "import sys; from pathlib import Path; from modules import runtime; runtime.use_bundled_node(); "
+ONE_PROCESS = (  # imports main.py first, as the CLI does, so only the workers differ
+    "import sys; from pathlib import Path; import main; from modules import runtime; runtime.use_bundled_node(); "
     "from config import model; from stacks import app; c = model.load(sys.argv[2] or None); "
     "app.synth(c, c.select('all'), Path(sys.argv[1]), force=True, workers=1)"
 )
@@ -146,12 +146,23 @@ def main() -> None:
         }
         timed(commands["floor"])  # warm the page cache and jsii's package cache; not counted
         times: dict[str, list[float]] = {name: [] for name in commands}
+        sys.path.insert(0, str(ROOT))
+        from config import model
+        from stacks import parallel
+
+        specs = model.load(args.config or None).select("all")
         for i in range(args.rounds):
             for name, command in commands.items():
                 if name == "cold":
                     shutil.rmtree(cold_out, ignore_errors=True)
+                    workers = parallel.worker_count(specs)  # what the synth will most likely choose
                 times[name].append(timed(command))
-            print(f"round {i + 1}: " + "   ".join(f"{n} {t[-1]:5.2f} s" for n, t in times.items()), flush=True)
+            print(
+                f"round {i + 1}: "
+                + "   ".join(f"{n} {t[-1]:5.2f} s" for n, t in times.items())
+                + f"   ({workers} workers)",
+                flush=True,
+            )
         identical = same_output(cold_out, one_out)
     median = {name: statistics.median(values) for name, values in times.items()}
     floor = median["floor"]

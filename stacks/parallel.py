@@ -31,6 +31,7 @@ from config.model import StackSpec
 from modules import asset_archive
 
 MANIFEST = "manifest.json"
+LOADAVG = Path("/proc/loadavg")  # Linux: load averages, then running/total scheduling entities
 # Relative cost of a stack's synthesis, measured (bench/synth_floor.py --profile): a regional
 # stack creates about four times the constructs of an edge stack.
 WEIGHT = {"edge": 1}
@@ -53,17 +54,23 @@ def worker_count(specs: list[StackSpec]) -> int:
 
 
 def busy_cores() -> int:
-    """Processes running or ready to run right now besides this one (the fewest of a few samples
-    of /proc/loadavg's running count, which includes this process); 0 where it cannot be read."""
+    """Cores other processes use: the most of what runs right now besides this process (the fewest
+    of a few samples of /proc/loadavg's running count, which includes this process) and of the
+    last minute's load average less one (this process's own share, as in a benchmark's loop).
+    Other processes come and go in bursts: a moment's sample alone misses them."""
     samples = []
     for _ in range(5):
         try:
-            running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+            running = LOADAVG.read_text().split()[3].split("/")[0]
             samples.append(int(running) - 1)
         except (OSError, IndexError, ValueError):
-            return 0
+            samples.append(0)
         time.sleep(0.002)
-    return max(0, min(samples))
+    try:
+        recent = round(os.getloadavg()[0]) - 1
+    except (AttributeError, OSError):  # not available on this system
+        recent = 0
+    return max(0, min(samples), recent)
 
 
 def can_fork() -> bool:

@@ -116,5 +116,14 @@ def test_one_worker_per_idle_core_and_none_when_the_machine_is_busy(monkeypatch)
     assert parallel.worker_count(SPECS) == 1
 
 
-def test_busy_cores_reads_the_running_count():
+def test_busy_cores_reads_the_running_count_and_the_load_average(monkeypatch, tmp_path):
     assert 0 <= parallel.busy_cores() < 10_000
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (6.2, 5.0, 4.0))
+    assert parallel.busy_cores() >= 5, "a minute of load from other processes"
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("1.20 1.00 1.00 1/200 9123\n")  # the format of Linux's /proc/loadavg
+    monkeypatch.setattr(parallel, "LOADAVG", loadavg)
+    assert parallel.busy_cores() == 0, "this process alone"
+    loadavg.write_text("1.20 1.00 1.00 3/200 9123\n")
+    assert parallel.busy_cores() == 2, "two others running right now"
