@@ -4,6 +4,7 @@
 #   make test                  set up .venv, .venv-checkov and the cdktf CLI (first time) and run the tests
 #   make e2e                   deploy the dev environment to an emulated AWS, smoke-test it, destroy it
 #   make e2e CONFIG=path ENV=name   another configuration or environment
+#   make bench                 synth: lazy provider import; floor, cold and no-op synth (bench/)
 #   make bench-web             load on the webapp (Python 3.9) at 50 and 400 connections
 #   make diagram               redraw the README's diagram of DIAGRAM_ENV (prod) from the synthesized JSON
 PYTHON ?= python3
@@ -84,6 +85,7 @@ format: $(VENV)/.dev
 
 bench: setup
 	$(PY) bench/synth_bench.py
+	$(PY) bench/synth_floor.py
 
 bench-web: setup
 	$(PY) bench/webapp_load.py

@@ -172,18 +172,24 @@ def synth(
     region: RegionOption = None,
     config: ConfigOption = None,
     out: SynthOutOption = Path("cdktf.out"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Synthesize even when the output is up to date with every input.")
+    ] = False,
 ) -> None:
-    """Write Terraform JSON to <out>/stacks/<stack>/cdk.tf.json for the chosen stacks."""
+    """Write Terraform JSON to <out>/stacks/<stack>/cdk.tf.json for the chosen stacks (nothing to do,
+    and no Node started, when configuration, code and dependencies are unchanged since the last
+    synth into <out> and its files are intact)."""
     from modules.runtime import require_node
 
     cfg = model.load(config)
     specs = cfg.select(env, region)
     require_node()
-    from stacks import app  # starts cdktf and jsii: only commands that synthesize pay for it
+    from stacks import app  # cdktf and jsii start only when something must be synthesized
 
-    paths = app.synth(cfg, specs, out)
+    paths = app.synth(cfg, specs, out, force=force)
+    done = "Unchanged (nothing to synthesize):" if paths.unchanged else "Synthesized"
     table(
-        f"Synthesized {len(specs)} stack(s) from {cfg.source}",
+        f"{done} {len(specs)} stack(s) from {cfg.source}",
         ["Stack", "Environment", "Region", "Role", "Terraform JSON"],
         [[s.name, s.environment, s.region, s.role, str(paths[s.name])] for s in specs],
     )

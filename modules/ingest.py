@@ -8,7 +8,8 @@ Lambda function packaged from `lambda/ingest/`.
   logging JSON into its own log group (retention, key), failed asynchronous invocations to an
   encrypted SQS dead-letter queue after Lambda's retries.
 - Code: the `*.py` files of lambda/ingest are staged into a clean folder (no __pycache__, so the
-  hash only changes with the code) and packaged as a TerraformAsset; source_code_hash follows it.
+  hash only changes with the code) and zipped as cdktf's ARCHIVE asset zips them, once per process
+  (modules/asset_archive.py); source_code_hash follows it.
 - IAM: exactly what the handler and Lambda call (tests/test_iam_grants.py runs the handler and
   checks every call against this policy, and that no grant is unused): read and delete
   `incoming/*`, write `processed/*` and `quarantine/*`, read those two and list the bucket (so a
@@ -21,9 +22,6 @@ Lambda function packaged from `lambda/ingest/`.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from constructs import Construct
 
 from config import groups
 from config.naming import Namer
-from modules import aws
+from modules import asset_archive, aws
 from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
 from modules.kms import EncryptionKey, ImportedKey
 from modules.policy import Condition, Statement, attach_managed, document, trust
@@ -41,18 +39,6 @@ SOURCE = Path(__file__).resolve().parents[1] / "lambda" / "ingest"
 RUNTIME = "python3.12"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 MANAGED_POLICIES = ("AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess")
-
-
-STAGED_MTIME = 946684800  # 2000-01-01: fixed timestamps make the archive reproducible too
-
-
-def stage(source: Path) -> Path:
-    """A clean copy of the function's sources (only *.py), at an absolute path."""
-    staging = Path(tempfile.mkdtemp(prefix="ingest-asset-"))
-    for path in sorted(source.glob("*.py")):
-        shutil.copyfile(path, staging / path.name)
-        os.utime(staging / path.name, (STAGED_MTIME, STAGED_MTIME))
-    return staging.resolve()
 
 
 @dataclass(frozen=True)
@@ -134,7 +120,9 @@ class Ingest(Construct):
             description="HTTPS to S3, SNS and KMS",
             tags=n.resource_tags("ingest-https-out"),
         )
-        asset = TerraformAsset(self, "code", path=str(stage(p.source or SOURCE)), type=AssetType.ARCHIVE)
+        # An ARCHIVE asset of the staged *.py files, zipped once per process (modules/asset_archive.py).
+        archive = asset_archive.packaged(p.source or SOURCE)
+        asset = TerraformAsset(self, "code", path=str(archive.path), type=AssetType.FILE, asset_hash=archive.asset_hash)
         lf = aws.lambda_function
         self.function = lf.LambdaFunction(
             self,

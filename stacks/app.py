@@ -1,18 +1,23 @@
-"""Configuration -> cdktf App -> Terraform JSON on disk."""
+"""Configuration -> cdktf App -> Terraform JSON on disk.
+
+Importing this module starts nothing: cdktf (and with it jsii and Node) is imported by
+`build_app`, so a synth that finds its output unchanged (stacks/fingerprint.py) returns without
+it, and a synth that builds forks its worker processes (stacks/parallel.py) before jsii starts.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
-
-from cdktf import App
+from typing import TYPE_CHECKING
 
 from config.errors import OutputDirError
 from config.model import Config, StackSpec
-from stacks import checkov
-from stacks.edge import EdgeStack
-from stacks.regional import RegionalStack
+from stacks import checkov, fingerprint, parallel
+
+if TYPE_CHECKING:
+    from cdktf import App
 
 DEFAULT_OUT = Path("cdktf.out")
 CDKTF_CLI_OUTDIR = "CDKTF_OUTDIR"  # set by the cdktf CLI for the app it runs: its output folder
@@ -38,6 +43,11 @@ def build_app(config: Config, specs: list[StackSpec], out_dir: Path, write_to: P
     after (`deploys_after`), so manifest.json orders `cdktf deploy` and its parallel runs.
     `out_dir` is where the stacks will live (relative paths in the JSON are computed from it);
     `write_to` where this synth writes them (default: out_dir)."""
+    from cdktf import App
+
+    from stacks.edge import EdgeStack
+    from stacks.regional import RegionalStack
+
     # Absolute: jsii's Node process resolves a relative folder against its own working directory,
     # the one the process had when jsii started, not the current one.
     app = App(outdir=str((write_to or out_dir).absolute()))
@@ -92,12 +102,35 @@ def keep_stack_folders_for_the_cli(previous: Path, staging: Path) -> None:
             (staging / "stacks" / folder.name).mkdir(parents=True, exist_ok=True)
 
 
-def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -> dict[str, Path]:
+class SynthPaths(dict):
+    """Stack name -> its cdk.tf.json; `unchanged` when the output was already up to date."""
+
+    unchanged: bool = False
+
+
+def synth(
+    config: Config,
+    specs: list[StackSpec],
+    out_dir: Path = DEFAULT_OUT,
+    force: bool = False,
+    workers: int | None = None,
+) -> SynthPaths:
     """Write `<out>/stacks/<stack>/cdk.tf.json` for every selected stack; return the paths.
 
-    Synthesizes into a sibling staging folder and swaps it in only when synthesis succeeded, so
-    a failure leaves the previous output untouched and never a half-written one."""
+    When `out_dir` already holds the output of a synth with the same inputs, every file of it
+    intact (stacks/fingerprint.py), nothing is synthesized: Terraform's working files are removed
+    so the folder is as a synth leaves it, and the result says `unchanged`. `force` synthesizes
+    anyway. Otherwise synthesizes into a sibling staging folder, in `workers` processes (default:
+    one per core, stacks/parallel.py), and swaps it in only when synthesis succeeded, so a failure
+    leaves the previous output untouched and never a half-written one."""
     check_replaceable(out_dir)  # refuse early, before any work
+    paths = SynthPaths({spec.name: out_dir / "stacks" / spec.name / "cdk.tf.json" for spec in specs})
+    by_cli = run_by_cdktf_cli(out_dir)
+    digest = fingerprint.inputs(config, specs, out_dir)
+    if not force and not by_cli and fingerprint.matches(out_dir, digest):
+        fingerprint.remove_unrecorded(out_dir)
+        paths.unchanged = True
+        return paths
     staging = out_dir.with_name(f".{out_dir.name}.staging")
     try:
         if staging.exists():
@@ -106,9 +139,16 @@ def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -
     except OSError as exc:
         raise OutputDirError(f"cannot create {out_dir}: {exc.strerror}; choose a writable folder with --out") from None
     try:
-        build_app(config, specs, out_dir, staging).synth()
+        parallel.synthesize(
+            lambda share, folder: build_app(config, share, out_dir, folder).synth(),
+            specs,
+            lambda spec: deploys_after(spec, specs),
+            staging,
+            parallel.worker_count(specs) if workers is None else workers,
+        )
         checkov.write(config, specs, staging)  # checkov's skips for exactly these stacks
-        if run_by_cdktf_cli(out_dir):
+        fingerprint.record(staging, digest)
+        if by_cli:
             keep_stack_folders_for_the_cli(out_dir, staging)
         check_replaceable(out_dir)
         if out_dir.exists():  # the whole previous output goes: stacks no longer selected cannot linger
@@ -117,4 +157,4 @@ def synth(config: Config, specs: list[StackSpec], out_dir: Path = DEFAULT_OUT) -
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return {spec.name: out_dir / "stacks" / spec.name / "cdk.tf.json" for spec in specs}
+    return paths

@@ -18,7 +18,7 @@ from config import model
 from stacks import app
 config = model.load()
 with tempfile.TemporaryDirectory() as tmp:
-    app.synth(config, config.select("all"), Path(tmp) / "out")
+    app.synth(config, config.select("all"), Path(tmp) / "out", workers=1)  # in this process, to inspect it
 loaded = [m for m in sys.modules if m.startswith("cdktf_cdktf_provider_aws.") and m.count(".") == 1]
 package = sys.modules["cdktf_cdktf_provider_aws"]
 print(len(loaded), hasattr(package, "__all__"))
