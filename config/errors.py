@@ -11,6 +11,7 @@ try/except in the command. The codes are the README's contract ("Exit codes scri
 - 2 `EnvironmentProblem`: the machine (Terraform missing or old, providers, AWS credentials);
 - 1 `OperationFailed` (`NodeMissingError`): a stack or a check that failed, a missing Node.js;
 - 3 `Refused`: a destructive plan, not applied;
+- 4 `DriftFound`: `drift` found resources changed outside Terraform (a finding, not a failure of the run);
 - 130, 143 `PlatformError(..., exit_code=128 + signal)`: a run stopped by SIGINT or SIGTERM.
 
 Without cdktf imports: the CLI answers bad input without starting jsii.
@@ -86,3 +87,11 @@ class Refused(PlatformError):
     stateful resources, or a failover whose target is unhealthy, lagging or not a replica."""
 
     exit_code = 3
+
+
+class DriftFound(PlatformError):
+    """`drift` ran on every stack and found resources changed outside Terraform (exit 4): distinct
+    from 1, a stack whose check failed, so a scheduled job can tell "the platform drifted" from
+    "the check broke". The message counts what drifted; the table above it names it."""
+
+    exit_code = 4
