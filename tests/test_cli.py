@@ -183,6 +183,7 @@ COMMANDS = [
     "smoke",
     "doctor",
     "failover",
+    "drift",
 ]
 
 

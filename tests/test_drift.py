@@ -299,3 +299,48 @@ def test_a_failed_stack_outranks_drift():
         drift.verdict(results)
     assert raised.value.exit_code == 1
     assert raised.value.problems[0] == "a: terraform plan failed: Error: x"
+
+
+# ------------------------------------------------------------------ the example workflow
+
+WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "drift.yml"
+
+
+def step_script(step_id: str) -> str:
+    """The `run: |` block of the workflow step with `id: step_id`, dedented."""
+    lines = WORKFLOW.read_text().splitlines()
+    start = lines.index(f"        id: {step_id}")
+    begin = next(i for i in range(start, len(lines)) if lines[i].strip() == "run: |") + 1
+    body = []
+    for line in lines[begin:]:
+        if line.strip() and not line.startswith(" " * 10):
+            break
+        body.append(line[10:])
+    return "\n".join(body)
+
+
+@pytest.mark.parametrize("code", [0, DriftFound.exit_code, 1])
+def test_the_workflows_drift_step_records_the_exit_code_and_the_verdict(tmp_path, code):
+    """The step's shell, run with `main.py drift` stood in: it never stops the job itself, records
+    the exit code for the later steps, and keeps the table plus the verdict line for the issue."""
+    import subprocess
+
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(
+        f"#!/bin/sh\necho 'table row'\necho 'dev-us-east-1: init' >&2\necho 'error: verdict' >&2\nexit {code}\n"
+    )
+    python.chmod(0o755)
+    output = tmp_path / "github_output"
+    done = subprocess.run(
+        ["bash", "-e", "-c", step_script("drift")],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "ENV_NAME": "dev", "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert output.read_text() == f"code={code}\n"
+    assert (tmp_path / "drift.txt").read_text() == "table row\nerror: verdict\n"
+    text = WORKFLOW.read_text()
+    assert f"steps.drift.outputs.code == '{DriftFound.exit_code}'" in text, "the issue opens on DriftFound's code"

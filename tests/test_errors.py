@@ -37,6 +37,7 @@ DOCUMENTED = {
     errors.OperationFailed: 1,
     errors.NodeMissingError: 1,
     errors.Refused: 3,
+    errors.DriftFound: 4,
 }
 
 
@@ -59,6 +60,7 @@ def test_the_readme_documents_those_codes():
         "`1` a stack or check that failed",
         "a missing Node.js",
         "`3` a destructive plan",
+        "`4` drift found by `drift`",
         "`130` and `143`",
     ):
         assert fragment in contract, fragment
