@@ -179,7 +179,10 @@ def check(
         except tf.StackFailed as exc:
             result.status, result.error = Status.FAILED, f"terraform {exc.step} failed: {exc.detail}"
             continue
-        result.resources = parse(review.load(result.plan_json))
+        try:
+            result.resources = parse(review.load(result.plan_json))
+        except review.PlanError as exc:  # Terraform's own output: say whose
+            raise review.PlanError(f"{stack}: {exc}") from None
         result.status = Status.DRIFTED if result.resources else Status.CLEAN
     return results
 

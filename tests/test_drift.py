@@ -198,7 +198,10 @@ def test_an_unreadable_refresh_plan_is_one_line(fake, tmp_path):
     fake.save()
     result = invoke(tmp_path, "drift", "--env", "dev", "--region", "us-east-1")
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[-1] == "error: malformed resource_drift entry: {'address': 'x'}"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "error: dev-us-east-1: malformed resource_drift entry: {'address': 'x'}"
+    )
     assert "Traceback" not in result.output
 
 
