@@ -9,8 +9,18 @@ is written, so the check is safe to run on a schedule against production.
 Attribute paths name a nested attribute with dots and a nested block's item with its index
 (`tags.team`, `ingress[0].cidr_blocks`); values Terraform marks sensitive are never shown; null
 on one side and an empty map or list on the other is no change (the provider reads an unset
-`tags` back as `{}`, so every untagged resource would otherwise drift). A
-stack whose check fails does not stop the others (nothing is changed, and the rest of the
+`tags` back as `{}`, so every untagged resource would otherwise drift).
+
+Only attributes the code sets count (the plan's `configuration` names them per resource), and
+`tags_all` (the provider's default tags): a refresh also reports computed attributes that other
+resources of the same stack or AWS itself fill in after the apply, such as a bucket's `policy`
+and `versioning` (set by aws_s3_bucket_policy and aws_s3_bucket_versioning), a security group's
+rules, a role's attached policies, a route table's routes, a certificate's `status` or a
+database's `latest_restorable_time`. That is not drift from the code (a deploy would change
+nothing for them), and it would bury the real finding; a change to one of those separate
+resources is reported on that resource.
+
+A stack whose check fails does not stop the others (nothing is changed, and the rest of the
 report is still worth having); the verdict is exit 1 when any stack failed, else exit 4
 (`DriftFound`) when anything drifted, else 0. Plan JSON format:
 https://developer.hashicorp.com/terraform/internals/json-format
@@ -19,6 +29,7 @@ https://developer.hashicorp.com/terraform/internals/json-format
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,6 +45,8 @@ SENSITIVE = "(sensitive)"
 DELETED = "deleted outside Terraform"
 SHOWN_VALUE = 40  # characters of a value in the table; --json has them whole
 SHOWN_CHANGES = 6  # attribute changes per resource in the table, then "+N more"
+# Compared even though no resource sets it: the provider's default_tags land there.
+ALWAYS_COMPARED = frozenset({"tags_all"})
 
 
 class Status(StrEnum):
@@ -133,11 +146,27 @@ def _item(mask: Any, index: int) -> Any:
     return mask[index] if isinstance(mask, list) and index < len(mask) else None
 
 
+def configured_attributes(plan: dict) -> dict[tuple[str, str], set[str]]:
+    """(type, name) -> the attributes and blocks the code sets on that resource, from the plan's
+    `configuration` (root module: the synthesized stacks have no child modules)."""
+    try:
+        resources = plan.get("configuration", {}).get("root_module", {}).get("resources", [])
+        return {
+            (r["type"], r["name"]): set(r.get("expressions", {})) | ALWAYS_COMPARED
+            for r in resources
+            if r.get("mode") == "managed"
+        }
+    except (AttributeError, KeyError, TypeError):
+        raise review.PlanError("malformed configuration section: not a Terraform JSON plan") from None
+
+
 def parse(plan: dict) -> list[DriftedResource]:
-    """The drifted resources of a refresh-only plan (`terraform show -json`), in plan order."""
+    """The drifted resources of a refresh-only plan (`terraform show -json`), in plan order: those
+    gone, and those whose attributes the code sets changed (module docstring: why only those)."""
     drift = plan.get("resource_drift", [])
     if not isinstance(drift, list):
         raise review.PlanError("resource_drift is not a list: not a Terraform JSON plan")
+    configured = configured_attributes(plan)
     found = []
     for entry in drift:
         try:
@@ -156,7 +185,10 @@ def parse(plan: dict) -> list[DriftedResource]:
             change.get("before_sensitive"),
             change.get("after_sensitive"),
         )
-        if changes:  # an update whose only differences are unset values (null vs empty) is none
+        owned = None if entry.get("module_address") else configured.get((type_, entry.get("name")))
+        if owned is not None:  # a resource of a child module (none here) keeps every change
+            changes = [c for c in changes if re.split(r"[.\[]", c.path, maxsplit=1)[0] in owned]
+        if changes:  # none left: only unset values (null vs empty) or attributes the code leaves alone
             found.append(DriftedResource(address, type_, "update", tuple(changes)))
     return found
 
