@@ -34,6 +34,20 @@ TOPIC = "drift-probe-alerts"
 
 # ------------------------------------------------------------------ real Terraform against moto
 
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ],
+}
+
 
 def probe_stack(state: Path) -> dict:
     """Terraform JSON of a small stack, as synth writes one (cdk.tf.json): local state outside it."""
@@ -45,6 +59,9 @@ def probe_stack(state: Path) -> dict:
         "provider": {"aws": [{"region": REGION}]},
         "resource": {
             "aws_s3_bucket": {"logs": {"bucket": BUCKET, "tags": {"team": "web", "tier": "logs"}}},
+            # Fills the bucket's computed `policy` after the bucket is created: refresh reports it,
+            # drift must not (the code does not set the bucket's own `policy`).
+            "aws_s3_bucket_policy": {"logs": {"bucket": "${aws_s3_bucket.logs.id}", "policy": json.dumps(POLICY)}},
             "aws_sns_topic": {"alerts": {"name": TOPIC}},
             "aws_security_group": {"web": {"name": "drift-probe-web", "description": "web", "tags": {"team": "web"}}},
         },
@@ -78,6 +95,11 @@ def deployed(tmp_path, moto_endpoint, monkeypatch):
 def test_drift_finds_exactly_what_changed_behind_terraforms_back(deployed):
     (clean,) = drift.check(["probe"], deployed)
     assert clean.status is drift.Status.CLEAN and clean.resources == []
+    refreshed = {e["address"]: e["change"] for e in json.loads(clean.plan_json.read_text())["resource_drift"]}
+    bucket_refresh = drift.attribute_changes(
+        refreshed["aws_s3_bucket.logs"]["before"], refreshed["aws_s3_bucket.logs"]["after"]
+    )
+    assert "policy" in [c.path for c in bucket_refresh], "Terraform reports the policy another resource set"
     drift.verdict([clean])  # no drift, nothing failed: returns, so the CLI exits 0
     assert clean.plan_json.name == tf.DRIFT_JSON and not (clean.plan_json.parent / tf.PLAN_JSON).exists()
 
@@ -224,6 +246,57 @@ def test_null_and_empty_are_the_same_unset_value():
     assert drift.attribute_changes({"tags": None, "rules": [], "x": None}, {"tags": {}, "rules": None, "x": ""}) == [
         drift.AttributeChange("x", None, "")
     ]
+
+
+def test_only_attributes_the_code_sets_count():
+    """A refresh reports computed attributes other resources fill in (a bucket's policy); only the
+    ones the configuration sets, and tags_all (default tags), are drift."""
+    plan = {
+        "configuration": {
+            "root_module": {
+                "resources": [
+                    {
+                        "address": "aws_s3_bucket.b",
+                        "mode": "managed",
+                        "type": "aws_s3_bucket",
+                        "name": "b",
+                        "expressions": {"bucket": {}, "tags": {}},
+                    },
+                    {
+                        "address": "aws_iam_role.r",
+                        "mode": "managed",
+                        "type": "aws_iam_role",
+                        "name": "r",
+                        "expressions": {"name": {}},
+                    },
+                ]
+            }
+        },
+        "resource_drift": [
+            {
+                "address": "aws_s3_bucket.b",
+                "type": "aws_s3_bucket",
+                "name": "b",
+                "change": {
+                    "actions": ["update"],
+                    "before": {"policy": "", "tags": {"a": "1"}, "tags_all": {"a": "1", "env": "dev"}},
+                    "after": {"policy": "{}", "tags": {"a": "2"}, "tags_all": {"a": "2", "env": "prod"}},
+                },
+            },
+            {
+                "address": "aws_iam_role.r",
+                "type": "aws_iam_role",
+                "name": "r",
+                "change": {
+                    "actions": ["update"],
+                    "before": {"managed_policy_arns": []},
+                    "after": {"managed_policy_arns": ["arn:aws:iam::aws:policy/X"]},
+                },
+            },
+        ],
+    }
+    (bucket,) = drift.parse(plan)
+    assert [c.path for c in bucket.changes] == ["tags.a", "tags_all.a", "tags_all.env"]
 
 
 def test_blocks_of_another_length_are_compared_whole():
