@@ -17,13 +17,15 @@ The full platform's drift, with a real deployment and a boto3 change, runs in e2
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import boto3
 import pytest
 from support.terraform import invoke
 
-from config.errors import DriftFound, OperationFailed
+from config import model
+from config.errors import DriftFound, OperationFailed, PlatformError
 from ops import drift, review
 from ops import terraform as tf
 
@@ -420,3 +422,23 @@ def test_the_workflows_drift_step_records_the_exit_code_and_the_verdict(tmp_path
     assert (tmp_path / "drift.txt").read_text() == "table row\nerror: verdict\n"
     text = WORKFLOW.read_text()
     assert f"steps.drift.outputs.code == '{DriftFound.exit_code}'" in text, "the issue opens on DriftFound's code"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_ends_the_run_with_128_plus_the_signal(tmp_path, monkeypatch, sig, code):
+    """Terraform stopped by SIGINT/SIGTERM (ops.terraform forwards it): one line, nothing to resume."""
+    from stacks import app
+
+    def interrupted(stacks, terraform, progress=None):
+        raise tf.Interrupted("dev-us-east-1", "plan", True, [sig], False)
+
+    monkeypatch.setattr(app, "synth", lambda config, specs, out_dir: None)
+    monkeypatch.setattr(drift, "check", interrupted)
+    config = model.load()
+    with pytest.raises(PlatformError) as raised:
+        drift.run(config, config.select("dev", "us-east-1"), tmp_path / "out", tf.Terraform(tmp_path / "out"))
+    assert raised.value.exit_code == code
+    assert raised.value.lines() == [
+        f"error: interrupted by {sig.name} during terraform plan of dev-us-east-1; "
+        "drift changes nothing in AWS or in the state: run it again"
+    ]
