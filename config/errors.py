@@ -92,6 +92,6 @@ class Refused(PlatformError):
 class DriftFound(PlatformError):
     """`drift` ran on every stack and found resources changed outside Terraform (exit 4): distinct
     from 1, a stack whose check failed, so a scheduled job can tell "the platform drifted" from
-    "the check broke". The message counts what drifted; the table above it names it."""
+    "the check broke". The message counts what drifted; the report (table or --json) names it."""
 
     exit_code = 4

@@ -299,6 +299,6 @@ def verdict(results: list[StackDrift]) -> None:
         )
     if drifted:
         raise DriftFound(
-            f"drift found: {count} resource(s) changed outside Terraform in {', '.join(r.stack for r in drifted)} "
-            "(table above); `deploy` puts the code's values back, or change the code to keep them"
+            f"drift found: {count} resource(s) changed outside Terraform in {', '.join(r.stack for r in drifted)}; "
+            "`deploy` puts the code's values back, or change the code to keep them"
         )
