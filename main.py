@@ -446,6 +446,37 @@ def review_plan(
 
 
 @cli.command()
+def drift(
+    env: EnvOption = "all",
+    region: RegionOption = None,
+    config: ConfigOption = None,
+    out: OutOption = Path("cdktf.out"),
+    verbose: VerboseOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Synthesize, then a refresh-only plan of each stack: the resources changed outside Terraform.
+    Exit 4 when drift is found, 1 when a stack's check failed, 0 when everything matches."""
+    from ops import drift as drifting
+    from ops import terraform
+
+    cfg = model.load(config)
+    specs = cfg.select(env, region)
+    # Progress and Terraform's own output go to stderr: stdout is the report (or the JSON).
+    runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}", err=True)) if verbose else None)
+    terraform.check_version(runner.terraform)
+    results = drifting.run(
+        cfg, specs, out, runner, progress=lambda stack, step: typer.echo(f"{stack}: {step}", err=True)
+    )
+    if as_json:
+        typer.echo(json.dumps(drifting.as_dict(results), indent=2))
+    else:
+        table(
+            "Drift: resources changed outside Terraform", ["Stack", "Address", "What changed"], drifting.rows(results)
+        )
+    drifting.verdict(results)
+
+
+@cli.command()
 def outputs(
     env: OneEnvOption,
     region: RegionOption = None,

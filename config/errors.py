@@ -11,6 +11,7 @@ try/except in the command. The codes are the README's contract ("Exit codes scri
 - 2 `EnvironmentProblem`: the machine (Terraform missing or old, providers, AWS credentials);
 - 1 `OperationFailed` (`NodeMissingError`): a stack or a check that failed, a missing Node.js;
 - 3 `Refused`: a destructive plan, not applied;
+- 4 `DriftFound`: `drift` found resources changed outside Terraform (a finding, not a failure of the run);
 - 5 `StalePlan`: a saved plan whose state moved since it was made, not applied;
 - 130, 143 `PlatformError(..., exit_code=128 + signal)`: a run stopped by SIGINT or SIGTERM.
 
@@ -87,6 +88,14 @@ class Refused(PlatformError):
     stateful resources, or a failover whose target is unhealthy, lagging or not a replica."""
 
     exit_code = 3
+
+
+class DriftFound(PlatformError):
+    """`drift` ran on every stack and found resources changed outside Terraform (exit 4): distinct
+    from 1, a stack whose check failed, so a scheduled job can tell "the platform drifted" from
+    "the check broke". The message counts what drifted; the report (table or --json) names it."""
+
+    exit_code = 4
 
 
 class StalePlan(PlatformError):

@@ -27,7 +27,10 @@ works, prove a second plan is clean, and destroy it.
 5. `main.py plan` again: any change not in `EMULATOR_DRIFT` (what moto does not round-trip, each
    with its reason) fails. A `terraform plan` run by hand in a stack folder is reviewed with
    `main.py review`. `cdktf deploy` and `cdktf destroy` (cdktf-cli in .tools/) run on the edge stack.
-6. `main.py destroy --env NAME --allow-destroy`; every state must be empty afterwards.
+6. `main.py drift`: the fresh deployment shows no drift beyond listed emulator noise
+   (`EMULATOR_DRIFT`); an Auto Scaling group's max size changed with boto3 behind Terraform's
+   back is then found, exactly that resource and attribute, with exit 4; the group is put back.
+7. `main.py destroy --env NAME --allow-destroy`; every state must be empty afterwards.
 
 The last line is `e2e: <N> stacks applied (<R> resources), smoke passed, destroyed in <S> s`;
 exit 0 only when every step passed.
@@ -40,6 +43,7 @@ import base64
 import json
 import lzma
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -491,6 +495,53 @@ def unexpected_changes(out: Path, stacks: list[str]) -> list[str]:
     return found
 
 
+# --- drift ------------------------------------------------------------------------------------
+
+
+def drift_report(session: Session, ok: tuple[int, ...]) -> tuple[dict, list[tuple[str, str, str, Any, Any]]]:
+    """`main.py drift --json`: the report, and its findings that are not listed emulator noise as
+    (stack, address, attribute path or "deleted", before, after)."""
+    report = json.loads(session.main("drift", "--json", ok=ok, capture=True))
+    found = []
+    for stack in report["stacks"]:
+        for resource in stack["resources"]:
+            if resource["action"] == "delete":
+                found.append((stack["stack"], resource["address"], "deleted", None, None))
+            for change in resource["changes"]:
+                if not allowed(resource["type"], re.sub(r"\[\d+\]", "", change["path"])):
+                    found.append(
+                        (stack["stack"], resource["address"], change["path"], change["before"], change["after"])
+                    )
+    return report, found
+
+
+def drift_check(session: Session, env: model.Environment, outputs: dict[str, dict], url: str) -> None:
+    """`drift` on the deployed environment: nothing but listed emulator noise, then exactly the one
+    change made with boto3 behind Terraform's back (exit 4), which is then put back."""
+    _, noise = drift_report(session, ok=(0, 4))
+    if noise:
+        raise E2EFailure("drift reports a fresh deployment as changed:\n  " + "\n  ".join(map(str, noise)))
+    say("drift: the fresh deployment shows no drift (beyond the listed emulator noise)")
+    stack = naming.stack_name(env.name, env.primary_region)
+    group_name = outputs[stack]["asg_name"]
+    autoscaling = seed.client(url, "autoscaling", env.account_id, env.primary_region)
+    (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+    size = group["MaxSize"]
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MaxSize=size + 1)
+    say(f"drift: {group_name} max size {size} -> {size + 1} with boto3, behind Terraform's back")
+    try:
+        report, found = drift_report(session, ok=(4,))
+    finally:
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MaxSize=size)
+    addresses = {r["address"] for s in report["stacks"] if s["stack"] == stack for r in s["resources"]}
+    ours = [a for a in addresses if a.startswith("aws_autoscaling_group.")]
+    if len(ours) != 1 or found != [(stack, ours[0], "max_size", size, size + 1)]:
+        raise E2EFailure(
+            f"drift should find exactly {stack} aws_autoscaling_group max_size {size} -> {size + 1}: {found}"
+        )
+    say(f"drift: found exactly {stack} {ours[0]} max_size {size} -> {size + 1} (exit 4); put back to {size}")
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -548,6 +599,7 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
             say(f"  {type_}.{attribute}: {why}")
         if odd:
             raise E2EFailure("the second plan changes what it should not:\n  " + "\n  ".join(odd))
+        drift_check(session, env, outputs, emulator.url)
         hand_plan_and_review(session, specs[0].name)
         cdktf_deploy_and_destroy(session, cdktf, next(s for s in specs if s.role == "edge").name)
         if env.deletion_protection:  # as an operator must: switch protection off, apply, then destroy

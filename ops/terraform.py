@@ -56,6 +56,8 @@ __all__ = [
 MIN_VERSION = (1, 10)  # S3-native state locking (use_lockfile)
 PLAN_FILE = "plan.tfplan"
 PLAN_JSON = "plan.json"
+DRIFT_PLAN = "drift.tfplan"  # `drift`'s refresh-only plan, beside (never over) the reviewed plan
+DRIFT_JSON = "drift.json"
 LOCK_FILE = ".terraform.lock.hcl"
 LOCKS_DIR = "terraform-locks"  # beside the output folder
 # After a second interrupt Terraform exits at once on its own; this long, and the CLI stops waiting.
@@ -366,6 +368,19 @@ class Terraform:
     def show_json(self, stack: str) -> Path:
         text = self._run(stack, "show", "show", "-json", "-no-color", PLAN_FILE, json_output=True)
         path = self.out_dir / "stacks" / stack / PLAN_JSON
+        path.write_text(text)
+        return path
+
+    def refresh_only_plan(self, stack: str) -> Path:
+        """`plan -refresh-only` and its `show -json`: what changed outside Terraform (`drift`).
+        Its own plan file, so a reviewed plan.tfplan stays; without the state lock (-lock=false):
+        it writes no state, so a scheduled check never blocks a deploy waiting for the lock, and
+        needs no write access to the state bucket."""
+        self._run(
+            stack, "plan", "plan", "-refresh-only", "-lock=false", "-input=false", "-no-color", f"-out={DRIFT_PLAN}"
+        )
+        text = self._run(stack, "show", "show", "-json", "-no-color", DRIFT_PLAN, json_output=True)
+        path = self.out_dir / "stacks" / stack / DRIFT_JSON
         path.write_text(text)
         return path
 

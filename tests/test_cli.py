@@ -186,6 +186,7 @@ COMMANDS = [
     "failover",
     "graph",
     "cost",
+    "drift",
 ]
 
 

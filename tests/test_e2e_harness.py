@@ -118,6 +118,50 @@ def test_nested_drift_is_matched_by_path_and_unknown_values_are_consequences(tmp
     ]
 
 
+def test_the_drift_step_lets_only_listed_emulator_drift_through():
+    """`drift --json` findings that are listed emulator drift (matched without the block index)
+    pass; any other change, and any deletion, is a finding of the e2e's drift step."""
+
+    class Report:
+        def main(self, *args, ok, capture):
+            assert args == ("drift", "--json") and ok == (0, 4) and capture
+            rule = {"address": "aws_vpc_security_group_ingress_rule.r", "type": "aws_vpc_security_group_ingress_rule"}
+            group = {"address": "aws_autoscaling_group.g", "type": "aws_autoscaling_group"}
+            changes = [
+                {"path": "max_size", "before": 4, "after": 5},
+                {"path": "default_instance_warmup", "before": 1, "after": None},
+            ]
+            return json.dumps(
+                {
+                    "stacks": [
+                        {
+                            "stack": "dev-us-east-1",
+                            "resources": [
+                                {
+                                    **rule,
+                                    "action": "update",
+                                    "changes": [{"path": "description", "before": "x", "after": None}],
+                                },
+                                {**group, "action": "update", "changes": changes},
+                                {
+                                    "address": "aws_sns_topic.t",
+                                    "type": "aws_sns_topic",
+                                    "action": "delete",
+                                    "changes": [],
+                                },
+                            ],
+                        }
+                    ]
+                }
+            )
+
+    _, found = run.drift_report(Report(), ok=(0, 4))
+    assert found == [
+        ("dev-us-east-1", "aws_autoscaling_group.g", "max_size", 4, 5),
+        ("dev-us-east-1", "aws_sns_topic.t", "deleted", None, None),
+    ]
+
+
 def test_every_allowed_drift_says_why():
     assert run.EMULATOR_DRIFT and all(len(why) > 20 for why in run.EMULATOR_DRIFT.values())
 

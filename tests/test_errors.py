@@ -37,6 +37,7 @@ DOCUMENTED = {
     errors.OperationFailed: 1,
     errors.NodeMissingError: 1,
     errors.Refused: 3,
+    errors.DriftFound: 4,
     errors.StalePlan: 5,
     saved_plans.BundleInvalid: 2,
 }
@@ -61,6 +62,7 @@ def test_the_readme_documents_those_codes():
         "`1` a stack or check that failed",
         "a missing Node.js",
         "`3` a destructive plan",
+        "`4` drift found by `drift`",
         "`5` a saved plan whose state moved",
         "`130` and `143`",
     ):
