@@ -627,6 +627,15 @@ def graph(
             show_default=False,
         ),
     ] = None,
+    synth_out: Annotated[
+        Path,
+        typer.Option(
+            "--synth-out",
+            help="Synth output folder (the other commands' --out): an unchanged synth there is reused.",
+            metavar="DIR",
+            file_okay=False,
+        ),
+    ] = Path("cdktf.out"),
 ) -> None:
     """Draw one environment from its synthesized Terraform JSON: regions, VPC tiers, load balancer,
     instances, databases and replicas, CloudFront, WAF, DNS and health checks, ingest. Mermaid text
@@ -634,7 +643,7 @@ def graph(
     from ops import graph as drawing
 
     one_environment(env, "graph draws")
-    text = drawing.run(model.load(config), env, out, readme)
+    text = drawing.run(model.load(config), env, out, readme, synth_out)
     if text is not None:
         typer.echo(text, nl=False)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cdktf import TerraformProvider
+import jsii
+from cdktf import IStringProducer, Lazy, TerraformProvider
 from constructs import Construct
 
 from config.naming import Namer
@@ -135,7 +136,7 @@ class EncryptionKey(Construct):
             enable_key_rotation=True,
             rotation_period_in_days=365,
             deletion_window_in_days=p.deletion_window_days,
-            policy=self._render_policy(),
+            policy=Lazy.string_value(_FinalPolicy(self)),
             tags=p.namer.resource_tags("kms"),
             provider=p.provider,
         )
@@ -167,7 +168,6 @@ class EncryptionKey(Construct):
                 )
             if service not in self._via_services:
                 self._via_services.append(service)
-        self._update()
 
     def admit_log_group(self, prefix: str) -> None:
         """Let CloudWatch Logs encrypt the log groups of this account and region whose names
@@ -176,7 +176,6 @@ class EncryptionKey(Construct):
             raise ValueError("a log group prefix must not be empty: it would admit every log group")
         if prefix not in self._log_group_prefixes:
             self._log_group_prefixes.append(prefix)
-        self._update()
 
     def add_to_resource_policy(self, statement: Statement) -> None:
         """Add a statement to the key policy, for a consumer that needs more than the two grants
@@ -188,7 +187,6 @@ class EncryptionKey(Construct):
         if statement.sid in {s.sid for s in self._base_statements() + self._statements}:
             raise ValueError(f"the key policy already has a statement {statement.sid}")
         self._statements.append(statement)
-        self._update()
 
     def _base_statements(self) -> list[Statement]:
         """Administration by the account (always), and the two grants built from what was asked."""
@@ -228,11 +226,20 @@ class EncryptionKey(Construct):
         return statements
 
     def _render_policy(self) -> str:
-        """The policy from every grant so far, as the key's `policy` attribute (set again on each
-        grant, so the synthesized key carries the final document), in STATEMENT_ORDER."""
+        """The policy from every grant, in STATEMENT_ORDER (rendered when the stack is synthesized:
+        `_FinalPolicy`)."""
         statements = _in_order(self._base_statements() + self._statements, STATEMENT_ORDER, key=lambda s: s.sid)
-        self.policy = as_json(statements)
-        return self.policy
+        return as_json(statements)
 
-    def _update(self) -> None:
-        self.key.policy = self._render_policy()
+
+@jsii.implements(IStringProducer)
+class _FinalPolicy:
+    """The key's `policy`, produced when cdktf resolves the stack, after every module has added
+    its grants: rendered once per key instead of once per grant (each render is a jsonencode of
+    the whole document plus a property write through jsii), same document."""
+
+    def __init__(self, key: EncryptionKey):
+        self._key = key
+
+    def produce(self, context) -> str:
+        return self._key._render_policy()

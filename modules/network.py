@@ -90,15 +90,18 @@ class Network(Construct):
                 }
             ],
         )
+        # Each attribute read is a jsii round trip that returns the same token: read once.
+        self.vpc_id: str = self.vpc.id
+        zone_names = zones.names
         self.subnets: dict[str, list] = {}
         for tier in TIERS:
             self.subnets[tier] = [
                 aws.subnet.Subnet(
                     self,
                     f"{tier}-{i}",
-                    vpc_id=self.vpc.id,
+                    vpc_id=self.vpc_id,
                     cidr_block=block,
-                    availability_zone=Fn.element(zones.names, i),
+                    availability_zone=Fn.element(zone_names, i),
                     map_public_ip_on_launch=False,  # nothing public runs on instances
                     tags=n.resource_tags(f"{tier}-{i + 1}"),
                 )
@@ -109,13 +112,13 @@ class Network(Construct):
         self._endpoints()
         # With no ingress or egress blocks, Terraform strips every rule from the default group.
         aws.default_security_group.DefaultSecurityGroup(
-            self, "default-sg", vpc_id=self.vpc.id, tags=n.resource_tags("default", "security_group")
+            self, "default-sg", vpc_id=self.vpc_id, tags=n.resource_tags("default", "security_group")
         )
         self._flow_logs()
 
     def _routing(self, zones) -> None:
         p, n = self.props, self.props.namer
-        igw = aws.internet_gateway.InternetGateway(self, "igw", vpc_id=self.vpc.id, tags=n.resource_tags("igw"))
+        igw = aws.internet_gateway.InternetGateway(self, "igw", vpc_id=self.vpc_id, tags=n.resource_tags("igw"))
         nat_count = p.az_count if p.nat_policy == "per_az" else 1
         self.nat_gateways = []
         for i in range(nat_count):
@@ -134,7 +137,7 @@ class Network(Construct):
                 )
             )
 
-        public = aws.route_table.RouteTable(self, "rt-public", vpc_id=self.vpc.id, tags=n.resource_tags("public"))
+        public = aws.route_table.RouteTable(self, "rt-public", vpc_id=self.vpc_id, tags=n.resource_tags("public"))
         aws.route.Route(
             self, "public-internet", route_table_id=public.id, destination_cidr_block="0.0.0.0/0", gateway_id=igw.id
         )
@@ -142,7 +145,7 @@ class Network(Construct):
         app = []
         for i in range(p.az_count):
             table = aws.route_table.RouteTable(
-                self, f"rt-app-{i}", vpc_id=self.vpc.id, tags=n.resource_tags(f"app-{i + 1}")
+                self, f"rt-app-{i}", vpc_id=self.vpc_id, tags=n.resource_tags(f"app-{i + 1}")
             )
             nat = self.nat_gateways[i if p.nat_policy == "per_az" else 0]
             aws.route.Route(
@@ -153,7 +156,7 @@ class Network(Construct):
                 nat_gateway_id=nat.id,
             )
             app.append(table)
-        database = aws.route_table.RouteTable(self, "rt-db", vpc_id=self.vpc.id, tags=n.resource_tags("db"))
+        database = aws.route_table.RouteTable(self, "rt-db", vpc_id=self.vpc_id, tags=n.resource_tags("db"))
         self.route_tables = {"public": [public], "app": app, "db": [database]}
         for tier, subnets in self.subnets.items():
             for i, subnet in enumerate(subnets):
@@ -169,7 +172,7 @@ class Network(Construct):
             aws.vpc_endpoint.VpcEndpoint(
                 self,
                 f"endpoint-{service}",
-                vpc_id=self.vpc.id,
+                vpc_id=self.vpc_id,
                 service_name=f"com.amazonaws.{p.region}.{service}",
                 vpc_endpoint_type="Gateway",
                 route_table_ids=app_tables,
@@ -182,7 +185,7 @@ class Network(Construct):
             self,
             "endpoints-sg",
             name=n.name("endpoints", "security_group"),
-            vpc_id=self.vpc.id,
+            vpc_id=self.vpc_id,
             description="Interface endpoints: HTTPS from inside the VPC only",
             tags=n.resource_tags("endpoints", "security_group"),
         )
@@ -202,7 +205,7 @@ class Network(Construct):
             aws.vpc_endpoint.VpcEndpoint(
                 self,
                 f"endpoint-{service}",
-                vpc_id=self.vpc.id,
+                vpc_id=self.vpc_id,
                 service_name=f"com.amazonaws.{p.region}.{service}",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
@@ -265,7 +268,7 @@ class Network(Construct):
         self.flow_log = aws.flow_log.FlowLog(
             self,
             "flow-log",
-            vpc_id=self.vpc.id,
+            vpc_id=self.vpc_id,
             traffic_type="ALL",
             log_destination_type="cloud-watch-logs",
             log_destination=group,

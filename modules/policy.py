@@ -9,6 +9,7 @@ one shape: explicit actions, explicit resources, conditions spelled out.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from cdktf import Fn, TerraformStack
@@ -82,6 +83,10 @@ AWS_MANAGED_POLICY_PATHS: dict[str, str] = {
 }
 
 
+# Stack -> its `partition` data source's token; weak, so a stack (and its App) is not kept alive.
+_partitions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def managed_policy_arn(scope: Construct, policy_name: str) -> str:
     """The ARN of an AWS-managed policy, in the partition Terraform reads for the stack (its
     `partition` data source, created here for a bare stack)."""
@@ -91,8 +96,11 @@ def managed_policy_arn(scope: Construct, policy_name: str) -> str:
             "AWS Managed Policy Reference Guide"
         )
     stack = TerraformStack.of(scope)
-    found = stack.node.try_find_child("partition")
-    partition = (found or aws.data_aws_partition.DataAwsPartition(stack, "partition")).partition
+    partition = _partitions.get(stack)  # each lookup and read is a jsii round trip: once per stack
+    if partition is None:
+        found = stack.node.try_find_child("partition")
+        partition = (found or aws.data_aws_partition.DataAwsPartition(stack, "partition")).partition
+        _partitions[stack] = partition
     return f"arn:{partition}:iam::aws:policy{AWS_MANAGED_POLICY_PATHS[policy_name]}{policy_name}"
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -616,24 +615,25 @@ def check_target(out: Path | None) -> None:
         require_dot()
 
 
-def synthesize(config: Config, specs: list[StackSpec]) -> dict[str, dict]:
-    """The stacks' Terraform JSON, synthesized into a private temporary folder (the user's
-    cdktf.out, and any state or saved plan beside it, are left alone)."""
+def synthesize(config: Config, specs: list[StackSpec], synth_out: Path) -> dict[str, dict]:
+    """The stacks' Terraform JSON, synthesized into `synth_out` as `synth` and `plan` do
+    (stacks.app.synth): the same folder, replaced the same way (never one holding state), and
+    an unchanged configuration and code are not synthesized again (stacks/fingerprint.py), so
+    a diagram after a synth, or a second diagram, skips cdktf and Node."""
     import json
 
     from modules.runtime import require_node
 
-    require_node()
-    from stacks import app  # starts cdktf and jsii: only now, after every input was checked
+    require_node()  # a clear error when Node is missing, before any work
+    from stacks import app  # imports no cdktf: app.synth starts it only when it must synthesize
 
-    with tempfile.TemporaryDirectory(prefix="graph-") as folder:
-        paths = app.synth(config, specs, Path(folder) / "cdktf.out")
-        return {name: json.loads(path.read_text()) for name, path in paths.items()}
+    paths = app.synth(config, specs, synth_out)
+    return {name: json.loads(path.read_text()) for name, path in paths.items()}
 
 
-def environment_diagram(config: Config, env: str) -> Diagram:
+def environment_diagram(config: Config, env: str, synth_out: Path) -> Diagram:
     specs = config.select(env, None)
-    return build(specs, synthesize(config, specs), f"{env} ({config.source.name})")
+    return build(specs, synthesize(config, specs, synth_out), f"{env} ({config.source.name})")
 
 
 def readme_block(text: str) -> tuple[str, str]:
@@ -655,8 +655,9 @@ def embed(text: str, mermaid_text: str) -> str:
     return f"{text[: begin.end()]}\n```mermaid\n{mermaid_text}```\n{text[end:]}"
 
 
-def run(config: Config, env: str, out: Path | None, readme: Path | None) -> str | None:
-    """The `graph` command: Mermaid text to print, or None when written to --out or --readme."""
+def run(config: Config, env: str, out: Path | None, readme: Path | None, synth_out: Path) -> str | None:
+    """The `graph` command: Mermaid text to print, or None when written to --out or --readme.
+    The stacks are synthesized into `synth_out` (--synth-out, the other commands' --out)."""
     if out is not None and readme is not None:
         raise UsageError("--out and --readme are exclusive: choose one place to write the diagram")
     check_target(out)
@@ -667,7 +668,7 @@ def run(config: Config, env: str, out: Path | None, readme: Path | None) -> str 
         wanted, _ = readme_block(readme.read_text())
         if wanted != env:
             raise UsageError(f"{readme}'s diagram block is for --env {wanted}, not {env}")
-    diagram = environment_diagram(config, env)
+    diagram = environment_diagram(config, env, synth_out)
     text = mermaid(diagram)
     if readme is not None:
         readme.write_text(embed(readme.read_text(), text))

@@ -56,8 +56,11 @@ def worker_count(specs: list[StackSpec]) -> int:
 def busy_cores() -> int:
     """Cores other processes use: the most of what runs right now besides this process (the fewest
     of a few samples of /proc/loadavg's running count, which includes this process) and of the
-    last minute's load average less one (this process's own share, as in a benchmark's loop).
-    Other processes come and go in bursts: a moment's sample alone misses them."""
+    last minute's load average less one (this process's own share, as in a benchmark's loop),
+    whole cores only: at a load average of about 2 on 2 cores (one other process besides a
+    benchmark's loop), 2 workers measured 3.89 s against 4.37 s in one process (bench/synth_floor.py,
+    5 rounds), so a fraction of a core in use does not count. Other processes come and go in
+    bursts: a moment's sample alone misses them."""
     samples = []
     for _ in range(5):
         try:
@@ -67,7 +70,7 @@ def busy_cores() -> int:
             samples.append(0)
         time.sleep(0.002)
     try:
-        recent = round(os.getloadavg()[0]) - 1
+        recent = int(os.getloadavg()[0]) - 1
     except (AttributeError, OSError):  # not available on this system
         recent = 0
     return max(0, min(samples), recent)

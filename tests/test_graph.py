@@ -4,6 +4,7 @@ renderers, determinism, the README block, and the command's bad-input paths."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -279,7 +280,7 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 @needs_dot
 def test_the_command_renders_svg_with_the_node_labels(synthesized, tmp_path):
     """End to end: synthesize dev, draw it, render SVG through dot; the names are the JSON's."""
-    done = cli("--env", "dev", "--out", str(tmp_path / "dev.svg"))
+    done = cli("--env", "dev", "--out", str(tmp_path / "dev.svg"), "--synth-out", str(tmp_path / "cdktf.out"))
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     root = ElementTree.parse(tmp_path / "dev.svg").getroot()  # a real SVG document
@@ -292,6 +293,26 @@ def test_the_command_renders_svg_with_the_node_labels(synthesized, tmp_path):
             assert label in svg
         assert env.regional_origin_domain(region) in svg
     assert "CloudFront" in svg and "Auto Scaling group" in svg
+
+
+def test_the_command_synthesizes_into_synth_out_and_reuses_an_unchanged_synth(synthesized, tmp_path):
+    """graph synthesizes as the other commands do (stacks.app.synth, fingerprint included), so a
+    second diagram of unchanged code and configuration reuses the output: the folder is not
+    replaced (same inode, same files) and the diagram is the same."""
+    synth_out = tmp_path / "cdktf.out"
+    first = cli("--env", "dev", "--synth-out", str(synth_out))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("flowchart TB")
+    manifest = json.loads((synth_out / "manifest.json").read_text())
+    assert sorted(manifest["stacks"]) == sorted(s.name for s in synthesized.config.select("dev", None))
+    assert (synth_out / ".synth-fingerprint.json").is_file()
+    before = {p: p.stat().st_mtime_ns for p in synth_out.rglob("*") if p.is_file()}
+    inode = synth_out.stat().st_ino
+    again = cli("--env", "dev", "--synth-out", str(synth_out))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert synth_out.stat().st_ino == inode
+    assert {p: p.stat().st_mtime_ns for p in synth_out.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize(

@@ -109,9 +109,20 @@ def test_the_instance_role_reads_exactly_the_bundle(synthesized, name):
 
 
 def test_the_bundle_is_reproducible_and_xz():
-    assert userdata.bundle() == userdata.bundle()
+    first = userdata.bundle()
+    userdata._compressed.cache_clear()  # compressed again, not the per-process copy
+    assert userdata.bundle() == first
     assert userdata.bundle().startswith(b"\xfd7zXZ\x00")
     assert files_of(userdata.bundle()) == SOURCES
+
+
+def test_the_bundle_kept_per_process_follows_every_edit(tmp_path, monkeypatch):
+    monkeypatch.setattr(userdata, "WEBAPP_DIR", tmp_path)
+    (tmp_path / "server.py").write_text("print(1)\n")
+    before = userdata.bundle()
+    (tmp_path / "server.py").write_text("print(2)\n")
+    after = userdata.bundle()
+    assert before != after and files_of(after) == {"webapp/server.py": b"print(2)\n"}
 
 
 def test_an_embedded_bundle_beyond_the_limit_fails_clearly(monkeypatch):
