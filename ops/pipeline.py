@@ -43,6 +43,7 @@ from ops import waves
 from ops.terraform import StackResult, Terraform
 
 LOGS_DIR = "logs"  # <out>/logs/<stack>.log: each stack's Terraform output
+NODE_EXIT_WAIT = 2.0  # seconds an interrupted run gives jsii's Node process to finish exiting
 
 
 class Action(StrEnum):
@@ -509,7 +510,11 @@ def _forget_dead_synth_runtime() -> None:
         return
     if not isinstance(node, subprocess.Popen):
         return
-    if node.poll() is not None and node.stdin is not None and not node.stdin.closed:
+    try:  # the Ctrl-C that reached it may still be ending it (a busy machine); a live one answers jsii
+        node.wait(timeout=NODE_EXIT_WAIT)
+    except subprocess.TimeoutExpired:
+        return
+    if node.stdin is not None and not node.stdin.closed:
         try:
             node.stdin.close()
         except OSError:
