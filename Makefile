@@ -5,6 +5,7 @@
 #   make e2e                   deploy the dev environment to an emulated AWS, smoke-test it, destroy it
 #   make e2e CONFIG=path ENV=name   another configuration or environment
 #   make bench-web             load on the webapp (Python 3.9) at 50 and 400 connections
+#   make bench-deploy          deploy to the emulated AWS with --parallel 1 and N (ENV=dev: one environment)
 PYTHON ?= python3
 VENV   ?= .venv
 CHECKOV_VENV ?= .venv-checkov
@@ -21,7 +22,7 @@ E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),)
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
-.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web clean
+.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web bench-deploy clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.runtime: pyproject.toml
@@ -85,6 +86,9 @@ bench: setup
 
 bench-web: setup
 	$(PY) bench/webapp_load.py
+
+bench-deploy: setup
+	$(PY) bench/deploy_bench.py --env $(ENV)
 
 clean:
 	rm -rf cdktf.out .pytest_cache .ruff_cache
