@@ -369,9 +369,10 @@ class _Run:
             raise _Failed() from None
 
     def _changes(self, stack: str) -> bool:
-        """Whether the stack's reviewed plan changes anything (creates, updates, replaces or deletes)."""
+        """Whether the stack has changes to apply: its reviewed plan creates, updates, replaces or
+        deletes something, or its own plan was deferred (it will change something, or fail)."""
         result = self.results[stack]
-        return (
+        return result.status == "deferred" or (
             result.status == "planned"
             and result.review is not None
             and any(result.review.counts.get(k) for k in ("create", "update", "replace", "delete"))
@@ -403,7 +404,7 @@ class _Run:
         result.plan_json = terraform.show_json(spec.name)
         result.review = plan_review.review(plan_review.load(result.plan_json), spec.name)
         result.status = "planned"
-        self.say(spec.name, "planned" + (f" ({result.note})" if result.note else ""))
+        self.say(spec.name, result.note or "planned")
 
     def apply(self, spec: StackSpec, after: list[str] | None) -> None:
         result = self.results[spec.name]

@@ -153,9 +153,13 @@ def test_allow_destroy_applies_the_destructive_plan(config, terraform):
 
 def test_a_plan_that_needs_the_earlier_wave_is_made_again_after_it_is_applied(config, terraform):
     terraform.fail[("dev-us-west-2", "plan")] = [True, False]  # the primary's database does not exist yet
+    terraform.fail[("dev-global", "plan")] = [True, False]  # it reads the primary's secret
+    terraform.plans["dev-eu-west-1"] = NO_CHANGES  # nothing pending there: not waited for
     results = {r.stack: r for r in execute(config, terraform, "dev")}
     assert results["dev-us-west-2"].status == "applied"
     assert results["dev-us-west-2"].note == "planned after dev-us-east-1"
+    assert results["dev-global"].note == "planned after dev-us-east-1, dev-us-west-2", "a deferred one is pending"
+    assert results["dev-eu-west-1"].note == "" and results["dev-global"].status == "applied"
     plans = [i for i, event in enumerate(terraform.events) if event == ("start", "dev-us-west-2", "plan")]
     assert len(plans) == 2
     assert (
@@ -163,7 +167,8 @@ def test_a_plan_that_needs_the_earlier_wave_is_made_again_after_it_is_applied(co
     )
     assert terraform.index("end", "dev-us-west-2", "show") < terraform.index("start", "dev-us-west-2", "apply")
     assert [line for line in pipeline.outcome(list(results.values()), Action.DEPLOY) if "planned after" in line] == [
-        "dev-us-west-2: planned after dev-us-east-1"
+        "dev-us-west-2: planned after dev-us-east-1",
+        "dev-global: planned after dev-us-east-1, dev-us-west-2",
     ]
 
 
