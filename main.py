@@ -303,7 +303,8 @@ def terraform_run(
             str(out),
             *(a for c in counts or [] for a in ("--instance-count", c)),
             *(["--allow-destroy"] if allow_destroy else []),
-            *(["--parallel", str(parallel)]),
+            "--parallel",
+            str(parallel),
         ]
     )
     runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
