@@ -440,9 +440,10 @@ class _Run:
                     )
                 ]
             for result in results:
-                if result.status in ("waiting", "applying", "deferred"):
+                if result.status == "deferred":  # its plan is to be made again, its apply never started
                     result.status = "not started"
-            not_started = [r.stack for r in results if r.status in ("not started", "planned") and self._unfinished(r)]
+            waiting = ("not started", "planned")  # a deploy's planned stack: its apply never started
+            not_started = [r.stack for r in results if r.status in waiting and r.status != self.action.done]
             raise Interrupted(causes[0], results, not_started, self.action, self.out_dir, resume, more=causes[1:])
         other = [e for _, e in self.errors if not isinstance(e, tf.StackFailed)]
         if other:
@@ -453,9 +454,6 @@ class _Run:
         if self.refused:
             raise DestructivePlan(results, self.refused)
         return results
-
-    def _unfinished(self, result: StackResult) -> bool:
-        return result.status != self.action.done and not (self.action is Action.PLAN and result.status == "planned")
 
 
 def outcome(results: list[StackResult], action: Action) -> list[str]:
@@ -488,9 +486,7 @@ class RunFailed(OperationFailed):
     def __init__(self, failed: list[tuple[str, tf.StackFailed]], results: list[StackResult], action: Action):
         logs = {r.stack: r.log for r in results}
         problems = [f"{error}" + (f" (log: {logs[stack]})" if logs.get(stack) else "") for stack, error in failed]
-        undone = [r.stack for r in results if r.status not in (action.done, "failed") and r.status != "planned"]
-        if action is not Action.PLAN:
-            undone = [r.stack for r in results if r.status not in (action.done, "failed")]
+        undone = [r.stack for r in results if r.status not in (action.done, "failed")]
         problems.append(
             f"stopped: new work stopped at the first failure; not {action.done}: {', '.join(undone) or 'none'}"
         )
