@@ -7,7 +7,7 @@ e2e harness's `emulated_config`: a benchmark never touches a real deployment's s
 
 1. `main.py deploy --env ENV --parallel 1` (one Terraform process at a time, the old sequential
    run), timed; then `destroy --allow-destroy` of every environment (not timed);
-2. on a fresh emulator and state, `main.py deploy --env ENV --parallel N` (N: the CLI's default,
+2. on a fresh emulator (its own process) and state, `main.py deploy --env ENV --parallel N` (N: the CLI's default,
    the number of cores, at least 2), timed; then destroy again.
 
 Prints both wall times, their ratio, and where the logs are (each command's output, and each
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +37,8 @@ from e2e import seed  # noqa: E402
 from e2e.emulator import Emulator  # noqa: E402
 from e2e.run import E2EFailure, Session, aws_environment, emulated_config  # noqa: E402
 from ops import pipeline, toolchain  # noqa: E402
+
+ROUND = "round seconds: "  # the child's last line, read by the parent
 
 
 def prepare(cfg: model.Config, envs: list[str], url: str, state_dir: Path, config_copy: Path) -> None:
@@ -54,7 +57,7 @@ def prepare(cfg: model.Config, envs: list[str], url: str, state_dir: Path, confi
         emulated_config(cfg.source, state_dir, config_copy, {"project": {"hosted_zone_id": zone}})
 
 
-def timed_round(cfg: model.Config, env: str, parallel: int, work: Path) -> tuple[float, Session]:
+def timed_round(cfg: model.Config, env: str, parallel: int, work: Path) -> float:
     """On a fresh emulator (nothing left from the other round: names AWS keeps reserved after a
     delete cannot collide), with fresh local state: deploy with `--parallel` (timed), then
     destroy every environment (not timed)."""
@@ -73,7 +76,24 @@ def timed_round(cfg: model.Config, env: str, parallel: int, work: Path) -> tuple
         print(f"deploy bench: --parallel {parallel}: deployed in {elapsed:.0f} s; destroying", flush=True)
         for name in reversed(envs):
             Session(config_copy, name, work, environ).main("destroy", "--allow-destroy", "--parallel", str(parallel))
-    return elapsed, session
+    return elapsed
+
+
+def one_round(config_path: Path, env: str, parallel: int, work: Path) -> float:
+    """Run one round in a child process: moto's state is process-wide (e2e/emulator.py), so a
+    second emulator in this process would start with what the first one left behind."""
+    command = [sys.executable, __file__, "--config", str(config_path), "--env", env]
+    command += ["--round", str(parallel), str(work)]
+    last = ""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None
+        for line in child.stdout:  # its progress, shown as it comes
+            last = line.strip()
+            if not last.startswith(ROUND):
+                print(line, end="", flush=True)
+    if child.returncode != 0 or not last.startswith(ROUND):
+        raise E2EFailure(f"the --parallel {parallel} round failed (exit {child.returncode}); logs in {work}")
+    return float(last.removeprefix(ROUND))
 
 
 def run(config_path: Path, env: str, parallel: int) -> list[str]:
@@ -81,15 +101,15 @@ def run(config_path: Path, env: str, parallel: int) -> list[str]:
     stacks = len(cfg.select(env))
     work = Path(tempfile.mkdtemp(prefix="deploy-bench-"))
     print(f"deploy bench: {cfg.source} --env {env}: {stacks} stacks; work folder {work}", flush=True)
-    sequential, first = timed_round(cfg, env, 1, work / "parallel-1")
-    side_by_side, second = timed_round(cfg, env, parallel, work / f"parallel-{parallel}")
+    sequential = one_round(config_path, env, 1, work / "parallel-1")
+    side_by_side = one_round(config_path, env, parallel, work / f"parallel-{parallel}")
     return [
         f"deploy --env {env} ({stacks} stacks) to the emulated AWS, {os.cpu_count()} cores:",
         f"  --parallel 1: {sequential:.0f} s",
         f"  --parallel {parallel}: {side_by_side:.0f} s",
         f"  ratio: {sequential / side_by_side:.2f}x",
-        f"  logs: {first.logs} and {second.logs} (each command; the stacks' Terraform logs are in "
-        f"{second.out / pipeline.LOGS_DIR}, the last command's)",
+        f"  logs: {work}/parallel-*/logs (each command) and {work}/parallel-*/cdktf.out/{pipeline.LOGS_DIR} "
+        "(each stack's Terraform output, of the round's last command)",
     ]
 
 
@@ -98,7 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "default.toml")
     parser.add_argument("--env", default="all", help="an environment, or 'all' (default)")
     parser.add_argument("--parallel", type=int, default=pipeline.default_parallel(), help="N for the second run")
+    parser.add_argument("--round", nargs=2, metavar=("N", "WORK"), help=argparse.SUPPRESS)  # one_round's child
     args = parser.parse_args(argv)
+    if args.round:
+        try:
+            elapsed = timed_round(model.load(args.config.resolve()), args.env, int(args.round[0]), Path(args.round[1]))
+        except (E2EFailure, PlatformError) as exc:
+            print(f"deploy bench: FAILED: {exc}", file=sys.stderr, flush=True)
+            return 1
+        print(f"{ROUND}{elapsed:.3f}", flush=True)
+        return 0
     if args.parallel < 2:
         parser.error("--parallel: the second run needs at least 2 to compare with the sequential one")
     try:
