@@ -7,6 +7,7 @@
 #   make bench                 synth: lazy provider import; floor, cold and no-op synth (bench/)
 #   make bench-web             load on the webapp (Python 3.9) at 50 and 400 connections
 #   make diagram               redraw the README's diagram of DIAGRAM_ENV (prod) from the synthesized JSON
+#   make bench-deploy          deploy to the emulated AWS with --parallel 1 and N (ENV=dev: one environment)
 PYTHON ?= python3
 VENV   ?= .venv
 CHECKOV_VENV ?= .venv-checkov
@@ -24,7 +25,7 @@ E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),)
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
-.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web diagram clean
+.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web diagram bench-deploy clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.runtime: pyproject.toml
@@ -92,6 +93,9 @@ bench-web: setup
 
 diagram: setup
 	$(PY) main.py graph --env $(DIAGRAM_ENV) --readme README.md
+
+bench-deploy: setup
+	$(PY) bench/deploy_bench.py --env $(ENV)
 
 clean:
 	rm -rf cdktf.out .pytest_cache .ruff_cache

@@ -265,6 +265,16 @@ CountOption = Annotated[
 AllowDestroyOption = Annotated[
     bool, typer.Option("--allow-destroy", help="Apply even when the plan deletes or replaces stateful resources.")
 ]
+ParallelOption = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        help="At most N Terraform processes at once; stacks run in dependency waves, environments "
+        "side by side [default: the number of cores, at least 2].",
+        metavar="N",
+        show_default=False,
+    ),
+]
 
 
 def terraform_run(
@@ -276,11 +286,14 @@ def terraform_run(
     verbose: bool,
     counts: list[str] | None,
     allow_destroy: bool,
+    parallel: int | None = None,
 ) -> None:
     import shlex
 
     from ops import pipeline, terraform
+    from ops.status import StatusBoard
 
+    parallel = pipeline.check_parallel(pipeline.default_parallel() if parallel is None else parallel)
     cfg = model.load(config)
     specs = cfg.select(env, region)
     variables = pipeline.instance_counts(counts, cfg, specs)
@@ -297,27 +310,27 @@ def terraform_run(
             str(out),
             *(a for c in counts or [] for a in ("--instance-count", c)),
             *(["--allow-destroy"] if allow_destroy else []),
+            "--parallel",
+            str(parallel),
         ]
     )
     runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
     terraform.check_version(runner.terraform)
+    ordered = list(reversed(specs)) if action is Action.DESTROY else specs
     try:
-        results = pipeline.run(
-            cfg,
-            specs,
-            out,
-            action,
-            runner,
-            variables,
-            allow_destroy,
-            resume=resume,
-            progress=lambda stack, step: stdout.print(f"[bold]{stack}[/bold]: {step}"),
-        )
-    except (pipeline.DestructivePlan, pipeline.Interrupted) as exc:  # the stacks handled, then the error
+        with StatusBoard(stdout, [s.name for s in ordered], live=None if not verbose else False) as board:
+            results = pipeline.run(
+                cfg, specs, out, action, runner, variables, allow_destroy, board, resume, parallel
+            )  # fmt: skip
+    except (pipeline.DestructivePlan, pipeline.Interrupted, pipeline.RunFailed) as exc:  # the stacks, then the error
         if exc.results:
             summary(exc.results)
+            for line in pipeline.outcome(exc.results, action):
+                typer.echo(line)
         raise
     summary(results)
+    for line in pipeline.outcome(results, action):
+        typer.echo(line)
     if action is Action.PLAN and any(r.review and r.review.destructive for r in results):
         raise typer.Exit(3)
 
@@ -365,11 +378,12 @@ def plan(
             "to apply exactly these plans elsewhere (saved plans, stacks, lock files, manifest).",
         ),
     ] = None,
+    parallel: ParallelOption = None,
 ) -> None:
-    """Synthesize, then terraform init/plan/show each stack in order and review the plans (exit 3: destructive)."""
+    """Synthesize, then terraform init/plan/show every stack and review the plans (exit 3: destructive)."""
     if bundle:
         one_environment(env, "plan --bundle works on")
-    terraform_run(Action.PLAN, env, region, config, out, verbose, instance_count, False)
+    terraform_run(Action.PLAN, env, region, config, out, verbose, instance_count, False, parallel)
     if bundle:
         from ops import saved_plans
 
@@ -386,9 +400,10 @@ def deploy(
     verbose: VerboseOption = False,
     instance_count: CountOption = None,
     allow_destroy: AllowDestroyOption = False,
+    parallel: ParallelOption = None,
 ) -> None:
-    """Plan, review and apply each stack in dependency order; the first failure stops the run."""
-    terraform_run(Action.DEPLOY, env, region, config, out, verbose, instance_count, allow_destroy)
+    """Plan and review every stack, then apply them in dependency waves; the first failure stops the run."""
+    terraform_run(Action.DEPLOY, env, region, config, out, verbose, instance_count, allow_destroy, parallel)
 
 
 @cli.command()
@@ -419,10 +434,11 @@ def destroy(
     out: OutOption = Path("cdktf.out"),
     verbose: VerboseOption = False,
     allow_destroy: AllowDestroyOption = False,
+    parallel: ParallelOption = None,
 ) -> None:
     """Plan -destroy and apply, edge stack first; refuses stateful deletes without --allow-destroy."""
     one_environment(env, "destroy works on")
-    terraform_run(Action.DESTROY, env, region, config, out, verbose, None, allow_destroy)
+    terraform_run(Action.DESTROY, env, region, config, out, verbose, None, allow_destroy, parallel)
 
 
 @cli.command("review")

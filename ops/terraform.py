@@ -104,13 +104,19 @@ class Interrupts:
     The handler only records the signal and forwards it: it never raises, so the read of
     Terraform's output simply continues (PEP 475) until Terraform exits. Each running Terraform
     gets at most as many SIGINTs as this process received, never more than two: one more than
-    intended would turn Terraform's graceful stop into an immediate exit."""
+    intended would turn Terraform's graceful stop into an immediate exit.
+
+    Several Terraform processes may run at once (`--parallel`, one per worker thread): every one
+    registered gets the signal. Forwarding happens under a lock; the handler (main thread) only
+    takes it when free and otherwise leaves a note that whoever holds it forwards again before
+    letting go, so a signal arriving while a thread registers its process is never lost nor sent twice."""
 
     def __init__(self) -> None:
         self.received: list[signal.Signals] = []
         self.active = False
         self._sent: dict[subprocess.Popen, int] = {}  # running Terraform processes -> SIGINTs sent
-        self._registering = False
+        self._lock = threading.Lock()  # held while forwarding; the handler never waits for it
+        self._pending = False  # a signal arrived while the lock was held: its holder forwards again
         self._previous: dict[int, object] = {}
         self._killer: threading.Timer | None = None
 
@@ -141,25 +147,41 @@ class Interrupts:
             self._sent[process] += 1
             process.send_signal(signal.SIGINT)
 
-    def register(self, process: subprocess.Popen) -> None:
-        """Track a Terraform just started; forward what arrived before it was tracked."""
+    def _forward_all(self) -> None:
+        """Bring every tracked process up to the signals due, under the lock (class docstring)."""
         while True:
-            self._registering = True  # the handler leaves forwarding to us meanwhile (no double send)
-            self._sent.setdefault(process, 0)
-            self._forward(process)
-            self._registering = False
-            if self._sent[process] >= self._due() or process.poll() is not None:
+            with self._lock:
+                self._pending = False  # what arrived before this line is forwarded just below
+                for process in list(self._sent):
+                    self._forward(process)
+            if not self._pending:
                 return
 
+    def register(self, process: subprocess.Popen) -> None:
+        """Track a Terraform just started; forward what arrived before it was tracked."""
+        with self._lock:
+            self._sent.setdefault(process, 0)
+        self._forward_all()
+
     def unregister(self, process: subprocess.Popen) -> None:
-        self._sent.pop(process, None)
+        with self._lock:
+            self._sent.pop(process, None)
+        if self._pending:
+            self._forward_all()
 
     def _handle(self, signum: int, frame: object) -> None:
         self.received.append(signal.Signals(signum))
+        self._pending = True  # before trying the lock: a holder that lets go after this forwards again
         running = [p for p in list(self._sent) if p.poll() is None]
-        if not self._registering:
-            for process in running:
-                self._forward(process)
+        # Until no note is left, or the lock is held (by a thread, or by the code this handler
+        # interrupted): its holder then sees the note when it lets go.
+        while self._pending and self._lock.acquire(blocking=False):
+            try:
+                self._pending = False
+                for process in list(self._sent):
+                    self._forward(process)
+            finally:
+                self._lock.release()
         name = signal.Signals(signum).name
         if len(self.received) == 1:
             _say(
@@ -201,6 +223,8 @@ class StackResult:
     status: str = "pending"
     plan_json: Path | None = None
     review: object | None = None
+    log: Path | None = None  # its Terraform output (Terraform.log_dir)
+    note: str = ""  # e.g. "planned after dev-us-east-1" (ops/pipeline.py's deferred plans)
 
 
 @dataclass
@@ -242,6 +266,20 @@ class Terraform:
         self.echo = echo
         self.locks_dir = beside / LOCKS_DIR
         self.interrupts = Interrupts()
+        # When set, each stack's Terraform output is appended to <log_dir>/<stack>.log (`log_path`):
+        # with stacks running side by side (--parallel), one interleaved stream would be unreadable.
+        self.log_dir: Path | None = None
+
+    def log_path(self, stack: str) -> Path | None:
+        return self.log_dir / f"{stack}.log" if self.log_dir else None
+
+    def _log(self, stack: str, lines: list[str]) -> None:
+        path = self.log_path(stack)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as log:
+            log.writelines(f"{line}\n" for line in lines)
 
     def forwarding_interrupts(self) -> Interrupts:
         """`with terraform.forwarding_interrupts():` SIGINT/SIGTERM stop Terraform gracefully and
@@ -273,21 +311,25 @@ class Terraform:
         except OSError as exc:
             raise EnvironmentProblem(f"cannot run {self.terraform}: {exc.strerror}") from None
         self.interrupts.register(process)
+        self._log(stack, [f"$ terraform {' '.join(args)}"])
         lines: list[str] = []
         try:  # read to the end, interrupted or not: Terraform dies writing to a closed pipe
             if json_output:
                 out, err = process.communicate()
                 lines = err.splitlines()
+                self._log(stack, [*lines, f"({len(out)} characters of JSON on stdout)"])
             else:
                 assert process.stdout is not None
                 for line in process.stdout:
                     lines.append(line.rstrip("\n"))
                     if self.echo:
-                        self.echo(line.rstrip("\n"))
+                        self.echo(f"{stack} | {line.rstrip()}" if self.log_dir else line.rstrip("\n"))
+                    self._log(stack, lines[-1:])
                 out = "\n".join(lines)
             code = process.wait()
         finally:
             self.interrupts.unregister(process)
+        self._log(stack, [f"(exit {code})"])
         if self.interrupts.received and code != 0:
             raise self._interrupted(stack, step, started=True)
         if code != 0 and check:

@@ -13,17 +13,54 @@ import pytest
 from support.terraform import DESTROY_DB, invoke
 
 
-def test_plan_runs_init_plan_show_per_stack_in_order(fake, tmp_path):
+def test_plan_runs_init_plan_show_per_stack(fake, tmp_path):
     result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "us-west-2=4")  # dev: 2..4
     assert result.exit_code == 0, result.output
-    assert fake.steps() == [
-        (s, step) for s in ("dev-us-east-1", "dev-us-west-2", "dev-global") for step in ("init", "plan", "show")
-    ]
+    for stack in ("dev-us-east-1", "dev-us-west-2", "dev-global"):
+        assert [step for s, step in fake.steps() if s == stack] == ["init", "plan", "show"]
+    assert len(fake.steps()) == 9
     plans = {c["stack"]: c["args"] for c in fake.calls() if c["args"][0] == "plan"}
     assert "-var=instance_count=4" in plans["dev-us-west-2"] and "-out=plan.tfplan" in plans["dev-us-west-2"]
     assert not any(a.startswith("-var") for a in plans["dev-us-east-1"] + plans["dev-global"])
     assert "dev-us-east-1" in result.stdout and "planned" in result.stdout
     assert (tmp_path / "out" / "stacks" / "dev-global" / "plan.json").is_file()
+
+
+def test_parallel_1_runs_the_stacks_one_after_the_other_in_order(fake, tmp_path):
+    result = invoke(tmp_path, "plan", "--env", "dev", "--parallel", "1")
+    assert result.exit_code == 0, result.output
+    assert fake.steps() == [
+        (s, step) for s in ("dev-us-east-1", "dev-us-west-2", "dev-global") for step in ("init", "plan", "show")
+    ]
+
+
+def test_each_stacks_terraform_output_is_in_its_own_log_named_in_the_summary(fake, tmp_path):
+    result = invoke(tmp_path, "deploy", "--env", "dev")
+    assert result.exit_code == 0, result.output
+    logs = tmp_path / "out" / "logs"
+    for stack in ("dev-us-east-1", "dev-us-west-2", "dev-global"):
+        text = (logs / f"{stack}.log").read_text()
+        assert [line for line in text.splitlines() if line.startswith("$ terraform ")] == [
+            "$ terraform init -input=false -no-color",
+            "$ terraform plan -input=false -no-color -out=plan.tfplan",
+            "$ terraform show -json -no-color plan.tfplan",
+            "$ terraform apply -input=false -no-color plan.tfplan",
+        ]
+    assert "applied: dev-us-east-1, dev-us-west-2, dev-global" in result.stdout
+    assert f"logs: {logs} (one <stack>.log per stack)" in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_parallel_below_one_is_a_usage_error(fake, tmp_path, value):
+    result = invoke(tmp_path, "deploy", "--env", "dev", "--parallel", value)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: --parallel {value}: expected a number of Terraform processes of at least 1"
+    assert not fake.steps() and not (tmp_path / "out").exists(), "refused before any work"
+
+
+def test_parallel_must_be_a_number(fake, tmp_path):
+    result = invoke(tmp_path, "plan", "--env", "dev", "--parallel", "many")
+    assert result.exit_code == 2 and "Invalid value for '--parallel'" in result.stderr and not fake.steps()
 
 
 def test_deploy_applies_the_saved_plans(fake, tmp_path):
@@ -47,13 +84,21 @@ def test_deploy_refuses_destructive_plans_unless_allowed(fake, tmp_path):
     assert ("dev-us-east-1", "apply") in fake.steps()
 
 
-def test_the_first_failure_stops_the_run_and_names_the_stack(fake, tmp_path):
+def test_a_failure_stops_the_run_and_names_the_stack_and_its_log(fake, tmp_path):
+    """dev-us-west-2's plan fails while its primary has changes to apply: it is planned again once
+    the primary is applied (a first deploy), and fails again: the edge is never applied."""
     fake.behavior["fail"] = {"dev-us-west-2": {"plan": "Error: Invalid reference in main.tf"}}
     fake.save()
     result = invoke(tmp_path, "deploy", "--env", "dev")
     assert result.exit_code == 1
-    assert "dev-us-west-2: terraform plan failed: Error: Invalid reference" in result.stderr
-    assert not [s for s in fake.steps() if s[0] == "dev-global"], "later stacks are not touched"
+    log = tmp_path / "out" / "logs" / "dev-us-west-2.log"
+    assert f"dev-us-west-2: terraform plan failed: Error: Invalid reference in main.tf (log: {log})" in result.stderr
+    assert "Error: Invalid reference in main.tf" in log.read_text()
+    assert [s for s in fake.steps() if s == ("dev-us-west-2", "plan")] == [("dev-us-west-2", "plan")] * 2
+    assert [s for s in fake.steps() if s[1] == "apply"] == [("dev-us-east-1", "apply")]
+    stdout = " ".join(result.stdout.split())
+    assert "applied: dev-us-east-1" in stdout and f"failed: dev-us-west-2 (log: {log})" in stdout
+    assert "not started: dev-global" in stdout
     assert "Traceback" not in result.output
 
 

@@ -31,7 +31,7 @@ CONFIG = (
     + """
 [environments.dev]
 account_id = "111111111111"
-regions = ["us-east-1", "us-west-2"]
+regions = {regions}
 
 [state]
 local_dir = "{state_dir}"
@@ -43,7 +43,13 @@ WAIT = 300  # seconds: a guard against hanging forever (a synth takes 5-15 s), n
 class Cli:
     """`main.py deploy` with its merged output read line by line on a thread."""
 
-    def __init__(self, tmp_path: Path, **extra_env: str):
+    def __init__(
+        self,
+        tmp_path: Path,
+        regions: tuple[str, ...] = ("us-east-1", "us-west-2"),
+        args: tuple[str, ...] = (),
+        **extra_env: str,
+    ):
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         terraform = bin_dir / "terraform"
@@ -51,7 +57,7 @@ class Cli:
         terraform.chmod(terraform.stat().st_mode | stat.S_IEXEC)
         self.state_dir = tmp_path / "state"
         config = tmp_path / "interrupt.toml"
-        config.write_text(CONFIG.format(state_dir=self.state_dir))
+        config.write_text(CONFIG.format(state_dir=self.state_dir, regions=json.dumps(list(regions))))
         self.command = [
             sys.executable,
             str(ROOT / "main.py"),
@@ -63,6 +69,7 @@ class Cli:
             "--out",
             str(tmp_path / "out"),
             "--verbose",
+            *args,
         ]
         env = {
             **os.environ,
@@ -179,6 +186,35 @@ def test_a_second_interrupt_stops_waiting_and_says_what_that_risks(cli):
     assert f"interrupted: {SLOW} (terraform apply was told to exit immediately and may not have saved" in output
     assert str(cli.state(SLOW)) in output and "terraform import" in output
     assert f"not started: {STACKS[2]}" in output
+
+
+def test_an_interrupt_reaches_every_running_terraform_and_the_report_names_each(tmp_path):
+    """With --parallel, dev's two secondaries apply at once: one Ctrl-C asks both to stop, the CLI
+    waits for both to save their state, and the report has a line for each."""
+    slow = ("dev-us-west-2", "dev-eu-west-1")
+    cli = Cli(
+        tmp_path,
+        regions=("us-east-1", "us-west-2", "eu-west-1"),
+        args=("--parallel", "2"),
+        FAKE_TF_SLOW_APPLY=",".join(slow),
+    )
+    try:
+        for stack in slow:  # the output is one stream: wait for both, in either order
+            if not any(f"fake-terraform: applying {stack}" in line for line in cli.seen):
+                cli.wait_for(f"fake-terraform: applying {stack}")
+        os.killpg(cli.process.pid, signal.SIGINT)
+        exit_code, output = cli.finish()
+    finally:
+        cli.stop()
+    assert exit_code == 130, output
+    assert "Traceback" not in output
+    for stack in slow:
+        assert json.loads(cli.state(stack).read_text())["lineage"] == stack, "each saved its state"
+        assert f"fake-terraform: saved the state of {stack}" in output
+        assert f"interrupted: {stack} (terraform apply stopped gracefully" in output
+    assert output.count("Gracefully shutting down") == 2, "each Terraform received exactly one interrupt"
+    assert "applied: dev-us-east-1" in output and "not started: dev-global" in output
+    assert not cli.state("dev-global").exists()
 
 
 # ------------------------------------------------------------------ the forwarding itself, in-process
