@@ -31,11 +31,12 @@ import filecmp
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from synth_bench import timed  # a sibling script: bench/ is first on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = (
@@ -47,15 +48,6 @@ WORKERS = (  # imports main.py first, as the CLI does, so only the workers diffe
     "from config import model; from stacks import app; c = model.load(sys.argv[2] or None); "
     "app.synth(c, c.select('all'), Path(sys.argv[1]), force=True, workers=int(sys.argv[3]))"
 )
-
-
-def timed(command: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"benchmark command failed ({done.returncode}): {' '.join(command)}\n{done.stderr}")
-    return elapsed
 
 
 def same_output(a: Path, b: Path) -> bool:
