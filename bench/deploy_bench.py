@@ -14,7 +14,7 @@ Prints both wall times, their ratio, and where the logs are (each command's outp
 stack's Terraform log under the run's output folder). The whole default configuration (nine
 stacks, twice) takes 40 minutes and more on a 2-core machine; `--env dev` measures one environment.
 
-    .venv/bin/python bench/deploy_bench.py [--config PATH] [--env all|NAME] [--parallel N]
+    .venv/bin/python bench/deploy_bench.py [--config PATH] [--env all|NAME] [--parallel N] [--no-destroy]
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ def prepare(cfg: model.Config, envs: list[str], url: str, state_dir: Path, confi
         emulated_config(cfg.source, state_dir, config_copy, {"project": {"hosted_zone_id": zone}})
 
 
-def timed_round(cfg: model.Config, env: str, parallel: int, work: Path) -> float:
+def timed_round(cfg: model.Config, env: str, parallel: int, work: Path, destroy: bool = True) -> float:
     """On a fresh emulator (nothing left from the other round: names AWS keeps reserved after a
     delete cannot collide), with fresh local state: deploy with `--parallel` (timed), then
-    destroy every environment (not timed)."""
+    destroy every environment (not timed; `destroy=False` skips it: the round's emulator and
+    state are thrown away with its process anyway)."""
     work.mkdir(parents=True)
     envs = list(dict.fromkeys(s.environment for s in cfg.select(env)))
     state_dir = work / "state"
@@ -73,17 +74,17 @@ def timed_round(cfg: model.Config, env: str, parallel: int, work: Path) -> float
         started = time.monotonic()
         session.main("deploy", "--parallel", str(parallel))
         elapsed = time.monotonic() - started
-        print(f"deploy bench: --parallel {parallel}: deployed in {elapsed:.0f} s; destroying", flush=True)
-        for name in reversed(envs):
+        print(f"deploy bench: --parallel {parallel}: deployed in {elapsed:.0f} s", flush=True)
+        for name in reversed(envs) if destroy else ():
             Session(config_copy, name, work, environ).main("destroy", "--allow-destroy", "--parallel", str(parallel))
     return elapsed
 
 
-def one_round(config_path: Path, env: str, parallel: int, work: Path) -> float:
+def one_round(config_path: Path, env: str, parallel: int, work: Path, destroy: bool = True) -> float:
     """Run one round in a child process: moto's state is process-wide (e2e/emulator.py), so a
     second emulator in this process would start with what the first one left behind."""
     command = [sys.executable, __file__, "--config", str(config_path), "--env", env]
-    command += ["--round", str(parallel), str(work)]
+    command += ["--round", str(parallel), str(work), *([] if destroy else ["--no-destroy"])]
     last = ""
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None
@@ -96,13 +97,13 @@ def one_round(config_path: Path, env: str, parallel: int, work: Path) -> float:
     return float(last.removeprefix(ROUND))
 
 
-def run(config_path: Path, env: str, parallel: int) -> list[str]:
+def run(config_path: Path, env: str, parallel: int, destroy: bool = True) -> list[str]:
     cfg = model.load(config_path)
     stacks = len(cfg.select(env))
     work = Path(tempfile.mkdtemp(prefix="deploy-bench-"))
     print(f"deploy bench: {cfg.source} --env {env}: {stacks} stacks; work folder {work}", flush=True)
-    sequential = one_round(config_path, env, 1, work / "parallel-1")
-    side_by_side = one_round(config_path, env, parallel, work / f"parallel-{parallel}")
+    sequential = one_round(config_path, env, 1, work / "parallel-1", destroy)
+    side_by_side = one_round(config_path, env, parallel, work / f"parallel-{parallel}", destroy)
     return [
         f"deploy --env {env} ({stacks} stacks) to the emulated AWS, {os.cpu_count()} cores:",
         f"  --parallel 1: {sequential:.0f} s",
@@ -118,11 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "default.toml")
     parser.add_argument("--env", default="all", help="an environment, or 'all' (default)")
     parser.add_argument("--parallel", type=int, default=pipeline.default_parallel(), help="N for the second run")
+    parser.add_argument(
+        "--no-destroy", dest="destroy", action="store_false", help="skip the destroy after each round (not timed)"
+    )
     parser.add_argument("--round", nargs=2, metavar=("N", "WORK"), help=argparse.SUPPRESS)  # one_round's child
     args = parser.parse_args(argv)
     if args.round:
         try:
-            elapsed = timed_round(model.load(args.config.resolve()), args.env, int(args.round[0]), Path(args.round[1]))
+            elapsed = timed_round(
+                model.load(args.config.resolve()), args.env, int(args.round[0]), Path(args.round[1]), args.destroy
+            )
         except (E2EFailure, PlatformError) as exc:
             print(f"deploy bench: FAILED: {exc}", file=sys.stderr, flush=True)
             return 1
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parallel < 2:
         parser.error("--parallel: the second run needs at least 2 to compare with the sequential one")
     try:
-        lines = run(args.config.resolve(), args.env, args.parallel)
+        lines = run(args.config.resolve(), args.env, args.parallel, args.destroy)
     except (E2EFailure, PlatformError) as exc:
         print(f"deploy bench: FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
