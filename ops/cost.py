@@ -335,7 +335,12 @@ def _charges(res: Resources, out: _Lines, databases: dict[str, dict]) -> None:
     hours = out.hours
     for body in res.of("aws_autoscaling_group").values():
         region = res.region(body)
-        count = _count(res.value(body.get("desired_capacity"))) or _count(res.value(body.get("min_size")))
+        # The group runs at least min_size (the configured count; modules/compute.py never sets
+        # desired_capacity, so a plan's after side keeps the old desired value from state).
+        counts = [
+            c for c in (_count(res.value(body.get(k))) for k in ("desired_capacity", "min_size")) if c is not None
+        ]
+        count = max(counts) if counts else None
         template = res.referenced(_block(body.get("launch_template")).get("id"), "aws_launch_template") or {}
         type_ = template.get("instance_type")
         if count is None or not type_:

@@ -317,6 +317,26 @@ def test_a_plan_that_adds_an_instance_adds_its_price(varied):
     assert cost.plan_delta(plan(before, before), "dev-us-east-1", TABLE).monthly == 0
 
 
+def test_a_deployed_groups_desired_capacity_does_not_hide_a_higher_count(varied):
+    """A deployed group's state holds desired_capacity (AWS sets it to the minimum); the stacks never
+    set it, so a plan raising min_size keeps the old desired value on its after side. The group runs
+    at least min_size, so the delta is the added instance, not zero."""
+    before = varied["instance_type"]["dev-us-east-1"]
+    after = json.loads(json.dumps(before))
+    after["variable"]["instance_count"]["default"] += 1
+    planned = plan(before, after)
+    deployed = before["variable"]["instance_count"]["default"]
+    (group,) = [c for c in planned["resource_changes"] if c["type"] == "aws_autoscaling_group"]
+    for side in ("before", "after"):
+        group["change"][side]["desired_capacity"] = deployed  # what state (and so the plan) holds
+    ((_, template),) = resources(before, "aws_launch_template").items()
+    (volume,) = template["block_device_mappings"]
+    expected = HOURS * price("ec2.instance", "us-east-1", "m7g.large") + volume["ebs"]["volume_size"] * price(
+        "ebs.gp3", "us-east-1"
+    )
+    assert cost.plan_delta(planned, "dev-us-east-1", TABLE).monthly == pytest.approx(expected)
+
+
 def real_plan(tmp_path, endpoint: str, count: int) -> dict:
     """`terraform show -json` of a real `terraform plan`: a small configuration that creates what the
     stacks create (NAT gateways with their addresses, one through an aliased provider in eu-central-1,
