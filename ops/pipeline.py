@@ -323,12 +323,14 @@ class _Run:
             return
         # On a first deploy a later wave's plan reads what an earlier wave creates (a secondary's
         # data source reads the primary's database): such a plan is made again once that is applied.
+        # Only then: a stack already deployed, or any destroy, plans without the earlier waves, so
+        # its failure is real and stops the run before anything is applied.
         deferred: dict[str, list[str]] = {}
         for spec, outcome in zip(stacks, outcomes, strict=True):
             if outcome.error is None:
                 continue
             pending = [s.name for s in stacks if wave_of[s.name] < wave_of[spec.name] and self._changes(s.name)]
-            if not pending:
+            if not pending or self.action is not Action.DEPLOY or self._deployed(spec.name):
                 self.fail(spec.name, outcome.error)
                 return
             deferred[spec.name] = pending
@@ -367,6 +369,15 @@ class _Run:
         except BaseException as exc:
             self.fail(spec.name, exc)
             raise _Failed() from None
+
+    def _deployed(self, stack: str) -> bool:
+        """Whether the stack's state holds resources (a state that cannot be read counts as
+        deployed: then its plan failure is not deferred, it stops the run)."""
+        try:
+            state = json.loads(self.terraform.state_pull(stack) or "{}")
+        except (tf.StackFailed, ValueError):
+            return True
+        return bool(isinstance(state, dict) and state.get("resources"))
 
     def _changes(self, stack: str) -> bool:
         """Whether the stack has changes to apply: its reviewed plan creates, updates, replaces or

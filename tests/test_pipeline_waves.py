@@ -180,6 +180,25 @@ def test_a_plan_failure_with_nothing_pending_before_it_is_a_failure(config, terr
     assert not [s for s in terraform.steps() if s[1] == "apply"]
 
 
+def test_a_deployed_stacks_plan_failure_is_never_deferred(config, terraform):
+    """A secondary already deployed plans without the primary's apply: its failure (permissions, a
+    bad variable) is real, so nothing is applied, not even the primary with pending changes."""
+    terraform.states["dev-us-west-2"] = {"version": 4, "resources": [{"type": "aws_vpc", "name": "network"}]}
+    terraform.fail[("dev-us-west-2", "plan")] = [True, False]
+    with pytest.raises(pipeline.RunFailed, match="dev-us-west-2: terraform plan failed"):
+        execute(config, terraform, "dev")
+    assert not [s for s in terraform.steps() if s[1] == "apply"]
+
+
+def test_destroy_never_defers_a_plan_failure(config, terraform):
+    """The edge is destroyed first and always has changes: a regional plan failure must not let it
+    go before the failure is seen."""
+    terraform.fail[("dev-us-west-2", "plan")] = [True, False]
+    with pytest.raises(pipeline.RunFailed, match="dev-us-west-2: terraform plan failed"):
+        execute(config, terraform, "dev", action=Action.DESTROY)
+    assert not [s for s in terraform.steps() if s[1] == "apply"]
+
+
 def test_a_deferred_plan_that_turns_out_destructive_is_refused(config, terraform):
     terraform.fail[("dev-us-west-2", "plan")] = [True, False]
     terraform.plans["dev-us-west-2"] = DESTROY_DB  # what its second plan, after the primary's apply, shows

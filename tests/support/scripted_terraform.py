@@ -31,6 +31,7 @@ class ScriptedTerraform:
         self.events: list[tuple[str, str, str]] = []
         self.fail: dict[tuple[str, str], list[bool]] = {}
         self.plans: dict[str, dict] = {}
+        self.states: dict[str, dict] = {}  # a stack's state (`state_pull`); none: not deployed yet
         self.gates: dict[tuple[str, str], threading.Event] = {}
         self.started: dict[tuple[str, str], threading.Event] = {}  # set when that step starts
         self.running = 0
@@ -92,3 +93,7 @@ class ScriptedTerraform:
 
     def apply(self, stack: str) -> None:
         self._step(stack, "apply")
+
+    def state_pull(self, stack: str) -> str:
+        self._step(stack, "state")
+        return json.dumps(self.states[stack]) if stack in self.states else ""
