@@ -334,6 +334,8 @@ def test_the_workflow_applies_the_plan_jobs_bundle_and_never_replans():
     assert plan["strategy"]["matrix"]["env"] == deploy["strategy"]["matrix"]["env"]
     assert deploy["needs"] == "plan" and deploy["environment"] == "${{ matrix.env }}"
     assert deploy["concurrency"] == {"group": "deploy-${{ matrix.env }}", "cancel-in-progress": False}
+    # GitHub cancels the older pending job of a group: a pull request's plan must not cancel main's
+    assert "${{ github.ref }}" in plan["concurrency"]["group"] and plan["concurrency"]["cancel-in-progress"] is False
 
     (planned,) = [r for r in workflow_runs(plan) if r[0] == "plan"]
     assert planned[planned.index("--bundle") + 1] == "plans"
