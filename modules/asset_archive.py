@@ -30,15 +30,21 @@ class Archive:
 
 
 _made: dict[str, Archive] = {}
-_scratch: list[Path] = []
+_scratch: list[tuple[int, Path]] = []  # (the process that made it, the folder)
 
 
 def remove_scratch() -> None:
-    """Remove this process's staged folders and zips (at exit; a forked worker calls it itself)."""
-    for folder in _scratch:
+    """Remove the staged folders and zips this process made (at exit; a forked worker calls it
+    itself). A forked worker inherits its parent's list, and those folders are the parent's: they
+    stay, or the parent's next synth finds its zip gone (ENOENT)."""
+    me = os.getpid()
+    mine = [folder for pid, folder in _scratch if pid == me]
+    for folder in mine:
         shutil.rmtree(folder, ignore_errors=True)
-    _scratch.clear()
-    _made.clear()  # their zips are gone with the folders
+    _scratch[:] = [(pid, folder) for pid, folder in _scratch if pid != me]
+    for key, archive in list(_made.items()):  # their zips are gone with the folders
+        if any(folder in archive.path.parents for folder in mine):
+            del _made[key]
 
 
 atexit.register(remove_scratch)
@@ -46,7 +52,7 @@ atexit.register(remove_scratch)
 
 def _scratch_folder(prefix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix)).resolve()
-    _scratch.append(folder)
+    _scratch.append((os.getpid(), folder))
     return folder
 
 

@@ -58,3 +58,27 @@ def test_scratch_folders_are_removed(tmp_path):
     assert not made.path.exists() and not staged.exists()
     again = asset_archive.packaged(source)
     assert again.path.is_file(), "made again after its folder was removed"
+
+
+def test_a_forked_worker_removes_only_its_own_scratch(tmp_path):
+    """A worker forked by stacks/parallel.py inherits the list of scratch folders; the ones its
+    parent made must survive its exit, or the parent's next synth fails on a missing zip."""
+    import os
+
+    source = tmp_path / "code"
+    source.mkdir()
+    (source / "handler.py").write_text("X = 3\n")
+    parents = asset_archive.packaged(source)
+    child = os.fork()
+    if child == 0:  # the worker: make one folder of its own, then clean up as a worker does
+        code = 0
+        try:
+            asset_archive.stage(source)
+            asset_archive.remove_scratch()
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parents.path.is_file(), "the parent's zip survives its worker"
+    assert asset_archive.packaged(source) == parents, "and is still the one reused"
