@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.errors import PlatformError, Refused, StalePlan, UsageError
-from config.facts import StackRole
 from config.model import StackSpec
 from ops import review as plan_review
 from ops import terraform as tf
@@ -42,7 +41,6 @@ from ops.terraform import StackResult, Terraform
 
 MANIFEST = "manifest.json"
 FORMAT = 1  # the manifest's layout; bumped when it changes incompatibly
-WAVE_OF_ROLE = {StackRole.PRIMARY: 0, StackRole.SECONDARY: 1, StackRole.EDGE: 2}  # deploy order
 SKIPPED = frozenset({".terraform"})  # what `init` makes in a stack folder; never bundled or checked
 REQUIRED = (tf.PLAN_FILE, tf.PLAN_JSON, tf.LOCK_FILE)  # in every stack of a bundle
 _STALE = ("Saved plan is stale", "Saved plan does not match the given state")
@@ -70,8 +68,17 @@ class Manifest:
 
 
 def stacks_of(specs: list[StackSpec]) -> list[BundleStack]:
-    """The planned stacks in deploy order (by wave, the configuration's order within a wave)."""
-    stacks = [BundleStack(s.name, s.environment, WAVE_OF_ROLE[s.role]) for s in specs]
+    """The planned stacks in deploy order (by wave, the configuration's order within a wave): the
+    waves `deploy` applies in (ops/waves.py over the stacks' dependencies, stacks/app.py)."""
+    from ops import waves
+    from stacks import app
+
+    stacks = [
+        BundleStack(spec.name, env, index)
+        for env, env_waves in waves.waves(specs, app.deploys_after).items()
+        for index, wave in enumerate(env_waves)
+        for spec in wave
+    ]
     return sorted(stacks, key=lambda s: (s.environment, s.wave))
 
 
