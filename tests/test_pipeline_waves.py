@@ -213,3 +213,9 @@ def test_plan_only_never_defers_a_failure(config, terraform):
     with pytest.raises(pipeline.RunFailed):
         execute(config, terraform, "dev", action=Action.PLAN)
     assert not [s for s in terraform.steps() if s[1] == "apply"]
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(None, 2), (1, 2), (2, 2), (8, 8)])
+def test_parallel_defaults_to_the_cores_and_at_least_two(monkeypatch, cores, expected):
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: cores)
+    assert pipeline.default_parallel() == expected
