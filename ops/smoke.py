@@ -92,15 +92,16 @@ def https_status(
 
 
 CURL_SECONDS = 10  # one readiness request on the instance
-READY_TRIES = 10  # /ready says "checking" while another caller's (or the start-up) check runs
+READY_TRIES = 10  # /ready says "checking" while a check in progress outlasts its bounded wait
 
 
 def ready_script(port: int = webapp.PORT, tries: int = READY_TRIES) -> str:
     """The shell the instance runs: its own readiness endpoint on loopback (curl is in Amazon Linux
     2023's base image). The last output line is `HTTP <status>`; curl fails (exit != 0) only when
-    nothing answers, so a 503 still comes back with the webapp's explanation in the body. While a
-    check is in progress the webapp answers "checking" at once rather than queueing callers (the
-    start-up warm-up runs one), so the script asks again, a second apart, up to `tries` times."""
+    nothing answers, so a 503 still comes back with the webapp's explanation in the body. A caller
+    arriving during a check waits for it only a moment (webapp.server.READY_WAIT, so callers never
+    queue on a slow database) and is then told "checking": the script asks again, a second apart,
+    up to `tries` times."""
     curl = (
         f"curl --silent --show-error --max-time {CURL_SECONDS} --write-out '\\nHTTP %{{http_code}}\\n' "
         f"http://127.0.0.1:{port}{webapp.READY_PATH}"

@@ -589,8 +589,8 @@ def test_a_ready_body_without_a_usable_role_fails(body, message):
 
 @pytest.mark.parametrize(("checking", "expected"), [(2, "HTTP 200"), (50, "HTTP 503")])
 def test_the_probe_asks_again_while_a_check_is_in_progress(checking, expected):
-    """/ready answers "checking" at once while another check (the start-up warm-up) runs; the
-    instance's probe asks again instead of reporting that as the region's answer, and gives up
+    """/ready answers "checking" when a check in progress (the start-up warm-up's) outlasts its
+    bounded wait; the instance's probe asks again instead of reporting that as the region's answer, and gives up
     after READY_TRIES with the last answer."""
     import subprocess
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -355,32 +355,94 @@ class Blocking(DatabaseCheck):
         return True, "ok"
 
 
+def wait_until(condition, seconds=10.0):
+    pause = threading.Event()
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return True
+        pause.wait(0.01)
+    return condition()
+
+
 def test_a_slow_database_never_holds_up_the_health_path(monkeypatch):
     """/ready is public (through CloudFront) and workers are few: while one check waits on the
-    database, other /ready callers get "checking" at once and /health keeps answering."""
+    database, at most READY_WAITERS other /ready callers wait for it, the rest get "checking" at
+    once, and /health keeps answering."""
     monkeypatch.setattr(server, "READY_TTL", 600)  # the answer is reused however slow this machine is
+    monkeypatch.setattr(server, "READY_WAIT", 600)  # waiters hold their worker until the database answers
     database = Blocking()
     with running(database) as (port, _):
         first: list = []
         waiting = threading.Thread(target=lambda: first.append(request(port, "GET", webapp.READY_PATH)))
         waiting.start()
+        flood_answers: list = []
+        flood = [
+            threading.Thread(target=lambda: flood_answers.append(request(port, "GET", webapp.READY_PATH)))
+            for _ in range(3 * server.WORKERS)
+        ]
         try:
             assert database.entered.wait(10)
-            for _ in range(3 * server.WORKERS):
-                response, data = request(port, "GET", webapp.READY_PATH)
+            for thread in flood:
+                thread.start()
+            wait_until(lambda: len(flood_answers) >= len(flood) - server.READY_WAITERS)
+            turned_away = list(flood_answers)
+            assert len(turned_away) == len(flood) - server.READY_WAITERS
+            for response, data in turned_away:
                 assert response.status == 503
                 assert json.loads(data)["checks"] == {"database": "checking"}
             assert request(port, "GET", webapp.HEALTH_PATH)[0].status == 200
         finally:
             database.release.set()
             waiting.join()
+            for thread in flood:
+                thread.join()
         assert first[0][0].status == 200
+        waited = flood_answers[len(turned_away) :]
+        assert [response.status for response, _ in waited] == [200] * server.READY_WAITERS, "waiters got the answer"
         assert request(port, "GET", webapp.READY_PATH)[0].status == 200, "the answer is reused"
     assert database.calls == 1
 
 
-def test_a_stale_readiness_answer_is_not_reused_while_a_new_check_runs():
+def test_a_caller_during_a_check_gets_its_answer_when_it_comes_within_ready_wait():
+    """The start-up warm-up runs the first check; a probe arriving meanwhile (smoke's, the load
+    balancer's) used to be told "checking" and counted as not ready. It now waits for that answer."""
+    database = Blocking()
+    readiness = server.Readiness(database)
+    warm_up = threading.Thread(target=readiness.check)
+    warm_up.start()
+    answers: list = []
+    try:
+        assert database.entered.wait(10)
+        probe = threading.Thread(target=lambda: answers.append(readiness.check()))
+        probe.start()
+        assert wait_until(lambda: readiness.waiting == 1), "the probe waits for the check in progress"
+        database.release.set()
+        probe.join()
+    finally:
+        database.release.set()
+        warm_up.join()
+    assert answers == [(True, "ok")] and database.calls == 1 and readiness.waiting == 0
+
+
+def test_a_caller_whose_wait_runs_out_is_told_checking(monkeypatch):
+    monkeypatch.setattr(server, "READY_WAIT", 0.05)
+    database = Blocking()
+    readiness = server.Readiness(database)
+    warm_up = threading.Thread(target=readiness.check)
+    warm_up.start()
+    try:
+        assert database.entered.wait(10)
+        assert readiness.check() == (False, "checking")
+        assert readiness.waiting == 0
+    finally:
+        database.release.set()
+        warm_up.join()
+    assert database.calls == 1
+
+
+def test_a_stale_readiness_answer_is_not_reused_while_a_new_check_runs(monkeypatch):
     """While a check runs, an answer older than READY_TTL says nothing about the database now."""
+    monkeypatch.setattr(server, "READY_WAIT", 0.05)
     now = [0.0]
     database = Blocking()
     database.release.set()

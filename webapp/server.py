@@ -53,21 +53,28 @@ ALLOWED = "GET, HEAD"
 IDLE_TIMEOUT = 75
 WORKERS = 16  # threads serving requests; idle connections hold none
 READY_TTL = 2.0  # seconds a readiness answer is reused
+READY_WAIT = 1.0  # seconds a /ready caller waits for a check already in progress
+READY_WAITERS = WORKERS // 4  # callers allowed to wait at once: the other workers stay free
 
 
 class Readiness:
     """The database check behind READY_PATH: one at a time, its answer reused for READY_TTL s.
     /ready is public (via CloudFront) and workers are few: callers must never all wait on a slow
-    database, or HEALTH_PATH (the load balancer's probe) goes unanswered; while a check runs, the
-    others get "checking". A check that raises is "not ready" with the error's type, never a 500.
+    database, or HEALTH_PATH (the load balancer's probe) goes unanswered. While a check runs, up to
+    READY_WAITERS callers wait for its answer, each at most READY_WAIT s (a prompt database answers
+    them all: the start-up warm-up's first check no longer turns the first probe away); the others,
+    and a waiter whose wait runs out, get "checking". A check that raises is "not ready" with the
+    error's type, never a 500.
     """
 
     def __init__(self, database: DatabaseCheck, clock: Callable[[], float] = time.monotonic) -> None:
         self.database, self.clock = database, clock
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._running = False
         self._answer: Status | None = None
         self._at = 0.0
+        self._finished = 0  # checks completed: a waiter knows the one it waited for has answered
+        self.waiting = 0  # callers waiting for the check in progress (at most READY_WAITERS)
 
     def check(self) -> tuple[bool, str]:
         status = self.status()
@@ -78,7 +85,7 @@ class Readiness:
             if self._answer and self.clock() - self._at < READY_TTL:
                 return self._answer
             if self._running:  # not an older answer: the database may have gone since
-                return Status(False, "checking")
+                return self._wait_for_running_check()
             self._running = True
         answer = Status(False, "check failed")
         try:
@@ -89,7 +96,24 @@ class Readiness:
         finally:
             with self._lock:
                 self._answer, self._at, self._running = answer, self.clock(), False
+                self._finished += 1
+                self._lock.notify_all()
         return answer
+
+    def _wait_for_running_check(self) -> Status:
+        """Called holding the lock while another caller's check runs: its answer, if it comes
+        within READY_WAIT s and a waiting place is free, else "checking"."""
+        if self.waiting >= READY_WAITERS:
+            return Status(False, "checking")
+        waited_for = self._finished
+        self.waiting += 1
+        try:
+            self._lock.wait_for(lambda: self._finished != waited_for, timeout=READY_WAIT)
+        finally:
+            self.waiting -= 1
+        if self._finished != waited_for and self._answer is not None:
+            return self._answer
+        return Status(False, "checking")
 
 
 def log(level: str, message: str, **fields: Any) -> None:
