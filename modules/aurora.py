@@ -64,7 +64,13 @@ from config.facts import AURORA_POSTGRES_VERSIONS, DATABASE_APP_USER, DATABASE_N
 from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
 from modules import aws
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
-from modules.db_support import DatabaseNetwork, log_groups, monitoring_role, parameter_group
+from modules.db_support import (
+    DatabaseNetwork,
+    final_snapshot_name,
+    log_groups,
+    monitoring_role,
+    parameter_group,
+)
 from modules.kms import EncryptionKey, ImportedKey
 
 ENGINE = "aurora-postgresql"
@@ -213,7 +219,7 @@ class AuroraGlobal(Construct):
                 master_password_wo=credentials.password_ref,
                 master_password_wo_version=credentials.version,
                 skip_final_snapshot=db.skip_final_snapshot,
-                final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
+                final_snapshot_identifier=None if db.skip_final_snapshot else final_snapshot_name(self, n),
                 depends_on=[self.global_cluster, *exported],
                 **common,
             )

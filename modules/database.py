@@ -52,7 +52,13 @@ from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
 from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
-from modules.db_support import DatabaseNetwork, log_groups, monitoring_role, parameter_group
+from modules.db_support import (
+    DatabaseNetwork,
+    final_snapshot_name,
+    log_groups,
+    monitoring_role,
+    parameter_group,
+)
 from modules.kms import EncryptionKey, ImportedKey
 
 PORT = DATABASE_PORT
@@ -159,12 +165,16 @@ class Database(Construct):
             # No username, database name, password or engine version: all come from the writer
             # (and a replica is upgraded with its source, never on its own). Deleting a replica
             # takes no final snapshot (AWS refuses one); the writer keeps the data.
+            # No deletion protection: a replica holds no data the writer lacks, and the deploy
+            # after a failover must replace every replica (not only the old writer), which
+            # protection would refuse half way, leaving regions without a database. A promoted
+            # replica gets the environment's protection in the same apply that makes it a writer.
             self.instance = aws.db_instance.DbInstance(
                 self,
                 "instance",
                 replicate_source_db=p.replicate_from,
                 skip_final_snapshot=True,
-                **common,
+                **{**common, "deletion_protection": False},
             )
             # A plain address: Terraform refuses the "${...}" form cdktf writes for references here.
             self.instance.add_override(
@@ -188,7 +198,7 @@ class Database(Construct):
                 allocated_storage=db.allocated_storage,
                 allow_major_version_upgrade=False,
                 skip_final_snapshot=db.skip_final_snapshot,
-                final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
+                final_snapshot_identifier=None if db.skip_final_snapshot else final_snapshot_name(self, n),
                 lifecycle=TerraformResourceLifecycle(ignore_changes=["db_name", "username"]),
                 **common,
             )
