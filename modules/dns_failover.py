@@ -1,7 +1,11 @@
 """One region's part of the environment's DNS (R5, F2, F3), created by that region's stack.
 
 - A Route 53 health check probing `<region>.origin.<env domain>` over HTTPS on the webapp's
-  health path (the load balancer exempts that path from the origin-verify header).
+  readiness path, which answers 200 only while this region's database answers (a healthy replica
+  included): a region whose database is down leaves DNS rotation, and `failover` refuses to move
+  the writer there. Liveness (`HEALTH_PATH`) stays the load balancer's target check, so a
+  database outage never has instances replaced. The load balancer exempts both paths from the
+  origin-verify header (Route 53's checkers cannot send it).
 - `<region>.origin.<env domain>`: an alias record to this region's load balancer (zone id from
   the load balancer, never typed in), used by CloudFront's origin group.
 - This region's member of `origin.<env domain>`, the name CloudFront's default behavior uses:
@@ -116,7 +120,7 @@ class RegionalDns(Construct):
             type="HTTPS",
             fqdn=p.regional_name,
             port=443,
-            resource_path=webapp.HEALTH_PATH,
+            resource_path=webapp.READY_PATH,
             request_interval=HEALTH_CHECK_INTERVAL,
             failure_threshold=FAILURE_THRESHOLD,
             enable_sni=True,
