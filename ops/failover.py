@@ -449,6 +449,13 @@ class Failover:
                 "writer region is down its replicas may publish no lag at all",
             )
             return
+        if any(p["Maximum"] < 0 for p in points):  # RDS reports -1 while replication is not running
+            self._refuse_unless_forced(
+                name,
+                f"{metric} was negative in the last {minutes} minutes: replication was not running, so the lag "
+                "is unknown (not zero)",
+            )
+            return
         lag = max(p["Maximum"] for p in points) * unit
         if lag > limit:
             self._refuse_unless_forced(
