@@ -81,7 +81,7 @@ class _Reader:
             return None
         return value
 
-    def setting(self, table: dict, setting: settings.Setting, path: str, profile: str | None = None) -> Any:
+    def setting(self, table: dict, setting: settings.Setting, path: str, profile: Profile | None = None) -> Any:
         """The value of a key of the settings table: `value` with its kind, default and check."""
         default = setting.default(profile)
         return self.value(
@@ -319,7 +319,9 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         return None
     profile = r.value(table, "profile", path, str, name if name in profiles else Profile.DEV, one_of(profiles))
     read = {
-        s.key: r.setting(table, s, path, profile or Profile.DEV) for s in settings.ENVIRONMENT if s.key != "profile"
+        s.key: r.setting(table, s, path, Profile(profile or Profile.DEV))
+        for s in settings.ENVIRONMENT
+        if s.key != "profile"
     }
     cidrs_ok = _check_cidr_overrides(r, read, path)
     # None is a problem already reported, except for a key whose default is None (deploy_role_name,
