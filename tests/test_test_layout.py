@@ -1,4 +1,4 @@
-"""The tests' own layout (issue 14): one test file per module of modules/, config/, ops/ and stacks/
+"""The tests' own layout: one test file per module of modules/, config/, ops/ and stacks/
 (tests/test_<module>.py; tests/test_<package>_<module>.py for a module outside modules/ whose name
 another package also uses, such as config/network.py beside modules/network.py); shared helpers live
 in tests/support/, so
