@@ -115,7 +115,9 @@ def ready_script(port: int = webapp.PORT, tries: int = READY_TRIES) -> str:
 
 def _output(outputs: dict, name: RegionalOutput) -> str:
     if name not in outputs:
-        raise SmokeFailure(f"the stack has no output {name!r}: is it deployed? (main.py outputs shows its outputs)")
+        raise SmokeFailure(
+            f"the stack has no output {str(name)!r}: is it deployed? (main.py outputs shows its outputs)"
+        )
     return outputs[name]
 
 
