@@ -48,7 +48,7 @@ from cdktf import TerraformResource, TerraformResourceLifecycle
 from constructs import Construct
 
 from config import groups
-from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
+from config.facts import DATABASE_APP_USER, DATABASE_KIND, DATABASE_NAME, DATABASE_PORT, DATABASE_SERVICE, DbRole
 from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
@@ -63,8 +63,6 @@ from modules.kms import EncryptionKey, ImportedKey
 
 PORT = DATABASE_PORT
 LOGS = ("postgresql", "upgrade")
-WRITER = "writer"
-REPLICA = "replica"
 
 
 def instance_arn(partition: str, region: str, account: str, identifier: str) -> str:
@@ -92,21 +90,21 @@ class DatabaseProps:
 
 
 class Database(Construct):
-    """Exposes `instance`, `role` (WRITER or REPLICA), `security_group`, `bootstrap_secret_arn`
+    """Exposes `instance`, `role` (a DbRole), `security_group`, `bootstrap_secret_arn`
     (None on a replica), `endpoint`, `address`, `port`, `name`, `app_user`, `connect_arn`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: DatabaseProps):
         super().__init__(scope, construct_id)
         p, n, db = props, props.namer, props.settings
         self.props = props
-        self.role = REPLICA if p.replicate_from else WRITER
+        self.role = DbRole.REPLICA if p.replicate_from else DbRole.WRITER
         self.network = DatabaseNetwork(self, n, p.vpc_id, p.subnet_ids)
         self.security_group = self.network.security_group
         subnets = self.network.subnet_group
         pg = aws.db_parameter_group
         family = f"postgres{db.engine_version}"
         parameters = parameter_group(self, n, family, pg.DbParameterGroup, pg.DbParameterGroupParameter)
-        identifier = n.name("db", "rds")
+        identifier = n.name(DATABASE_SERVICE, DATABASE_KIND)
         p.kms_key.grant_via_service("rds")
         # RDS names its exported log groups itself (/aws/rds/instance/<identifier>/<log>).
         exported = log_groups(
@@ -149,7 +147,7 @@ class Database(Construct):
             monitoring_role_arn=monitoring.arn,
             ca_cert_identifier="rds-ca-rsa2048-g1",
             depends_on=[*exported, attachment],
-            tags=n.resource_tags("db", "rds"),
+            tags=n.resource_tags(DATABASE_SERVICE, DATABASE_KIND),
         )
         self.bootstrap_secret_arn: str | None = None
         # What this instance replicates ("writer" for the writer). When `writer_region` moves, it
@@ -160,7 +158,7 @@ class Database(Construct):
         # Terraform's built-in terraform_data, written as a plain resource: cdktf's DataResource class
         # runs `terraform version` during synth, which synth must never need.
         self.source = TerraformResource(self, "source", terraform_resource_type="terraform_data")
-        self.source.add_override("input", {"source": p.replicate_from or WRITER})
+        self.source.add_override("input", {"source": p.replicate_from or DbRole.WRITER})
         if p.replicate_from:
             # No username, database name, password or engine version: all come from the writer
             # (and a replica is upgraded with its source, never on its own). Deleting a replica

@@ -23,11 +23,12 @@ from typing import Any
 
 from config import settings
 from config.choices import DatabaseTopology
+from config.facts import StackRole
 from config.model import Config, Environment, StackSpec
 
 FILE_NAME = ".checkov.yaml"
-REGIONAL = frozenset({"primary", "secondary"})
-EDGE = frozenset({"edge"})
+REGIONAL = frozenset({StackRole.PRIMARY, StackRole.SECONDARY})
+EDGE = frozenset({StackRole.EDGE})
 EVERY_ROLE = REGIONAL | EDGE
 
 # Skips that hold for every stack: (check id, why it does not apply and what enforces the property).
@@ -130,7 +131,7 @@ class Lever:
     protection: str  # what checkov demands, for the reason
     setting: str  # the Environment field (and configuration key) that controls it
     off: Callable[[Any], bool]  # True when the setting's value turns the protection off
-    roles: frozenset[str]  # the stack roles holding the resources the check inspects
+    roles: frozenset[StackRole]  # the stack roles holding the resources the check inspects
     enforced_by: str  # the test that pins the setting into the Terraform JSON
 
 

@@ -294,7 +294,7 @@ def test_the_construct_exposes_the_database_interface(default_data, tmp_path):
         db = stack.database
         assert isinstance(db, aurora.AuroraGlobal)
         writer = spec.region == env.writer_region
-        assert db.role == (aurora.WRITER if writer else aurora.REPLICA)
+        assert db.role == (facts.DbRole.WRITER if writer else facts.DbRole.REPLICA)
         assert (db.bootstrap_secret_arn is not None) is writer
         assert db.port == 5432 and db.name == "app" and db.app_user == "webapp"
         for attribute in ("address", "endpoint", "connect_arn"):

@@ -1,4 +1,4 @@
-"""R3, R11, F9, issue 15: modules/database.py on the synthesized JSON. One writer per environment (the
+"""R3, R11, F9: modules/database.py on the synthesized JSON. One writer per environment (the
 writer region's) with an ephemeral, write-only master password and a bootstrap secret; a
 cross-region read replica of it in every other region; `independent` keeps a writer per region.
 The application connects with IAM database authentication everywhere."""
