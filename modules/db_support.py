@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from cdktf import Fn, TerraformResource, TerraformResourceLifecycle
 from constructs import Construct
 
-from config.facts import DATABASE_PORT
+from config.facts import DATABASE_PORT, DbRole
 from config.naming import Namer
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
@@ -162,6 +162,6 @@ def final_snapshot_name(scope: Construct, namer: Namer) -> str:
     digits, single hyphens) and short. Terraform's built-in resource, written as a plain one:
     cdktf's DataResource class runs `terraform version` during synth, which synth must never need."""
     marker = TerraformResource(scope, "final-snapshot-name", terraform_resource_type="terraform_data")
-    marker.add_override("input", "writer")
+    marker.add_override("input", DbRole.WRITER)
     suffix = Fn.substr(marker.get_string_attribute("id"), 0, 8)
     return f"{namer.name('db-final', 'db_snapshot')}-{suffix}"
