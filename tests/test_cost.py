@@ -472,3 +472,25 @@ def test_the_readme_shows_the_current_totals(default_estimate):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     shown = dict(re.findall(r"│ (dev|staging|prod|all)\s+│ (\$[\d,]+\.\d\d)\s+│", readme))
     assert shown == {row[0]: row[1] for row in cost.totals(default_estimate)}, "paste `python main.py cost` again"
+
+
+def test_the_readme_shows_what_a_replica_region_adds_per_profile(default_estimate):
+    """README "What the database topology costs": each profile's row is the estimate's database
+    lines of that environment's replica region (instance + storage), so a price or class change
+    that is not pasted there fails here."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(
+        r"^\| (dev|staging|prod) \| [^|]+ \| \$([\d,.]+) \(\$([\d,.]+) instance \+ \$([\d,.]+) storage\) \|$",
+        readme,
+        re.MULTILINE,
+    )
+    assert {env for env, *_ in rows} == {"dev", "staging", "prod"}
+    stacks = {s.stack: s for s in default_estimate.stacks}
+    for env, total, instance, storage in rows:
+        lines = [line for line in stacks[f"{env}-us-west-2"].lines if line.resource_type == "aws_db_instance"]
+        (replica,) = [line for line in lines if "(read replica)" in line.what]
+        (volume,) = [line for line in lines if line.what.startswith("RDS storage")]
+        assert (float(instance), float(storage)) == (round(replica.monthly, 2), round(volume.monthly, 2)), env
+        assert float(total) == round(replica.monthly + volume.monthly, 2), env
