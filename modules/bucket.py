@@ -16,7 +16,7 @@ into a bucket whose policy does not yet admit the delivery.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from cdktf import TerraformProvider
 from constructs import Construct
@@ -57,7 +57,6 @@ class SecureBucketProps:
     access_log_bucket: SecureBucket | None = None  # receives this bucket's access logs and admits them
     no_access_log_reason: str | None = None  # required when access_log_bucket is None
     force_destroy: bool = False
-    extra_statements: list[Statement] = field(default_factory=list)  # e.g. log delivery services
     provider: TerraformProvider | None = None  # another region's provider (the edge's us-east-1)
 
 
@@ -182,7 +181,6 @@ class SecureBucket(Construct):
                 (Condition("NumericLessThan", "s3:TlsVersion", ("1.2",)),),
                 effect="Deny",
             ),
-            *p.extra_statements,
         ]
         # One policy per bucket (S3 allows only one); applied after the public access block so
         # that an ordering race cannot briefly allow a public policy.
@@ -208,7 +206,9 @@ class SecureBucket(Construct):
         """Adds a statement to the bucket policy after construction, for whoever delivers into this
         bucket (access logs, load balancer logs): each grant is added by the construct that needs
         it, so the policy admits exactly the deliveries that exist. The same name and contract as
-        `EncryptionKey.add_to_resource_policy` (the AWS CDK's `addToResourcePolicy`)."""
+        `EncryptionKey.add_to_resource_policy` (the AWS CDK's `addToResourcePolicy`). Statements keep
+        their order of arrival after the two Deny statements: a construct that admits its deliveries
+        right after creating the bucket gets the order the policy has always had."""
         if any(s.sid == statement.sid for s in self._statements):
             raise ValueError(f"bucket {self.props.service}: the policy already has a statement {statement.sid}")
         self._statements.append(statement)

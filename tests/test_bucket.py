@@ -53,7 +53,7 @@ def data_bucket_stack(tmp_path_factory):
             no_access_log_reason="log bucket",
         ),
     )
-    SecureBucket(
+    data = SecureBucket(
         stack,
         "data",
         SecureBucketProps(
@@ -63,12 +63,10 @@ def data_bucket_stack(tmp_path_factory):
             lifecycle=Lifecycle(),
             kms_key=ImportedKey(key.arn),
             access_log_bucket=logs,
-            extra_statements=[
-                Statement(
-                    "ReadForReports", ("s3:GetObject",), (f"{logs.arn}/*",), {"Service": ("reports.example.invalid",)}
-                )
-            ],
         ),
+    )
+    data.add_to_resource_policy(
+        Statement("ReadForReports", ("s3:GetObject",), (f"{data.arn}/*",), {"Service": ("reports.example.invalid",)})
     )
     app.synth()
     return load_stacks(out)["dev-us-east-1"]
@@ -298,13 +296,24 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
     ]
 
 
-def test_extra_statements_join_the_single_bucket_policy(data_bucket_stack):
+def test_added_statements_join_the_single_bucket_policy_after_the_denies(data_bucket_stack):
     data_name = next(
         n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items() if b["tags"]["Service"] == "ingest"
     )
     policy = attached(data_bucket_stack, "aws_s3_bucket_policy", data_name)
     sids = [s["sid"] for s in policy_document(data_bucket_stack, policy["policy"])]
     assert sids == ["DenyInsecureTransport", "DenyTlsBelow12", "ReadForReports"]
+
+
+def test_bucket_props_hold_no_statements():
+    """A construct that delivers into a bucket asks it (`add_to_resource_policy`): the frozen props
+    carry no mutable list of statements for it to fill in."""
+    from dataclasses import MISSING, fields
+
+    from modules.bucket import SecureBucketProps
+
+    assert "extra_statements" not in {f.name for f in fields(SecureBucketProps)}
+    assert all(f.default_factory is MISSING for f in fields(SecureBucketProps)), "no mutable defaults"
 
 
 def lifecycle_rules(stack, name):
