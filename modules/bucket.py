@@ -31,12 +31,13 @@ from modules.policy import Condition, Statement, document
 @dataclass(frozen=True)
 class Lifecycle:
     """The lifecycle rules of one bucket: the environment's lifecycle settings (`of`) plus, for a
-    log bucket, the expiry of current versions."""
+    log bucket, the expiry of current versions. No defaults: the settings table (config/settings.py)
+    is the one source of these numbers, so every bucket takes them from the environment."""
 
-    abort_multipart_days: int = 7
-    noncurrent_ia_days: int = 30
-    noncurrent_glacier_ir_days: int = 90
-    noncurrent_expire_days: int = 365
+    abort_multipart_days: int
+    noncurrent_ia_days: int
+    noncurrent_glacier_ir_days: int
+    noncurrent_expire_days: int
     current_expire_days: int | None = None  # log buckets: the environment's retention
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import table
 from support.tfjson import load_stacks, policy_document, refers_to, resources, tagged
 
 from modules.policy import Statement
@@ -32,7 +33,7 @@ def data_bucket_stack(tmp_path_factory):
 
     from config.naming import Namer
     from modules import aws
-    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.bucket import SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
 
     out = tmp_path_factory.mktemp("bucket") / "out"
@@ -48,7 +49,7 @@ def data_bucket_stack(tmp_path_factory):
             namer=namer,
             service="logs",
             account_number="111111111111",
-            lifecycle=Lifecycle(current_expire_days=14),
+            lifecycle=table.lifecycle(current_expire_days=14),
             sse_s3_reason="log delivery",
             no_access_log_reason="log bucket",
         ),
@@ -60,7 +61,7 @@ def data_bucket_stack(tmp_path_factory):
             namer=namer,
             service="ingest",
             account_number="111111111111",
-            lifecycle=Lifecycle(),
+            lifecycle=table.lifecycle(),
             kms_key=ImportedKey(key.arn),
             access_log_bucket=logs,
         ),
@@ -219,7 +220,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
 
     from config.naming import Namer
     from modules import aws
-    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.bucket import SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
 
     app = App(outdir=str(tmp_path / "out"))
@@ -233,7 +234,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
             namer=namer,
             service="logs",
             account_number="1" * 12,
-            lifecycle=Lifecycle(current_expire_days=14),
+            lifecycle=table.lifecycle(current_expire_days=14),
             sse_s3_reason="log delivery",
             no_access_log_reason="log bucket",
         ),
@@ -246,7 +247,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
                 namer=namer,
                 service=service,
                 account_number="1" * 12,
-                lifecycle=Lifecycle(),
+                lifecycle=table.lifecycle(),
                 sse_s3_reason="test",
                 access_log_bucket=logs,
             ),
@@ -260,7 +261,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
             namer=namer,
             service="keyed",
             account_number="1" * 12,
-            lifecycle=Lifecycle(),
+            lifecycle=table.lifecycle(),
             kms_key=ImportedKey("${aws_kms_key.k.arn}"),
             no_access_log_reason="test",
         ),
@@ -274,7 +275,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
             namer=namer,
             service="other",
             account_number="2" * 12,
-            lifecycle=Lifecycle(),
+            lifecycle=table.lifecycle(),
             sse_s3_reason="test",
             no_access_log_reason="test",
         ),
@@ -314,6 +315,17 @@ def test_bucket_props_hold_no_statements():
 
     assert "extra_statements" not in {f.name for f in fields(SecureBucketProps)}
     assert all(f.default_factory is MISSING for f in fields(SecureBucketProps)), "no mutable defaults"
+
+
+def test_lifecycle_numbers_come_from_the_settings_table_only():
+    """The rules' numbers have one source, the settings table: a default here would be a second
+    copy that a bucket built without the environment's values silently picks up."""
+    from dataclasses import MISSING, fields
+
+    from modules.bucket import Lifecycle
+
+    defaulted = {f.name for f in fields(Lifecycle) if f.default is not MISSING}
+    assert defaulted == {"current_expire_days"}  # not a setting: a log bucket's retention, None for data
 
 
 def lifecycle_rules(stack, name):
@@ -389,7 +401,7 @@ def test_shortcuts_need_a_reason(tmp_path):
     from cdktf import App, TerraformStack
 
     from config.naming import Namer
-    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.bucket import SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
 
     stack = TerraformStack(App(outdir=str(tmp_path)), "s")
@@ -399,7 +411,7 @@ def test_shortcuts_need_a_reason(tmp_path):
             stack,
             "a",
             SecureBucketProps(
-                namer=namer, service="x", account_number="1" * 12, lifecycle=Lifecycle(), access_log_bucket="logs"
+                namer=namer, service="x", account_number="1" * 12, lifecycle=table.lifecycle(), access_log_bucket="logs"
             ),
         )
     with pytest.raises(ValueError, match="without access logging needs a reason"):
@@ -410,7 +422,7 @@ def test_shortcuts_need_a_reason(tmp_path):
                 namer=namer,
                 service="x",
                 account_number="1" * 12,
-                lifecycle=Lifecycle(),
+                lifecycle=table.lifecycle(),
                 kms_key=ImportedKey("${aws_kms_key.k.arn}"),
             ),
         )

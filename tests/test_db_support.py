@@ -7,6 +7,7 @@ TLS, the exported log groups carry the retention and the key, and the monitoring
 from __future__ import annotations
 
 import pytest
+from support import table
 from support.tfjson import load_stacks, only, refers_to, resources
 
 from modules import db_support
@@ -38,7 +39,15 @@ def build(tmp_path, clients=("sg-web",), cluster=False):
     aws.provider.AwsProvider(stack, "aws", region=REGION)
     namer = Namer("dev", REGION, "a1")
     key = EncryptionKey(
-        stack, "kms", EncryptionKeyProps(namer=namer, region=REGION, account_token="111111111111", partition="aws")
+        stack,
+        "kms",
+        EncryptionKeyProps(
+            namer=namer,
+            region=REGION,
+            account_token="111111111111",
+            partition="aws",
+            deletion_window_days=table.key_deletion_window_days(),
+        ),
     )
     owner = Construct(stack, "database")
     network = DatabaseNetwork(owner, namer, "vpc-1", ["subnet-a", "subnet-b"])
