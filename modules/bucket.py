@@ -215,6 +215,25 @@ class SecureBucket(Construct):
         self._statements.append(statement)
         self.policy.policy = self._render_policy()
 
+    def grant_read(self, objects: str, name: str, region: str) -> list[Statement]:
+        """The statements a reader's role needs to read `objects` (a key or key pattern under this
+        bucket): s3:GetObject on exactly `<bucket ARN>/<objects>` and, when the bucket encrypts with
+        a KMS key, kms:Decrypt of that key through S3 in `region` (the bucket's) only. Named
+        `Read<name>` and `Decrypt<name>` for the reader's policy document. The key's own policy
+        already admits use through S3 (the bucket asked for it when it was encrypted with the key),
+        so the grant is complete: the AWS CDK's `grantRead(identity, objectsKeyPattern)`."""
+        if not objects or objects.startswith("/"):
+            raise ValueError(
+                f"bucket {self.props.service}: read {objects!r}: a key or key pattern, without a leading '/'"
+            )
+        statements = [Statement(f"Read{name}", ("s3:GetObject",), (f"{self.arn}/{objects}",))]
+        if self.props.kms_key is not None:
+            via_s3 = Condition("StringEquals", "kms:ViaService", (f"s3.{region}.amazonaws.com",))
+            statements.append(
+                Statement(f"Decrypt{name}", ("kms:Decrypt",), (self.props.kms_key.arn,), conditions=(via_s3,))
+            )
+        return statements
+
     def admit_access_logs(self, source: SecureBucket, prefix: str) -> None:
         """Lets S3 deliver `source`'s server access logs under `prefix` of this bucket, and nothing
         else: the exact `<this bucket>/<prefix>*` objects, only from that bucket in its account

@@ -27,6 +27,7 @@ from config import groups
 from config.facts import DATABASE_PORT
 from config.naming import Namer
 from modules import aws, userdata
+from modules.bucket import SecureBucket
 from modules.connections import Connections
 from modules.kms import THIS_KEY, USE_ACTIONS, EncryptionKey, ImportedKey
 from modules.policy import Condition, Statement, attach_managed, document, trust
@@ -60,9 +61,9 @@ class ComputeProps:
     # database users the application may sign IAM authentication tokens for
     db_connect_arns: tuple[str, ...] = ()
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
-    # (name, ARN, KMS key ARN or None): the region's bucket the webapp bundle is uploaded to
-    # (modules/userdata.py WebappBundle); None embeds it in user data, which it has outgrown
-    bundle_bucket: tuple[str, str, str | None] | None = None
+    # the region's bucket the webapp bundle is uploaded to (modules/userdata.py WebappBundle); it
+    # grants the instances' read of the bundle. None embeds the bundle in user data, which it has outgrown
+    bundle_bucket: SecureBucket | None = None
 
 
 def grant_volume_encryption(key: EncryptionKey | ImportedKey) -> None:
@@ -108,10 +109,9 @@ class Compute(Construct):
         if props.secret_arns:
             props.kms_key.grant_via_service("secretsmanager")
         self.bundle = None
-        if props.bundle_bucket:
-            name, arn, key = props.bundle_bucket
+        if props.bundle_bucket is not None:
             self.bundle = userdata.WebappBundle(
-                self, "bundle", userdata.WebappBundleProps(props.namer, props.region, name, arn, key)
+                self, "bundle", userdata.WebappBundleProps(props.namer, props.region, props.bundle_bucket)
             )
         self._security_group()
         self._role()

@@ -274,7 +274,7 @@ class RegionalStack(PlatformStack):
                 secret_arns=(db.bootstrap_secret_arn,) if db.bootstrap_secret_arn else (),
                 app_environment=self._database_environment(),
                 # webapp/ in the ingest bucket: nothing expires it, its function sees incoming/ only
-                bundle_bucket=(self.ingest.bucket.bucket.bucket, self.ingest.bucket.arn, self.key.arn),
+                bundle_bucket=self.ingest.bucket,
             ),
         )
         # The load balancer's only way out: to the instances' service port.

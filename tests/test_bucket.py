@@ -317,6 +317,51 @@ def test_bucket_props_hold_no_statements():
     assert all(f.default_factory is MISSING for f in fields(SecureBucketProps)), "no mutable defaults"
 
 
+def test_grant_read_gives_the_objects_and_the_key_through_s3_only(tmp_path):
+    """A reader asks the bucket (`grant_read`): GetObject on exactly the objects asked for, and
+    Decrypt of the bucket's own key through S3 in its region, only when it has a key."""
+    from cdktf import App, TerraformStack
+
+    from config.naming import Namer
+    from modules.bucket import SecureBucket, SecureBucketProps
+    from modules.kms import ImportedKey
+
+    stack = TerraformStack(App(outdir=str(tmp_path)), "s")
+    made = {}
+    for service, key in (("keyed", ImportedKey("${aws_kms_key.k.arn}")), ("plain", None)):
+        made[service] = SecureBucket(
+            stack,
+            service,
+            SecureBucketProps(
+                namer=Namer("dev", "eu-west-1", "a1"),
+                service=service,
+                account_number="1" * 12,
+                lifecycle=table.lifecycle(),
+                kms_key=key,
+                sse_s3_reason=None if key else "test",
+                no_access_log_reason="test",
+            ),
+        )
+    read, decrypt = made["keyed"].grant_read("webapp/x.tar.xz", "Bundle", "eu-west-1")
+    assert (read.sid, read.actions, read.resources) == (
+        "ReadBundle",
+        ("s3:GetObject",),
+        (f"{made['keyed'].arn}/webapp/x.tar.xz",),
+    )
+    assert not read.conditions and read.effect == "Allow"
+    assert (decrypt.sid, decrypt.actions, decrypt.resources) == (
+        "DecryptBundle",
+        ("kms:Decrypt",),
+        ("${aws_kms_key.k.arn}",),
+    )
+    assert [(c.test, c.variable, c.values) for c in decrypt.conditions] == [
+        ("StringEquals", "kms:ViaService", ("s3.eu-west-1.amazonaws.com",))
+    ]
+    assert [s.sid for s in made["plain"].grant_read("reports/*", "Reports", "eu-west-1")] == ["ReadReports"]
+    with pytest.raises(ValueError, match="without a leading '/'"):
+        made["plain"].grant_read("/reports/*", "Reports", "eu-west-1")
+
+
 def test_lifecycle_numbers_come_from_the_settings_table_only():
     """The rules' numbers have one source, the settings table: a default here would be a second
     copy that a bucket built without the environment's values silently picks up."""
