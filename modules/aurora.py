@@ -63,6 +63,7 @@ from config.errors import ConfigError
 from config.facts import AURORA_POSTGRES_VERSIONS, DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
 from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
 from modules import aws
+from modules.connections import Connections
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
 from modules.db_support import DatabaseNetwork, log_groups, monitoring_role, parameter_group
 from modules.kms import EncryptionKey, ImportedKey
@@ -285,6 +286,11 @@ class AuroraGlobal(Construct):
         stack.add_override("removed", [{"from": address, "lifecycle": {"destroy": False}}])
         return address
 
-    def allow_from(self, security_group_id: str) -> None:
-        """Admit 5432 from one client security group (the web instances')."""
-        self.network.allow_from(security_group_id)
+    @property
+    def connections(self) -> Connections:
+        """The database's security group as a party to connections."""
+        return self.network.connections
+
+    def allow_from(self, client: Connections) -> None:
+        """Admit 5432 from one client's group (the web instances') and let the client reach it."""
+        self.network.allow_from(client)

@@ -24,7 +24,6 @@ from constructs import Construct
 
 import webapp
 from config import groups
-from config.facts import DATABASE_PORT
 from config.naming import Namer
 from modules import aws, userdata
 from modules.bucket import SecureBucket
@@ -48,7 +47,6 @@ class ComputeProps:
     environment: str
     region: str
     vpc_id: str
-    vpc_cidr: str
     app_subnet_ids: list[str]
     target_group_arn: str
     alb_arn_suffix: str
@@ -130,8 +128,9 @@ class Compute(Construct):
             tags=n.resource_tags("web", "security_group"),
         )
         sg = self.security_group.id
-        # Who may reach the service port (the load balancer) is wired by the stack through
-        # `connections`, which writes the ingress here and the matching egress on the source.
+        # Who may reach the service port (the load balancer), and what the instances may reach
+        # besides AWS APIs (the database), is wired by the stack through `connections`: each
+        # connection writes the ingress and the matching egress together.
         self.connections = Connections(self, n, "web", sg)
         # HTTPS out: OS packages (S3-hosted repositories via the gateway endpoint), SSM, Secrets
         # Manager, KMS, CloudWatch. AWS APIs have no fixed addresses to narrow this to.
@@ -145,17 +144,6 @@ class Compute(Construct):
             to_port=443,
             description="HTTPS to AWS APIs and package repositories",
             tags=n.resource_tags("web-https-out"),
-        )
-        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            self,
-            "postgres-out",
-            security_group_id=sg,
-            cidr_ipv4=p.vpc_cidr,
-            ip_protocol="tcp",
-            from_port=DATABASE_PORT,
-            to_port=DATABASE_PORT,
-            description="PostgreSQL inside the VPC",
-            tags=n.resource_tags("web-postgres-out"),
         )
 
     def _role(self) -> None:

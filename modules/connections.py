@@ -36,7 +36,14 @@ class Connections:
     ) -> tuple:
         """Admit TCP `port` from `source`'s group and let `source` send to it: the ingress on this
         group and the egress on the source's group, both created in this group's construct
-        (construct ids `<label>-from-<source>` and `<source>-to-<label>`). Returns (ingress, egress)."""
+        (construct ids `<label>-from-<source>` and `<source>-to-<label>`). Returns (ingress, egress).
+
+        Why the egress sits in the target's construct, though it is a rule of the source's group:
+        one connection is then one place in the tree, and both Terraform addresses depend only on
+        the target's path, the label and the source's name. The addresses stay stable whatever
+        else the source's construct holds, and the load balancer's egress keeps the address it was
+        deployed under (`web/alb-to-service`): moving it under the source would rename it, and a
+        renamed rule is a new rule beside an identical old one, which EC2 refuses as a duplicate."""
         if not 0 < port < 65536:
             raise ValueError(f"connection {source.name} -> {self.name}: port {port} is not a TCP port (1..65535)")
         if source.security_group_id is self.security_group_id:

@@ -191,7 +191,6 @@ def compute_policy(tmp_path, region: str, bundle_key: str | None = None, **props
             environment="dev",
             region=region,
             vpc_id="vpc-1",
-            vpc_cidr="10.0.0.0/17",
             app_subnet_ids=["s1", "s2"],
             target_group_arn="tg",
             alb_arn_suffix="app/x/1",

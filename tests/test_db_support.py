@@ -23,7 +23,7 @@ from modules.db_support import (
 REGION = "us-east-1"
 
 
-def build(tmp_path, clients=("sg-web",), cluster=False):
+def build(tmp_path, clients=("web",), cluster=False):
     """One stack with a region key and an owner construct `database` holding every shared piece, as
     modules/database.py (or, with `cluster`, modules/aurora.py) creates them; returns (the owner,
     the network, the log groups, the monitoring role and attachment, the key, the stack's JSON)."""
@@ -32,6 +32,7 @@ def build(tmp_path, clients=("sg-web",), cluster=False):
 
     from config.naming import Namer
     from modules import aws
+    from modules.connections import Connections
     from modules.kms import EncryptionKey, EncryptionKeyProps
 
     app = App(outdir=str(tmp_path / "out"))
@@ -69,7 +70,7 @@ def build(tmp_path, clients=("sg-web",), cluster=False):
     )
     role, attachment = monitoring_role(owner, namer)
     for client in clients:
-        network.allow_from(client)
+        network.allow_from(Connections(Construct(stack, f"client-{client}"), namer, client, f"sg-{client}"))
     app.synth()
     (synthesized,) = load_stacks(tmp_path / "out").values()
     return owner, network, exported, (role, attachment), key, synthesized
@@ -82,7 +83,7 @@ def paths(owner) -> set[str]:
 def test_every_piece_sits_directly_in_the_owner_under_the_ids_the_owners_used(tmp_path):
     """No intermediate construct: the ids (hence the Terraform addresses) are the ones
     modules/database.py and modules/aurora.py had before the pieces moved here."""
-    owner, network, *_ = build(tmp_path, clients=("sg-a", "sg-b"))
+    owner, network, *_ = build(tmp_path, clients=("web", "ops"))
     assert not isinstance(network, type(owner)), "DatabaseNetwork must not be a construct"
     assert paths(owner) == {
         "sg",
@@ -93,14 +94,18 @@ def test_every_piece_sits_directly_in_the_owner_under_the_ids_the_owners_used(tm
         "monitoring",
         "monitoring-trust",
         "monitoring-attachment",
-        "postgres-from-1",
+        "postgres-from-web",
+        "web-to-postgres",
+        "postgres-from-ops",
+        "ops-to-postgres",
+        "postgres-from-1",  # markers at the former paths of the ingress rules (their moved blocks)
         "postgres-from-2",
     }
     assert network.security_group.node.scope is owner and network.subnet_group.node.scope is owner
 
 
 def test_the_network_admits_postgres_from_each_named_client_only(tmp_path):
-    *_, stack = build(tmp_path, clients=("sg-web", "sg-ops"))
+    *_, stack = build(tmp_path, clients=("web", "ops"))
     sg_name, sg = only(stack, "aws_security_group")
     assert "ingress" not in sg or not sg["ingress"]
     assert sg["vpc_id"] == "vpc-1"
@@ -114,9 +119,40 @@ def test_the_network_admits_postgres_from_each_named_client_only(tmp_path):
     assert subnets["subnet_ids"] == ["subnet-a", "subnet-b"]
 
 
+def test_each_client_may_reach_the_database_and_nothing_wider(tmp_path):
+    """The client's egress is written with the ingress: to the database's group on 5432, not to
+    an address range."""
+    *_, stack = build(tmp_path, clients=("web", "ops"))
+    sg_name, _ = only(stack, "aws_security_group")
+    egress = resources(stack, "aws_vpc_security_group_egress_rule").values()
+    assert sorted(r["security_group_id"] for r in egress) == ["sg-ops", "sg-web"]
+    for rule in egress:
+        assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", PORT, PORT)
+        assert refers_to(rule["referenced_security_group_id"], "aws_security_group", sg_name, "id")
+        assert "cidr_ipv4" not in rule
+
+
+def test_the_formerly_numbered_ingress_rules_move_to_their_named_addresses(tmp_path):
+    """Deployed stacks hold the ingress at `postgres-from-<n>`: a moved block per client makes the
+    rename an in-place update, never a duplicate rule created beside the old one (EC2 refuses it)."""
+    *_, stack = build(tmp_path, clients=("web", "ops"))
+    ingress = resources(stack, "aws_vpc_security_group_ingress_rule")
+    moved = {m["from"].split("_")[-2]: m["to"] for m in stack["moved"]}
+    assert moved.keys() == {"postgres-from-1", "postgres-from-2"}
+    for former, client in (("postgres-from-1", "web"), ("postgres-from-2", "ops")):
+        kind, name = moved[former].split(".")
+        assert kind == "aws_vpc_security_group_ingress_rule"
+        assert ingress[name]["referenced_security_group_id"] == f"sg-{client}"
+    assert all(
+        m["from"].startswith("aws_vpc_security_group_ingress_rule.database_postgres-from-") for m in stack["moved"]
+    )
+
+
 def test_no_client_no_ingress(tmp_path):
     *_, stack = build(tmp_path, clients=())
     assert not resources(stack, "aws_vpc_security_group_ingress_rule")
+    assert not resources(stack, "aws_vpc_security_group_egress_rule")
+    assert "moved" not in stack
 
 
 @pytest.mark.parametrize(
