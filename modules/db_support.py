@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cdktf import TerraformResourceLifecycle, TerraformStack
+from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from config.facts import DATABASE_PORT
@@ -78,23 +78,18 @@ class DatabaseNetwork:
     def allow_from(self, client: Connections) -> None:
         """Admit PostgreSQL from `client`'s group and let the client reach it: the ingress on the
         database's group and the client's egress to it, written together (`Connections.allow_from`),
-        so the client needs no egress of its own to a whole address range.
-
-        The ingress was once numbered per client ("postgres-from-<n>", written alone): a `moved`
-        block carries each deployed rule to its new address, so Terraform updates it in place
-        instead of creating a duplicate of a rule that still exists (EC2 refuses duplicates) and
-        destroying the old one in parallel."""
+        so the client needs no egress of its own to a whole address range. The ingress keeps the
+        id it was deployed under, numbered in call order ("postgres-from-<n>"): its address never
+        moves, and an added client never renames an existing rule."""
         self._clients += 1
-        ingress, _egress = self.connections.allow_from(
+        self.connections.allow_from(
             client,
             PORT,
             label="postgres",
             ingress_description="PostgreSQL from the application",
             egress_description="PostgreSQL to the database",
+            ingress_id=f"postgres-from-{self._clients}",
         )
-        former = Construct(self._scope, f"postgres-from-{self._clients}")  # a marker at the former path
-        logical_id = TerraformStack.of(former).get_logical_id(former.node)
-        ingress.move_from_id(f"{ingress.terraform_resource_type}.{logical_id}")
 
 
 def parameter_group(scope: Construct, namer: Namer, family: str, group_class, parameter_class):

@@ -94,12 +94,10 @@ def test_every_piece_sits_directly_in_the_owner_under_the_ids_the_owners_used(tm
         "monitoring",
         "monitoring-trust",
         "monitoring-attachment",
-        "postgres-from-web",
+        "postgres-from-1",
         "web-to-postgres",
-        "postgres-from-ops",
-        "ops-to-postgres",
-        "postgres-from-1",  # markers at the former paths of the ingress rules (their moved blocks)
         "postgres-from-2",
+        "ops-to-postgres",
     }
     assert network.security_group.node.scope is owner and network.subnet_group.node.scope is owner
 
@@ -132,27 +130,23 @@ def test_each_client_may_reach_the_database_and_nothing_wider(tmp_path):
         assert "cidr_ipv4" not in rule
 
 
-def test_the_formerly_numbered_ingress_rules_move_to_their_named_addresses(tmp_path):
-    """Deployed stacks hold the ingress at `postgres-from-<n>`: a moved block per client makes the
-    rename an in-place update, never a duplicate rule created beside the old one (EC2 refuses it)."""
+def test_the_ingress_rules_keep_the_numbered_ids_they_were_deployed_under(tmp_path):
+    """Deployed stacks hold the ingress at `postgres-from-<n>`: a renamed rule would be created
+    beside the identical old one (EC2 refuses the duplicate), and a moved block would stop
+    checkov's JSON parser, so the ids stay; the egress, new with the connection, is named after both."""
     *_, stack = build(tmp_path, clients=("web", "ops"))
     ingress = resources(stack, "aws_vpc_security_group_ingress_rule")
-    moved = {m["from"].split("_")[-2]: m["to"] for m in stack["moved"]}
-    assert moved.keys() == {"postgres-from-1", "postgres-from-2"}
-    for former, client in (("postgres-from-1", "web"), ("postgres-from-2", "ops")):
-        kind, name = moved[former].split(".")
-        assert kind == "aws_vpc_security_group_ingress_rule"
-        assert ingress[name]["referenced_security_group_id"] == f"sg-{client}"
-    assert all(
-        m["from"].startswith("aws_vpc_security_group_ingress_rule.database_postgres-from-") for m in stack["moved"]
-    )
+    by_client = {r["referenced_security_group_id"]: n for n, r in ingress.items()}
+    assert by_client["sg-web"].startswith("database_postgres-from-1_")
+    assert by_client["sg-ops"].startswith("database_postgres-from-2_")
+    assert ingress[by_client["sg-web"]]["tags"]["Name"] == "dev-us-east-1-db-from-web-a1"
+    assert "moved" not in stack
 
 
 def test_no_client_no_ingress(tmp_path):
     *_, stack = build(tmp_path, clients=())
     assert not resources(stack, "aws_vpc_security_group_ingress_rule")
     assert not resources(stack, "aws_vpc_security_group_egress_rule")
-    assert "moved" not in stack
 
 
 @pytest.mark.parametrize(
