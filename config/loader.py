@@ -81,7 +81,7 @@ class _Reader:
             return None
         return value
 
-    def setting(self, table: dict, setting: settings.Setting, path: str, profile: str | None = None) -> Any:
+    def setting(self, table: dict, setting: settings.Setting, path: str, profile: Profile | None = None) -> Any:
         """The value of a key of the settings table: `value` with its kind, default and check."""
         default = setting.default(profile)
         return self.value(
@@ -259,7 +259,7 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
                     "trust must name another account (a dedicated CI account)",
                 )
             deployers = set(env.deployer_account_ids) | ({project.ci_account_id} if project.ci_account_id else set())
-            if env.profile == "prod" and not deployers:
+            if env.profile == Profile.PROD and not deployers:
                 r.problem(
                     f"environments.{env.name}.deployer_account_ids",
                     "a prod-profile environment needs a deployer its deploy role trusts; set "
@@ -295,7 +295,7 @@ def _resolve_domain(r: _Reader, env: Environment, project: Project) -> Environme
                 "records are created there",
             )
     if not env.domain:
-        return replace(env, domain=project.domain if env.profile == "prod" else f"{env.name}.{project.domain}")
+        return replace(env, domain=project.domain if env.profile == Profile.PROD else f"{env.name}.{project.domain}")
     if env.domain != project.domain and not env.domain.endswith(f".{project.domain}"):
         r.problem(
             f"environments.{env.name}.domain",
@@ -317,8 +317,12 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
             "if it is not production)",
         )
         return None
-    profile = r.value(table, "profile", path, str, name if name in profiles else "dev", one_of(profiles))
-    read = {s.key: r.setting(table, s, path, profile or "dev") for s in settings.ENVIRONMENT if s.key != "profile"}
+    profile = r.value(table, "profile", path, str, name if name in profiles else Profile.DEV, one_of(profiles))
+    read = {
+        s.key: r.setting(table, s, path, Profile(profile or Profile.DEV))
+        for s in settings.ENVIRONMENT
+        if s.key != "profile"
+    }
     cidrs_ok = _check_cidr_overrides(r, read, path)
     # None is a problem already reported, except for a key whose default is None (deploy_role_name,
     # then the naming helper's name) and that was not set.
@@ -327,7 +331,7 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
         for s in settings.ENVIRONMENT
         if s.key != "profile" and read[s.key] is None and (s.default() is not None or s.key in table)
     ]
-    if profile is None or invalid or not cidrs_ok or not _cross_checks(r, read, profile, path):
+    if profile is None or invalid or not cidrs_ok or not _cross_checks(r, read, Profile(profile), path):
         return None
     _resolve_derived_defaults(read)
     values = {s.key: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
@@ -368,7 +372,7 @@ def _check_cidr_overrides(r: _Reader, v: dict[str, Any], path: str) -> bool:
     return ok
 
 
-def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> bool:
+def _cross_checks(r: _Reader, v: dict[str, Any], profile: Profile, path: str) -> bool:
     """The rules between keys of one environment: the first broken one is reported."""
     if not v["min_capacity"] <= v["instance_count"] <= v["max_capacity"]:
         r.problem(
@@ -377,7 +381,7 @@ def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> boo
             f"({v['min_capacity']}) and max_capacity ({v['max_capacity']})",
         )
         return False
-    if profile == "prod" and (v["db_skip_final_snapshot"] or v["db_backup_retention_days"] < 14):
+    if profile == Profile.PROD and (v["db_skip_final_snapshot"] or v["db_backup_retention_days"] < 14):
         r.problem(
             f"{path}.db_backup_retention_days"
             if v["db_backup_retention_days"] < 14
@@ -391,7 +395,7 @@ def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> boo
             f"{v['db_max_allocated_storage']} is below db_allocated_storage ({v['db_allocated_storage']})",
         )
         return False
-    if v["force_destroy"] and profile == "prod":
+    if v["force_destroy"] and profile == Profile.PROD:
         r.problem(
             f"{path}.force_destroy",
             "true is not allowed for a prod-profile environment; "
@@ -437,7 +441,7 @@ def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> boo
             f'set db_engine_version = "{list(AURORA_POSTGRES_VERSIONS)[-1]}"',
         )
         return False
-    if v["dns_routing_policy"] == "weighted" and set(v["dns_weights"]) != set(v["regions"]):
+    if v["dns_routing_policy"] == RoutingPolicy.WEIGHTED and set(v["dns_weights"]) != set(v["regions"]):
         r.problem(
             f"{path}.dns_weights",
             "weighted routing needs a weight for every region "
@@ -445,7 +449,7 @@ def _cross_checks(r: _Reader, v: dict[str, Any], profile: str, path: str) -> boo
             f"got {', '.join(v['dns_weights']) or 'none'}",
         )
         return False
-    if v["dns_weights"] and v["dns_routing_policy"] != "weighted":
+    if v["dns_weights"] and v["dns_routing_policy"] != RoutingPolicy.WEIGHTED:
         r.problem(f"{path}.dns_weights", 'only applies to dns_routing_policy = "weighted"')
         return False
     return True

@@ -20,7 +20,7 @@ from typing import Any
 from config import naming
 from config.choices import NatPolicy, PriceClass, Profile
 from config.errors import ConfigError, SelectionError
-from config.facts import StackRole
+from config.facts import StackRole, role_arn
 from config.groups import Database, Dns, Ingest, Lifecycle, Scaling, instance_architecture
 from config.regions import EDGE_REGION, GLOBAL
 
@@ -139,13 +139,6 @@ class Environment:
 
     def is_primary(self, region: str) -> bool:
         return region == self.primary_region
-
-
-def role_arn(account_id: str, role_name: str) -> str:
-    """The ARN of a role assumed from outside. Provider blocks are configured before any data
-    source can be read, so this is the one ARN built from configuration (account id and role
-    name both validated); the `aws` partition is the only one the tool supports."""
-    return f"arn:aws:iam::{account_id}:role/{role_name}"
 
 
 @dataclass(frozen=True)

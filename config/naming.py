@@ -40,6 +40,8 @@ LIMITS: dict[str, Limit] = {
     "iam_policy": Limit(128, "IAM policy"),
     "instance_profile": Limit(128, "IAM instance profile"),
     "rds": Limit(63, "RDS identifier"),
+    # A DB snapshot identifier allows 255; final_snapshot_name adds "-" and 8 characters.
+    "db_snapshot": Limit(255 - 9, "DB snapshot"),
     "db_subnet_group": Limit(255, "DB subnet group"),
     "db_parameter_group": Limit(255, "DB parameter group"),
     "lambda": Limit(64, "Lambda function"),

@@ -23,7 +23,7 @@ from config import checks, network
 from config.checks import Check, between, one_of, regex
 from config.choices import DatabaseTopology, NatPolicy, PriceClass, Profile, RoutingPolicy
 
-PROFILE_NAMES: tuple[str, ...] = tuple(Profile)
+PROFILE_NAMES: tuple[Profile, ...] = tuple(Profile)
 STRINGS = (list, str)  # the kind "a list of strings"
 REQUIRED = object()  # the default of a key that must be set
 
@@ -44,7 +44,7 @@ class Setting:
     view: str | None = None  # its column heading in `validate-config`, if it has one
     view_value: Callable[[Any], str] | None = None  # that column's text for an Environment (default: the value)
 
-    def default(self, profile: str | None = None) -> Any:
+    def default(self, profile: Profile | None = None) -> Any:
         """The default for `profile` (REQUIRED if the key must be set)."""
         if len(self.defaults) == 1 or profile is None:
             return self.defaults[0]

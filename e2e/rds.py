@@ -1,4 +1,4 @@
-"""RDS behaviour moto 5.2.5 gets wrong for one database per environment (issue 15): a writer in one
+"""RDS behaviour moto 5.2.5 gets wrong for one database per environment: a writer in one
 region with cross-region read replicas (the `replica` topology) or an Aurora global database
 (`aurora_global`). Each function replaces or wraps one of moto's model or response methods; the
 emulator installs them at start (e2e/emulator.py `_install_patches`) and `RESPONDERS` lists them.

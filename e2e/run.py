@@ -63,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 
 import modules  # noqa: E402,F401  (the bundled Node and NODE_OPTIONS for every child, cdktf's included)
 from config import model, naming  # noqa: E402
+from config.facts import WEB_ROLE_KIND, WEB_SERVICE, DbRole, RegionalOutput, StackRole, role_arn  # noqa: E402
 from e2e import frontend, seed  # noqa: E402
 from e2e.emulator import Emulator, describe  # noqa: E402
 from e2e.postgres import Postgres, free_port, standby_of  # noqa: E402
@@ -295,13 +296,13 @@ def sql_identifier(value: str) -> str:
 def writers_first(env: model.Environment, outputs: dict[str, dict]) -> list[str]:
     """The environment's regions, those whose stack says db_role = writer first: a replica's
     stand-in is a standby of its writer's, so the writer's must exist first."""
-    roles = {r: outputs[naming.stack_name(env.name, r)].get("db_role") for r in env.regions}
-    unknown = {r: role for r, role in roles.items() if role not in ("writer", "replica")}
+    roles = {r: outputs[naming.stack_name(env.name, r)].get(RegionalOutput.DB_ROLE) for r in env.regions}
+    unknown = {r: role for r, role in roles.items() if role not in tuple(DbRole)}
     if unknown:
         raise E2EFailure(f"the stacks' db_role output is not writer or replica: {unknown}")
-    if "writer" not in roles.values():
+    if DbRole.WRITER not in roles.values():
         raise E2EFailure("no region's stack has db_role = writer")
-    return sorted(env.regions, key=lambda r: roles[r] != "writer")
+    return sorted(env.regions, key=lambda r: roles[r] != DbRole.WRITER)
 
 
 def writer_database(secret: dict[str, str], database: str, app_user: str) -> Postgres:
@@ -349,8 +350,8 @@ def stand_ins(
             def aws(service: str, region: str = region) -> Any:
                 return seed.client(url, service, env.account_id, region)
 
-            role = cfg.namer(env, region).name("web", "iam_role")  # the instance profile's role
-            keys = aws("sts").assume_role(RoleArn=model.role_arn(env.account_id, role), RoleSessionName="e2e-instance")[
+            role = cfg.namer(env, region).name(WEB_SERVICE, WEB_ROLE_KIND)  # the instance profile's role
+            keys = aws("sts").assume_role(RoleArn=role_arn(env.account_id, role), RoleSessionName="e2e-instance")[
                 "Credentials"
             ]
             instance = {
@@ -365,15 +366,17 @@ def stand_ins(
 
             folder = session.work / "webapp" / region
             folder.mkdir(parents=True)
-            app_env = unpack_webapp(user_data_of(aws("ec2"), aws("autoscaling"), values["asg_name"]), folder, download)
+            app_env = unpack_webapp(
+                user_data_of(aws("ec2"), aws("autoscaling"), values[RegionalOutput.ASG_NAME]), folder, download
+            )
             missing = [k for k in ("WEBAPP_DB_NAME", "WEBAPP_DB_USER", "WEBAPP_PORT") if not app_env.get(k)]
             if missing:
                 raise E2EFailure(f"{region}: the user data's environment lacks {', '.join(missing)}")
-            db_host = values["db_endpoint"].rpartition(":")[0]
-            if values["db_role"] == "writer":
-                if not values.get("db_bootstrap_secret_arn"):
+            db_host = values[RegionalOutput.DB_ENDPOINT].rpartition(":")[0]
+            if values[RegionalOutput.DB_ROLE] == DbRole.WRITER:
+                if not values.get(RegionalOutput.DB_BOOTSTRAP_SECRET_ARN):
                     raise E2EFailure(f"{region}: the writer's stack has no db_bootstrap_secret_arn output")
-                secret = aws("secretsmanager").get_secret_value(SecretId=values["db_bootstrap_secret_arn"])
+                secret = aws("secretsmanager").get_secret_value(SecretId=values[RegionalOutput.DB_BOOTSTRAP_SECRET_ARN])
                 database = writer_database(
                     json.loads(secret["SecretString"]), app_env["WEBAPP_DB_NAME"], app_env["WEBAPP_DB_USER"]
                 )
@@ -523,7 +526,7 @@ def drift_check(session: Session, env: model.Environment, outputs: dict[str, dic
         raise E2EFailure("drift reports a fresh deployment as changed:\n  " + "\n  ".join(map(str, noise)))
     say("drift: the fresh deployment shows no drift (beyond the listed emulator noise)")
     stack = naming.stack_name(env.name, env.primary_region)
-    group_name = outputs[stack]["asg_name"]
+    group_name = outputs[stack][RegionalOutput.ASG_NAME]
     autoscaling = seed.client(url, "autoscaling", env.account_id, env.primary_region)
     (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
     size = group["MaxSize"]
@@ -601,7 +604,7 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
             raise E2EFailure("the second plan changes what it should not:\n  " + "\n  ".join(odd))
         drift_check(session, env, outputs, emulator.url)
         hand_plan_and_review(session, specs[0].name)
-        cdktf_deploy_and_destroy(session, cdktf, next(s for s in specs if s.role == "edge").name)
+        cdktf_deploy_and_destroy(session, cdktf, next(s for s in specs if s.role == StackRole.EDGE).name)
         if env.deletion_protection:  # as an operator must: switch protection off, apply, then destroy
             say(f"{env_name} has deletion_protection: applying it switched off before destroying")
             emulated_config(

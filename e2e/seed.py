@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-from config.model import role_arn
+from config.facts import role_arn
 
 CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 SEED_ROLE = "e2e-seed"

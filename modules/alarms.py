@@ -227,14 +227,15 @@ class DatabaseAlarms(Construct):
             lag = db.max_lag_seconds
             if aurora and not p.writer_region:
                 raise ValueError("an Aurora secondary's lag alarm needs the writer's region (SourceRegion)")
+            metric = facts.AURORA_REPLICA_LAG if aurora else facts.RDS_REPLICA_LAG
             specs.append(
                 AlarmSpec(
                     facts.ALARM_DB_REPLICA_LAG,
-                    "AWS/RDS",
-                    "AuroraGlobalDBReplicationLag" if aurora else "ReplicaLag",
+                    metric.namespace,
+                    metric.name,
                     "Maximum",
-                    {**target, "SourceRegion": p.writer_region} if aurora else target,
-                    lag * 1000 if aurora else lag,  # milliseconds for Aurora, seconds for RDS
+                    metric.dimensions(p.identifier, p.writer_region),
+                    lag * metric.per_second,  # milliseconds for Aurora, seconds for RDS
                     "GreaterThanThreshold",
                     f"The replica is more than {lag} s behind the writer for 3 minutes "
                     "(failover refuses to promote it beyond that)",

@@ -9,8 +9,8 @@ Reachable around CloudFront by nobody:
   CloudFront's origin-facing servers, and (in a second group, because each prefix-list entry
   counts against a group's 60-rule quota) the Route 53 health checkers;
 - the listener forwards only requests carrying the environment's origin-verify header, or
-  asking for the health path (Route 53 health checks cannot send custom headers); everything
-  else gets 403.
+  asking for the health or readiness path (Route 53 health checks, which probe readiness, cannot
+  send custom headers; both paths are public through CloudFront anyway); everything else gets 403.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class LoadBalancer(Construct):
             action=forward,
             condition=[
                 rule.LbListenerRuleCondition(
-                    path_pattern=rule.LbListenerRuleConditionPathPattern(values=[webapp.HEALTH_PATH])
+                    path_pattern=rule.LbListenerRuleConditionPathPattern(values=[webapp.HEALTH_PATH, webapp.READY_PATH])
                 )
             ],
             tags=n.resource_tags("health-path-rule"),

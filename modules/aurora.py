@@ -60,19 +60,31 @@ from constructs import Construct
 
 from config import groups
 from config.errors import ConfigError
-from config.facts import AURORA_POSTGRES_VERSIONS, DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
+from config.facts import (
+    AURORA_POSTGRES_VERSIONS,
+    DATABASE_APP_USER,
+    DATABASE_KIND,
+    DATABASE_NAME,
+    DATABASE_PORT,
+    DATABASE_SERVICE,
+    DbRole,
+)
 from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
 from modules import aws
 from modules.connections import Connections
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
-from modules.db_support import DatabaseNetwork, log_groups, monitoring_role, parameter_group
+from modules.db_support import (
+    DatabaseNetwork,
+    final_snapshot_name,
+    log_groups,
+    monitoring_role,
+    parameter_group,
+)
 from modules.kms import EncryptionKey, ImportedKey
 
 ENGINE = "aurora-postgresql"
 PORT = DATABASE_PORT
 LOGS = ("postgresql",)  # what Aurora PostgreSQL exports (it has no separate upgrade log)
-WRITER = "writer"
-REPLICA = "replica"
 # The global cluster's construct id, in the writer's AuroraGlobal and as the removed block's
 # marker elsewhere: one construct path, hence one Terraform address, in every regional stack.
 GLOBAL_CLUSTER_ID = "global"
@@ -130,7 +142,7 @@ class AuroraGlobal(Construct):
     """This region's member of the environment's Aurora global database.
 
     Exposes what modules/database.py's `Database` exposes, so the stack, the instances and the
-    alarms need not know which topology they run on: `role` (WRITER or REPLICA),
+    alarms need not know which topology they run on: `role` (a DbRole),
     `security_group`, `bootstrap_secret_arn` (None on a secondary), `endpoint` (host:port),
     `address` (the writer endpoint in the writer region, the reader endpoint elsewhere), `port`,
     `name`, `app_user`, `connect_arn`, `allow_from`; and `cluster`, `instances`,
@@ -141,7 +153,7 @@ class AuroraGlobal(Construct):
         super().__init__(scope, construct_id)
         p, n, db = props, props.namer, props.settings
         self.props = props
-        self.role = WRITER if p.writer else REPLICA
+        self.role = DbRole.WRITER if p.writer else DbRole.REPLICA
         version = aurora_version(db.engine_version)
         self.network = DatabaseNetwork(self, n, p.vpc_id, p.subnet_ids)
         self.security_group = self.network.security_group
@@ -149,8 +161,8 @@ class AuroraGlobal(Construct):
         family = f"{ENGINE}{db.engine_version}"
         pg = aws.rds_cluster_parameter_group
         parameters = parameter_group(self, n, family, pg.RdsClusterParameterGroup, pg.RdsClusterParameterGroupParameter)
-        self.cluster_identifier = n.name("db", "rds")
-        self.global_cluster_identifier = p.global_namer.name("db", "rds")
+        self.cluster_identifier = n.name(DATABASE_SERVICE, DATABASE_KIND)
+        self.global_cluster_identifier = p.global_namer.name(DATABASE_SERVICE, DATABASE_KIND)
         p.kms_key.grant_via_service("rds")
         # Aurora names its exported log groups itself (/aws/rds/cluster/<identifier>/<log>).
         exported = log_groups(
@@ -173,7 +185,7 @@ class AuroraGlobal(Construct):
                 storage_encrypted=True,
                 deletion_protection=p.deletion_protection,
                 lifecycle=TerraformResourceLifecycle(ignore_changes=["engine_version"]),
-                tags=p.global_namer.resource_tags("db", "rds"),
+                tags=p.global_namer.resource_tags(DATABASE_SERVICE, DATABASE_KIND),
             )
         self.global_cluster_address = self._own_global_cluster()
         common = dict(
@@ -197,7 +209,7 @@ class AuroraGlobal(Construct):
             enabled_cloudwatch_logs_exports=list(LOGS),
             allow_major_version_upgrade=False,
             lifecycle=TerraformResourceLifecycle(ignore_changes=list(ROLE_ATTRIBUTES)),
-            tags=n.resource_tags("db", "rds"),
+            tags=n.resource_tags(DATABASE_SERVICE, DATABASE_KIND),
         )
         self.bootstrap_secret_arn: str | None = None
         if p.writer:
@@ -214,7 +226,7 @@ class AuroraGlobal(Construct):
                 master_password_wo=credentials.password_ref,
                 master_password_wo_version=credentials.version,
                 skip_final_snapshot=db.skip_final_snapshot,
-                final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
+                final_snapshot_identifier=None if db.skip_final_snapshot else final_snapshot_name(self, n),
                 depends_on=[self.global_cluster, *exported],
                 **common,
             )

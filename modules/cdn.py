@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from constructs import Construct
 
+from config.choices import PriceClass
 from config.naming import Namer
 from modules import aws
 from modules.origin_verify import HEADER
@@ -59,7 +60,7 @@ class DistributionProps:
     static_paths: tuple[str, ...]
     certificate_arn: str  # the us-east-1 validation's ARN
     origin_verify_value: str
-    price_class: str
+    price_class: PriceClass
     web_acl_arn: str | None
 
 

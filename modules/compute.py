@@ -24,6 +24,7 @@ from constructs import Construct
 
 import webapp
 from config import groups
+from config.facts import WEB_ROLE_KIND, WEB_SERVICE
 from config.naming import Namer
 from modules import aws, userdata
 from modules.bucket import SecureBucket
@@ -152,11 +153,11 @@ class Compute(Construct):
         self.role = aws.iam_role.IamRole(
             self,
             "role",
-            name=n.name("web", "iam_role"),
+            name=n.name(WEB_SERVICE, WEB_ROLE_KIND),
             assume_role_policy=trust_policy.json,
             max_session_duration=3600,
             description="Web instances: SSM, their database user and the application's own secret",
-            tags=n.resource_tags("web", "iam_role"),
+            tags=n.resource_tags(WEB_SERVICE, WEB_ROLE_KIND),
         )
         for policy in MANAGED_POLICIES:
             attach_managed(self, policy, self.role.name, policy)

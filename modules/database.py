@@ -48,18 +48,22 @@ from cdktf import TerraformResource, TerraformResourceLifecycle
 from constructs import Construct
 
 from config import groups
-from config.facts import DATABASE_APP_USER, DATABASE_NAME, DATABASE_PORT
+from config.facts import DATABASE_APP_USER, DATABASE_KIND, DATABASE_NAME, DATABASE_PORT, DATABASE_SERVICE, DbRole
 from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
 from modules.connections import Connections
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
-from modules.db_support import DatabaseNetwork, log_groups, monitoring_role, parameter_group
+from modules.db_support import (
+    DatabaseNetwork,
+    final_snapshot_name,
+    log_groups,
+    monitoring_role,
+    parameter_group,
+)
 from modules.kms import EncryptionKey, ImportedKey
 
 PORT = DATABASE_PORT
 LOGS = ("postgresql", "upgrade")
-WRITER = "writer"
-REPLICA = "replica"
 
 
 def instance_arn(partition: str, region: str, account: str, identifier: str) -> str:
@@ -87,21 +91,21 @@ class DatabaseProps:
 
 
 class Database(Construct):
-    """Exposes `instance`, `role` (WRITER or REPLICA), `security_group`, `bootstrap_secret_arn`
+    """Exposes `instance`, `role` (a DbRole), `security_group`, `bootstrap_secret_arn`
     (None on a replica), `endpoint`, `address`, `port`, `name`, `app_user`, `connect_arn`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: DatabaseProps):
         super().__init__(scope, construct_id)
         p, n, db = props, props.namer, props.settings
         self.props = props
-        self.role = REPLICA if p.replicate_from else WRITER
+        self.role = DbRole.REPLICA if p.replicate_from else DbRole.WRITER
         self.network = DatabaseNetwork(self, n, p.vpc_id, p.subnet_ids)
         self.security_group = self.network.security_group
         subnets = self.network.subnet_group
         pg = aws.db_parameter_group
         family = f"postgres{db.engine_version}"
         parameters = parameter_group(self, n, family, pg.DbParameterGroup, pg.DbParameterGroupParameter)
-        identifier = n.name("db", "rds")
+        identifier = n.name(DATABASE_SERVICE, DATABASE_KIND)
         p.kms_key.grant_via_service("rds")
         # RDS names its exported log groups itself (/aws/rds/instance/<identifier>/<log>).
         exported = log_groups(
@@ -144,7 +148,7 @@ class Database(Construct):
             monitoring_role_arn=monitoring.arn,
             ca_cert_identifier="rds-ca-rsa2048-g1",
             depends_on=[*exported, attachment],
-            tags=n.resource_tags("db", "rds"),
+            tags=n.resource_tags(DATABASE_SERVICE, DATABASE_KIND),
         )
         self.bootstrap_secret_arn: str | None = None
         # What this instance replicates ("writer" for the writer). When `writer_region` moves, it
@@ -155,17 +159,21 @@ class Database(Construct):
         # Terraform's built-in terraform_data, written as a plain resource: cdktf's DataResource class
         # runs `terraform version` during synth, which synth must never need.
         self.source = TerraformResource(self, "source", terraform_resource_type="terraform_data")
-        self.source.add_override("input", {"source": p.replicate_from or WRITER})
+        self.source.add_override("input", {"source": p.replicate_from or DbRole.WRITER})
         if p.replicate_from:
             # No username, database name, password or engine version: all come from the writer
             # (and a replica is upgraded with its source, never on its own). Deleting a replica
             # takes no final snapshot (AWS refuses one); the writer keeps the data.
+            # No deletion protection: a replica holds no data the writer lacks, and the deploy
+            # after a failover must replace every replica (not only the old writer), which
+            # protection would refuse half way, leaving regions without a database. A promoted
+            # replica gets the environment's protection in the same apply that makes it a writer.
             self.instance = aws.db_instance.DbInstance(
                 self,
                 "instance",
                 replicate_source_db=p.replicate_from,
                 skip_final_snapshot=True,
-                **common,
+                **{**common, "deletion_protection": False},
             )
             # A plain address: Terraform refuses the "${...}" form cdktf writes for references here.
             self.instance.add_override(
@@ -189,7 +197,7 @@ class Database(Construct):
                 allocated_storage=db.allocated_storage,
                 allow_major_version_upgrade=False,
                 skip_final_snapshot=db.skip_final_snapshot,
-                final_snapshot_identifier=None if db.skip_final_snapshot else n.name("db-final", "rds"),
+                final_snapshot_identifier=None if db.skip_final_snapshot else final_snapshot_name(self, n),
                 lifecycle=TerraformResourceLifecycle(ignore_changes=["db_name", "username"]),
                 **common,
             )

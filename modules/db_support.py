@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import Fn, TerraformResource, TerraformResourceLifecycle
 from constructs import Construct
 
-from config.facts import DATABASE_PORT
+from config.facts import DATABASE_PORT, DbRole
 from config.naming import Namer
 from modules import aws
 from modules.connections import Connections
@@ -151,3 +151,19 @@ def monitoring_role(scope: Construct, namer: Namer):
         tags=namer.resource_tags("db-monitoring", "iam_role"),
     )
     return role, attach_managed(scope, "monitoring", role.name, MONITORING_POLICY)
+
+
+def final_snapshot_name(scope: Construct, namer: Namer) -> str:
+    """The writer's final snapshot identifier, unique to one life of the writer. A fixed name works
+    once: the deploy after a failover deletes the old writer (taking its final snapshot), and after
+    failback the next drill, or destroying and recreating the environment, asks RDS for a snapshot
+    whose name already exists (DBSnapshotAlreadyExists), failing the delete half way through a
+    rebuild. Call it only where the writer is built: its `terraform_data` marker is created with
+    the writer and removed when the region stops being the writer, so its random id (a UUID) is
+    new exactly when a new writer begins; its first 8 characters keep the name legal (letters,
+    digits, single hyphens) and short. Terraform's built-in resource, written as a plain one:
+    cdktf's DataResource class runs `terraform version` during synth, which synth must never need."""
+    marker = TerraformResource(scope, "final-snapshot-name", terraform_resource_type="terraform_data")
+    marker.add_override("input", DbRole.WRITER)
+    suffix = Fn.substr(marker.get_string_attribute("id"), 0, 8)
+    return f"{namer.name('db-final', 'db_snapshot')}-{suffix}"

@@ -1,7 +1,11 @@
 """One region's part of the environment's DNS (R5, F2, F3), created by that region's stack.
 
 - A Route 53 health check probing `<region>.origin.<env domain>` over HTTPS on the webapp's
-  health path (the load balancer exempts that path from the origin-verify header).
+  readiness path, which answers 200 only while this region's database answers (a healthy replica
+  included): a region whose database is down leaves DNS rotation, and `failover` refuses to move
+  the writer there. Liveness (`HEALTH_PATH`) stays the load balancer's target check, so a
+  database outage never has instances replaced. The load balancer exempts both paths from the
+  origin-verify header (Route 53's checkers cannot send it).
 - `<region>.origin.<env domain>`: an alias record to this region's load balancer (zone id from
   the load balancer, never typed in), used by CloudFront's origin group.
 - This region's member of `origin.<env domain>`, the name CloudFront's default behavior uses:
@@ -32,6 +36,7 @@ from constructs import Construct
 
 import webapp
 from config import groups
+from config.choices import RoutingPolicy
 from config.facts import HEALTH_CHECK_SERVICE
 from config.naming import Namer
 from modules import aws
@@ -46,17 +51,19 @@ def chain_name(origin_name: str, level: int) -> str:
     return origin_name if level == 0 else f"failover-{level}.{origin_name}"
 
 
-def standby_name(origin_name: str, region_count: int, routing_policy: str) -> str | None:
+def standby_name(origin_name: str, region_count: int, routing_policy: RoutingPolicy) -> str | None:
     """The name that fails over through every region after the first, when the regions form a
     chain (failover routing over three or more): CloudFront's origin group takes only two
     origins, the first region and this name. None otherwise (the second region's own name
     then is the group's other member)."""
-    if routing_policy == "failover" and region_count > 2:
+    if routing_policy == RoutingPolicy.FAILOVER and region_count > 2:
         return chain_name(origin_name, 1)
     return None
 
 
-def origin_group_names(origin_name: str, regional_names: tuple[str, ...], routing_policy: str) -> tuple[str, ...]:
+def origin_group_names(
+    origin_name: str, regional_names: tuple[str, ...], routing_policy: RoutingPolicy
+) -> tuple[str, ...]:
     """CloudFront's origin group in failover order (at most two, CloudFront's limit): the first
     region's own name, then the standby name of a chain or else the second region's own name."""
     standby = standby_name(origin_name, len(regional_names), routing_policy)
@@ -116,7 +123,7 @@ class RegionalDns(Construct):
             type="HTTPS",
             fqdn=p.regional_name,
             port=443,
-            resource_path=webapp.HEALTH_PATH,
+            resource_path=webapp.READY_PATH,
             request_interval=HEALTH_CHECK_INTERVAL,
             failure_threshold=FAILURE_THRESHOLD,
             enable_sni=True,
@@ -129,7 +136,7 @@ class RegionalDns(Construct):
             self, "regional", zone_id=p.zone_id, name=p.regional_name, type="A", alias=alias, provider=p.dns_provider
         )
         self.chain_record = None
-        if policy == "failover":
+        if policy == RoutingPolicy.FAILOVER:
             member, chain = failover_members(p.regions, p.region, p.origin_name)
             # `main.py failover` rewrites the failover records for the new writer order before the
             # next deploy: a record Terraform then creates at a name the command already wrote must
@@ -155,7 +162,7 @@ class RegionalDns(Construct):
                     failover_routing_policy=r53.Route53RecordFailoverRoutingPolicy(type=chain.role),
                     allow_overwrite=True,
                 )
-        elif policy == "latency":
+        elif policy == RoutingPolicy.LATENCY:
             self.origin_record = self._member(
                 p,
                 p.origin_name,
@@ -163,7 +170,7 @@ class RegionalDns(Construct):
                 health_check_id=self.health_check.id,
                 latency_routing_policy=r53.Route53RecordLatencyRoutingPolicy(region=p.region),
             )
-        elif policy == "weighted":
+        elif policy == RoutingPolicy.WEIGHTED:
             self.origin_record = self._member(
                 p,
                 p.origin_name,

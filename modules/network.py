@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cdktf import Fn
 from constructs import Construct
 
+from config.choices import NatPolicy
 from config.naming import Namer
 from modules import aws
 from modules.kms import EncryptionKey, ImportedKey
@@ -34,7 +35,7 @@ class NetworkProps:
     region: str
     cidr: str
     az_count: int
-    nat_policy: str  # "single" or "per_az"
+    nat_policy: NatPolicy
     interface_endpoints: bool
     log_retention_days: int
     kms_key: EncryptionKey | ImportedKey  # the flow log group; the network admits it itself
@@ -119,7 +120,7 @@ class Network(Construct):
     def _routing(self, zones) -> None:
         p, n = self.props, self.props.namer
         igw = aws.internet_gateway.InternetGateway(self, "igw", vpc_id=self.vpc_id, tags=n.resource_tags("igw"))
-        nat_count = p.az_count if p.nat_policy == "per_az" else 1
+        nat_count = p.az_count if p.nat_policy == NatPolicy.PER_AZ else 1
         self.nat_gateways = []
         for i in range(nat_count):
             eip = aws.eip.Eip(
@@ -147,7 +148,7 @@ class Network(Construct):
             table = aws.route_table.RouteTable(
                 self, f"rt-app-{i}", vpc_id=self.vpc_id, tags=n.resource_tags(f"app-{i + 1}")
             )
-            nat = self.nat_gateways[i if p.nat_policy == "per_az" else 0]
+            nat = self.nat_gateways[i if p.nat_policy == NatPolicy.PER_AZ else 0]
             aws.route.Route(
                 self,
                 f"app-{i}-internet",

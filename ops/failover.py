@@ -50,9 +50,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import loader
-from config.choices import DatabaseTopology
+from config.choices import DatabaseTopology, RoutingPolicy
 from config.errors import OperationFailed, Refused, SelectionError, UsageError
-from config.facts import HEALTH_CHECK_SERVICE
+from config.facts import (
+    AURORA_REPLICA_LAG,
+    DATABASE_KIND,
+    DATABASE_SERVICE,
+    HEALTH_CHECK_SERVICE,
+    RDS_NAMESPACE,
+    RDS_REPLICA_LAG,
+)
 from config.model import Config, Environment
 from config.regions import GLOBAL
 
@@ -301,12 +308,15 @@ def write_config(path: Path, text: str, environment: str, region: str) -> str:
 
 def rds_identifier(config: Config, env: Environment, region: str) -> str:
     """The database instance of `region` (modules/database.py names it so)."""
-    return config.namer(env, region).name("db", "rds")
+    return config.namer(env, region).name(DATABASE_SERVICE, DATABASE_KIND)
 
 
 def aurora_identifiers(config: Config, env: Environment, region: str) -> tuple[str, str]:
     """(global cluster, `region`'s cluster) of an aurora_global environment (modules/aurora.py)."""
-    return config.namer(env, GLOBAL).name("db", "rds"), config.namer(env, region).name("db", "rds")
+    return (
+        config.namer(env, GLOBAL).name(DATABASE_SERVICE, DATABASE_KIND),
+        config.namer(env, region).name(DATABASE_SERVICE, DATABASE_KIND),
+    )
 
 
 def _arn_parts(value: str) -> tuple[str, str]:
@@ -427,7 +437,7 @@ class Failover:
         points = (
             self.session.client("cloudwatch", region_name=self.target)
             .get_metric_statistics(
-                Namespace="AWS/RDS",
+                Namespace=RDS_NAMESPACE,
                 MetricName=metric,
                 Dimensions=[
                     {"Name": dimension, "Value": identifier},
@@ -447,6 +457,13 @@ class Failover:
                 name,
                 f"no {metric} data in the last {minutes} minutes, so the lag is unknown (not zero); when the "
                 "writer region is down its replicas may publish no lag at all",
+            )
+            return
+        if any(p["Maximum"] < 0 for p in points):  # RDS reports -1 while replication is not running
+            self._refuse_unless_forced(
+                name,
+                f"{metric} was negative in the last {minutes} minutes: replication was not running, so the lag "
+                "is unknown (not zero)",
             )
             return
         lag = max(p["Maximum"] for p in points) * unit
@@ -514,7 +531,7 @@ class Failover:
         if status != "available":
             raise Refused(f"refusing: {identifier} in {self.target} is '{status}', not 'available'")
         self._note("database", f"ok: {identifier} is an available replica of {writer_id} ({self.writer})")
-        self._lag("ReplicaLag", "DBInstanceIdentifier", identifier, 1.0)
+        self._lag(RDS_REPLICA_LAG.name, RDS_REPLICA_LAG.dimension, identifier, 1 / RDS_REPLICA_LAG.per_second)
         retention = self.env.database.backup_retention_days
         promote = {"DBInstanceIdentifier": identifier, **({"BackupRetentionPeriod": retention} if retention else {})}
         return [
@@ -567,7 +584,10 @@ class Failover:
             raise Refused(f"refusing: {cluster_id} in {self.target} is '{status}', not 'available'")
         self._note("database", f"ok: {cluster_id} is an available secondary of {global_id} (writer in {self.writer})")
         # milliseconds, per secondary cluster and source (the writer's) region
-        self._lag("AuroraGlobalDBReplicationLag", "DBClusterIdentifier", cluster_id, 0.001, SourceRegion=self.writer)
+        metric = AURORA_REPLICA_LAG
+        self._lag(
+            metric.name, metric.dimension, cluster_id, 1 / metric.per_second, **{metric.source_dimension: self.writer}
+        )
         if self.force:
             action, call = (
                 "FailoverGlobalCluster with AllowDataLoss (the writer region is down: writes not yet "
@@ -613,7 +633,7 @@ class Failover:
 
     def _dns_step(self) -> Step:
         policy = self.env.dns.routing_policy
-        if policy != "failover":
+        if policy != RoutingPolicy.FAILOVER:
             self._note("DNS", f"ok: {policy} routing, every healthy region already serves origin.{self.env.domain}")
             return Step(
                 "DNS",

@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 import webapp
 from config import naming
 from config.errors import EnvironmentProblem, UsageError
-from config.facts import ALARM_ORIGIN_UNHEALTHY, ALARMS, HEALTH_CHECK_SERVICE
+from config.facts import ALARM_ORIGIN_UNHEALTHY, ALARMS, HEALTH_CHECK_SERVICE, DbRole, RegionalOutput
 from config.model import Config, Environment
 from ops import access
 
@@ -113,9 +113,11 @@ def ready_script(port: int = webapp.PORT, tries: int = READY_TRIES) -> str:
     )
 
 
-def _output(outputs: dict, name: str) -> str:
+def _output(outputs: dict, name: RegionalOutput) -> str:
     if name not in outputs:
-        raise SmokeFailure(f"the stack has no output {name!r}: is it deployed? (main.py outputs shows its outputs)")
+        raise SmokeFailure(
+            f"the stack has no output {str(name)!r}: is it deployed? (main.py outputs shows its outputs)"
+        )
     return outputs[name]
 
 
@@ -148,7 +150,7 @@ class Smoke:
 
     def run(self) -> list[Check]:
         checks = []
-        for region in sorted(self.regions, key=lambda r: self._outputs(r).get("db_role") != "writer"):
+        for region in sorted(self.regions, key=lambda r: self._outputs(r).get(RegionalOutput.DB_ROLE) != DbRole.WRITER):
             outputs = self._outputs(region)
             checks.append(self._guard(f"{region}: ingest", self.ingest, region, outputs))
             checks.append(self._guard(f"{region}: Route 53 health check", self.health_check, region))
@@ -171,7 +173,7 @@ class Smoke:
             return Check(name, False, _one_line(f"{type(exc).__name__}: {exc}", 300))
 
     def ingest(self, region: str, outputs: dict) -> str:
-        bucket = _output(outputs, "ingest_bucket_name")
+        bucket = _output(outputs, RegionalOutput.INGEST_BUCKET_NAME)
         s3 = self.session.client("s3", region_name=region)
         name = f"smoke-{uuid.uuid4().hex}.json"
         body = json.dumps({"smoke": True, "at": time.time()}).encode()
@@ -239,8 +241,8 @@ class Smoke:
         """The database as the application sees it: one running instance of the region's Auto
         Scaling group asks its own readiness endpoint through SSM Run Command. Reports the role
         (and a replica's lag) and fails when it is not the stack's `db_role`."""
-        expected = _output(outputs, "db_role")
-        instance = self._running_instance(region, _output(outputs, "asg_name"))
+        expected = _output(outputs, RegionalOutput.DB_ROLE)
+        instance = self._running_instance(region, _output(outputs, RegionalOutput.ASG_NAME))
         ssm = self.session.client("ssm", region_name=region)
         command = ssm.send_command(
             InstanceIds=[instance],
@@ -327,14 +329,14 @@ def database_role(instance: str, body: str, expected: str) -> str:
     except ValueError:
         answer = None
     role = answer.get("role") if isinstance(answer, dict) else None
-    if role not in ("writer", "replica"):
+    if role not in tuple(DbRole):
         raise SmokeFailure(f"{instance}: {webapp.READY_PATH} names no database role (writer or replica): {body}")
     if role != expected:
         raise SmokeFailure(
             f"{instance}: the database is a {role} but the stack's db_role is {expected}: a failover the "
             f"stacks do not know of yet, or one not finished? ({webapp.READY_PATH}: {body})"
         )
-    if role == "writer":
+    if role == DbRole.WRITER:
         return "writer, as the stack says"
     lag = answer.get("lag_seconds")
     if lag is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config.errors import OutputDirError
+from config.facts import StackRole
 from config.model import Config, StackSpec
 from stacks import checkov, fingerprint, parallel
 
@@ -31,10 +32,10 @@ def deploys_after(spec: StackSpec, specs: list[StackSpec]) -> list[StackSpec]:
     primary, and (db_backup_replication) replicates the primary's database backups. The edge
     stack reads the primary's secret and error topic and fronts every region's origin names."""
     same_env = [s for s in specs if s.environment == spec.environment and s is not spec]
-    if spec.role == "edge":
-        return [s for s in same_env if s.role != "edge"]
-    if spec.role == "secondary":
-        return [s for s in same_env if s.role == "primary"]
+    if spec.role == StackRole.EDGE:
+        return [s for s in same_env if s.role != StackRole.EDGE]
+    if spec.role == StackRole.SECONDARY:
+        return [s for s in same_env if s.role == StackRole.PRIMARY]
     return []
 
 
@@ -54,7 +55,7 @@ def build_app(config: Config, specs: list[StackSpec], out_dir: Path, write_to: P
     built = {}
     for spec in specs:
         env = config.environments[spec.environment]
-        stack_class = EdgeStack if spec.role == "edge" else RegionalStack
+        stack_class = EdgeStack if spec.role == StackRole.EDGE else RegionalStack
         built[spec.name] = stack_class(app, spec, config, env, out_dir)
     for spec in specs:
         for dependency in deploys_after(spec, specs):

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from config import settings
+from config.choices import DatabaseTopology
+from config.facts import StackRole
 from config.model import Config, Environment, StackSpec
 
 FILE_NAME = ".checkov.yaml"
-REGIONAL = frozenset({"primary", "secondary"})
-EDGE = frozenset({"edge"})
+REGIONAL = frozenset({StackRole.PRIMARY, StackRole.SECONDARY})
+EDGE = frozenset({StackRole.EDGE})
 EVERY_ROLE = REGIONAL | EDGE
 
 # Skips that hold for every stack: (check id, why it does not apply and what enforces the property).
@@ -129,7 +131,7 @@ class Lever:
     protection: str  # what checkov demands, for the reason
     setting: str  # the Environment field (and configuration key) that controls it
     off: Callable[[Any], bool]  # True when the setting's value turns the protection off
-    roles: frozenset[str]  # the stack roles holding the resources the check inspects
+    roles: frozenset[StackRole]  # the stack roles holding the resources the check inspects
     enforced_by: str  # the test that pins the setting into the Terraform JSON
 
 
@@ -185,6 +187,31 @@ LEVERS: tuple[Lever, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ByDesign:
+    """A check that some stacks fail on purpose, whatever the settings: skipped for exactly the
+    stacks `holds` selects, merged into the check's one entry (a lever's stacks included)."""
+
+    check: str
+    reason: str
+    holds: Callable[[Environment, StackSpec], bool]
+
+
+BY_DESIGN: tuple[ByDesign, ...] = (
+    ByDesign(
+        "CKV_AWS_293",
+        "Read replicas have no deletion protection: they hold nothing the writer lacks, and the "
+        "deploy after a failover replaces every one of them (tests/test_database.py::"
+        "test_prod_is_multi_az_protected_and_keeps_backups); the writer keeps the environment's",
+        lambda env, spec: (
+            env.database.topology is DatabaseTopology.REPLICA
+            and spec.role in REGIONAL
+            and spec.region != env.writer_region
+        ),
+    ),
+)
+
+
 def _setting(env: Environment, key: str) -> Any:
     """The value of configuration key `key` in `env`, wherever the model holds it."""
     return settings.ENVIRONMENT_SETTINGS[key].read(env)
@@ -219,22 +246,40 @@ def render(config: Config, specs: list[StackSpec]) -> str:
     ]
     for check, reason in GLOBAL_SKIPS:
         lines += [f"  # {reason}", f"  - {check}"]
+    designed = {d.check: d for d in BY_DESIGN}
     for lever in LEVERS:  # one entry per lever: a new environment never adds a skipped check
         off = [env for env in config.environments.values() if lever.off(_setting(env, lever.setting))]
         stacks = [s.name for env in off for s in specs if s.environment == env.name and s.role in lever.roles]
-        if not stacks:
-            continue
-        lines.append(
-            f"  # {lever.protection} is off in these stacks' environments; every other stack is "
-            f"still checked, and {lever.enforced_by} pins the setting:"
-        )
-        lines += [
-            f"  #   environments.{env.name}.{lever.setting} = {_value(env, lever.setting)} (profile {env.profile})"
-            for env in off
-            if any(s.environment == env.name and s.role in lever.roles for s in specs)
-        ]
-        lines.append(f"  - {lever.check}:{stack_pattern(stacks)}")
+        if stacks:
+            lines.append(
+                f"  # {lever.protection} is off in these stacks' environments; every other stack is "
+                f"still checked, and {lever.enforced_by} pins the setting:"
+            )
+            lines += [
+                f"  #   environments.{env.name}.{lever.setting} = {_value(env, lever.setting)} (profile {env.profile})"
+                for env in off
+                if any(s.environment == env.name and s.role in lever.roles for s in specs)
+            ]
+        design = designed.pop(lever.check, None)
+        stacks += _by_design(config, specs, design, stacks, lines)
+        if stacks:
+            lines.append(f"  - {lever.check}:{stack_pattern(stacks)}")
+    for design in designed.values():
+        stacks = _by_design(config, specs, design, [], lines)
+        if stacks:
+            lines.append(f"  - {design.check}:{stack_pattern(stacks)}")
     return "\n".join(lines) + "\n"
+
+
+def _by_design(config: Config, specs: list[StackSpec], design: ByDesign | None, skipped: list[str], lines) -> list:
+    """The stacks `design` adds to a check's skip (beyond `skipped`), with its reason in `lines`."""
+    if design is None:
+        return []
+    envs = config.environments
+    stacks = [s.name for s in specs if s.name not in skipped and design.holds(envs[s.environment], s)]
+    if stacks:
+        lines.append(f"  # {design.reason}: {', '.join(stacks)}")
+    return stacks
 
 
 def write(config: Config, specs: list[StackSpec], out_dir: Path) -> Path:

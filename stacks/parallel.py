@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from config.errors import PlatformError
+from config.facts import StackRole
 from config.model import StackSpec
 from modules import asset_archive
 
@@ -34,7 +35,7 @@ MANIFEST = "manifest.json"
 LOADAVG = Path("/proc/loadavg")  # Linux: load averages, then running/total scheduling entities
 # Relative cost of a stack's synthesis, measured (bench/synth_floor.py --profile): a regional
 # stack creates about four times the constructs of an edge stack.
-WEIGHT = {"edge": 1}
+WEIGHT = {StackRole.EDGE: 1}
 DEFAULT_WEIGHT = 4
 
 

@@ -8,6 +8,7 @@ from cdktf import TerraformOutput, TerraformVariable, TerraformVariableValidatio
 from constructs import Construct
 
 from config.choices import DatabaseTopology
+from config.facts import DATABASE_KIND, DATABASE_SERVICE, RegionalOutput
 from config.model import Config, Environment, StackSpec
 from config.regions import EDGE_REGION, GLOBAL
 from modules import dns
@@ -348,7 +349,7 @@ class RegionalStack(PlatformStack):
             )
         replicate_from = None
         if topology is DatabaseTopology.REPLICA and not env.is_writer(region):
-            writer = self.config.namer(env, env.writer_region).name("db", "rds")
+            writer = self.config.namer(env, env.writer_region).name(DATABASE_SERVICE, DATABASE_KIND)
             replicate_from = instance_arn(self.partition, env.writer_region, self.account_token, writer)
         database = Database(
             self,
@@ -380,7 +381,7 @@ class RegionalStack(PlatformStack):
                 self,
                 "database-backups",
                 BackupReplicaProps(
-                    source_identifier=self.config.namer(env, env.primary_region).name("db", "rds"),
+                    source_identifier=self.config.namer(env, env.primary_region).name(DATABASE_SERVICE, DATABASE_KIND),
                     source_provider=self.provider_in(env.primary_region),
                     kms_key=self.key,
                     settings=env.database,
@@ -427,7 +428,9 @@ class RegionalStack(PlatformStack):
             value=self.load_balancer.alb.dns_name,
             description="The load balancer's DNS name (reach it through CloudFront, not directly)",
         )
-        TerraformOutput(self, "asg_name", value=self.compute.asg.name, description="Auto Scaling group of the web tier")
+        TerraformOutput(
+            self, RegionalOutput.ASG_NAME, value=self.compute.asg.name, description="Auto Scaling group of the web tier"
+        )
         TerraformOutput(
             self,
             "error_topic_arn",
@@ -449,27 +452,27 @@ class RegionalStack(PlatformStack):
         )
         TerraformOutput(
             self,
-            "db_endpoint",
+            RegionalOutput.DB_ENDPOINT,
             value=self.database.endpoint,
             description="PostgreSQL endpoint (host:port) of this region's database; the application "
             "connects with IAM database authentication",
         )
         TerraformOutput(
             self,
-            "db_role",
+            RegionalOutput.DB_ROLE,
             value=self.database.role,
             description="This region's database: writer, or a read replica of the writer region's",
         )
         if self.database.bootstrap_secret_arn:
             TerraformOutput(
                 self,
-                "db_bootstrap_secret_arn",
+                RegionalOutput.DB_BOOTSTRAP_SECRET_ARN,
                 value=self.database.bootstrap_secret_arn,
                 description="ARN of the secret holding the writer's master credentials (the ARN, never the value)",
             )
         TerraformOutput(
             self,
-            "ingest_bucket_name",
+            RegionalOutput.INGEST_BUCKET_NAME,
             value=self.ingest.bucket.bucket.bucket,
             description="Upload under incoming/ to trigger the ingest function",
         )

@@ -157,7 +157,10 @@ def test_listener_requires_the_origin_verify_header_except_on_the_health_path(sy
     (listener,) = resources(stack, "aws_lb_listener").values()
     assert listener["default_action"][0]["fixed_response"]["status_code"] == "403"
     rules = sorted(resources(stack, "aws_lb_listener_rule").values(), key=lambda r: r["priority"])
-    assert next(r["condition"][0].get("path_pattern", {}).get("values") for r in rules) == [webapp.HEALTH_PATH]
+    assert next(r["condition"][0].get("path_pattern", {}).get("values") for r in rules) == [
+        webapp.HEALTH_PATH,
+        webapp.READY_PATH,
+    ], "Route 53's checkers (readiness) cannot send the origin-verify header"
     header = rules[1]["condition"][0]["http_header"]
     assert header["http_header_name"] == "X-Origin-Verify"
     assert len(header["values"]) == 2 and all("secret_string" in v for v in header["values"])

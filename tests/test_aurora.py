@@ -5,6 +5,8 @@ authentication, no password anywhere; and every stack validates with the real Te
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from support.configs import variant
 from support.synth import synthesize
@@ -25,7 +27,8 @@ def aurora_config(default_data, **settings) -> model.Config:
 
 @pytest.fixture(scope="module", params=[2, 3], ids=["two-regions", "three-regions"])
 def synthesized_aurora(request, default_data, tmp_path_factory):
-    settings = {"regions": THREE_REGIONS} if request.param == 3 else {}
+    # The three-region variant also keeps a final snapshot, as staging and prod do.
+    settings = {"regions": THREE_REGIONS, "db_skip_final_snapshot": False} if request.param == 3 else {}
     config = aurora_config(default_data, **settings)
     env = config.environments["dev"]
     assert len(env.regions) == request.param
@@ -71,6 +74,13 @@ def test_the_writer_cluster_holds_the_credentials_and_joins_the_global_cluster(s
     assert cluster["master_password_wo_version"] == credentials.CREDENTIAL_VERSION
     assert "source_region" not in cluster
     assert cluster["skip_final_snapshot"] is env.database.skip_final_snapshot
+    if (
+        not env.database.skip_final_snapshot
+    ):  # three regions; one name per life of the writer (tests/test_db_support.py)
+        marker = re.fullmatch(
+            r".*-db-final-a1-\$\{substr\(terraform_data\.(\S+)\.id, 0, 8\)\}", cluster["final_snapshot_identifier"]
+        )
+        assert marker and marker[1] in resources(writer, "terraform_data")
     assert cluster["backup_retention_period"] == env.database.backup_retention_days
     assert cluster["deletion_protection"] is env.deletion_protection
 
@@ -290,7 +300,7 @@ def test_the_construct_exposes_the_database_interface(default_data, tmp_path):
         db = stack.database
         assert isinstance(db, aurora.AuroraGlobal)
         writer = spec.region == env.writer_region
-        assert db.role == (aurora.WRITER if writer else aurora.REPLICA)
+        assert db.role == (facts.DbRole.WRITER if writer else facts.DbRole.REPLICA)
         assert (db.bootstrap_secret_arn is not None) is writer
         assert db.port == 5432 and db.name == "app" and db.app_user == "webapp"
         for attribute in ("address", "endpoint", "connect_arn"):

@@ -85,7 +85,12 @@ def test_synth_writes_skips_for_the_stacks_it_wrote(synthesized):
     assert found["CKV_AWS_150"] == ["dev-us-east-1", "dev-us-west-2", "staging-us-east-1", "staging-us-west-2"]
     assert found["CKV_AWS_68"] == ["dev-global", "staging-global"]
     assert found["CKV_AWS_353"] == ["dev-us-east-1", "dev-us-west-2"], "staging has Performance Insights"
-    assert not any(name.startswith("prod-") for names in found.values() for name in names)
+    # prod is checked for every lever; only its replica region skips database deletion protection,
+    # by design (replicas are never protected), with its reason.
+    assert [(c, n) for c, names in found.items() for n in names if n.startswith("prod-")] == [
+        ("CKV_AWS_293", "prod-us-west-2")
+    ]
+    assert "  # Read replicas have no deletion protection" in text
     assert "  #   environments.dev.deletion_protection = false (profile dev)\n" in text
     assert "  #   environments.staging.log_retention_days = 30 (profile staging)\n" in text
 
@@ -95,14 +100,15 @@ def test_skips_follow_the_settings_not_the_names(qa_and_live):
     for check in ("CKV_AWS_150", "CKV_AWS_293", "CKV_AWS_157", "CKV_AWS_353"):
         assert {"qa-us-east-1", "qa-us-west-2"} <= set(found[check]), check
     assert "qa-global" in found["CKV_AWS_68"] and "qa-global" in found["CKV_AWS_338"]
-    assert not any(name.startswith("live-") for names in found.values() for name in names)
+    live = [(c, n) for c, names in found.items() for n in names if n.startswith("live-")]
+    assert live == [("CKV_AWS_293", "live-us-west-2")], "only the replica, by design"
 
 
 def test_only_the_selected_stacks_are_named_and_a_prod_setting_turned_off_is_skipped(tmp_path):
     config = config_with(tmp_path, QA_AND_LIVE + "waf = false\n")
     text = checkov.render(config, config.select("live"))
     found = scoped(entries(text))
-    assert found == {"CKV_AWS_68": ["live-global"]}
+    assert found == {"CKV_AWS_68": ["live-global"], "CKV_AWS_293": ["live-us-west-2"]}, "the replica by design"
     assert "environments.live.waf = false (profile prod)\n  - CKV_AWS_68:" in text
 
 
@@ -146,7 +152,8 @@ def test_checkov_passes_every_stack(qa_and_live):
     assert summary["failed"] == 0, "\n".join(failed)
     passed = {(c["check_id"], c["file_path"].split("/")[-2]) for r in reports for c in r["results"]["passed_checks"]}
     for check in ("CKV_AWS_150", "CKV_AWS_293", "CKV_AWS_157", "CKV_AWS_353"):
-        assert (check, "live-us-east-1") in passed and (check, "prod-us-west-2") in passed, check
+        assert (check, "live-us-east-1") in passed and (check, "prod-us-east-1") in passed, check
+    assert ("CKV_AWS_157", "prod-us-west-2") in passed, "a replica is still checked for Multi-AZ"
     assert ("CKV_AWS_68", "live-global") in passed
     assert not {(c, s) for c, s in passed if s.startswith("qa-") and c in ("CKV_AWS_150", "CKV_AWS_157")}
     assert done.returncode == 0

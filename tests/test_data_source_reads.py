@@ -1,4 +1,4 @@
-"""The deploy role can read everything the stacks look up (issue 13, item 3).
+"""The deploy role can read everything the stacks look up.
 
 Every data source is read on every `plan` and `refresh`, by the provider's assumed role: the
 deploy role (PowerUserAccess plus an inline IAM statement). A data source whose API calls that

@@ -1,4 +1,4 @@
-"""R3, R11, F9, issue 15: modules/database.py on the synthesized JSON. One writer per environment (the
+"""R3, R11, F9: modules/database.py on the synthesized JSON. One writer per environment (the
 writer region's) with an ephemeral, write-only master password and a bootstrap secret; a
 cross-region read replica of it in every other region; `independent` keeps a writer per region.
 The application connects with IAM database authentication everywhere."""
@@ -6,6 +6,7 @@ The application connects with IAM database authentication everywhere."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from support.configs import variant
@@ -317,7 +318,7 @@ def test_the_writer_region_setting_makes_that_region_the_writer(default_data, tm
 
 def source_marker(stack: dict) -> tuple[str, dict]:
     """The stack's terraform_data recording what its database replicates, and that input."""
-    name, marker = only(stack, "terraform_data")
+    [(name, marker)] = [(n, m) for n, m in resources(stack, "terraform_data").items() if "_source_" in n]
     return name, marker["input"]
 
 
@@ -356,8 +357,17 @@ def test_prod_is_multi_az_protected_and_keeps_backups(synthesized):
             db["skip_final_snapshot"],
             db.get("final_snapshot_identifier"),
         )
-    assert settings["prod-us-east-1"] == (True, True, 14, False, "prod-us-east-1-db-final-a1")
-    assert settings["prod-us-west-2"] == (True, True, 14, True, None), "a replica: AWS takes no final snapshot"
+    *writer_settings, final_snapshot = settings["prod-us-east-1"]
+    assert writer_settings == [True, True, 14, False]
+    # Unique to this writer's life (tests/test_db_support.py applies it): a marker of its own, not
+    # the replication source marker whose input changes trigger a replacement.
+    name = re.fullmatch(r"prod-us-east-1-db-final-a1-\$\{substr\(terraform_data\.(\S+)\.id, 0, 8\)\}", final_snapshot)
+    markers = resources(synthesized.stacks["prod-us-east-1"], "terraform_data")
+    assert name and markers[name[1]]["input"] == "writer", final_snapshot
+    assert len(resources(synthesized.stacks["prod-us-west-2"], "terraform_data")) == 1, "a replica has none"
+    # A replica: AWS takes no final snapshot, and no protection, so the deploy after a failover can
+    # replace every replica (it holds nothing the writer lacks).
+    assert settings["prod-us-west-2"] == (True, False, 14, True, None)
     assert settings["staging-us-east-1"][:4] == (False, False, 7, False)
     assert settings["dev-us-east-1"] == (False, False, 1, True, None)
 

@@ -6,6 +6,9 @@ TLS, the exported log groups carry the retention and the key, and the monitoring
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from support import table
 from support.tfjson import load_stacks, only, refers_to, resources
@@ -15,6 +18,7 @@ from modules.db_support import (
     PORT,
     TLS_AND_LOGGING_PARAMETERS,
     DatabaseNetwork,
+    final_snapshot_name,
     log_groups,
     monitoring_role,
     parameter_group,
@@ -186,3 +190,46 @@ def test_the_monitoring_role_is_assumed_by_rds_monitoring_with_the_managed_polic
     _, attached = only(stack, "aws_iam_role_policy_attachment")
     assert refers_to(attached["role"], "aws_iam_role", role_name, "name")
     assert attached["policy_arn"].endswith(f":iam::aws:policy/service-role/{db_support.MONITORING_POLICY}")
+
+
+SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")  # RDS's rule
+
+
+def snapshot_names(tmp_path, lives: list[bool]) -> list[str | None]:
+    """Apply, with real Terraform (terraform_data needs no provider), a stack that is the writer's
+    (True: final_snapshot_name is called, as the writer branch does) or a replica's (False) in turn;
+    the final snapshot name after each apply (None for a replica)."""
+    import subprocess
+
+    from cdktf import App, TerraformOutput, TerraformStack
+
+    from config.naming import Namer
+
+    names = []
+    work = tmp_path / "work"
+    work.mkdir()
+    for writer in lives:
+        app = App(outdir=str(tmp_path / "out"))
+        stack = TerraformStack(app, "dev-us-east-1")
+        if writer:
+            TerraformOutput(stack, "name", value=final_snapshot_name(stack, Namer("prod", "us-east-1", "a1")))
+        app.synth()
+        (work / "main.tf.json").write_text((tmp_path / "out/stacks/dev-us-east-1/cdk.tf.json").read_text())
+        for command in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+            subprocess.run(["terraform", *command], cwd=work, check=True, capture_output=True, timeout=120)
+        out = subprocess.run(["terraform", "output", "-json"], cwd=work, check=True, capture_output=True)
+        names.append(json.loads(out.stdout).get("name", {}).get("value"))
+    return names
+
+
+def test_the_final_snapshot_name_is_new_for_every_life_of_the_writer(tmp_path):
+    """A fixed name fails the second drill: the deploy after a failover deletes the old writer with
+    its final snapshot, and after failback the next one asks RDS for the same name again
+    (DBSnapshotAlreadyExists). Writer, replica after a failover, writer again after failback, and
+    an apply that changes nothing."""
+    first, replica, again, unchanged = snapshot_names(tmp_path, [True, False, True, True])
+    assert replica is None
+    assert first != again, "a new writer, a new name"
+    assert unchanged == again, "an apply that changes nothing keeps the name"
+    for name in (first, again):
+        assert name.startswith("prod-us-east-1-db-final-a1-") and SNAPSHOT_IDENTIFIER.match(name), name

@@ -27,7 +27,7 @@ def test_health_check_probes_the_regional_origin_on_the_webapp_health_path(defau
     _, check = only(stack, "aws_route53_health_check")
     assert check["type"] == "HTTPS" and check["port"] == 443
     assert check["fqdn"] == env.regional_origin_domain(region_of(name))
-    assert check["resource_path"] == webapp.HEALTH_PATH
+    assert check["resource_path"] == webapp.READY_PATH, "readiness: a region without its database leaves DNS"
     assert (check["request_interval"], check["failure_threshold"]) == (10, 3)
     assert check["provider"] == "aws.dns"
 

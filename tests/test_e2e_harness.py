@@ -18,7 +18,7 @@ import tomllib
 import pytest
 from typer.testing import CliRunner
 
-from config import model
+from config import facts, model
 from e2e import frontend, run
 from e2e.postgres import free_port
 from main import cli
@@ -288,7 +288,7 @@ def test_the_stand_in_webapps_answer_ready_through_ssm_run_command(tmp_path):
                     Name="dev-us-east-1-db-bootstrap", SecretString=json.dumps(master)
                 )["ARN"]
                 keys = seed.client(emulator.url, "sts", account, region).assume_role(
-                    RoleArn=model.role_arn(account, "dev-us-east-1-web-a1"), RoleSessionName="e2e-instance"
+                    RoleArn=facts.role_arn(account, "dev-us-east-1-web-a1"), RoleSessionName="e2e-instance"
                 )["Credentials"]
                 session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test")
                 ec2 = session.client("ec2", region_name=region, endpoint_url=emulator.url)

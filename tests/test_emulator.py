@@ -470,7 +470,7 @@ def test_route53_health_check_status_requests_the_target_at_its_stand_in(emulato
     assert error_code(excinfo) == "NoSuchHealthCheck"
 
 
-# --- RDS: one database per environment (issue 15) -------------------------------------------------
+# --- RDS: one database per environment (a writer and its replicas) ------------------------------
 
 WEST = "us-west-2"
 

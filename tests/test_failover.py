@@ -300,8 +300,14 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path, aws, front):
             3,
             "ReplicaLag reached 31 s in the last 5 minutes, over db_replica_max_lag_seconds = 30",
         ),
+        (
+            lambda w: w.lag(WEST, -1, minutes_ago=3),  # a period of its own
+            [],
+            3,
+            "ReplicaLag was negative in the last 5 minutes: replication was not running",
+        ),
     ],
-    ids=["unhealthy", "unreachable", "lagging"],
+    ids=["unhealthy", "unreachable", "lagging", "replication-stopped"],
 )
 def test_refusals_say_why_and_change_nothing(tmp_path, aws, front, arrange, args, code, message):
     world = two_regions(tmp_path, aws, front)

@@ -1,4 +1,4 @@
-"""Each role's synthesized policy admits exactly the AWS calls its code makes (issue 13, item 5).
+"""Each role's synthesized policy admits exactly the AWS calls its code makes.
 
 The calls are not a list typed here: the real code runs (the ingest handler against moto through
 boto3; an instance's boot, whose user data fetches the webapp bundle from S3, against moto; the

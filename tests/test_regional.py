@@ -9,7 +9,7 @@ from support.stack_names import EXPECTED, REGIONAL, stack_spec
 from support.synth import synthesize, user_data
 from support.tfjson import only, refers_to
 
-from config import model
+from config import facts, model
 
 
 @pytest.mark.parametrize("name", [n for n in EXPECTED if not n.endswith("global")])
@@ -66,3 +66,17 @@ def test_each_region_s_database_follows_the_topology_and_the_writer_region(defau
         else:
             assert "replicate_source_db" not in db and "password_wo" in db
             assert "WEBAPP_DB_BOOTSTRAP_SECRET_ARN=${aws_secretsmanager_secret." in script
+
+
+@pytest.mark.parametrize("name", REGIONAL)
+def test_every_output_the_operations_read_is_declared(synthesized, name):
+    """smoke and the end-to-end run read these outputs by facts.RegionalOutput: each regional stack
+    declares every one (the bootstrap secret's only where the database is the writer), and db_role
+    holds a facts.DbRole word."""
+    outputs = synthesized.stacks[name]["output"]
+    role = outputs[facts.RegionalOutput.DB_ROLE]["value"]
+    assert role in tuple(facts.DbRole)
+    expected = set(facts.RegionalOutput)
+    if role != facts.DbRole.WRITER:
+        expected.discard(facts.RegionalOutput.DB_BOOTSTRAP_SECRET_ARN)
+    assert expected <= set(outputs)

@@ -1,4 +1,4 @@
-"""The tests' own layout (issue 14): one test file per module of modules/, config/, ops/ and stacks/
+"""The tests' own layout: one test file per module of modules/, config/, ops/ and stacks/
 (tests/test_<module>.py; tests/test_<package>_<module>.py for a module outside modules/ whose name
 another package also uses, such as config/network.py beside modules/network.py); shared helpers live
 in tests/support/, so
@@ -129,8 +129,6 @@ MODULES_WITHOUT_THEIR_OWN_TEST_FILE = {
     "tests/test_layers.py's",
     "config/choices.py": "the closed sets as StrEnums, no logic: tests/test_settings.py proves they read and "
     "serialize as their strings, tests/test_loader.py that a value outside a set is refused",
-    "config/facts.py": "constants and the StackRole enum: StackRole's strings and `regional` are tested in "
-    "tests/test_errors.py, the names smoke looks for against the stacks in tests/test_smoke.py",
     "ops/__init__.py": "a docstring only",
     "stacks/__init__.py": "only imports modules (the bundled Node first on PATH), whose entry is above",
 }

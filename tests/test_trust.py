@@ -1,4 +1,4 @@
-"""Who may enter an environment's account, and how (issue 13, items 1 and 2).
+"""Who may enter an environment's account, and how.
 
 - Every provider block (default, `dns`, `us_east_1`, regional aliases) assumes its role with the
   external id its trust policy requires (`doctor` and `smoke` assume exactly the same way:

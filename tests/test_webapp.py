@@ -182,7 +182,7 @@ def test_invalid_port_setting_exits_2_with_a_clear_log(port):
     assert record["level"] == "error" and "WEBAPP_PORT" in record["msg"]
 
 
-# ---------------------------------------------------------------------- under load (issue 13, item 12)
+# ---------------------------------------------------------------------- under load
 
 
 def test_a_burst_of_connections_waits_in_the_listen_queue_instead_of_being_dropped():
@@ -239,7 +239,7 @@ def read_one_response(sock: socket.socket, data: bytes = b"") -> tuple[int, byte
 
 def test_each_response_leaves_in_one_write_with_nagle_off(monkeypatch):
     """Headers and body in one segment, on a socket with TCP_NODELAY: on a keep-alive connection
-    a separate body write waits for the client's delayed ACK (the 40 ms median of issue 13)."""
+    a separate body write waits for the client's delayed ACK (about 40 ms on Linux)."""
     nodelay = []
     setup = server.Handler.setup
 

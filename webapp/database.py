@@ -35,6 +35,10 @@ from webapp import aws
 
 TOKEN_TTL = 600  # seconds an authentication token is reused (it is valid for aws.DB_TOKEN_EXPIRES)
 QUERY_TIMEOUT = 10
+# The database's role as /ready names it: the regional stack's db_role output uses the same words
+# (config/facts.py DbRole; this package ships without config/, tests/test_smoke.py ties the two).
+WRITER = "writer"
+REPLICA = "replica"
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a PostgreSQL role name needing no quotes
 
 # Writer or replica, and a replica's lag in seconds: 0 while it has replayed all it received
@@ -70,7 +74,7 @@ SELECT pg_is_in_recovery();"""
 
 
 class Status(NamedTuple):
-    """A check's answer. `role` is "writer" or "replica" once the database answered;
+    """A check's answer. `role` is WRITER or REPLICA once the database answered;
     `lag_seconds` is a replica's lag (None on the writer, or while a replica has replayed nothing)."""
 
     ok: bool
@@ -205,9 +209,9 @@ def parse_status(output: str) -> Status:
     if recovering not in ("t", "f"):
         return Status(False, "unexpected answer from the database")
     if recovering == "f":
-        return Status(True, "ok", "writer")
+        return Status(True, "ok", WRITER)
     # Clocks differ a little between hosts: a replayed commit can look a few ms in the future.
-    return Status(True, "ok", "replica", max(0.0, float(lag)) if lag else None)
+    return Status(True, "ok", REPLICA, max(0.0, float(lag)) if lag else None)
 
 
 def psql(

@@ -376,7 +376,7 @@ class Server(HTTPServer):
     bodies hold every worker: HEALTH_PATH went dark); a request has REQUEST_TIMEOUT in all (408).
 
     Not a thread per connection: hundreds of threads contend for the interpreter lock, which has
-    no fairness (timeouts at 400 connections, issue 13), and idle ones hold a thread each. Epoll
+    no fairness (timeouts at 400 concurrent connections in a load test), and idle ones hold a thread each. Epoll
     is one-shot: only the thread that holds a connection re-arms it. Linux only, like the instances.
     """
 
