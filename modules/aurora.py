@@ -71,6 +71,7 @@ from config.facts import (
 )
 from config.naming import RDS_CLUSTER_LOG_GROUP_PREFIX, Namer, rds_cluster_log_group
 from modules import aws
+from modules.connections import Connections
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
 from modules.db_support import (
     DatabaseNetwork,
@@ -297,6 +298,11 @@ class AuroraGlobal(Construct):
         stack.add_override("removed", [{"from": address, "lifecycle": {"destroy": False}}])
         return address
 
-    def allow_from(self, security_group_id: str) -> None:
-        """Admit 5432 from one client security group (the web instances')."""
-        self.network.allow_from(security_group_id)
+    @property
+    def connections(self) -> Connections:
+        """The database's security group as a party to connections."""
+        return self.network.connections
+
+    def allow_from(self, client: Connections) -> None:
+        """Admit 5432 from one client's group (the web instances') and let the client reach it."""
+        self.network.allow_from(client)

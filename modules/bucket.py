@@ -16,7 +16,7 @@ into a bucket whose policy does not yet admit the delivery.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from cdktf import TerraformProvider
 from constructs import Construct
@@ -31,12 +31,13 @@ from modules.policy import Condition, Statement, document
 @dataclass(frozen=True)
 class Lifecycle:
     """The lifecycle rules of one bucket: the environment's lifecycle settings (`of`) plus, for a
-    log bucket, the expiry of current versions."""
+    log bucket, the expiry of current versions. No defaults: the settings table (config/settings.py)
+    is the one source of these numbers, so every bucket takes them from the environment."""
 
-    abort_multipart_days: int = 7
-    noncurrent_ia_days: int = 30
-    noncurrent_glacier_ir_days: int = 90
-    noncurrent_expire_days: int = 365
+    abort_multipart_days: int
+    noncurrent_ia_days: int
+    noncurrent_glacier_ir_days: int
+    noncurrent_expire_days: int
     current_expire_days: int | None = None  # log buckets: the environment's retention
 
     @classmethod
@@ -57,7 +58,6 @@ class SecureBucketProps:
     access_log_bucket: SecureBucket | None = None  # receives this bucket's access logs and admits them
     no_access_log_reason: str | None = None  # required when access_log_bucket is None
     force_destroy: bool = False
-    extra_statements: list[Statement] = field(default_factory=list)  # e.g. log delivery services
     provider: TerraformProvider | None = None  # another region's provider (the edge's us-east-1)
 
 
@@ -182,7 +182,6 @@ class SecureBucket(Construct):
                 (Condition("NumericLessThan", "s3:TlsVersion", ("1.2",)),),
                 effect="Deny",
             ),
-            *p.extra_statements,
         ]
         # One policy per bucket (S3 allows only one); applied after the public access block so
         # that an ordering race cannot briefly allow a public policy.
@@ -208,11 +207,32 @@ class SecureBucket(Construct):
         """Adds a statement to the bucket policy after construction, for whoever delivers into this
         bucket (access logs, load balancer logs): each grant is added by the construct that needs
         it, so the policy admits exactly the deliveries that exist. The same name and contract as
-        `EncryptionKey.add_to_resource_policy` (the AWS CDK's `addToResourcePolicy`)."""
+        `EncryptionKey.add_to_resource_policy` (the AWS CDK's `addToResourcePolicy`). Statements keep
+        their order of arrival after the two Deny statements: a construct that admits its deliveries
+        right after creating the bucket gets the order the policy has always had."""
         if any(s.sid == statement.sid for s in self._statements):
             raise ValueError(f"bucket {self.props.service}: the policy already has a statement {statement.sid}")
         self._statements.append(statement)
         self.policy.policy = self._render_policy()
+
+    def grant_read(self, objects: str, name: str, region: str) -> list[Statement]:
+        """The statements a reader's role needs to read `objects` (a key or key pattern under this
+        bucket): s3:GetObject on exactly `<bucket ARN>/<objects>` and, when the bucket encrypts with
+        a KMS key, kms:Decrypt of that key through S3 in `region` (the bucket's) only. Named
+        `Read<name>` and `Decrypt<name>` for the reader's policy document. The key's own policy
+        already admits use through S3 (the bucket asked for it when it was encrypted with the key),
+        so the grant is complete: the AWS CDK's `grantRead(identity, objectsKeyPattern)`."""
+        if not objects or objects.startswith("/"):
+            raise ValueError(
+                f"bucket {self.props.service}: read {objects!r}: a key or key pattern, without a leading '/'"
+            )
+        statements = [Statement(f"Read{name}", ("s3:GetObject",), (f"{self.arn}/{objects}",))]
+        if self.props.kms_key is not None:
+            via_s3 = Condition("StringEquals", "kms:ViaService", (f"s3.{region}.amazonaws.com",))
+            statements.append(
+                Statement(f"Decrypt{name}", ("kms:Decrypt",), (self.props.kms_key.arn,), conditions=(via_s3,))
+            )
+        return statements
 
     def admit_access_logs(self, source: SecureBucket, prefix: str) -> None:
         """Lets S3 deliver `source`'s server access logs under `prefix` of this bucket, and nothing

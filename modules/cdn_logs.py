@@ -39,17 +39,6 @@ class CdnLogs(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: CdnLogsProps):
         super().__init__(scope, construct_id)
         p, n = props, props.namer
-        name = n.bucket("cdn-logs", p.account_number)
-        bucket_arn = f"arn:{p.partition}:s3:::{name}"
-        delivery = {"Service": ("delivery.logs.amazonaws.com",)}
-        conditions = (
-            Condition("StringEquals", "aws:SourceAccount", (p.account_token,)),
-            Condition(
-                "ArnLike",
-                "aws:SourceArn",
-                (f"arn:{p.partition}:logs:{EDGE_REGION}:{p.account_token}:delivery-source:*",),
-            ),
-        )
         self.bucket = SecureBucket(
             self,
             "bucket",
@@ -62,20 +51,9 @@ class CdnLogs(Construct):
                 no_access_log_reason="it is the CloudFront log bucket; its own access logs add cost, not insight",
                 force_destroy=p.force_destroy,
                 provider=p.provider,
-                extra_statements=[
-                    Statement(
-                        "LogDeliveryWrite",
-                        ("s3:PutObject",),
-                        (f"{bucket_arn}/AWSLogs/{p.account_token}/*",),
-                        delivery,
-                        (*conditions, Condition("StringEquals", "s3:x-amz-acl", ("bucket-owner-full-control",))),
-                    ),
-                    Statement(
-                        "LogDeliveryAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), delivery, conditions
-                    ),
-                ],
             ),
         )
+        self._admit_delivery(p)
         source = aws.cloudwatch_log_delivery_source.CloudwatchLogDeliverySource(
             self,
             "source",
@@ -107,4 +85,32 @@ class CdnLogs(Construct):
             provider=p.provider,
             depends_on=[self.bucket.policy],
             tags=n.resource_tags("cdn-logs-delivery"),
+        )
+
+    def _admit_delivery(self, p: CdnLogsProps) -> None:
+        """The bucket admits the log-delivery service when asked (as it admits the load balancer's
+        logs): writing under AWSLogs/<account>/, and checking the bucket's ACL first, for delivery
+        sources of this account in us-east-1 only. The ARN is written out from the bucket's own
+        name (not its `arn` reference) so the policy reads as it always has."""
+        bucket_arn = f"arn:{p.partition}:s3:::{self.bucket.name}"
+        delivery = {"Service": ("delivery.logs.amazonaws.com",)}
+        conditions = (
+            Condition("StringEquals", "aws:SourceAccount", (p.account_token,)),
+            Condition(
+                "ArnLike",
+                "aws:SourceArn",
+                (f"arn:{p.partition}:logs:{EDGE_REGION}:{p.account_token}:delivery-source:*",),
+            ),
+        )
+        self.bucket.add_to_resource_policy(
+            Statement(
+                "LogDeliveryWrite",
+                ("s3:PutObject",),
+                (f"{bucket_arn}/AWSLogs/{p.account_token}/*",),
+                delivery,
+                (*conditions, Condition("StringEquals", "s3:x-amz-acl", ("bucket-owner-full-control",))),
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            Statement("LogDeliveryAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), delivery, conditions)
         )

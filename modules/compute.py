@@ -24,9 +24,10 @@ from constructs import Construct
 
 import webapp
 from config import groups
-from config.facts import DATABASE_PORT, WEB_ROLE_KIND, WEB_SERVICE
+from config.facts import WEB_ROLE_KIND, WEB_SERVICE
 from config.naming import Namer
 from modules import aws, userdata
+from modules.bucket import SecureBucket
 from modules.connections import Connections
 from modules.kms import THIS_KEY, USE_ACTIONS, EncryptionKey, ImportedKey
 from modules.policy import Condition, Statement, attach_managed, document, trust
@@ -47,7 +48,6 @@ class ComputeProps:
     environment: str
     region: str
     vpc_id: str
-    vpc_cidr: str
     app_subnet_ids: list[str]
     target_group_arn: str
     alb_arn_suffix: str
@@ -60,9 +60,9 @@ class ComputeProps:
     # database users the application may sign IAM authentication tokens for
     db_connect_arns: tuple[str, ...] = ()
     app_environment: dict[str, str] | None = None  # extra service settings (may hold tokens)
-    # (name, ARN, KMS key ARN or None): the region's bucket the webapp bundle is uploaded to
-    # (modules/userdata.py WebappBundle); None embeds it in user data, which it has outgrown
-    bundle_bucket: tuple[str, str, str | None] | None = None
+    # the region's bucket the webapp bundle is uploaded to (modules/userdata.py WebappBundle); it
+    # grants the instances' read of the bundle. None embeds the bundle in user data, which it has outgrown
+    bundle_bucket: SecureBucket | None = None
 
 
 def grant_volume_encryption(key: EncryptionKey | ImportedKey) -> None:
@@ -108,10 +108,9 @@ class Compute(Construct):
         if props.secret_arns:
             props.kms_key.grant_via_service("secretsmanager")
         self.bundle = None
-        if props.bundle_bucket:
-            name, arn, key = props.bundle_bucket
+        if props.bundle_bucket is not None:
             self.bundle = userdata.WebappBundle(
-                self, "bundle", userdata.WebappBundleProps(props.namer, props.region, name, arn, key)
+                self, "bundle", userdata.WebappBundleProps(props.namer, props.region, props.bundle_bucket)
             )
         self._security_group()
         self._role()
@@ -130,8 +129,9 @@ class Compute(Construct):
             tags=n.resource_tags("web", "security_group"),
         )
         sg = self.security_group.id
-        # Who may reach the service port (the load balancer) is wired by the stack through
-        # `connections`, which writes the ingress here and the matching egress on the source.
+        # Who may reach the service port (the load balancer), and what the instances may reach
+        # besides AWS APIs (the database), is wired by the stack through `connections`: each
+        # connection writes the ingress and the matching egress together.
         self.connections = Connections(self, n, "web", sg)
         # HTTPS out: OS packages (S3-hosted repositories via the gateway endpoint), SSM, Secrets
         # Manager, KMS, CloudWatch. AWS APIs have no fixed addresses to narrow this to.
@@ -145,17 +145,6 @@ class Compute(Construct):
             to_port=443,
             description="HTTPS to AWS APIs and package repositories",
             tags=n.resource_tags("web-https-out"),
-        )
-        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            self,
-            "postgres-out",
-            security_group_id=sg,
-            cidr_ipv4=p.vpc_cidr,
-            ip_protocol="tcp",
-            from_port=DATABASE_PORT,
-            to_port=DATABASE_PORT,
-            description="PostgreSQL inside the VPC",
-            tags=n.resource_tags("web-postgres-out"),
         )
 
     def _role(self) -> None:

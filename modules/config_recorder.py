@@ -77,8 +77,6 @@ class ConfigRules(Construct):
             )
 
     def _recorder(self, p: ConfigRulesProps, n: Namer) -> None:
-        name = n.bucket("config", p.account_number)
-        bucket_arn = f"arn:{p.partition}:s3:::{name}"
         from_config = {"Service": ("config.amazonaws.com",)}
         this_account = Condition("StringEquals", "aws:SourceAccount", (p.account_token,))
         self.bucket = SecureBucket(
@@ -92,23 +90,24 @@ class ConfigRules(Construct):
                 kms_key=p.kms_key,
                 access_log_bucket=p.log_bucket,
                 force_destroy=p.force_destroy,
-                extra_statements=[
-                    Statement(
-                        "ConfigAclCheck",
-                        ("s3:GetBucketAcl", "s3:ListBucket"),
-                        (bucket_arn,),
-                        from_config,
-                        (this_account,),
-                    ),
-                    Statement(
-                        "ConfigDelivery",
-                        ("s3:PutObject",),
-                        (f"{bucket_arn}/AWSLogs/{p.account_token}/Config/*",),
-                        from_config,
-                        (this_account, Condition("StringEquals", "s3:x-amz-acl", ("bucket-owner-full-control",))),
-                    ),
-                ],
             ),
+        )
+        # The bucket admits Config's deliveries when asked (as the log bucket admits the load balancer's);
+        # its ARN is written out from the bucket's own name, so the policies read as they always have.
+        bucket_arn = f"arn:{p.partition}:s3:::{self.bucket.name}"
+        self.bucket.add_to_resource_policy(
+            Statement(
+                "ConfigAclCheck", ("s3:GetBucketAcl", "s3:ListBucket"), (bucket_arn,), from_config, (this_account,)
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            Statement(
+                "ConfigDelivery",
+                ("s3:PutObject",),
+                (f"{bucket_arn}/AWSLogs/{p.account_token}/Config/*",),
+                from_config,
+                (this_account, Condition("StringEquals", "s3:x-amz-acl", ("bucket-owner-full-control",))),
+            )
         )
         p.kms_key.grant_via_service("s3", "sns")  # the role's deliveries (EncryptDeliveries below)
         role = aws.iam_role.IamRole(

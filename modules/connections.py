@@ -32,18 +32,37 @@ class Connections:
     security_group_id: str
 
     def allow_from(
-        self, source: Connections, port: int, *, label: str, ingress_description: str, egress_description: str
+        self,
+        source: Connections,
+        port: int,
+        *,
+        label: str,
+        ingress_description: str,
+        egress_description: str,
+        ingress_id: str | None = None,
     ) -> tuple:
         """Admit TCP `port` from `source`'s group and let `source` send to it: the ingress on this
         group and the egress on the source's group, both created in this group's construct
-        (construct ids `<label>-from-<source>` and `<source>-to-<label>`). Returns (ingress, egress)."""
+        (construct ids `<label>-from-<source>` and `<source>-to-<label>`). Returns (ingress, egress).
+
+        Why the egress sits in the target's construct, though it is a rule of the source's group:
+        one connection is then one place in the tree, and both Terraform addresses depend only on
+        the target's path, the label and the source's name. The addresses stay stable whatever
+        else the source's construct holds, and the load balancer's egress keeps the address it was
+        deployed under (`web/alb-to-service`): moving it under the source would rename it, and a
+        renamed rule is a new rule beside an identical old one, which EC2 refuses as a duplicate.
+
+        `ingress_id` keeps the construct id of an ingress deployed before its connection was written
+        here (the database's numbered `postgres-from-<n>`), for the same reason: a Terraform `moved`
+        block would carry it over, but checkov's Terraform-JSON parser cannot read one (it fails the
+        whole stack), so the rule keeps its address instead."""
         if not 0 < port < 65536:
             raise ValueError(f"connection {source.name} -> {self.name}: port {port} is not a TCP port (1..65535)")
         if source.security_group_id is self.security_group_id:
             raise ValueError(f"connection {source.name} -> {self.name}: a group needs no rule to reach itself")
         ingress = aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
             self.scope,
-            f"{label}-from-{source.name}",
+            ingress_id or f"{label}-from-{source.name}",
             security_group_id=self.security_group_id,
             referenced_security_group_id=source.security_group_id,
             ip_protocol="tcp",

@@ -51,6 +51,7 @@ from config import groups
 from config.facts import DATABASE_APP_USER, DATABASE_KIND, DATABASE_NAME, DATABASE_PORT, DATABASE_SERVICE, DbRole
 from config.naming import RDS_LOG_GROUP_PREFIX, Namer, rds_log_group
 from modules import aws
+from modules.connections import Connections
 from modules.credentials import CONSTRUCT_ID, MasterCredentials, MasterCredentialsProps
 from modules.db_support import (
     DatabaseNetwork,
@@ -213,9 +214,14 @@ class Database(Construct):
             f"{self.instance.resource_id}/{DATABASE_APP_USER}"
         )
 
-    def allow_from(self, security_group_id: str) -> None:
-        """Admit 5432 from one client security group (the web instances')."""
-        self.network.allow_from(security_group_id)
+    @property
+    def connections(self) -> Connections:
+        """The database's security group as a party to connections."""
+        return self.network.connections
+
+    def allow_from(self, client: Connections) -> None:
+        """Admit 5432 from one client's group (the web instances') and let the client reach it."""
+        self.network.allow_from(client)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ the owners always used, not constructs of their own: an intermediate construct w
 resource to a new path, hence a new Terraform address, and the next plan would replace the
 database's security group, subnet group and parameter group.
 
-- The security group admits PostgreSQL from named client security groups only (`allow_from`), and
+- The security group admits PostgreSQL from named client security groups only (`allow_from`, which
+  writes the client's matching egress too), and
   the subnet group places the database on the isolated subnets, with no route beyond the VPC. A
   cross-region replica or secondary needs both of its own: without them AWS puts it in the
   default VPC.
@@ -30,6 +31,7 @@ from constructs import Construct
 from config.facts import DATABASE_PORT, DbRole
 from config.naming import Namer
 from modules import aws
+from modules.connections import Connections
 from modules.kms import EncryptionKey, ImportedKey
 from modules.policy import attach_managed, trust
 
@@ -48,13 +50,12 @@ MONITORING_POLICY = "AmazonRDSEnhancedMonitoringRole"
 
 class DatabaseNetwork:
     """The database's security group (`security_group`, construct id "sg") and DB subnet group
-    (`subnet_group`, "subnets"), created in `scope`; `allow_from` admits a client. A plain object,
-    not a construct, so the resources keep the paths (and Terraform addresses) they had in the
-    owner."""
+    (`subnet_group`, "subnets"), created in `scope`; `connections` is its group as a party to
+    connections, and `allow_from` admits a client. A plain object, not a construct, so the resources
+    keep the paths (and Terraform addresses) they had in the owner."""
 
     def __init__(self, scope: Construct, namer: Namer, vpc_id: str, subnet_ids: list[str]):
         self._scope = scope
-        self._namer = namer
         self._clients = 0
         self.security_group = aws.security_group.SecurityGroup(
             scope,
@@ -64,6 +65,7 @@ class DatabaseNetwork:
             description=f"PostgreSQL: {PORT} from the application only",
             tags=namer.resource_tags("db", "security_group"),
         )
+        self.connections = Connections(scope, namer, "db", self.security_group.id)
         self.subnet_group = aws.db_subnet_group.DbSubnetGroup(
             scope,
             "subnets",
@@ -73,20 +75,20 @@ class DatabaseNetwork:
             tags=namer.resource_tags("db-subnets"),
         )
 
-    def allow_from(self, security_group_id: str) -> None:
-        """Admit 5432 from one client security group (the web instances'); numbered in call order,
-        so an added client never renames an existing rule."""
+    def allow_from(self, client: Connections) -> None:
+        """Admit PostgreSQL from `client`'s group and let the client reach it: the ingress on the
+        database's group and the client's egress to it, written together (`Connections.allow_from`),
+        so the client needs no egress of its own to a whole address range. The ingress keeps the
+        id it was deployed under, numbered in call order ("postgres-from-<n>"): its address never
+        moves, and an added client never renames an existing rule."""
         self._clients += 1
-        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
-            self._scope,
-            f"postgres-from-{self._clients}",
-            security_group_id=self.security_group.id,
-            referenced_security_group_id=security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="PostgreSQL from the application",
-            tags=self._namer.resource_tags(f"db-from-{self._clients}"),
+        self.connections.allow_from(
+            client,
+            PORT,
+            label="postgres",
+            ingress_description="PostgreSQL from the application",
+            egress_description="PostgreSQL to the database",
+            ingress_id=f"postgres-from-{self._clients}",
         )
 
 

@@ -90,7 +90,7 @@ class EncryptionKeyProps:
     region: str
     account_token: str  # the account id as Terraform reads it (aws_caller_identity)
     partition: str  # a token from aws_partition
-    deletion_window_days: int = 30
+    deletion_window_days: int  # the environment's key_deletion_window_days (the settings table's, per profile)
     provider: TerraformProvider | None = None  # the edge stack's key lives in us-east-1
 
 

@@ -31,7 +31,7 @@ from constructs import Construct
 import webapp
 from config.naming import Namer
 from modules import aws
-from modules.policy import Condition, Statement
+from modules.bucket import SecureBucket
 
 WEBAPP_DIR = Path(webapp.__file__).resolve().parent
 INSTALL_DIR = "/opt/webapp"
@@ -78,45 +78,40 @@ class BundleLocation:
 class WebappBundleProps:
     namer: Namer
     region: str
-    # a bucket of the region that nothing expires; pass a Terraform reference (the bucket resource's
-    # `bucket` attribute) so the upload waits for the bucket
-    bucket_name: str
-    bucket_arn: str
-    kms_key_arn: str | None = None  # the bucket's key, when it is not SSE-S3 (used through S3 only)
+    # a bucket of the region that nothing expires: the upload names its `bucket` attribute, so it
+    # waits for the bucket, and the readers' grant comes from the bucket (`grant_read`)
+    bucket: SecureBucket
 
 
 class WebappBundle(Construct):
     """The bundle as an S3 object. Exposes `object`, `location` (for `encoded`) and `statements`
-    for the instance role: s3:GetObject on exactly this object, and kms:Decrypt of the bucket's
-    key through S3 in this region when it has one (the key policy must admit use through S3).
-    Whoever may write to the bucket can only stop a boot, not change what runs: user data checks
-    the SHA-256 it was rendered with."""
+    for the instance role, which the bucket grants (`SecureBucket.grant_read`): s3:GetObject on
+    exactly this object, and kms:Decrypt of the bucket's key through S3 in this region when it
+    has one. Whoever may write to the bucket can only stop a boot, not change what runs: user
+    data checks the SHA-256 it was rendered with."""
 
     def __init__(self, scope: Construct, construct_id: str, props: WebappBundleProps):
         super().__init__(scope, construct_id)
         data = bundle()
         digest = hashlib.sha256(data).hexdigest()
         key = f"{BUNDLE_PREFIX}{digest}.tar.xz"
+        bucket_name = props.bucket.bucket.bucket
+        kms_key = props.bucket.props.kms_key
         self.object = aws.s3_object.S3Object(
             self,
             "object",
-            bucket=props.bucket_name,
+            bucket=bucket_name,
             key=key,
             content_base64=base64.b64encode(data).decode(),
             content_type="application/x-xz",
             # Encrypted as the bucket would, stated here so an upload racing the bucket's encryption
             # configuration is never stored with S3's own key.
-            server_side_encryption="aws:kms" if props.kms_key_arn else "AES256",
-            kms_key_id=props.kms_key_arn,
+            server_side_encryption="aws:kms" if kms_key else "AES256",
+            kms_key_id=kms_key.arn if kms_key else None,
             tags=props.namer.resource_tags("webapp-bundle"),
         )
-        self.location = BundleLocation(props.bucket_name, key, digest, props.region)
-        self.statements = [Statement("ReadWebappBundle", ("s3:GetObject",), (f"{props.bucket_arn}/{key}",))]
-        if props.kms_key_arn:
-            via_s3 = Condition("StringEquals", "kms:ViaService", (f"s3.{props.region}.amazonaws.com",))
-            self.statements.append(
-                Statement("DecryptWebappBundle", ("kms:Decrypt",), (props.kms_key_arn,), conditions=(via_s3,))
-            )
+        self.location = BundleLocation(bucket_name, key, digest, props.region)
+        self.statements = props.bucket.grant_read(key, "WebappBundle", props.region)
 
 
 def unit_file() -> str:

@@ -18,7 +18,6 @@ from modules.budget import Budget, BudgetProps
 from modules.cdn import Distribution, DistributionProps
 from modules.cdn_logs import CdnLogs, CdnLogsProps
 from modules.certificate import CertificateProps, DnsValidatedCertificate
-from modules.compute import grant_volume_encryption
 from modules.cross_account import CrossAccountProps, CrossAccountRoles
 from modules.dns_failover import origin_group_names
 from modules.edge_alarms import DistributionAlarm, DistributionAlarmProps
@@ -56,7 +55,8 @@ class EdgeStack(PlatformStack):
             ),
         )
         self.web_acl = None
-        # The us-east-1 error topic's key, and WAF's logs'.
+        # The us-east-1 error topic's key, and WAF's logs': each grants itself its use, so the
+        # policy names only them (no regional consumer lives in this stack).
         self.key = EncryptionKey(
             self,
             "kms",
@@ -89,7 +89,6 @@ class EdgeStack(PlatformStack):
             ),
         )
         if env.waf:
-            self._regional_key_grants()
             self.web_acl = WebAcl(
                 self,
                 "waf",
@@ -144,9 +143,7 @@ class EdgeStack(PlatformStack):
                 distribution_arn=distribution.arn,
                 force_destroy=env.force_destroy,
                 provider=self.us_east_1,
-                lifecycle=Lifecycle(
-                    abort_multipart_days=env.lifecycle.abort_multipart_days, current_expire_days=env.log_retention_days
-                ),
+                lifecycle=Lifecycle.of(env.lifecycle, current_expire_days=env.log_retention_days),
             ),
         )
         self.viewer_records = []
@@ -203,15 +200,6 @@ class EdgeStack(PlatformStack):
             ),
         )
         self._outputs(distribution, viewer_names)
-
-    def _regional_key_grants(self) -> None:
-        """Only WAF's log group (which admits itself) uses the edge key, but its policy has always
-        been the regional keys' policy: these are the grants the regional consumers make, made
-        here explicitly so the synthesized policy stays as deployed. Narrowing the policy to what
-        WAF needs is a reviewable policy change of its own."""
-        self.key.grant_via_service("s3", "rds", "secretsmanager", "sns", "ec2", "sqs", "lambda")
-        self.key.admit_log_group(self.namer.prefix)
-        grant_volume_encryption(self.key)  # (the topic grants are the error topic's own)
 
     def _outputs(self, distribution, viewer_names) -> None:
         TerraformOutput(

@@ -263,7 +263,6 @@ class RegionalStack(PlatformStack):
                 environment=env.name,
                 region=region,
                 vpc_id=self.network.vpc_id,
-                vpc_cidr=env.cidrs[region],
                 app_subnet_ids=self.network.subnet_ids["app"],
                 target_group_arn=lb.target_group.arn,
                 alb_arn_suffix=lb.alb.arn_suffix,
@@ -275,7 +274,7 @@ class RegionalStack(PlatformStack):
                 secret_arns=(db.bootstrap_secret_arn,) if db.bootstrap_secret_arn else (),
                 app_environment=self._database_environment(),
                 # webapp/ in the ingest bucket: nothing expires it, its function sees incoming/ only
-                bundle_bucket=(self.ingest.bucket.bucket.bucket, self.ingest.bucket.arn, self.key.arn),
+                bundle_bucket=self.ingest.bucket,
             ),
         )
         # The load balancer's only way out: to the instances' service port.
@@ -286,7 +285,8 @@ class RegionalStack(PlatformStack):
             ingress_description="Service port from the load balancer",
             egress_description="Load balancer to the instances' service port",
         )
-        db.allow_from(self.compute.security_group.id)
+        # The instances' only way to the database, and the database's only client.
+        db.allow_from(self.compute.connections)
         self.dns = RegionalDns(
             self,
             "regional-dns",

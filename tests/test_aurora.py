@@ -228,6 +228,12 @@ def test_iam_authentication_instances_and_private_network(synthesized_aurora):
         assert len(ingress) == 1
         assert refers_to(ingress[0]["referenced_security_group_id"], "aws_security_group", web_sg, "id")
         assert ingress[0]["from_port"] == ingress[0]["to_port"] == 5432
+        egress = [
+            (r["from_port"], r.get("referenced_security_group_id") or r["cidr_ipv4"])
+            for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
+            if refers_to(r["security_group_id"], "aws_security_group", web_sg, "id")
+        ]
+        assert sorted(egress) == [(443, "0.0.0.0/0"), (5432, f"${{aws_security_group.{sg_name}.id}}")], name
 
 
 def test_logs_go_to_a_log_group_created_first_with_retention_and_key(synthesized_aurora):

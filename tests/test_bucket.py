@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import table
 from support.tfjson import load_stacks, policy_document, refers_to, resources, tagged
 
 from modules.policy import Statement
@@ -32,7 +33,7 @@ def data_bucket_stack(tmp_path_factory):
 
     from config.naming import Namer
     from modules import aws
-    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.bucket import SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
 
     out = tmp_path_factory.mktemp("bucket") / "out"
@@ -48,27 +49,25 @@ def data_bucket_stack(tmp_path_factory):
             namer=namer,
             service="logs",
             account_number="111111111111",
-            lifecycle=Lifecycle(current_expire_days=14),
+            lifecycle=table.lifecycle(current_expire_days=14),
             sse_s3_reason="log delivery",
             no_access_log_reason="log bucket",
         ),
     )
-    SecureBucket(
+    data = SecureBucket(
         stack,
         "data",
         SecureBucketProps(
             namer=namer,
             service="ingest",
             account_number="111111111111",
-            lifecycle=Lifecycle(),
+            lifecycle=table.lifecycle(),
             kms_key=ImportedKey(key.arn),
             access_log_bucket=logs,
-            extra_statements=[
-                Statement(
-                    "ReadForReports", ("s3:GetObject",), (f"{logs.arn}/*",), {"Service": ("reports.example.invalid",)}
-                )
-            ],
         ),
+    )
+    data.add_to_resource_policy(
+        Statement("ReadForReports", ("s3:GetObject",), (f"{data.arn}/*",), {"Service": ("reports.example.invalid",)})
     )
     app.synth()
     return load_stacks(out)["dev-us-east-1"]
@@ -221,7 +220,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
 
     from config.naming import Namer
     from modules import aws
-    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.bucket import SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
 
     app = App(outdir=str(tmp_path / "out"))
@@ -235,7 +234,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
             namer=namer,
             service="logs",
             account_number="1" * 12,
-            lifecycle=Lifecycle(current_expire_days=14),
+            lifecycle=table.lifecycle(current_expire_days=14),
             sse_s3_reason="log delivery",
             no_access_log_reason="log bucket",
         ),
@@ -248,7 +247,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
                 namer=namer,
                 service=service,
                 account_number="1" * 12,
-                lifecycle=Lifecycle(),
+                lifecycle=table.lifecycle(),
                 sse_s3_reason="test",
                 access_log_bucket=logs,
             ),
@@ -262,7 +261,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
             namer=namer,
             service="keyed",
             account_number="1" * 12,
-            lifecycle=Lifecycle(),
+            lifecycle=table.lifecycle(),
             kms_key=ImportedKey("${aws_kms_key.k.arn}"),
             no_access_log_reason="test",
         ),
@@ -276,7 +275,7 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
             namer=namer,
             service="other",
             account_number="2" * 12,
-            lifecycle=Lifecycle(),
+            lifecycle=table.lifecycle(),
             sse_s3_reason="test",
             no_access_log_reason="test",
         ),
@@ -298,13 +297,80 @@ def test_bucket_policy_statements_added_later_render_into_the_one_document(tmp_p
     ]
 
 
-def test_extra_statements_join_the_single_bucket_policy(data_bucket_stack):
+def test_added_statements_join_the_single_bucket_policy_after_the_denies(data_bucket_stack):
     data_name = next(
         n for n, b in resources(data_bucket_stack, "aws_s3_bucket").items() if b["tags"]["Service"] == "ingest"
     )
     policy = attached(data_bucket_stack, "aws_s3_bucket_policy", data_name)
     sids = [s["sid"] for s in policy_document(data_bucket_stack, policy["policy"])]
     assert sids == ["DenyInsecureTransport", "DenyTlsBelow12", "ReadForReports"]
+
+
+def test_bucket_props_hold_no_statements():
+    """A construct that delivers into a bucket asks it (`add_to_resource_policy`): the frozen props
+    carry no mutable list of statements for it to fill in."""
+    from dataclasses import MISSING, fields
+
+    from modules.bucket import SecureBucketProps
+
+    assert "extra_statements" not in {f.name for f in fields(SecureBucketProps)}
+    assert all(f.default_factory is MISSING for f in fields(SecureBucketProps)), "no mutable defaults"
+
+
+def test_grant_read_gives_the_objects_and_the_key_through_s3_only(tmp_path):
+    """A reader asks the bucket (`grant_read`): GetObject on exactly the objects asked for, and
+    Decrypt of the bucket's own key through S3 in its region, only when it has a key."""
+    from cdktf import App, TerraformStack
+
+    from config.naming import Namer
+    from modules.bucket import SecureBucket, SecureBucketProps
+    from modules.kms import ImportedKey
+
+    stack = TerraformStack(App(outdir=str(tmp_path)), "s")
+    made = {}
+    for service, key in (("keyed", ImportedKey("${aws_kms_key.k.arn}")), ("plain", None)):
+        made[service] = SecureBucket(
+            stack,
+            service,
+            SecureBucketProps(
+                namer=Namer("dev", "eu-west-1", "a1"),
+                service=service,
+                account_number="1" * 12,
+                lifecycle=table.lifecycle(),
+                kms_key=key,
+                sse_s3_reason=None if key else "test",
+                no_access_log_reason="test",
+            ),
+        )
+    read, decrypt = made["keyed"].grant_read("webapp/x.tar.xz", "Bundle", "eu-west-1")
+    assert (read.sid, read.actions, read.resources) == (
+        "ReadBundle",
+        ("s3:GetObject",),
+        (f"{made['keyed'].arn}/webapp/x.tar.xz",),
+    )
+    assert not read.conditions and read.effect == "Allow"
+    assert (decrypt.sid, decrypt.actions, decrypt.resources) == (
+        "DecryptBundle",
+        ("kms:Decrypt",),
+        ("${aws_kms_key.k.arn}",),
+    )
+    assert [(c.test, c.variable, c.values) for c in decrypt.conditions] == [
+        ("StringEquals", "kms:ViaService", ("s3.eu-west-1.amazonaws.com",))
+    ]
+    assert [s.sid for s in made["plain"].grant_read("reports/*", "Reports", "eu-west-1")] == ["ReadReports"]
+    with pytest.raises(ValueError, match="without a leading '/'"):
+        made["plain"].grant_read("/reports/*", "Reports", "eu-west-1")
+
+
+def test_lifecycle_numbers_come_from_the_settings_table_only():
+    """The rules' numbers have one source, the settings table: a default here would be a second
+    copy that a bucket built without the environment's values silently picks up."""
+    from dataclasses import MISSING, fields
+
+    from modules.bucket import Lifecycle
+
+    defaulted = {f.name for f in fields(Lifecycle) if f.default is not MISSING}
+    assert defaulted == {"current_expire_days"}  # not a setting: a log bucket's retention, None for data
 
 
 def lifecycle_rules(stack, name):
@@ -380,7 +446,7 @@ def test_shortcuts_need_a_reason(tmp_path):
     from cdktf import App, TerraformStack
 
     from config.naming import Namer
-    from modules.bucket import Lifecycle, SecureBucket, SecureBucketProps
+    from modules.bucket import SecureBucket, SecureBucketProps
     from modules.kms import ImportedKey
 
     stack = TerraformStack(App(outdir=str(tmp_path)), "s")
@@ -390,7 +456,7 @@ def test_shortcuts_need_a_reason(tmp_path):
             stack,
             "a",
             SecureBucketProps(
-                namer=namer, service="x", account_number="1" * 12, lifecycle=Lifecycle(), access_log_bucket="logs"
+                namer=namer, service="x", account_number="1" * 12, lifecycle=table.lifecycle(), access_log_bucket="logs"
             ),
         )
     with pytest.raises(ValueError, match="without access logging needs a reason"):
@@ -401,7 +467,7 @@ def test_shortcuts_need_a_reason(tmp_path):
                 namer=namer,
                 service="x",
                 account_number="1" * 12,
-                lifecycle=Lifecycle(),
+                lifecycle=table.lifecycle(),
                 kms_key=ImportedKey("${aws_kms_key.k.arn}"),
             ),
         )

@@ -37,6 +37,16 @@ def test_access_logs_are_delivered_v2(synthesized, name):
         for p in resources(stack, "aws_s3_bucket_policy").values()
         if refers_to(p["bucket"], "aws_s3_bucket", bucket_name, "id")
     )
-    write = next(s for s in policy_document(stack, policy["policy"]) if s["sid"] == "LogDeliveryWrite")
+    statements = policy_document(stack, policy["policy"])
+    # The construct asks its bucket to admit the delivery, after the bucket's own denies.
+    assert [s["sid"] for s in statements] == [
+        "DenyInsecureTransport",
+        "DenyTlsBelow12",
+        "LogDeliveryWrite",
+        "LogDeliveryAclCheck",
+    ]
+    write = next(s for s in statements if s["sid"] == "LogDeliveryWrite")
+    bucket = resources(stack, "aws_s3_bucket")[bucket_name]["bucket"]
+    assert write["resources"][0].startswith("arn:${data.aws_partition.partition.partition}:s3:::" + bucket + "/")
     assert write["principals"] == [{"type": "Service", "identifiers": ["delivery.logs.amazonaws.com"]}]
     assert {c["variable"] for c in write["condition"]} >= {"aws:SourceAccount", "aws:SourceArn"}

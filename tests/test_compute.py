@@ -140,8 +140,9 @@ def test_instance_role_is_least_privilege(synthesized, name):
     assert statements["DecryptOwnSecret"]["resources"] == [f"${{aws_kms_key.{only(stack, 'aws_kms_key')[0]}.arn}}"]
 
 
-def compute_policy(tmp_path, region: str, **props) -> tuple[dict, dict]:
-    """The Compute construct alone in a stack (an imported key, a bucket named "b"), synthesized:
+def compute_policy(tmp_path, region: str, bundle_key: str | None = None, **props) -> tuple[dict, dict]:
+    """The Compute construct alone in a stack (an imported key; with `bundle_key`, the ARN of the
+    key a "bundles" SecureBucket encrypts with, or "" for SSE-S3, its bundle there), synthesized:
     (the stack, its inline policy's statements by Sid)."""
     from cdktf import App, TerraformStack
     from support.tfjson import load_stacks
@@ -164,6 +165,24 @@ def compute_policy(tmp_path, region: str, **props) -> tuple[dict, dict]:
         requests_per_target=100,
         cpu_target=70,
     )
+    if bundle_key is not None:
+        from support import table
+
+        from modules.bucket import SecureBucket, SecureBucketProps
+
+        props["bundle_bucket"] = SecureBucket(
+            stack,
+            "bundles",
+            SecureBucketProps(
+                namer=Namer("dev", region, "a1"),
+                service="bundles",
+                account_number="1" * 12,
+                lifecycle=table.lifecycle(),
+                kms_key=ImportedKey(bundle_key) if bundle_key else None,
+                sse_s3_reason=None if bundle_key else "test: an SSE-S3 bucket",
+                no_access_log_reason="test",
+            ),
+        )
     Compute(
         stack,
         "web",
@@ -172,7 +191,6 @@ def compute_policy(tmp_path, region: str, **props) -> tuple[dict, dict]:
             environment="dev",
             region=region,
             vpc_id="vpc-1",
-            vpc_cidr="10.0.0.0/17",
             app_subnet_ids=["s1", "s2"],
             target_group_arn="tg",
             alb_arn_suffix="app/x/1",
@@ -186,7 +204,7 @@ def compute_policy(tmp_path, region: str, **props) -> tuple[dict, dict]:
     )
     app.synth()
     synthesized = load_stacks(out)[f"dev-{region}"]
-    (policy,) = resources(synthesized, "aws_iam_role_policy").values()
+    (policy,) = [p for n, p in resources(synthesized, "aws_iam_role_policy").items() if n.startswith("web_")]
     return synthesized, {s["sid"]: s for s in policy_document(synthesized, policy["policy"])}
 
 
@@ -195,7 +213,7 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
         tmp_path,
         "us-east-1",
         secret_arns=("${aws_secretsmanager_secret.s.arn}",),
-        bundle_bucket=("b", "arn:aws:s3:::b", "${aws_kms_key.k.arn}"),
+        bundle_key="${aws_kms_key.k.arn}",
     )
     assert statements.pop("ConnectToDatabase") == {
         "effect": "Allow",
@@ -209,18 +227,26 @@ def test_instance_role_reads_exactly_its_secret_and_key(tmp_path):
     assert statements["DecryptOwnSecret"]["actions"] == ["kms:Decrypt"]
     (bundle,) = resources(synthesized, "aws_s3_object").values()
     digest = hashlib.sha256(base64.b64decode(bundle["content_base64"])).hexdigest()
-    assert (bundle["bucket"], bundle["key"]) == ("b", f"{userdata.BUNDLE_PREFIX}{digest}.tar.xz")
-    assert_bundle_statements(statements, "arn:aws:s3:::b", bundle["key"], "${aws_kms_key.k.arn}", "us-east-1")
+    bucket, _ = tagged(synthesized, "aws_s3_bucket", "bundles")
+    assert (bundle["bucket"], bundle["key"]) == (
+        f"${{aws_s3_bucket.{bucket}.bucket}}",
+        f"{userdata.BUNDLE_PREFIX}{digest}.tar.xz",
+    ), "the upload names the bucket resource: it waits for the bucket"
+    assert (bundle["server_side_encryption"], bundle["kms_key_id"]) == ("aws:kms", "${aws_kms_key.k.arn}")
+    arn = f"${{aws_s3_bucket.{bucket}.arn}}"
+    assert_bundle_statements(statements, arn, bundle["key"], "${aws_kms_key.k.arn}", "us-east-1")
     assert set(statements) == {"ReadOwnSecret", "DecryptOwnSecret"}, "nothing else"
 
 
 def test_a_bundle_in_an_s3_managed_bucket_needs_no_key_grant(tmp_path):
     """A bucket encrypted with SSE-S3 (no key ARN): the bundle is read with s3:GetObject alone;
     with no secret, that and the database connection are all the role may do."""
-    synthesized, statements = compute_policy(tmp_path, "eu-west-1", bundle_bucket=("b", "arn:aws:s3:::b", None))
+    synthesized, statements = compute_policy(tmp_path, "eu-west-1", bundle_key="")
     assert set(statements) == {"ConnectToDatabase", "ReadWebappBundle"}
     (bundle,) = resources(synthesized, "aws_s3_object").values()
-    assert statements["ReadWebappBundle"]["resources"] == [f"arn:aws:s3:::b/{bundle['key']}"]
+    assert bundle["server_side_encryption"] == "AES256" and "kms_key_id" not in bundle
+    bucket, _ = tagged(synthesized, "aws_s3_bucket", "bundles")
+    assert statements["ReadWebappBundle"]["resources"] == [f"${{aws_s3_bucket.{bucket}.arn}}/{bundle['key']}"]
     assert statements["ReadWebappBundle"]["actions"] == ["s3:GetObject"]
 
 

@@ -106,7 +106,18 @@ def test_delivery_bucket_admits_config_for_this_account_only(synthesized):
         for p in resources(stack, "aws_s3_bucket_policy").values()
         if refers_to(p["bucket"], "aws_s3_bucket", bucket_name, "id")
     )
-    statements = {s["sid"]: s for s in policy_document(stack, policy["policy"])}
+    document = policy_document(stack, policy["policy"])
+    # The construct asks its bucket to admit Config, after the bucket's own denies.
+    assert [s["sid"] for s in document] == [
+        "DenyInsecureTransport",
+        "DenyTlsBelow12",
+        "ConfigAclCheck",
+        "ConfigDelivery",
+    ]
+    statements = {s["sid"]: s for s in document}
+    assert statements["ConfigAclCheck"]["resources"] == [
+        "arn:${data.aws_partition.partition.partition}:s3:::" + _body["bucket"]
+    ]
     for sid in ("ConfigAclCheck", "ConfigDelivery"):
         assert statements[sid]["principals"] == [{"type": "Service", "identifiers": ["config.amazonaws.com"]}]
         assert any(c["variable"] == "aws:SourceAccount" for c in statements[sid]["condition"])

@@ -76,3 +76,21 @@ def test_the_instances_admit_the_load_balancer_and_it_may_reach_only_them(synthe
         ]
         assert [(r["referenced_security_group_id"], r["from_port"]) for r in out] == [(web, webapp.PORT)], name
         assert [(r["referenced_security_group_id"], r["from_port"]) for r in into] == [(alb, webapp.PORT)], name
+
+
+def test_an_ingress_deployed_before_keeps_its_construct_id(tmp_path):
+    """`ingress_id` keeps a deployed rule's address (a renamed rule would duplicate the old one)."""
+    from cdktf import App, TerraformStack
+    from constructs import Construct
+
+    from config.naming import Namer
+    from modules.connections import Connections
+
+    stack = TerraformStack(App(outdir=str(tmp_path / "o")), "s")
+    namer = Namer("dev", "us-east-1", "a1")
+    db = Connections(Construct(stack, "database"), namer, "db", "sg-db")
+    web = Connections(Construct(stack, "web"), namer, "web", "sg-web")
+    ingress, egress = db.allow_from(
+        web, 5432, label="postgres", ingress_description="i", egress_description="e", ingress_id="postgres-from-1"
+    )
+    assert (ingress.node.path, egress.node.path) == ("s/database/postgres-from-1", "s/database/web-to-postgres")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from support import table
 from support.tfjson import jsonencoded, load_stacks, only, refers_to, resources, walk
 
 from modules import credentials
@@ -35,7 +36,13 @@ def build(tmp_path, owners=("database",), key_kind="managed"):
         key = EncryptionKey(
             stack,
             "kms",
-            EncryptionKeyProps(namer=namer, region=REGION, account_token="111111111111", partition="aws"),
+            EncryptionKeyProps(
+                namer=namer,
+                region=REGION,
+                account_token="111111111111",
+                partition="aws",
+                deletion_window_days=table.key_deletion_window_days(),
+            ),
         )
     else:
         key = ImportedKey(f"arn:aws:kms:{REGION}:111111111111:key/imported")

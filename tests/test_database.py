@@ -209,6 +209,17 @@ def test_database_sits_on_the_isolated_tier_and_admits_the_app_only(synthesized,
     (rule,) = ingress
     assert (rule["from_port"], rule["to_port"]) == (5432, 5432) and "cidr_ipv4" not in rule
     assert refers_to(rule["referenced_security_group_id"], "aws_security_group", web_sg, "id")
+    # The same connection's other side: the instances reach the database's group, not the whole VPC.
+    assert web_egress(stack, web_sg) == [(443, "0.0.0.0/0"), (5432, f"${{aws_security_group.{sg_name}.id}}")]
+
+
+def web_egress(stack: dict, web_sg: str) -> list[tuple[int, str]]:
+    """(port, destination: a group reference or a CIDR) of every egress rule of the web group."""
+    return sorted(
+        (r["from_port"], r.get("referenced_security_group_id") or r["cidr_ipv4"])
+        for r in resources(stack, "aws_vpc_security_group_egress_rule").values()
+        if refers_to(r["security_group_id"], "aws_security_group", web_sg, "id")
+    )
 
 
 @pytest.mark.parametrize("name", REGIONAL)

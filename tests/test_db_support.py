@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+from support import table
 from support.tfjson import load_stacks, only, refers_to, resources
 
 from modules import db_support
@@ -26,7 +27,7 @@ from modules.db_support import (
 REGION = "us-east-1"
 
 
-def build(tmp_path, clients=("sg-web",), cluster=False):
+def build(tmp_path, clients=("web",), cluster=False):
     """One stack with a region key and an owner construct `database` holding every shared piece, as
     modules/database.py (or, with `cluster`, modules/aurora.py) creates them; returns (the owner,
     the network, the log groups, the monitoring role and attachment, the key, the stack's JSON)."""
@@ -35,6 +36,7 @@ def build(tmp_path, clients=("sg-web",), cluster=False):
 
     from config.naming import Namer
     from modules import aws
+    from modules.connections import Connections
     from modules.kms import EncryptionKey, EncryptionKeyProps
 
     app = App(outdir=str(tmp_path / "out"))
@@ -42,7 +44,15 @@ def build(tmp_path, clients=("sg-web",), cluster=False):
     aws.provider.AwsProvider(stack, "aws", region=REGION)
     namer = Namer("dev", REGION, "a1")
     key = EncryptionKey(
-        stack, "kms", EncryptionKeyProps(namer=namer, region=REGION, account_token="111111111111", partition="aws")
+        stack,
+        "kms",
+        EncryptionKeyProps(
+            namer=namer,
+            region=REGION,
+            account_token="111111111111",
+            partition="aws",
+            deletion_window_days=table.key_deletion_window_days(),
+        ),
     )
     owner = Construct(stack, "database")
     network = DatabaseNetwork(owner, namer, "vpc-1", ["subnet-a", "subnet-b"])
@@ -64,7 +74,7 @@ def build(tmp_path, clients=("sg-web",), cluster=False):
     )
     role, attachment = monitoring_role(owner, namer)
     for client in clients:
-        network.allow_from(client)
+        network.allow_from(Connections(Construct(stack, f"client-{client}"), namer, client, f"sg-{client}"))
     app.synth()
     (synthesized,) = load_stacks(tmp_path / "out").values()
     return owner, network, exported, (role, attachment), key, synthesized
@@ -77,7 +87,7 @@ def paths(owner) -> set[str]:
 def test_every_piece_sits_directly_in_the_owner_under_the_ids_the_owners_used(tmp_path):
     """No intermediate construct: the ids (hence the Terraform addresses) are the ones
     modules/database.py and modules/aurora.py had before the pieces moved here."""
-    owner, network, *_ = build(tmp_path, clients=("sg-a", "sg-b"))
+    owner, network, *_ = build(tmp_path, clients=("web", "ops"))
     assert not isinstance(network, type(owner)), "DatabaseNetwork must not be a construct"
     assert paths(owner) == {
         "sg",
@@ -89,13 +99,15 @@ def test_every_piece_sits_directly_in_the_owner_under_the_ids_the_owners_used(tm
         "monitoring-trust",
         "monitoring-attachment",
         "postgres-from-1",
+        "web-to-postgres",
         "postgres-from-2",
+        "ops-to-postgres",
     }
     assert network.security_group.node.scope is owner and network.subnet_group.node.scope is owner
 
 
 def test_the_network_admits_postgres_from_each_named_client_only(tmp_path):
-    *_, stack = build(tmp_path, clients=("sg-web", "sg-ops"))
+    *_, stack = build(tmp_path, clients=("web", "ops"))
     sg_name, sg = only(stack, "aws_security_group")
     assert "ingress" not in sg or not sg["ingress"]
     assert sg["vpc_id"] == "vpc-1"
@@ -109,9 +121,36 @@ def test_the_network_admits_postgres_from_each_named_client_only(tmp_path):
     assert subnets["subnet_ids"] == ["subnet-a", "subnet-b"]
 
 
+def test_each_client_may_reach_the_database_and_nothing_wider(tmp_path):
+    """The client's egress is written with the ingress: to the database's group on 5432, not to
+    an address range."""
+    *_, stack = build(tmp_path, clients=("web", "ops"))
+    sg_name, _ = only(stack, "aws_security_group")
+    egress = resources(stack, "aws_vpc_security_group_egress_rule").values()
+    assert sorted(r["security_group_id"] for r in egress) == ["sg-ops", "sg-web"]
+    for rule in egress:
+        assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", PORT, PORT)
+        assert refers_to(rule["referenced_security_group_id"], "aws_security_group", sg_name, "id")
+        assert "cidr_ipv4" not in rule
+
+
+def test_the_ingress_rules_keep_the_numbered_ids_they_were_deployed_under(tmp_path):
+    """Deployed stacks hold the ingress at `postgres-from-<n>`: a renamed rule would be created
+    beside the identical old one (EC2 refuses the duplicate), and a moved block would stop
+    checkov's JSON parser, so the ids stay; the egress, new with the connection, is named after both."""
+    *_, stack = build(tmp_path, clients=("web", "ops"))
+    ingress = resources(stack, "aws_vpc_security_group_ingress_rule")
+    by_client = {r["referenced_security_group_id"]: n for n, r in ingress.items()}
+    assert by_client["sg-web"].startswith("database_postgres-from-1_")
+    assert by_client["sg-ops"].startswith("database_postgres-from-2_")
+    assert ingress[by_client["sg-web"]]["tags"]["Name"] == "dev-us-east-1-db-from-web-a1"
+    assert "moved" not in stack
+
+
 def test_no_client_no_ingress(tmp_path):
     *_, stack = build(tmp_path, clients=())
     assert not resources(stack, "aws_vpc_security_group_ingress_rule")
+    assert not resources(stack, "aws_vpc_security_group_egress_rule")
 
 
 @pytest.mark.parametrize(

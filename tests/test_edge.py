@@ -6,11 +6,31 @@ from __future__ import annotations
 import pytest
 from support.stack_names import EDGE, env_of
 from support.synth import env_variant
-from support.tfjson import alias_records, only, refers_to, tagged
+from support.tfjson import alias_records, jsonencoded, only, refers_to, tagged
 
 
 def test_edge_stacks_have_no_instance_count(synthesized):
     assert "variable" not in synthesized.stacks["prod-global"]
+
+
+@pytest.mark.parametrize("name", EDGE)
+def test_the_edge_key_admits_only_what_this_stack_encrypts(default_config, synthesized, name):
+    """Its consumers grant themselves: the error topic (SNS, and the publishers of its alarms and
+    budget), and with WAF on, WAF's log group. No bucket, database, secret, queue, function or
+    instance volume of this stack uses the key, so none is admitted."""
+    stack, env = synthesized.stacks[name], env_of(default_config, name)
+    _, key = only(stack, "aws_kms_key")
+    statements = {s["Sid"]: s for s in jsonencoded(key["policy"])["Statement"]}
+    via = statements["AccountUsesKeyThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via == ["sns.us-east-1.amazonaws.com"]
+    assert not {"AutoScalingEncryptsInstanceVolumes", "AutoScalingGrantsForVolumes"} & statements.keys()
+    if env.waf:
+        logs = statements["CloudWatchLogsEncryptLogGroups"]["Condition"]["ArnLike"][
+            "kms:EncryptionContext:aws:logs:arn"
+        ]
+        assert [arn.rpartition(":log-group:")[2] for arn in logs] == ["aws-waf-logs-*"]
+    else:
+        assert "CloudWatchLogsEncryptLogGroups" not in statements
 
 
 @pytest.mark.parametrize("name", EDGE)

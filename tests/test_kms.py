@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import table
 from support.stack_names import REGIONAL, env_of
 from support.tfjson import jsonencoded, only, refers_to, resources
 
@@ -39,6 +40,17 @@ def test_one_rotating_key_per_region_with_an_alias(default_config, synthesized, 
     assert alias["name"] == f"alias/{name}-kms-{default_config.project.suffix}"
     assert refers_to(alias["target_key_id"], "aws_kms_key", key_name, "key_id")
     assert refers_to(stack["output"]["kms_key_arn"]["value"], "aws_kms_key", key_name, "arn")
+
+
+def test_the_deletion_window_has_no_default_of_its_own():
+    """key_deletion_window_days has one default per profile in the settings table; a props default
+    would be a second copy (30, prod's) that a key built without the environment's value picks up."""
+    from dataclasses import MISSING, fields
+
+    from modules.kms import EncryptionKeyProps
+
+    (window,) = [f for f in fields(EncryptionKeyProps) if f.name == "deletion_window_days"]
+    assert window.default is MISSING and window.default_factory is MISSING
 
 
 def test_deletion_window_is_longest_in_prod(synthesized):
@@ -160,7 +172,11 @@ def bare_key(tmp_path, region="us-east-1"):
         stack,
         "kms",
         EncryptionKeyProps(
-            namer=Namer("dev", region, "a1"), region=region, account_token="111111111111", partition="aws"
+            namer=Namer("dev", region, "a1"),
+            region=region,
+            account_token="111111111111",
+            partition="aws",
+            deletion_window_days=table.key_deletion_window_days(),
         ),
     )
     return app, key
