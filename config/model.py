@@ -1,8 +1,8 @@
 """The configuration model: the frozen, fully-resolved objects the stacks and operations read.
 
 `Config` holds the project, the state backend and every `Environment`; an environment holds its
-ungrouped settings as fields and related settings as typed frozen objects (`database`,
-`scaling`, `ingest`, `lifecycle`, `dns`, defined in config/groups.py) that a stack hands whole
+ungrouped settings as fields and related settings as typed frozen objects (`scaling`,
+`network`, `alarms`, `database`, `ingest`, `lifecycle`, `dns`, defined in config/groups.py) that a stack hands whole
 to the module props. The keys, their checks
 and defaults are declared in config/settings.py; config/loader.py reads and validates the TOML
 into these objects (`load`, `parse` and `ConfigError` are also reachable here, so callers keep
@@ -18,10 +18,10 @@ from types import MappingProxyType
 from typing import Any
 
 from config import naming
-from config.choices import NatPolicy, PriceClass, Profile
+from config.choices import PriceClass, Profile
 from config.errors import ConfigError, SelectionError
 from config.facts import StackRole
-from config.groups import Database, Dns, Ingest, Lifecycle, Scaling, instance_architecture
+from config.groups import Alarms, Database, Dns, Ingest, Lifecycle, Network, Scaling, instance_architecture
 from config.regions import EDGE_REGION, GLOBAL
 
 
@@ -55,6 +55,8 @@ class StateBackend:
 # The typed object (config/groups.py) behind each `group` named in config/settings.py.
 GROUP_TYPES: dict[str, type] = {
     "scaling": Scaling,
+    "network": Network,
+    "alarms": Alarms,
     "database": Database,
     "ingest": Ingest,
     "lifecycle": Lifecycle,
@@ -74,13 +76,12 @@ class Environment:
     writer_region: str  # resolved: the first of `regions` unless set (`failover` sets it)
     profile: Profile
     scaling: Scaling
+    network: Network
+    alarms: Alarms
     database: Database
     ingest: Ingest
     lifecycle: Lifecycle
     dns: Dns
-    az_count: int
-    nat_policy: NatPolicy
-    interface_endpoints: bool
     log_retention_days: int
     alert_emails: tuple[str, ...]
     trusted_accounts: tuple[str, ...]
@@ -88,9 +89,6 @@ class Environment:
     deploy_role_name: str | None  # None: the naming helper's <env>-global-deploy[suffix]
     force_destroy: bool
     key_deletion_window_days: int
-    cpu_alarm_threshold: int
-    cpu_alarm_periods: int
-    alb_5xx_threshold: int
     deletion_protection: bool
     waf: bool
     price_class: PriceClass
@@ -305,6 +303,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "EDGE_REGION",
     "GROUP_TYPES",
+    "Alarms",
     "AssumeRole",
     "Config",
     "ConfigError",
@@ -313,6 +312,7 @@ __all__ = [
     "Environment",
     "Ingest",
     "Lifecycle",
+    "Network",
     "Project",
     "Scaling",
     "SelectionError",

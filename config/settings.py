@@ -37,7 +37,7 @@ class Setting:
     doc: str  # one line: what it does (the README's last column)
     defaults: tuple[Any, ...]  # per profile (dev, staging, prod), or a single value for every profile
     check: Check | None = None
-    group: str | None = None  # the Environment attribute holding it: database, scaling, ingest, lifecycle, dns
+    group: str | None = None  # the Environment attribute holding it: scaling, network, alarms, database...
     attr: str | None = None  # its name there (default: the key)
     shown: tuple[str, ...] | None = None  # the README's words for a default derived at load time
     convert: Callable[[Any], Any] | None = None  # to the model's type (lists become tuples anyway)
@@ -178,17 +178,24 @@ ENVIRONMENT: tuple[Setting, ...] = (
         group="scaling",
     ),
     # network
-    Setting("az_count", int, "availability zones per VPC", per_profile(2, 2, 3), between(2, 4)),
+    Setting("az_count", int, "availability zones per VPC", per_profile(2, 2, 3), between(2, 4), group="network"),
     Setting(
         "nat_policy",
         str,
         "`single` (cheap) or `per_az` (survives the loss of a zone)",
         per_profile(NatPolicy.SINGLE, NatPolicy.SINGLE, NatPolicy.PER_AZ),
         one_of(NatPolicy),
+        group="network",
         convert=NatPolicy,
         view="NAT",
     ),
-    Setting("interface_endpoints", bool, "VPC interface endpoints for AWS APIs", per_profile(False, False, True)),
+    Setting(
+        "interface_endpoints",
+        bool,
+        "VPC interface endpoints for AWS APIs",
+        per_profile(False, False, True),
+        group="network",
+    ),
     Setting(
         "log_retention_days",
         int,
@@ -275,14 +282,26 @@ ENVIRONMENT: tuple[Setting, ...] = (
         "% average CPU per Auto Scaling group that alarms",
         per_profile(90, 85, 75),
         between(10, 100),
+        group="alarms",
+        attr="cpu_threshold",
     ),
-    Setting("cpu_alarm_periods", int, "...for this many consecutive minutes", per_profile(10, 5, 3), between(1, 60)),
+    Setting(
+        "cpu_alarm_periods",
+        int,
+        "...for this many consecutive minutes",
+        per_profile(10, 5, 3),
+        between(1, 60),
+        group="alarms",
+        attr="cpu_periods",
+    ),
     Setting(
         "alb_5xx_threshold",
         int,
         "5xx per minute (load balancer or application) that alarm",
         per_profile(50, 20, 5),
         between(1, 100000),
+        group="alarms",
+        attr="http_5xx_threshold",
     ),
     Setting(
         "deletion_protection", bool, "load balancer and database deletion protection", per_profile(False, False, True)

@@ -144,9 +144,7 @@ class EdgeStack(PlatformStack):
                 distribution_arn=distribution.arn,
                 force_destroy=env.force_destroy,
                 provider=self.us_east_1,
-                lifecycle=Lifecycle(
-                    abort_multipart_days=env.lifecycle.abort_multipart_days, current_expire_days=env.log_retention_days
-                ),
+                lifecycle=Lifecycle.of(env.lifecycle, current_expire_days=env.log_retention_days),
             ),
         )
         self.viewer_records = []

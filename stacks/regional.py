@@ -78,9 +78,7 @@ class RegionalStack(PlatformStack):
                 namer=self.namer,
                 region=region,
                 cidr=env.cidrs[region],
-                az_count=env.az_count,
-                nat_policy=env.nat_policy,
-                interface_endpoints=env.interface_endpoints,
+                settings=env.network,
                 log_retention_days=env.log_retention_days,
                 kms_key=self.key,
                 account_token=self.account_token,
@@ -165,8 +163,7 @@ class RegionalStack(PlatformStack):
                 identifier=db.cluster.cluster_identifier if aurora else db.instance.identifier,
                 replica=env.database.topology.replicated and not env.is_writer(region),
                 writer_region=env.writer_region,
-                cpu_threshold=env.cpu_alarm_threshold,
-                cpu_periods=env.cpu_alarm_periods,
+                alarms=env.alarms,
             ),
         )
         IngestAlarms(
@@ -311,9 +308,7 @@ class RegionalStack(PlatformStack):
                 asg_name=self.compute.asg.name,
                 alb_arn_suffix=lb.alb.arn_suffix,
                 target_group_arn_suffix=lb.target_group.arn_suffix,
-                cpu_threshold=env.cpu_alarm_threshold,
-                cpu_periods=env.cpu_alarm_periods,
-                error_threshold=env.alb_5xx_threshold,
+                alarms=env.alarms,
             ),
         )
 

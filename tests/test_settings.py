@@ -160,10 +160,10 @@ def test_nothing_changes_a_loaded_environment(default_config):
 
 def test_closed_sets_are_enums_that_read_and_serialize_as_their_strings(default_config):
     prod = default_config.environments["prod"]
-    assert prod.nat_policy is NatPolicy.PER_AZ and prod.dns.routing_policy is RoutingPolicy.LATENCY
+    assert prod.network.nat_policy is NatPolicy.PER_AZ and prod.dns.routing_policy is RoutingPolicy.LATENCY
     assert prod.profile is Profile.PROD and prod.profile == "prod"
-    assert json.dumps([prod.nat_policy, prod.price_class]) == '["per_az", "PriceClass_All"]'
-    assert f"{prod.nat_policy}" == "per_az" and prod.nat_policy == "per_az"
+    assert json.dumps([prod.network.nat_policy, prod.price_class]) == '["per_az", "PriceClass_All"]'
+    assert f"{prod.network.nat_policy}" == "per_az" and prod.network.nat_policy == "per_az"
 
 
 def test_the_allowed_column_comes_from_the_check():
