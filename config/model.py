@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from config import naming
-from config.choices import PriceClass, Profile
+from config.choices import Backend, PriceClass, Profile
 from config.errors import ConfigError, SelectionError
 from config.facts import StackRole
 from config.groups import Alarms, Database, Dns, Ingest, Lifecycle, Network, Scaling, instance_architecture
@@ -27,29 +27,32 @@ from config.regions import EDGE_REGION, GLOBAL
 
 @dataclass(frozen=True)
 class Project:
+    """The `[project]` table; its keys' defaults and checks are config/settings.py's `PROJECT`."""
+
     name: str
     suffix: str
     domain: str
     owner: str
     cost_center: str
-    dns_account_id: str | None = None  # None: each environment's own account
-    dns_role_name: str | None = None  # None: the environment's deploy role name
-    hosted_zone_id: str | None = None  # None: look the zone up by `domain`
-    cidr_supernet: str = "10.0.0.0/8"
-    external_id: str = ""  # required by the cross-account roles' trust policies
-    ci_account_id: str | None = None  # the account CI deploys from (trusted by every environment)
-    bootstrap_role_name: str | None = None  # assumed instead of deploy roles until those exist
+    dns_account_id: str | None  # None: each environment's own account
+    dns_role_name: str | None  # None: the environment's provider role
+    hosted_zone_id: str | None  # None: look the zone up by `domain`
+    cidr_supernet: str
+    external_id: str  # required by the cross-account roles' trust policies
+    ci_account_id: str | None  # the account CI deploys from (trusted by every environment)
+    bootstrap_role_name: str | None  # assumed instead of deploy roles until those exist
 
 
 @dataclass(frozen=True)
 class StateBackend:
-    """Where Terraform keeps state: one state file per stack either way."""
+    """Where Terraform keeps state, one state file per stack either way: the `[state]` table,
+    whose keys' defaults and checks are config/settings.py's `STATE`."""
 
-    backend: str = "local"  # "local" or "s3"
-    local_dir: str = "terraform-state"  # outside cdktf.out, which synth replaces
-    bucket: str | None = None
-    region: str | None = None
-    key_prefix: str = ""
+    backend: Backend
+    local_dir: str  # outside cdktf.out, which synth replaces
+    bucket: str | None
+    region: str | None
+    key_prefix: str
 
 
 # The typed object (config/groups.py) behind each `group` named in config/settings.py.
