@@ -23,7 +23,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from config import model
-from config.errors import PlatformError, UsageError
+from config.errors import OperationFailed, PlatformError, Refused, UsageError
 from ops.pipeline import Action
 
 try:  # typer 0.2x vendors Click as typer._click
@@ -247,8 +247,8 @@ def validate(
             for s, d in found.items()
         ],
     )
-    if any(found.values()):
-        raise typer.Exit(1)
+    if invalid := [s.name for s, d in found.items() if d]:
+        raise OperationFailed(f"terraform validate reported errors or warnings in {', '.join(invalid)}")
 
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's own output.")]
@@ -331,8 +331,11 @@ def terraform_run(
     summary(results)
     for line in pipeline.outcome(results, action):
         typer.echo(line)
-    if action is Action.PLAN and any(r.review and r.review.destructive for r in results):
-        raise typer.Exit(3)
+    if action is Action.PLAN and (destructive := [r.stack for r in results if r.review and r.review.destructive]):
+        raise Refused(
+            f"{', '.join(destructive)}: the plan deletes or replaces stateful resources "
+            "(deploy refuses it without --allow-destroy)"
+        )
 
 
 def summary(results: list) -> None:
@@ -458,7 +461,7 @@ def review_plan(
     else:
         summary([StackResult(result.stack, "reviewed", review=result)])
     if result.destructive:
-        raise typer.Exit(3)
+        raise Refused(f"{plan_json}: the plan deletes or replaces stateful resources")
 
 
 @cli.command()
@@ -568,8 +571,10 @@ def smoke(
         ["Check", "Result", "Detail"],
         [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks],
     )
-    if not all(c.ok for c in checks):
-        raise typer.Exit(1)
+    if failed := [c.name for c in checks if not c.ok]:
+        raise OperationFailed(
+            f"smoke test of {env}: {len(failed)} of {len(checks)} check(s) failed: {', '.join(failed)}"
+        )
 
 
 @cli.command()
@@ -582,8 +587,7 @@ def doctor(config: ConfigOption = None) -> None:
     cfg = model.load(config)
     results = checks.run(cfg, boto3.Session(), Path(__file__).resolve().parent)
     table("doctor", ["Check", "Result", "Detail"], [[c.name, "OK" if c.ok else "FIX", c.detail] for c in results])
-    if not all(c.ok for c in results):
-        raise typer.Exit(checks.exit_code(results))
+    checks.verdict(results)
 
 
 @cli.command()
