@@ -288,54 +288,12 @@ def terraform_run(
     allow_destroy: bool,
     parallel: int | None = None,
 ) -> None:
-    import shlex
+    from ops import pipeline
 
-    from ops import pipeline, terraform
-    from ops.status import StatusBoard
-
-    parallel = pipeline.check_parallel(pipeline.default_parallel() if parallel is None else parallel)
-    cfg = model.load(config)
-    specs = cfg.select(env, region)
-    variables = pipeline.instance_counts(counts, cfg, specs)
-    resume = shlex.join(
-        [
-            "python",
-            "main.py",
-            action,
-            "--env",
-            env,
-            *(["--region", region] if region else []),
-            *(["--config", str(config)] if config else []),
-            "--out",
-            str(out),
-            *(a for c in counts or [] for a in ("--instance-count", c)),
-            *(["--allow-destroy"] if allow_destroy else []),
-            "--parallel",
-            str(parallel),
-        ]
-    )
-    runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
-    terraform.check_version(runner.terraform)
-    ordered = list(reversed(specs)) if action is Action.DESTROY else specs
-    try:
-        with StatusBoard(stdout, [s.name for s in ordered], live=None if not verbose else False) as board:
-            results = pipeline.run(
-                cfg, specs, out, action, runner, variables, allow_destroy, board, resume, parallel
-            )  # fmt: skip
-    except (pipeline.DestructivePlan, pipeline.Interrupted, pipeline.RunFailed) as exc:  # the stacks, then the error
-        if exc.results:
-            summary(exc.results)
-            for line in pipeline.outcome(exc.results, action):
-                typer.echo(line)
-        raise
-    summary(results)
-    for line in pipeline.outcome(results, action):
-        typer.echo(line)
-    if action is Action.PLAN and (destructive := [r.stack for r in results if r.review and r.review.destructive]):
-        raise Refused(
-            f"{', '.join(destructive)}: the plan deletes or replaces stateful resources "
-            "(deploy refuses it without --allow-destroy)"
-        )
+    pipeline.command(
+        action, env, region, config, out, verbose=verbose, counts=counts, allow_destroy=allow_destroy,
+        parallel=parallel, console=stdout, echo=typer.echo, show=summary,
+    )  # fmt: skip
 
 
 def summary(results: list) -> None:
@@ -547,25 +505,12 @@ def smoke(
     TLS trusts the system's CAs (SSL_CERT_FILE adds a bundle); AWS calls honour AWS_ENDPOINT_URL."""
     import boto3
 
-    from ops import outputs as stack_outputs
-    from ops.smoke import Smoke, parse_resolve, sessions
+    from ops.smoke import parse_resolve, smoke_test
 
     connect_to = parse_resolve(resolve or [])
     cfg = model.load(config)
     one_environment(env, "smoke tests")
-    specs = [s for s in cfg.select(env, region) if s.role.regional]
-    values = stack_outputs.read(cfg, specs, out)
-    session, zone_session = sessions(cfg, cfg.environments[env], boto3.Session())
-    checks = Smoke(
-        cfg,
-        cfg.environments[env],
-        [s.region for s in specs],
-        values,
-        session,
-        resolve=connect_to,
-        timeout=timeout,
-        dns_session=zone_session,
-    ).run()
+    checks = smoke_test(cfg, env, region, out, boto3.Session(), resolve=connect_to, timeout=timeout)
     table(
         f"Smoke test of {env}",
         ["Check", "Result", "Detail"],

@@ -156,3 +156,17 @@ def test_a_destructive_plan_exits_3_naming_its_stack(fake, tmp_path):
         "(deploy refuses it without --allow-destroy)"
     )
     assert "aws_db_instance.db" in result.stdout and not [s for s in fake.steps() if s[1] == "apply"]
+
+
+def test_the_resume_command_spells_out_every_option_given_and_the_resolved_parallel():
+    from ops.pipeline import Action, resume_command
+
+    assert resume_command(
+        Action.DEPLOY, "dev", "us-east-1", Path("my config.toml"), Path("out"), ["us-east-1=3"], True, 4
+    ) == (
+        "python main.py deploy --env dev --region us-east-1 --config 'my config.toml' --out out "
+        "--instance-count us-east-1=3 --allow-destroy --parallel 4"
+    )
+    assert resume_command(Action.PLAN, "all", None, None, Path("cdktf.out"), None, False, 2) == (
+        "python main.py plan --env all --out cdktf.out --parallel 2"
+    )
