@@ -102,7 +102,8 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting(
         "regions",
         STRINGS,
-        "where it is deployed; the first is the writer unless `writer_region` says otherwise",
+        "where it is deployed; the first is the home region (it deploys first), and the writer unless "
+        "`writer_region` says otherwise",
         same(REQUIRED),
         checks.regions,
         shown=("required",) * 3,
@@ -427,7 +428,7 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting(
         "db_backup_replication",
         bool,
-        "copy the primary region's automated backups into the second region",
+        "copy the home region's automated backups into the second region",
         per_profile(False, False, True),
         group="database",
         attr="backup_replication",
