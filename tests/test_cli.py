@@ -75,7 +75,7 @@ def test_config_option_reads_the_given_file(tmp_path, default_data):
     text = (
         (ROOT / "config" / "default.toml")
         .read_text()
-        .replace('regions = ["us-east-1", "us-west-2"]   # first', 'regions = ["eu-west-1"]   # first')
+        .replace('regions = ["us-east-1", "us-west-2"]   #', 'regions = ["eu-west-1"]   #')
     )
     assert tomllib.loads(text)["environments"]["dev"]["regions"] == ["eu-west-1"]
     path = tmp_path / "custom.toml"
