@@ -206,12 +206,12 @@ def list_stacks(
     cfg = model.load(config)
     specs = cfg.select(env, region)
     if as_json:
-        typer.echo(json.dumps([s.__dict__ for s in specs], indent=2))
+        typer.echo(json.dumps([s.as_dict() for s in specs], indent=2))
         return
     table(
         f"Stacks in {cfg.source}",
         ["Stack", "Environment", "Region", "Account", "Role"],
-        [[s.name, s.environment, s.region, s.account_id, s.role] for s in specs],
+        [[s.name, s.environment, s.region, s.account_number, s.role] for s in specs],
     )
 
 

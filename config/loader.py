@@ -230,7 +230,7 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
     if project is not None:
         environments = {name: _resolve_domain(r, env, project) for name, env in environments.items()}
         for env in environments.values():
-            if project.ci_account_id == env.account_id:
+            if project.ci_account_id == env.account_number:
                 r.problem(
                     "project.ci_account_id",
                     f"is environment {env.name!r}'s own account; cross-account "
@@ -242,10 +242,10 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
                     f"environments.{env.name}.deployer_account_ids",
                     "a prod-profile environment needs a deployer its deploy role trusts; set "
                     "project.ci_account_id (the account CI deploys from) or list the accounts allowed to "
-                    f'deploy here, e.g. deployer_account_ids = ["{env.account_id}"] for this account only',
+                    f'deploy here, e.g. deployer_account_ids = ["{env.account_number}"] for this account only',
                 )
-            trusted = ({e.account_id for e in environments.values()} | set(env.trusted_accounts) | deployers) - {
-                env.account_id
+            trusted = ({e.account_number for e in environments.values()} | set(env.trusted_accounts) | deployers) - {
+                env.account_number
             }
             if not trusted:  # IAM refuses a trust policy without principals
                 r.problem(
@@ -253,7 +253,7 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
                     f"its read-only role would trust no account (no other "
                     f"environment's account, no trusted_accounts, "
                     f"deployer_account_ids or project.ci_account_id besides "
-                    f"{env.account_id}); set project.ci_account_id, "
+                    f"{env.account_number}); set project.ci_account_id, "
                     "deployer_account_ids or trusted_accounts",
                 )
         _check_name_lengths(r, environments, project)
@@ -308,9 +308,9 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     if profile is None or invalid or not cidrs_ok or not _cross_checks(r, read, profile, path):
         return None
     _resolve_derived_defaults(read)
-    values = {s.key: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
+    values = {s.field: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
     groups = {
-        group: kind(**{s.field: values.pop(s.key) for s in settings.ENVIRONMENT if s.group == group})
+        group: kind(**{s.field: values.pop(s.field) for s in settings.ENVIRONMENT if s.group == group})
         for group, kind in GROUP_TYPES.items()
     }
     values["cidrs"] = MappingProxyType({k: str(c) for k, c in values["cidrs"].items()})
@@ -491,7 +491,7 @@ def _check_name_lengths(r: _Reader, environments: dict[str, Environment], projec
             namer = naming.Namer(env.name, region, project.suffix)
             try:
                 namer.name(naming.TIGHTEST_SERVICE, naming.TIGHTEST_KIND)
-                namer.bucket(naming.LONGEST_BUCKET_SERVICE, env.account_id)
+                namer.bucket(naming.LONGEST_BUCKET_SERVICE, env.account_number)
             except naming.NamingError as exc:
                 r.problem(f"environments.{env.name}", f"too long for {region}: {exc}")
 

@@ -74,7 +74,7 @@ class Environment:
     config/settings.py maps each key to where it lives (`Setting.read`)."""
 
     name: str
-    account_id: str
+    account_number: str  # TOML key `account_id`: the 12-digit id (`account_token` is Terraform's reading)
     regions: tuple[str, ...]
     writer_region: str  # resolved: the first of `regions` unless set (`failover` sets it)
     profile: Profile
@@ -142,11 +142,11 @@ class Environment:
         return region == self.primary_region
 
 
-def role_arn(account_id: str, role_name: str) -> str:
+def role_arn(account_number: str, role_name: str) -> str:
     """The ARN of a role assumed from outside. Provider blocks are configured before any data
     source can be read, so this is the one ARN built from configuration (account id and role
     name both validated); the `aws` partition is the only one the tool supports."""
-    return f"arn:aws:iam::{account_id}:role/{role_name}"
+    return f"arn:aws:iam::{account_number}:role/{role_name}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,17 @@ class StackSpec:
     environment: str
     region: str  # an AWS region, or "global" for the edge stack
     role: StackRole
-    account_id: str
+    account_number: str
+
+    def as_dict(self) -> dict[str, str]:
+        """What `list --json` prints for scripts; the account under the TOML's name, `account_id`."""
+        return {
+            "name": self.name,
+            "environment": self.environment,
+            "region": self.region,
+            "role": self.role,
+            "account_id": self.account_number,
+        }
 
 
 @dataclass(frozen=True)
@@ -182,9 +192,9 @@ class Config:
         for env in self.environments.values():
             for region in env.regions:
                 role = StackRole.PRIMARY if env.is_primary(region) else StackRole.SECONDARY
-                specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role, env.account_id))
+                specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role, env.account_number))
             specs.append(
-                StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, StackRole.EDGE, env.account_id)
+                StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, StackRole.EDGE, env.account_number)
             )
         return specs
 
@@ -211,15 +221,15 @@ class Config:
     def other_accounts(self, env: Environment) -> tuple[str, ...]:
         """The accounts of the other environments and the configured trusted accounts, never the
         environment's own: who may publish to its error topics."""
-        accounts = {e.account_id for e in self.environments.values()} | set(env.trusted_accounts)
-        return tuple(sorted(accounts - {env.account_id}))
+        accounts = {e.account_number for e in self.environments.values()} | set(env.trusted_accounts)
+        return tuple(sorted(accounts - {env.account_number}))
 
     def trusted_by(self, env: Environment) -> tuple[str, ...]:
         """Accounts the environment's read-only role trusts: the other environments', the
         configured trusted accounts, the CI account and the deployers; never the environment's
         own (F6). Looking is harmless; deploying is not, see `deployers_of`."""
         accounts = set(self.other_accounts(env)) | set(self.deployers_of(env))
-        return tuple(sorted(accounts - {env.account_id}))
+        return tuple(sorted(accounts - {env.account_number}))
 
     def deployers_of(self, env: Environment) -> tuple[str, ...]:
         """Accounts the environment's deploy role trusts: the CI account and the accounts listed
@@ -230,7 +240,7 @@ class Config:
         accounts = set(env.deployer_account_ids)
         if self.project.ci_account_id:
             accounts.add(self.project.ci_account_id)
-        return tuple(sorted(accounts)) or (env.account_id,)
+        return tuple(sorted(accounts)) or (env.account_number,)
 
     def owns_config_recorder(self, env: Environment, region: str) -> bool:
         """One AWS Config recorder per (account, region): the first environment in file order that
@@ -240,7 +250,7 @@ class Config:
         for candidate in self.environments.values():
             if (
                 candidate.manage_config_recorder
-                and candidate.account_id == env.account_id
+                and candidate.account_number == env.account_number
                 and region in candidate.regions
             ):
                 return candidate.name == env.name
@@ -253,23 +263,23 @@ class Config:
     def provider_role_arn(self, env: Environment) -> str:
         """The ARN of the role the providers assume in `env`'s account; operations (smoke,
         doctor) act through the same role, so they see exactly what Terraform created."""
-        return role_arn(env.account_id, self.provider_role_name(env))
+        return role_arn(env.account_number, self.provider_role_name(env))
 
     def assume_role(
-        self, env: Environment, stack_name: str, *, account_id: str | None = None, role_name: str | None = None
+        self, env: Environment, stack_name: str, *, account_number: str | None = None, role_name: str | None = None
     ) -> AssumeRole:
         """How the providers of stack `stack_name` enter an account (`env`'s own unless
-        `account_id`, with `role_name` or the provider role), and how `doctor` and `smoke` do,
+        `account_number`, with `role_name` or the provider role), and how `doctor` and `smoke` do,
         so that they succeed or fail exactly as Terraform would: the role ARN, the external id
         its trust policy requires, and the session name rule."""
         return AssumeRole(
-            role_arn=role_arn(account_id or env.account_id, role_name or self.provider_role_name(env)),
+            role_arn=role_arn(account_number or env.account_number, role_name or self.provider_role_name(env)),
             external_id=self.project.external_id,
             session_name=f"{self.project.name}-{stack_name}"[:64],
         )
 
     def dns_account_id(self, env: Environment) -> str:
-        return self.project.dns_account_id or env.account_id
+        return self.project.dns_account_id or env.account_number
 
     def dns_role_name(self, env: Environment) -> str:
         return self.project.dns_role_name or self.provider_role_name(env)

@@ -96,6 +96,7 @@ ENVIRONMENT: tuple[Setting, ...] = (
         "the environment's AWS account",
         same(REQUIRED),
         checks.account,
+        attr="account_number",
         shown=("required",) * 3,
         view="Account",
     ),

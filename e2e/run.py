@@ -347,12 +347,12 @@ def stand_ins(
             values = outputs[naming.stack_name(env.name, region)]
 
             def aws(service: str, region: str = region) -> Any:
-                return seed.client(url, service, env.account_id, region)
+                return seed.client(url, service, env.account_number, region)
 
             role = cfg.namer(env, region).name("web", "iam_role")  # the instance profile's role
-            keys = aws("sts").assume_role(RoleArn=model.role_arn(env.account_id, role), RoleSessionName="e2e-instance")[
-                "Credentials"
-            ]
+            keys = aws("sts").assume_role(
+                RoleArn=model.role_arn(env.account_number, role), RoleSessionName="e2e-instance"
+            )["Credentials"]
             instance = {
                 "aws_access_key_id": keys["AccessKeyId"],
                 "aws_secret_access_key": keys["SecretAccessKey"],
@@ -414,7 +414,7 @@ def stand_ins(
                     },
                 )
             )
-            emulator.stand_ins.webapps[(env.account_id, region)] = (int(app_env["WEBAPP_PORT"]), port)
+            emulator.stand_ins.webapps[(env.account_number, region)] = (int(app_env["WEBAPP_PORT"]), port)
             front.route(env.regional_origin_domain(region), port)
             if env.is_primary(region):
                 front.route(env.origin_domain, port)
@@ -524,7 +524,7 @@ def drift_check(session: Session, env: model.Environment, outputs: dict[str, dic
     say("drift: the fresh deployment shows no drift (beyond the listed emulator noise)")
     stack = naming.stack_name(env.name, env.primary_region)
     group_name = outputs[stack]["asg_name"]
-    autoscaling = seed.client(url, "autoscaling", env.account_id, env.primary_region)
+    autoscaling = seed.client(url, "autoscaling", env.account_number, env.primary_region)
     (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
     size = group["MaxSize"]
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MaxSize=size + 1)
@@ -566,7 +566,7 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
         # One provider install for every run on this machine: the project's cache unless you chose one.
         environ.setdefault("TF_PLUGIN_CACHE_DIR", str(toolchain.TOOLS_DIR / "plugin-cache"))
         session = Session(config_copy, env_name, work, environ)
-        accounts_regions = {(env.account_id, r) for r in env.regions}
+        accounts_regions = {(env.account_number, r) for r in env.regions}
         for line in seed.seed(
             emulator.url,
             dns_account=cfg.dns_account_id(env),

@@ -63,8 +63,8 @@ class PlatformStack(TerraformStack):
         """An AWS provider that can only ever act in the intended account. Every provider (default,
         `dns`, `us_east_1`, the regional aliases) assumes its role through `Config.assume_role`,
         with the external id the roles' trust policies require; `doctor` and `smoke` use the same."""
-        account_number = account_number or self.env.account_id
-        access = self.config.assume_role(self.env, self.spec.name, account_id=account_number, role_name=role_name)
+        account_number = account_number or self.env.account_number
+        access = self.config.assume_role(self.env, self.spec.name, account_number=account_number, role_name=role_name)
         p = aws.provider
         return p.AwsProvider(
             self,

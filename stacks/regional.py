@@ -64,7 +64,7 @@ class RegionalStack(PlatformStack):
             SecureBucketProps(
                 namer=self.namer,
                 service="logs",
-                account_number=env.account_id,
+                account_number=env.account_number,
                 lifecycle=self.lifecycle(current_expire_days=env.log_retention_days),
                 sse_s3_reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 buckets",
                 no_access_log_reason="it is the access log bucket; logging it into itself would loop",
@@ -109,7 +109,7 @@ class RegionalStack(PlatformStack):
                 ConfigRulesProps(
                     namer=self.namer,
                     region=region,
-                    account_number=env.account_id,
+                    account_number=env.account_number,
                     account_token=self.account_token,
                     partition=self.partition,
                     manage_recorder=owns_recorder,
@@ -128,7 +128,7 @@ class RegionalStack(PlatformStack):
             IngestProps(
                 namer=self.namer,
                 region=region,
-                account_number=env.account_id,
+                account_number=env.account_number,
                 account_token=self.account_token,
                 kms_key=self.key,
                 log_bucket=self.log_bucket,
@@ -182,7 +182,7 @@ class RegionalStack(PlatformStack):
             "health-alarm",
             HealthCheckAlarmProps(
                 namer=n,
-                topic_arn=f"arn:{self.partition}:sns:{EDGE_REGION}:{env.account_id}:{edge_topic}",
+                topic_arn=f"arn:{self.partition}:sns:{EDGE_REGION}:{self.account_token}:{edge_topic}",
                 health_check_id=self.dns.health_check.id,
                 region=region,
                 provider=self.aws_provider(

@@ -152,6 +152,8 @@ def test_list_json_spells_roles_as_before():
     assert result.exit_code == 0
     assert [r["role"] for r in json.loads(result.stdout)] == ["primary", "secondary", "edge"]
     assert re.search(r'"role": "edge"', result.stdout)
+    # The keys scripts read, in their order: the account under the TOML's name (`account_id`).
+    assert list(json.loads(result.stdout)[0]) == ["name", "environment", "region", "role", "account_id"]
 
 
 def test_a_bug_is_not_disguised_as_an_error_of_the_handler(monkeypatch):

@@ -17,7 +17,7 @@ def test_default_config_defines_three_environments_with_two_regions(default_conf
     for env in default_config.environments.values():
         assert len(env.regions) == 2
         assert env.primary_region == env.regions[0]
-        assert len(set(env.account_id)) == 1, "default account ids must be obviously fake"
+        assert len(set(env.account_number)) == 1, "default account ids must be obviously fake"
 
 
 def test_profiles_give_documented_per_environment_defaults(default_config):

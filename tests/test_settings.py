@@ -215,8 +215,8 @@ def test_each_group_holds_exactly_the_settings_the_table_assigns_it():
     grouped = {s.key for s in settings.ENVIRONMENT if s.group}
     derived = {"name", "writer_recorded"}  # the table's name, and whether writer_region was written
     flat = {f.name for f in dataclasses.fields(model.Environment)} - set(model.GROUP_TYPES) - derived
-    assert flat | grouped == set(settings.ENVIRONMENT_KEYS)
-    assert not flat & grouped
+    assert flat == {s.field for s in settings.ENVIRONMENT if not s.group}
+    assert len(grouped) + len(flat) == len(settings.ENVIRONMENT_KEYS)
 
 
 def test_a_grouped_setting_has_one_name_on_the_model(default_config):
@@ -228,11 +228,21 @@ def test_a_grouped_setting_has_one_name_on_the_model(default_config):
             assert not hasattr(prod, setting.key), setting.key
             assert setting.read(prod) is getattr(getattr(prod, setting.group), setting.field)
         else:
-            assert setting.read(prod) is getattr(prod, setting.key)
+            assert setting.read(prod) is getattr(prod, setting.field)
     by_key = settings.ENVIRONMENT_SETTINGS
     assert by_key["db_multi_az"].read(prod) is prod.database.multi_az is True
     assert by_key["lambda_memory_mb"].read(prod) == prod.ingest.memory_mb == 512
     assert by_key["max_capacity"].read(prod) == prod.scaling.max_capacity == 12
+
+
+def test_the_configured_account_is_account_number_in_code_and_account_id_in_toml(default_config):
+    """One name per meaning in code (account_number: the configured 12 digits; account_token:
+    Terraform's reading), while the TOML contract keeps its key."""
+    prod = default_config.environments["prod"]
+    assert settings.ENVIRONMENT_SETTINGS["account_id"].read(prod) == prod.account_number == "333333333333"
+    assert not hasattr(prod, "account_id")
+    spec = default_config.select("prod")[0]
+    assert spec.account_number == prod.account_number and spec.as_dict()["account_id"] == prod.account_number
 
 
 def test_nothing_changes_a_loaded_environment(default_config):
@@ -289,7 +299,7 @@ def test_validate_config_shows_the_tables_view_columns(default_config):
     assert settings.view(prod) == [
         "prod",
         "prod",
-        prod.account_id,
+        prod.account_number,
         ", ".join(prod.regions),
         prod.regions[0],
         ", ".join(prod.cidrs[r] for r in prod.regions),
