@@ -23,7 +23,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from config import model
-from config.errors import PlatformError, UsageError
+from config.errors import OperationFailed, PlatformError, Refused, UsageError
 from ops.pipeline import Action
 
 try:  # typer 0.2x vendors Click as typer._click
@@ -206,12 +206,12 @@ def list_stacks(
     cfg = model.load(config)
     specs = cfg.select(env, region)
     if as_json:
-        typer.echo(json.dumps([s.__dict__ for s in specs], indent=2))
+        typer.echo(json.dumps([s.as_dict() for s in specs], indent=2))
         return
     table(
         f"Stacks in {cfg.source}",
         ["Stack", "Environment", "Region", "Account", "Role"],
-        [[s.name, s.environment, s.region, s.account_id, s.role] for s in specs],
+        [[s.name, s.environment, s.region, s.account_number, s.role] for s in specs],
     )
 
 
@@ -247,8 +247,8 @@ def validate(
             for s, d in found.items()
         ],
     )
-    if any(found.values()):
-        raise typer.Exit(1)
+    if invalid := [s.name for s, d in found.items() if d]:
+        raise OperationFailed(f"terraform validate reported errors or warnings in {', '.join(invalid)}")
 
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Stream Terraform's own output.")]
@@ -288,51 +288,12 @@ def terraform_run(
     allow_destroy: bool,
     parallel: int | None = None,
 ) -> None:
-    import shlex
+    from ops import pipeline
 
-    from ops import pipeline, terraform
-    from ops.status import StatusBoard
-
-    parallel = pipeline.check_parallel(pipeline.default_parallel() if parallel is None else parallel)
-    cfg = model.load(config)
-    specs = cfg.select(env, region)
-    variables = pipeline.instance_counts(counts, cfg, specs)
-    resume = shlex.join(
-        [
-            "python",
-            "main.py",
-            action,
-            "--env",
-            env,
-            *(["--region", region] if region else []),
-            *(["--config", str(config)] if config else []),
-            "--out",
-            str(out),
-            *(a for c in counts or [] for a in ("--instance-count", c)),
-            *(["--allow-destroy"] if allow_destroy else []),
-            "--parallel",
-            str(parallel),
-        ]
-    )
-    runner = terraform.Terraform(out, echo=(lambda line: typer.echo(f"    {line}")) if verbose else None)
-    terraform.check_version(runner.terraform)
-    ordered = list(reversed(specs)) if action is Action.DESTROY else specs
-    try:
-        with StatusBoard(stdout, [s.name for s in ordered], live=None if not verbose else False) as board:
-            results = pipeline.run(
-                cfg, specs, out, action, runner, variables, allow_destroy, board, resume, parallel
-            )  # fmt: skip
-    except (pipeline.DestructivePlan, pipeline.Interrupted, pipeline.RunFailed) as exc:  # the stacks, then the error
-        if exc.results:
-            summary(exc.results)
-            for line in pipeline.outcome(exc.results, action):
-                typer.echo(line)
-        raise
-    summary(results)
-    for line in pipeline.outcome(results, action):
-        typer.echo(line)
-    if action is Action.PLAN and any(r.review and r.review.destructive for r in results):
-        raise typer.Exit(3)
+    pipeline.command(
+        action, env, region, config, out, verbose=verbose, counts=counts, allow_destroy=allow_destroy,
+        parallel=parallel, console=stdout, echo=typer.echo, show=summary,
+    )  # fmt: skip
 
 
 def summary(results: list) -> None:
@@ -458,7 +419,7 @@ def review_plan(
     else:
         summary([StackResult(result.stack, "reviewed", review=result)])
     if result.destructive:
-        raise typer.Exit(3)
+        raise Refused(f"{plan_json}: the plan deletes or replaces stateful resources")
 
 
 @cli.command()
@@ -544,32 +505,21 @@ def smoke(
     TLS trusts the system's CAs (SSL_CERT_FILE adds a bundle); AWS calls honour AWS_ENDPOINT_URL."""
     import boto3
 
-    from ops import outputs as stack_outputs
-    from ops.smoke import Smoke, parse_resolve, sessions
+    from ops.smoke import parse_resolve, smoke_test
 
     connect_to = parse_resolve(resolve or [])
     cfg = model.load(config)
     one_environment(env, "smoke tests")
-    specs = [s for s in cfg.select(env, region) if s.role.regional]
-    values = stack_outputs.read(cfg, specs, out)
-    session, zone_session = sessions(cfg, cfg.environments[env], boto3.Session())
-    checks = Smoke(
-        cfg,
-        cfg.environments[env],
-        [s.region for s in specs],
-        values,
-        session,
-        resolve=connect_to,
-        timeout=timeout,
-        dns_session=zone_session,
-    ).run()
+    checks = smoke_test(cfg, env, region, out, boto3.Session(), resolve=connect_to, timeout=timeout)
     table(
         f"Smoke test of {env}",
         ["Check", "Result", "Detail"],
         [[c.name, "PASS" if c.ok else "FAIL", c.detail] for c in checks],
     )
-    if not all(c.ok for c in checks):
-        raise typer.Exit(1)
+    if failed := [c.name for c in checks if not c.ok]:
+        raise OperationFailed(
+            f"smoke test of {env}: {len(failed)} of {len(checks)} check(s) failed: {', '.join(failed)}"
+        )
 
 
 @cli.command()
@@ -582,8 +532,7 @@ def doctor(config: ConfigOption = None) -> None:
     cfg = model.load(config)
     results = checks.run(cfg, boto3.Session(), Path(__file__).resolve().parent)
     table("doctor", ["Check", "Result", "Detail"], [[c.name, "OK" if c.ok else "FIX", c.detail] for c in results])
-    if not all(c.ok for c in results):
-        raise typer.Exit(checks.exit_code(results))
+    checks.verdict(results)
 
 
 @cli.command()

@@ -50,7 +50,7 @@ def prepare(cfg: model.Config, envs: list[str], url: str, state_dir: Path, confi
             url,
             dns_account=cfg.dns_account_id(env),
             domain=cfg.project.domain,
-            accounts_regions=sorted((env.account_id, r) for r in env.regions),
+            accounts_regions=sorted((env.account_number, r) for r in env.regions),
         )
     if cfg.project.hosted_zone_id:
         zone = seed.zone_id(url, cfg.dns_account_id(cfg.environments[envs[0]]), cfg.project.domain)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from config.network import MAX_SUPERNET_PREFIX
 from config.regions import REGIONS
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
@@ -187,6 +188,25 @@ def parse_cidr(value: str) -> tuple[ipaddress.IPv4Network | None, str | None]:
     return net, None
 
 
+def _supernet(value: str) -> str | None:
+    net, message = parse_cidr(value)
+    if message is None and net.prefixlen > MAX_SUPERNET_PREFIX:
+        message = (
+            f"{net} is too small to allocate every VPC; allowed: a private block of /{MAX_SUPERNET_PREFIX} or larger"
+        )
+    return message
+
+
+def _directory(value: str) -> str | None:
+    return None if value.strip() else "is empty; allowed: a directory path"
+
+
+def _key_prefix(value: str) -> str | None:
+    if not value or (KEY_PREFIX.match(value) and not value.startswith("/") and not value.endswith("/")):
+        return None
+    return f"{value!r} is invalid; allowed: S3 key characters, no leading or trailing '/'"
+
+
 domain = Check(_domain, "a domain name")
 region = Check(_region, "an AWS commercial region")
 account = Check(_account, "12 digits, quoted")
@@ -197,3 +217,6 @@ paths = Check(_paths, "CloudFront path patterns, not `/*`")
 content_types = Check(_content_types, "MIME types, at least one")
 weights = Check(_weights, "0..255 by region, not all 0")
 regions = Check(_regions, "AWS commercial regions, each once")
+supernet = Check(_supernet, f"a private block of /{MAX_SUPERNET_PREFIX} or larger")
+directory = Check(_directory, "a directory path")
+key_prefix = Check(_key_prefix, "S3 key characters, no leading or trailing '/'")

@@ -47,6 +47,13 @@ class PriceClass(StrEnum):
     PRICE_CLASS_ALL = "PriceClass_All"
 
 
+class Backend(StrEnum):
+    """Where Terraform keeps state (the `[state]` table's `backend`)."""
+
+    LOCAL = "local"  # one <stack>.tfstate per stack in a local directory
+    S3 = "s3"  # one <key_prefix>/<stack>.tfstate per stack in a bucket, S3-native locking
+
+
 class Profile(StrEnum):
     """The sets of per-environment defaults (config/settings.py)."""
 

@@ -118,11 +118,11 @@ class RegionalOutput(StrEnum):
     INGEST_BUCKET_NAME = "ingest_bucket_name"
 
 
-def role_arn(account_id: str, role_name: str) -> str:
+def role_arn(account_number: str, role_name: str) -> str:
     """The ARN of a role assumed from outside. Provider blocks are configured before any data
     source can be read, so this is the one ARN built from configuration (account id and role
     name both validated); the `aws` partition is the only one the tool supports."""
-    return f"arn:aws:iam::{account_id}:role/{role_name}"
+    return f"arn:aws:iam::{account_number}:role/{role_name}"
 
 
 # The service word of each region's Route 53 health check (modules/dns_failover.py tags it with the

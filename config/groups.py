@@ -1,7 +1,7 @@
 """The typed groups of related per-environment settings, handed whole to the module props.
 
-A stack passes `env.database`, `env.scaling`, `env.ingest`, `env.lifecycle` and `env.dns`
-straight to the construct that uses them, so a new setting of a group is its entry in
+A stack passes `env.database`, `env.scaling`, `env.network`, `env.alarms`, `env.ingest`,
+`env.lifecycle` and `env.dns` straight to the construct that uses them, so a new setting of a group is its entry in
 config/settings.py, its field here and its use in the module: no stack copies fields one by one.
 This module holds values only (no loading, no checks, nothing of the configuration model), so
 modules may import it; config/loader.py builds these objects and config/model.py re-exports them.
@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from config.choices import DatabaseTopology, RoutingPolicy
+from config.choices import DatabaseTopology, NatPolicy, RoutingPolicy
 
 
 def instance_architecture(instance_type: str) -> str:
@@ -38,6 +38,24 @@ class Scaling:
     def architecture(self) -> str:
         """The architecture of `instance_type`: the AMI and the user data must match it."""
         return instance_architecture(self.instance_type)
+
+
+@dataclass(frozen=True)
+class Network:
+    """The shape of a region's VPC: its zones, its way out and its private AWS endpoints."""
+
+    az_count: int
+    nat_policy: NatPolicy
+    interface_endpoints: bool
+
+
+@dataclass(frozen=True)
+class Alarms:
+    """The thresholds every region's web tier and database alarm at."""
+
+    cpu_threshold: int  # % average CPU (web instances and database alike)
+    cpu_periods: int  # ...for this many consecutive minutes
+    http_5xx_threshold: int  # 5xx per minute, from the load balancer or from the application
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from types import MappingProxyType
 from typing import Any
 
 from config import naming, network, settings
-from config.checks import BUCKET, KEY_PREFIX, Check, describe, one_of, parse_cidr, regex
-from config.checks import region as check_region
-from config.choices import DatabaseTopology, Profile, RoutingPolicy
+from config.checks import Check, describe, one_of, parse_cidr
+from config.choices import Backend, DatabaseTopology, Profile, RoutingPolicy
 from config.facts import AURORA_POSTGRES_VERSIONS
 from config.model import GROUP_TYPES, Config, ConfigError, Environment, Project, StateBackend
 from config.regions import GLOBAL
@@ -41,7 +40,7 @@ _PRODUCTION_LIKE = re.compile(r"^(prod|prd|live)|(prod|prd)\d*$")
 AURORA_CLASS = re.compile(r"^db\.(r5|r6g|r6i|r7g|r7i|r8g|x2g)\.")
 
 PROJECT_KEYS = settings.PROJECT_KEYS
-STATE_KEYS = ("backend", "local_dir", "bucket", "region", "key_prefix")
+STATE_KEYS = settings.STATE_KEYS
 ENV_KEYS = settings.ENVIRONMENT_KEYS
 TOP_KEYS = ("project", "environments", "state")
 
@@ -166,61 +165,40 @@ def _read_project(r: _Reader, data: dict) -> Project | None:
     if table is None:
         return None
     r.unknown_keys(table, PROJECT_KEYS, "project")
-    values = {s.key: r.setting(table, s, "project") for s in settings.PROJECT}
-    supernet, message = parse_cidr(values["cidr_supernet"] or "10.0.0.0/8")
-    if message is None and supernet.prefixlen > network.MAX_SUPERNET_PREFIX:
-        message = (
-            f"{supernet} is too small to allocate every VPC; allowed: a private block of "
-            f"/{network.MAX_SUPERNET_PREFIX} or larger"
-        )
-    if message and values["cidr_supernet"] is not None:
-        r.problem("project.cidr_supernet", message)
-        return None
-    if any(values[s.key] is None for s in settings.PROJECT if s.default() is settings.REQUIRED):
-        return None
-    return Project(**values)
+    values = _read_table(r, table, settings.PROJECT, "project")
+    return None if values is None else Project(**values)
 
 
 def _read_state(r: _Reader, data: dict) -> StateBackend | None:
+    """The optional `[state]` table (absent: every default, local state files)."""
     table = r.table(data, "state", "state", required=False)
     if table is None:
-        return StateBackend() if "state" not in data else None
+        if "state" in data:
+            return None
+        table = {}
     r.unknown_keys(table, STATE_KEYS, "state")
-    p = "state"
-    backend = r.value(table, "backend", p, str, "local", one_of(("local", "s3")))
-    local_dir = r.value(
-        table,
-        "local_dir",
-        p,
-        str,
-        "terraform-state",
-        lambda v: None if v.strip() else "is empty; allowed: a directory path",
-    )
-    bucket = r.value(table, "bucket", p, str, None, regex(BUCKET, "an S3 bucket name (3-63 lower-case)"))
-    region = r.value(table, "region", p, str, None, check_region)
-    key_prefix = r.value(
-        table,
-        "key_prefix",
-        p,
-        str,
-        "",
-        lambda v: (
-            None
-            if not v or (KEY_PREFIX.match(v) and not v.startswith("/") and not v.endswith("/"))
-            else (f"{v!r} is invalid; allowed: S3 key characters, no leading or trailing '/'")
-        ),
-    )
-    if backend == "s3":
-        for key, value in (("bucket", bucket), ("region", region)):
-            if value is None and key not in table:
-                r.problem(f"state.{key}", 'missing; required when backend = "s3"')
-    elif backend == "local":
+    values = _read_table(r, table, settings.STATE, "state")
+    backend = table.get("backend", Backend.LOCAL)
+    if backend == Backend.S3:
+        for key in ("bucket", "region"):
+            if key not in table:
+                r.problem(f"state.{key}", f'missing; required when backend = "{Backend.S3}"')
+    elif backend == Backend.LOCAL:
         for key in ("bucket", "region", "key_prefix"):
             if key in table:
-                r.problem(f"state.{key}", 'only applies to backend = "s3"; remove it or set backend = "s3"')
-    if None in (backend, local_dir, key_prefix):
+                r.problem(f"state.{key}", f'only applies to backend = "{Backend.S3}"; remove it or set backend = "s3"')
+    return None if values is None else StateBackend(**values)
+
+
+def _read_table(r: _Reader, table: dict, keys: tuple[settings.Setting, ...], path: str) -> dict[str, Any] | None:
+    """The values of a one-default table (`[project]`, `[state]`), each read with its Setting's
+    kind, default, check and conversion. None when a key that must have a value (required, or with
+    a default) is missing or invalid; an invalid optional key is reported and read as None, so the
+    checks that follow still report what else is wrong."""
+    values = {s.key: r.setting(table, s, path) for s in keys}
+    if any(values[s.key] is None and s.default() is not None for s in keys):
         return None
-    return StateBackend(backend=backend, local_dir=local_dir, bucket=bucket, region=region, key_prefix=key_prefix)
+    return {s.key: _converted(s, values[s.key]) for s in keys}
 
 
 def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[str, Environment]:
@@ -252,7 +230,7 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
     if project is not None:
         environments = {name: _resolve_domain(r, env, project) for name, env in environments.items()}
         for env in environments.values():
-            if project.ci_account_id == env.account_id:
+            if project.ci_account_id == env.account_number:
                 r.problem(
                     "project.ci_account_id",
                     f"is environment {env.name!r}'s own account; cross-account "
@@ -264,10 +242,10 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
                     f"environments.{env.name}.deployer_account_ids",
                     "a prod-profile environment needs a deployer its deploy role trusts; set "
                     "project.ci_account_id (the account CI deploys from) or list the accounts allowed to "
-                    f'deploy here, e.g. deployer_account_ids = ["{env.account_id}"] for this account only',
+                    f'deploy here, e.g. deployer_account_ids = ["{env.account_number}"] for this account only',
                 )
-            trusted = ({e.account_id for e in environments.values()} | set(env.trusted_accounts) | deployers) - {
-                env.account_id
+            trusted = ({e.account_number for e in environments.values()} | set(env.trusted_accounts) | deployers) - {
+                env.account_number
             }
             if not trusted:  # IAM refuses a trust policy without principals
                 r.problem(
@@ -275,7 +253,7 @@ def _read_environments(r: _Reader, data: dict, project: Project | None) -> dict[
                     f"its read-only role would trust no account (no other "
                     f"environment's account, no trusted_accounts, "
                     f"deployer_account_ids or project.ci_account_id besides "
-                    f"{env.account_id}); set project.ci_account_id, "
+                    f"{env.account_number}); set project.ci_account_id, "
                     "deployer_account_ids or trusted_accounts",
                 )
         _check_name_lengths(r, environments, project)
@@ -334,9 +312,9 @@ def _read_environment(r: _Reader, name: str, table: dict, path: str) -> Environm
     if profile is None or invalid or not cidrs_ok or not _cross_checks(r, read, Profile(profile), path):
         return None
     _resolve_derived_defaults(read)
-    values = {s.key: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
+    values = {s.field: _converted(s, read[s.key]) for s in settings.ENVIRONMENT if s.key != "profile"}
     groups = {
-        group: kind(**{s.field: values.pop(s.key) for s in settings.ENVIRONMENT if s.group == group})
+        group: kind(**{s.field: values.pop(s.field) for s in settings.ENVIRONMENT if s.group == group})
         for group, kind in GROUP_TYPES.items()
     }
     values["cidrs"] = MappingProxyType({k: str(c) for k, c in values["cidrs"].items()})
@@ -470,7 +448,9 @@ def _allocate_cidrs(
     r: _Reader, environments: dict[str, Environment], project: Project | None
 ) -> dict[str, Environment]:
     """The environments with every region's CIDR filled in; overlaps anywhere rejected (R1)."""
-    supernet = ipaddress.IPv4Network(project.cidr_supernet if project else "10.0.0.0/8")
+    supernet = ipaddress.IPv4Network(
+        project.cidr_supernet if project else settings.PROJECT_SETTINGS["cidr_supernet"].default()
+    )
     blocks: dict[str, ipaddress.IPv4Network] = {}
     overridden: set[str] = set()
     for index, env in enumerate(environments.values()):
@@ -515,7 +495,7 @@ def _check_name_lengths(r: _Reader, environments: dict[str, Environment], projec
             namer = naming.Namer(env.name, region, project.suffix)
             try:
                 namer.name(naming.TIGHTEST_SERVICE, naming.TIGHTEST_KIND)
-                namer.bucket(naming.LONGEST_BUCKET_SERVICE, env.account_id)
+                namer.bucket(naming.LONGEST_BUCKET_SERVICE, env.account_number)
             except naming.NamingError as exc:
                 r.problem(f"environments.{env.name}", f"too long for {region}: {exc}")
 

@@ -1,8 +1,8 @@
 """The configuration model: the frozen, fully-resolved objects the stacks and operations read.
 
 `Config` holds the project, the state backend and every `Environment`; an environment holds its
-ungrouped settings as fields and related settings as typed frozen objects (`database`,
-`scaling`, `ingest`, `lifecycle`, `dns`, defined in config/groups.py) that a stack hands whole
+ungrouped settings as fields and related settings as typed frozen objects (`scaling`,
+`network`, `alarms`, `database`, `ingest`, `lifecycle`, `dns`, defined in config/groups.py) that a stack hands whole
 to the module props. The keys, their checks
 and defaults are declared in config/settings.py; config/loader.py reads and validates the TOML
 into these objects (`load`, `parse` and `ConfigError` are also reachable here, so callers keep
@@ -18,43 +18,48 @@ from types import MappingProxyType
 from typing import Any
 
 from config import naming
-from config.choices import NatPolicy, PriceClass, Profile
+from config.choices import Backend, PriceClass, Profile
 from config.errors import ConfigError, SelectionError
 from config.facts import StackRole, role_arn
-from config.groups import Database, Dns, Ingest, Lifecycle, Scaling, instance_architecture
+from config.groups import Alarms, Database, Dns, Ingest, Lifecycle, Network, Scaling, instance_architecture
 from config.regions import EDGE_REGION, GLOBAL
 
 
 @dataclass(frozen=True)
 class Project:
+    """The `[project]` table; its keys' defaults and checks are config/settings.py's `PROJECT`."""
+
     name: str
     suffix: str
     domain: str
     owner: str
     cost_center: str
-    dns_account_id: str | None = None  # None: each environment's own account
-    dns_role_name: str | None = None  # None: the environment's deploy role name
-    hosted_zone_id: str | None = None  # None: look the zone up by `domain`
-    cidr_supernet: str = "10.0.0.0/8"
-    external_id: str = ""  # required by the cross-account roles' trust policies
-    ci_account_id: str | None = None  # the account CI deploys from (trusted by every environment)
-    bootstrap_role_name: str | None = None  # assumed instead of deploy roles until those exist
+    dns_account_id: str | None  # None: each environment's own account
+    dns_role_name: str | None  # None: the environment's provider role
+    hosted_zone_id: str | None  # None: look the zone up by `domain`
+    cidr_supernet: str
+    external_id: str  # required by the cross-account roles' trust policies
+    ci_account_id: str | None  # the account CI deploys from (trusted by every environment)
+    bootstrap_role_name: str | None  # assumed instead of deploy roles until those exist
 
 
 @dataclass(frozen=True)
 class StateBackend:
-    """Where Terraform keeps state: one state file per stack either way."""
+    """Where Terraform keeps state, one state file per stack either way: the `[state]` table,
+    whose keys' defaults and checks are config/settings.py's `STATE`."""
 
-    backend: str = "local"  # "local" or "s3"
-    local_dir: str = "terraform-state"  # outside cdktf.out, which synth replaces
-    bucket: str | None = None
-    region: str | None = None
-    key_prefix: str = ""
+    backend: Backend
+    local_dir: str  # outside cdktf.out, which synth replaces
+    bucket: str | None
+    region: str | None
+    key_prefix: str
 
 
 # The typed object (config/groups.py) behind each `group` named in config/settings.py.
 GROUP_TYPES: dict[str, type] = {
     "scaling": Scaling,
+    "network": Network,
+    "alarms": Alarms,
     "database": Database,
     "ingest": Ingest,
     "lifecycle": Lifecycle,
@@ -69,18 +74,17 @@ class Environment:
     config/settings.py maps each key to where it lives (`Setting.read`)."""
 
     name: str
-    account_id: str
+    account_number: str  # TOML key `account_id`: the 12-digit id (`account_token` is Terraform's reading)
     regions: tuple[str, ...]
     writer_region: str  # resolved: the first of `regions` unless set (`failover` sets it)
     profile: Profile
     scaling: Scaling
+    network: Network
+    alarms: Alarms
     database: Database
     ingest: Ingest
     lifecycle: Lifecycle
     dns: Dns
-    az_count: int
-    nat_policy: NatPolicy
-    interface_endpoints: bool
     log_retention_days: int
     alert_emails: tuple[str, ...]
     trusted_accounts: tuple[str, ...]
@@ -88,9 +92,6 @@ class Environment:
     deploy_role_name: str | None  # None: the naming helper's <env>-global-deploy[suffix]
     force_destroy: bool
     key_deletion_window_days: int
-    cpu_alarm_threshold: int
-    cpu_alarm_periods: int
-    alb_5xx_threshold: int
     deletion_protection: bool
     waf: bool
     price_class: PriceClass
@@ -158,7 +159,17 @@ class StackSpec:
     environment: str
     region: str  # an AWS region, or "global" for the edge stack
     role: StackRole
-    account_id: str
+    account_number: str
+
+    def as_dict(self) -> dict[str, str]:
+        """What `list --json` prints for scripts; the account under the TOML's name, `account_id`."""
+        return {
+            "name": self.name,
+            "environment": self.environment,
+            "region": self.region,
+            "role": self.role,
+            "account_id": self.account_number,
+        }
 
 
 @dataclass(frozen=True)
@@ -174,9 +185,9 @@ class Config:
         for env in self.environments.values():
             for region in env.regions:
                 role = StackRole.PRIMARY if env.is_primary(region) else StackRole.SECONDARY
-                specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role, env.account_id))
+                specs.append(StackSpec(naming.stack_name(env.name, region), env.name, region, role, env.account_number))
             specs.append(
-                StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, StackRole.EDGE, env.account_id)
+                StackSpec(naming.stack_name(env.name, GLOBAL), env.name, GLOBAL, StackRole.EDGE, env.account_number)
             )
         return specs
 
@@ -203,15 +214,15 @@ class Config:
     def other_accounts(self, env: Environment) -> tuple[str, ...]:
         """The accounts of the other environments and the configured trusted accounts, never the
         environment's own: who may publish to its error topics."""
-        accounts = {e.account_id for e in self.environments.values()} | set(env.trusted_accounts)
-        return tuple(sorted(accounts - {env.account_id}))
+        accounts = {e.account_number for e in self.environments.values()} | set(env.trusted_accounts)
+        return tuple(sorted(accounts - {env.account_number}))
 
     def trusted_by(self, env: Environment) -> tuple[str, ...]:
         """Accounts the environment's read-only role trusts: the other environments', the
         configured trusted accounts, the CI account and the deployers; never the environment's
         own (F6). Looking is harmless; deploying is not, see `deployers_of`."""
         accounts = set(self.other_accounts(env)) | set(self.deployers_of(env))
-        return tuple(sorted(accounts - {env.account_id}))
+        return tuple(sorted(accounts - {env.account_number}))
 
     def deployers_of(self, env: Environment) -> tuple[str, ...]:
         """Accounts the environment's deploy role trusts: the CI account and the accounts listed
@@ -222,7 +233,7 @@ class Config:
         accounts = set(env.deployer_account_ids)
         if self.project.ci_account_id:
             accounts.add(self.project.ci_account_id)
-        return tuple(sorted(accounts)) or (env.account_id,)
+        return tuple(sorted(accounts)) or (env.account_number,)
 
     def owns_config_recorder(self, env: Environment, region: str) -> bool:
         """One AWS Config recorder per (account, region): the first environment in file order that
@@ -232,7 +243,7 @@ class Config:
         for candidate in self.environments.values():
             if (
                 candidate.manage_config_recorder
-                and candidate.account_id == env.account_id
+                and candidate.account_number == env.account_number
                 and region in candidate.regions
             ):
                 return candidate.name == env.name
@@ -245,23 +256,23 @@ class Config:
     def provider_role_arn(self, env: Environment) -> str:
         """The ARN of the role the providers assume in `env`'s account; operations (smoke,
         doctor) act through the same role, so they see exactly what Terraform created."""
-        return role_arn(env.account_id, self.provider_role_name(env))
+        return role_arn(env.account_number, self.provider_role_name(env))
 
     def assume_role(
-        self, env: Environment, stack_name: str, *, account_id: str | None = None, role_name: str | None = None
+        self, env: Environment, stack_name: str, *, account_number: str | None = None, role_name: str | None = None
     ) -> AssumeRole:
         """How the providers of stack `stack_name` enter an account (`env`'s own unless
-        `account_id`, with `role_name` or the provider role), and how `doctor` and `smoke` do,
+        `account_number`, with `role_name` or the provider role), and how `doctor` and `smoke` do,
         so that they succeed or fail exactly as Terraform would: the role ARN, the external id
         its trust policy requires, and the session name rule."""
         return AssumeRole(
-            role_arn=role_arn(account_id or env.account_id, role_name or self.provider_role_name(env)),
+            role_arn=role_arn(account_number or env.account_number, role_name or self.provider_role_name(env)),
             external_id=self.project.external_id,
             session_name=f"{self.project.name}-{stack_name}"[:64],
         )
 
     def dns_account_id(self, env: Environment) -> str:
-        return self.project.dns_account_id or env.account_id
+        return self.project.dns_account_id or env.account_number
 
     def dns_role_name(self, env: Environment) -> str:
         return self.project.dns_role_name or self.provider_role_name(env)
@@ -298,6 +309,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "EDGE_REGION",
     "GROUP_TYPES",
+    "Alarms",
     "AssumeRole",
     "Config",
     "ConfigError",
@@ -306,6 +318,7 @@ __all__ = [
     "Environment",
     "Ingest",
     "Lifecycle",
+    "Network",
     "Project",
     "Scaling",
     "SelectionError",

@@ -156,11 +156,11 @@ class Namer:
             raise NamingError(f"{prefix!r} is not a prefix AWS requires; known: {', '.join(AWS_REQUIRED_PREFIXES)}")
         return f"{prefix}{self.name(service, kind)}"
 
-    def bucket(self, service: str, account_id: str) -> str:
+    def bucket(self, service: str, account_number: str) -> str:
         """An S3 bucket name. Bucket names are global across every AWS account, so the account
         id goes into the service token: `<env>-<region>-<service>-<account>[suffix]` stays in
         the pattern and cannot collide with another account's deployment of this tool."""
-        return self.name(f"{service}-{account_id}", "s3_bucket")
+        return self.name(f"{service}-{account_number}", "s3_bucket")
 
     def matches(self, value: str) -> bool:
         """True when `value` is a name this namer could have produced (for audits)."""

@@ -2,16 +2,18 @@
 
 Per-environment keys (`ENVIRONMENT`) have one default per profile (dev, staging, prod): an
 environment named like a profile uses it, any other defaults to dev, except a name that looks
-like production, which must set its profile. Project keys (`PROJECT`) have one default or are
-required. The loader (config/loader.py) reads and checks exactly these keys, unknown keys are
-rejected with the closest one named, and the README's settings table is `readme_table()`
-(tests/test_settings.py compares them; `python -m config.settings README.md` rewrites it), so
-adding a setting is one entry here, a field on the typed object that holds it (config/groups.py
-or config/model.py) and its use.
+like production, which must set its profile. Project keys (`PROJECT`) and state keys (`STATE`)
+have one default or are required. The loader (config/loader.py) reads and checks exactly these
+keys, unknown keys are rejected with the closest one named, and the README shows them as rendered
+here: the settings table is `readme_table()`, the `[project]` and `[state]` blocks of its
+configuration contract `toml_block(...)` (tests/test_settings.py compares them; `python -m
+config.settings README.md` rewrites them), so adding a setting is one entry here, a field on the
+typed object that holds it (config/groups.py or config/model.py) and its use.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from typing import Any
 
 from config import checks, network
 from config.checks import Check, between, one_of, regex
-from config.choices import DatabaseTopology, NatPolicy, PriceClass, Profile, RoutingPolicy
+from config.choices import Backend, DatabaseTopology, NatPolicy, PriceClass, Profile, RoutingPolicy
 
 PROFILE_NAMES: tuple[Profile, ...] = tuple(Profile)
 STRINGS = (list, str)  # the kind "a list of strings"
@@ -37,12 +39,13 @@ class Setting:
     doc: str  # one line: what it does (the README's last column)
     defaults: tuple[Any, ...]  # per profile (dev, staging, prod), or a single value for every profile
     check: Check | None = None
-    group: str | None = None  # the Environment attribute holding it: database, scaling, ingest, lifecycle, dns
+    group: str | None = None  # the Environment attribute holding it: scaling, network, alarms, database...
     attr: str | None = None  # its name there (default: the key)
     shown: tuple[str, ...] | None = None  # the README's words for a default derived at load time
     convert: Callable[[Any], Any] | None = None  # to the model's type (lists become tuples anyway)
     view: str | None = None  # its column heading in `validate-config`, if it has one
     view_value: Callable[[Any], str] | None = None  # that column's text for an Environment (default: the value)
+    example: Any = None  # the README's value for a key without a default worth showing (`[project]`, `[state]`)
 
     def default(self, profile: Profile | None = None) -> Any:
         """The default for `profile` (REQUIRED if the key must be set)."""
@@ -93,13 +96,15 @@ ENVIRONMENT: tuple[Setting, ...] = (
         "the environment's AWS account",
         same(REQUIRED),
         checks.account,
+        attr="account_number",
         shown=("required",) * 3,
         view="Account",
     ),
     Setting(
         "regions",
         STRINGS,
-        "where it is deployed; the first is the writer unless `writer_region` says otherwise",
+        "where it is deployed; the first is the home region (it deploys first), and the writer unless "
+        "`writer_region` says otherwise",
         same(REQUIRED),
         checks.regions,
         shown=("required",) * 3,
@@ -178,17 +183,24 @@ ENVIRONMENT: tuple[Setting, ...] = (
         group="scaling",
     ),
     # network
-    Setting("az_count", int, "availability zones per VPC", per_profile(2, 2, 3), between(2, 4)),
+    Setting("az_count", int, "availability zones per VPC", per_profile(2, 2, 3), between(2, 4), group="network"),
     Setting(
         "nat_policy",
         str,
         "`single` (cheap) or `per_az` (survives the loss of a zone)",
         per_profile(NatPolicy.SINGLE, NatPolicy.SINGLE, NatPolicy.PER_AZ),
         one_of(NatPolicy),
+        group="network",
         convert=NatPolicy,
         view="NAT",
     ),
-    Setting("interface_endpoints", bool, "VPC interface endpoints for AWS APIs", per_profile(False, False, True)),
+    Setting(
+        "interface_endpoints",
+        bool,
+        "VPC interface endpoints for AWS APIs",
+        per_profile(False, False, True),
+        group="network",
+    ),
     Setting(
         "log_retention_days",
         int,
@@ -275,14 +287,26 @@ ENVIRONMENT: tuple[Setting, ...] = (
         "% average CPU per Auto Scaling group that alarms",
         per_profile(90, 85, 75),
         between(10, 100),
+        group="alarms",
+        attr="cpu_threshold",
     ),
-    Setting("cpu_alarm_periods", int, "...for this many consecutive minutes", per_profile(10, 5, 3), between(1, 60)),
+    Setting(
+        "cpu_alarm_periods",
+        int,
+        "...for this many consecutive minutes",
+        per_profile(10, 5, 3),
+        between(1, 60),
+        group="alarms",
+        attr="cpu_periods",
+    ),
     Setting(
         "alb_5xx_threshold",
         int,
         "5xx per minute (load balancer or application) that alarm",
         per_profile(50, 20, 5),
         between(1, 100000),
+        group="alarms",
+        attr="http_5xx_threshold",
     ),
     Setting(
         "deletion_protection", bool, "load balancer and database deletion protection", per_profile(False, False, True)
@@ -405,7 +429,7 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting(
         "db_backup_replication",
         bool,
-        "copy the primary region's automated backups into the second region",
+        "copy the home region's automated backups into the second region",
         per_profile(False, False, True),
         group="database",
         attr="backup_replication",
@@ -526,6 +550,7 @@ PROJECT: tuple[Setting, ...] = (
         "tag Project",
         same(REQUIRED),
         regex(checks.PROJECT_NAME, "2-32 lower-case letters, digits and hyphens, starting with a letter"),
+        example="webapp",
     ),
     Setting(
         "suffix",
@@ -533,23 +558,47 @@ PROJECT: tuple[Setting, ...] = (
         "the [suffix] of every name",
         same(REQUIRED),
         regex(checks.SUFFIX, "0-8 lower-case letters and digits (empty for no suffix)"),
+        example="a1",
     ),
-    Setting("domain", str, "public hosted zone that exists in the DNS account", same(REQUIRED), checks.domain),
-    Setting("owner", str, "tag Owner", same(REQUIRED), regex(checks.TAG_VALUE, checks.TAG_VALUE_ALLOWED)),
-    Setting("cost_center", str, "tag CostCenter", same(REQUIRED), regex(checks.TAG_VALUE, checks.TAG_VALUE_ALLOWED)),
+    Setting(
+        "domain",
+        str,
+        "public hosted zone that exists in the DNS account",
+        same(REQUIRED),
+        checks.domain,
+        example="example.com",
+    ),
+    Setting(
+        "owner",
+        str,
+        "tag Owner",
+        same(REQUIRED),
+        regex(checks.TAG_VALUE, checks.TAG_VALUE_ALLOWED),
+        example="platform",
+    ),
+    Setting(
+        "cost_center",
+        str,
+        "tag CostCenter",
+        same(REQUIRED),
+        regex(checks.TAG_VALUE, checks.TAG_VALUE_ALLOWED),
+        example="cc-000",
+    ),
     Setting(
         "dns_account_id",
         str,
         "account holding the hosted zone (default: each environment's own)",
         same(None),
         checks.account,
+        example="444444444444",
     ),
     Setting(
         "dns_role_name",
         str,
-        "role assumed there (default: the environment's deploy role)",
+        "role assumed there (default: the environment's provider role: its deploy role, or the bootstrap role)",
         same(None),
         regex(checks.ROLE_NAME, checks.ROLE_NAME_ALLOWED),
+        example="platform-dns",
     ),
     Setting(
         "hosted_zone_id",
@@ -557,17 +606,24 @@ PROJECT: tuple[Setting, ...] = (
         "the hosted zone (default: looked up by domain)",
         same(None),
         regex(checks.ZONE_ID, "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ"),
+        example="Z0123456789ABCDEFGHIJ",
     ),
-    Setting("cidr_supernet", str, "where VPC CIDRs are allocated from", same("10.0.0.0/8")),
+    Setting("cidr_supernet", str, "where VPC CIDRs are allocated from", same("10.0.0.0/8"), checks.supernet),
     Setting(
         "external_id",
         str,
         "sts:ExternalId the cross-account roles require",
         same(REQUIRED),
         regex(checks.EXTERNAL_ID, "2-1224 letters, digits and + = , . @ : / _ - (the roles' sts:ExternalId)"),
+        example="...",
     ),
     Setting(
-        "ci_account_id", str, "the account CI deploys from; every deploy role trusts it", same(None), checks.account
+        "ci_account_id",
+        str,
+        "the account CI deploys from; every deploy role trusts it",
+        same(None),
+        checks.account,
+        example="555555555555",
     ),
     Setting(
         "bootstrap_role_name",
@@ -575,12 +631,51 @@ PROJECT: tuple[Setting, ...] = (
         "assumed instead of the deploy roles until those exist",
         same(None),
         regex(checks.ROLE_NAME, checks.ROLE_NAME_ALLOWED),
+        example="OrganizationAccountAccessRole",
+    ),
+)
+
+# The optional `[state]` table: without it, local state files in terraform-state/.
+STATE: tuple[Setting, ...] = (
+    Setting(
+        "backend",
+        str,
+        "where Terraform keeps state, one file per stack",
+        same(Backend.LOCAL),
+        one_of(Backend),
+        convert=Backend,
+    ),
+    Setting(
+        "local_dir",
+        str,
+        "local: the directory of the <stack>.tfstate files (outside cdktf.out, which synth replaces)",
+        same("terraform-state"),
+        checks.directory,
+    ),
+    Setting(
+        "bucket",
+        str,
+        "s3 (required): the versioned, encrypted bucket, created before the first init",
+        same(None),
+        regex(checks.BUCKET, "an S3 bucket name (3-63 lower-case)"),
+        example="webapp-tfstate",
+    ),
+    Setting("region", str, "s3 (required): the bucket's region", same(None), checks.region, example="us-east-1"),
+    Setting(
+        "key_prefix",
+        str,
+        "s3: each stack keeps <key_prefix>/<stack>.tfstate",
+        same(""),
+        checks.key_prefix,
+        example="webapp",
     ),
 )
 
 ENVIRONMENT_KEYS: tuple[str, ...] = tuple(s.key for s in ENVIRONMENT)
 ENVIRONMENT_SETTINGS: dict[str, Setting] = {s.key: s for s in ENVIRONMENT}
 PROJECT_KEYS: tuple[str, ...] = tuple(s.key for s in PROJECT)
+PROJECT_SETTINGS: dict[str, Setting] = {s.key: s for s in PROJECT}
+STATE_KEYS: tuple[str, ...] = tuple(s.key for s in STATE)
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(s.group for s in ENVIRONMENT if s.group))
 
 
@@ -625,6 +720,44 @@ def readme_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _toml(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else f'"{value}"'
+
+
+COMMENT_COLUMN = 34  # where the comments of a rendered TOML block start
+
+
+def toml_block(table: str, keys: tuple[Setting, ...], note: str | None = None) -> str:
+    """The README's `[<table>]` block, rendered from its settings: the required keys with their
+    example values, then the optional ones commented out with their default (or, where the default
+    is worked out, an example), each with its doc and what is allowed."""
+
+    def line(s: Setting, prefix: str = "") -> str:
+        value = s.example if s.example is not None else s.default()
+        allowed = s.allowed.replace("`", "")
+        return f"{prefix}{s.key} = {_toml(value)}".ljust(COMMENT_COLUMN - 1) + f" # {s.doc}; {allowed}"
+
+    required = [s for s in keys if s.default() is REQUIRED]
+    optional = [s for s in keys if s.default() is not REQUIRED]
+    header = f"[{table}]".ljust(COMMENT_COLUMN - 1) + f" # {note}" if note else f"[{table}]"
+    lines = [header, *(line(s) for s in required)]
+    if required and optional:
+        lines.append("# optional:")
+    lines += [line(s, "# ") for s in optional]
+    return "\n".join(lines) + "\n"
+
+
+STATE_NOTE = "optional; without it, local state files in terraform-state/"
+
+
+def project_block() -> str:
+    return toml_block("project", PROJECT)
+
+
+def state_block() -> str:
+    return toml_block("state", STATE, STATE_NOTE)
+
+
 TABLE_HEADER = "| key | dev | staging | prod |"
 
 
@@ -640,21 +773,45 @@ def table_span(text: str) -> tuple[int, int]:
     return start, end
 
 
-def write_readme_table(path: Path) -> bool:
-    """Replace the settings table in the Markdown file at `path` by `readme_table()`; True when it
-    changed. Nothing else in the file moves."""
-    text = path.read_text()
-    start, end = table_span(text)
-    updated = text[:start] + readme_table() + text[end:]
+def block_span(text: str, table: str) -> tuple[int, int]:
+    """Where the `[<table>]` block of the README's configuration contract sits: from its header
+    line to the first blank line or code fence. ValueError when the text has no such block."""
+    match = re.search(rf"^\[{table}\]", text, re.MULTILINE)
+    if match is None:
+        raise ValueError(f"no [{table}] block")
+    start = end = match.start()
+    for line in text[start:].splitlines(keepends=True):
+        if not line.strip() or line.startswith("```"):
+            break
+        end += len(line)
+    return start, end
+
+
+# What the README shows rendered from the tables: where each part sits, and its text.
+README_PARTS: tuple[tuple[Callable[[str], tuple[int, int]], Callable[[], str]], ...] = (
+    (table_span, readme_table),
+    (lambda text: block_span(text, "project"), project_block),
+    (lambda text: block_span(text, "state"), state_block),
+)
+
+
+def write_readme(path: Path) -> bool:
+    """Replace the settings table and the `[project]` and `[state]` blocks in the Markdown file at
+    `path` by their rendering; True when it changed. Nothing else in the file moves."""
+    text = updated = path.read_text()
+    for span, render in README_PARTS:
+        start, end = span(updated)
+        updated = updated[:start] + render() + updated[end:]
     if updated != text:
         path.write_text(updated)
     return updated != text
 
 
 if __name__ == "__main__":
-    # `python -m config.settings` prints the table; `python -m config.settings README.md` rewrites it there.
+    # `python -m config.settings` prints what the README shows; `python -m config.settings README.md`
+    # rewrites it there.
     if len(sys.argv) > 1:
-        changed = write_readme_table(Path(sys.argv[1]))
-        print(f"{sys.argv[1]}: settings table {'updated' if changed else 'already current'}")
+        changed = write_readme(Path(sys.argv[1]))
+        print(f"{sys.argv[1]}: settings table and blocks {'updated' if changed else 'already current'}")
     else:
-        print(readme_table(), end="")
+        print(readme_table(), project_block(), state_block(), sep="\n", end="")

@@ -348,10 +348,10 @@ def stand_ins(
             values = outputs[naming.stack_name(env.name, region)]
 
             def aws(service: str, region: str = region) -> Any:
-                return seed.client(url, service, env.account_id, region)
+                return seed.client(url, service, env.account_number, region)
 
             role = cfg.namer(env, region).name(WEB_SERVICE, WEB_ROLE_KIND)  # the instance profile's role
-            keys = aws("sts").assume_role(RoleArn=role_arn(env.account_id, role), RoleSessionName="e2e-instance")[
+            keys = aws("sts").assume_role(RoleArn=role_arn(env.account_number, role), RoleSessionName="e2e-instance")[
                 "Credentials"
             ]
             instance = {
@@ -417,7 +417,7 @@ def stand_ins(
                     },
                 )
             )
-            emulator.stand_ins.webapps[(env.account_id, region)] = (int(app_env["WEBAPP_PORT"]), port)
+            emulator.stand_ins.webapps[(env.account_number, region)] = (int(app_env["WEBAPP_PORT"]), port)
             front.route(env.regional_origin_domain(region), port)
             if env.is_primary(region):
                 front.route(env.origin_domain, port)
@@ -527,7 +527,7 @@ def drift_check(session: Session, env: model.Environment, outputs: dict[str, dic
     say("drift: the fresh deployment shows no drift (beyond the listed emulator noise)")
     stack = naming.stack_name(env.name, env.primary_region)
     group_name = outputs[stack][RegionalOutput.ASG_NAME]
-    autoscaling = seed.client(url, "autoscaling", env.account_id, env.primary_region)
+    autoscaling = seed.client(url, "autoscaling", env.account_number, env.primary_region)
     (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
     size = group["MaxSize"]
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group_name, MaxSize=size + 1)
@@ -569,7 +569,7 @@ def run(config_path: Path, env_name: str | None, cdktf: Path = CDKTF) -> str:
         # One provider install for every run on this machine: the project's cache unless you chose one.
         environ.setdefault("TF_PLUGIN_CACHE_DIR", str(toolchain.TOOLS_DIR / "plugin-cache"))
         session = Session(config_copy, env_name, work, environ)
-        accounts_regions = {(env.account_id, r) for r in env.regions}
+        accounts_regions = {(env.account_number, r) for r in env.regions}
         for line in seed.seed(
             emulator.url,
             dns_account=cfg.dns_account_id(env),

@@ -83,9 +83,7 @@ class WebAlarmsProps:
     asg_name: str
     alb_arn_suffix: str
     target_group_arn_suffix: str
-    cpu_threshold: int
-    cpu_periods: int
-    error_threshold: int
+    alarms: groups.Alarms  # the thresholds
 
 
 class WebAlarms(Construct):
@@ -103,11 +101,11 @@ class WebAlarms(Construct):
                 "CPUUtilization",
                 "Average",
                 {"AutoScalingGroupName": p.asg_name},
-                p.cpu_threshold,
+                p.alarms.cpu_threshold,
                 "GreaterThanThreshold",
-                f"Average CPU of the web instances above {p.cpu_threshold}% for {p.cpu_periods} minutes",
+                f"Average CPU of the web instances above {p.alarms.cpu_threshold}% for {p.alarms.cpu_periods} minutes",
                 "missing",
-                p.cpu_periods,
+                p.alarms.cpu_periods,
             ),
             # 5xx counts are only published when there are some: no data is no error.
             AlarmSpec(
@@ -116,9 +114,9 @@ class WebAlarms(Construct):
                 "HTTPCode_ELB_5XX_Count",
                 "Sum",
                 lb,
-                p.error_threshold,
+                p.alarms.http_5xx_threshold,
                 "GreaterThanOrEqualToThreshold",
-                f"The load balancer answered {p.error_threshold}+ 5xx per minute (no healthy target?)",
+                f"The load balancer answered {p.alarms.http_5xx_threshold}+ 5xx per minute (no healthy target?)",
                 "notBreaching",
                 2,
             ),
@@ -128,9 +126,9 @@ class WebAlarms(Construct):
                 "HTTPCode_Target_5XX_Count",
                 "Sum",
                 lb,
-                p.error_threshold,
+                p.alarms.http_5xx_threshold,
                 "GreaterThanOrEqualToThreshold",
-                f"The application answered {p.error_threshold}+ 5xx per minute",
+                f"The application answered {p.alarms.http_5xx_threshold}+ 5xx per minute",
                 "notBreaching",
                 2,
             ),
@@ -157,8 +155,7 @@ class DatabaseAlarmsProps:
     settings: groups.Database  # topology, allocated storage, lag limit, connections threshold
     identifier: str  # the instance identifier (RDS) or the cluster identifier (aurora_global)
     replica: bool  # this region's database replicates the writer's (never true in the writer's region)
-    cpu_threshold: int  # the environment's cpu_alarm_threshold, as for the web tier
-    cpu_periods: int
+    alarms: groups.Alarms  # the CPU threshold and periods, as for the web tier
     # The writer's region: Aurora publishes AuroraGlobalDBReplicationLag per secondary cluster
     # *and* source region, and an alarm must name every dimension of the series it watches.
     writer_region: str | None = None
@@ -183,11 +180,11 @@ class DatabaseAlarms(Construct):
                 "CPUUtilization",
                 "Average",
                 target,
-                p.cpu_threshold,
+                p.alarms.cpu_threshold,
                 "GreaterThanThreshold",
-                f"Average CPU of the database above {p.cpu_threshold}% for {p.cpu_periods} minutes",
+                f"Average CPU of the database above {p.alarms.cpu_threshold}% for {p.alarms.cpu_periods} minutes",
                 "missing",
-                p.cpu_periods,
+                p.alarms.cpu_periods,
             ),
             AlarmSpec(
                 facts.ALARM_DB_CONNECTIONS_HIGH,

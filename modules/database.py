@@ -66,11 +66,11 @@ PORT = DATABASE_PORT
 LOGS = ("postgresql", "upgrade")
 
 
-def instance_arn(partition: str, region: str, account: str, identifier: str) -> str:
+def instance_arn(partition: str, region: str, account_token: str, identifier: str) -> str:
     """A DB instance's ARN from its parts: how a replica names the writer it replicates from
     (AWS reports a cross-region replica's source as this ARN, so a plan after creation shows no
     difference). The writer's stack deploys first (stacks/app.py `deploys_after`)."""
-    return f"arn:{partition}:rds:{region}:{account}:db:{identifier}"
+    return f"arn:{partition}:rds:{region}:{account_token}:db:{identifier}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cdktf import Fn
 from constructs import Construct
 
+from config import groups
 from config.choices import NatPolicy
 from config.naming import Namer
 from modules import aws
@@ -34,9 +35,7 @@ class NetworkProps:
     namer: Namer
     region: str
     cidr: str
-    az_count: int
-    nat_policy: NatPolicy
-    interface_endpoints: bool
+    settings: groups.Network  # zones, NAT policy, interface endpoints
     log_retention_days: int
     kms_key: EncryptionKey | ImportedKey  # the flow log group; the network admits it itself
     account_token: str  # token
@@ -61,7 +60,8 @@ class Network(Construct):
         self.props = p = props
         n = p.namer
         self.cidr = p.cidr
-        plan = subnet_plan(p.cidr, p.az_count)
+        az_count = p.settings.az_count
+        plan = subnet_plan(p.cidr, az_count)
         zones = aws.data_aws_availability_zones.DataAwsAvailabilityZones(
             self,
             "zones",
@@ -85,8 +85,8 @@ class Network(Construct):
             "lifecycle.precondition",
             [
                 {
-                    "condition": f"${{length({zones.fqn}.names) >= {p.az_count}}}",
-                    "error_message": f"The region {p.region} offers fewer than az_count = {p.az_count} availability "
+                    "condition": f"${{length({zones.fqn}.names) >= {az_count}}}",
+                    "error_message": f"The region {p.region} offers fewer than az_count = {az_count} availability "
                     "zones; lower az_count for this environment.",
                 }
             ],
@@ -120,7 +120,7 @@ class Network(Construct):
     def _routing(self, zones) -> None:
         p, n = self.props, self.props.namer
         igw = aws.internet_gateway.InternetGateway(self, "igw", vpc_id=self.vpc_id, tags=n.resource_tags("igw"))
-        nat_count = p.az_count if p.nat_policy == NatPolicy.PER_AZ else 1
+        nat_count = p.settings.az_count if p.settings.nat_policy == NatPolicy.PER_AZ else 1
         self.nat_gateways = []
         for i in range(nat_count):
             eip = aws.eip.Eip(
@@ -144,11 +144,11 @@ class Network(Construct):
         )
         # One app route table per zone, so switching the NAT policy only changes routes.
         app = []
-        for i in range(p.az_count):
+        for i in range(p.settings.az_count):
             table = aws.route_table.RouteTable(
                 self, f"rt-app-{i}", vpc_id=self.vpc_id, tags=n.resource_tags(f"app-{i + 1}")
             )
-            nat = self.nat_gateways[i if p.nat_policy == NatPolicy.PER_AZ else 0]
+            nat = self.nat_gateways[i if p.settings.nat_policy == NatPolicy.PER_AZ else 0]
             aws.route.Route(
                 self,
                 f"app-{i}-internet",
@@ -180,7 +180,7 @@ class Network(Construct):
                 tags=n.resource_tags(f"{service}-endpoint"),
             )
         self.endpoint_security_group = None
-        if not p.interface_endpoints:
+        if not p.settings.interface_endpoints:
             return
         sg = aws.security_group.SecurityGroup(
             self,

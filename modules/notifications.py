@@ -35,10 +35,10 @@ OWNER_ACTIONS = (
 
 @dataclass(frozen=True)
 class AlarmSource:
-    """CloudWatch alarms that may publish: those of `account` in the topic's region whose names
-    start with `name_prefix`."""
+    """CloudWatch alarms of another account that may publish: those of `account_number` in the
+    topic's region whose names start with `name_prefix`."""
 
-    account: str  # a 12-digit id or the account token
+    account_number: str  # a 12-digit id from the configuration (the DNS account)
     name_prefix: str
 
 
@@ -60,9 +60,11 @@ def alarm_publishers(
 ) -> tuple[Condition, Condition]:
     """The conditions admitting CloudWatch alarms: of this account named with `prefix`, and of
     `sources`, all in `region`."""
-    everyone = (AlarmSource(account_token, prefix), *sources)
-    accounts = tuple(dict.fromkeys(s.account for s in everyone))
-    arns = tuple(f"arn:{partition}:cloudwatch:{region}:{s.account}:alarm:{s.name_prefix}*" for s in everyone)
+    everyone = ((account_token, prefix), *((s.account_number, s.name_prefix) for s in sources))
+    accounts = tuple(dict.fromkeys(account for account, _ in everyone))
+    arns = tuple(
+        f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name_prefix}*" for account, name_prefix in everyone
+    )
     return Condition("StringEquals", "aws:SourceAccount", accounts), Condition("ArnLike", "aws:SourceArn", arns)
 
 

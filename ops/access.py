@@ -22,7 +22,7 @@ def provider_access(config: Config, env: Environment, *, dns: bool = False) -> t
     stack = naming.stack_name(env.name, env.primary_region)
     if dns:
         return config.assume_role(
-            env, stack, account_id=config.dns_account_id(env), role_name=config.dns_role_name(env)
+            env, stack, account_number=config.dns_account_id(env), role_name=config.dns_role_name(env)
         ), env.primary_region
     return config.assume_role(env, stack), env.primary_region
 

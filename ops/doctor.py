@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from config.choices import Backend
+from config.errors import EnvironmentProblem, OperationFailed
 from config.model import Config
 from ops import access
 from ops import terraform as tf
@@ -111,7 +113,7 @@ def aws(config: Config, session: Any) -> list[Check]:
 
 def state(config: Config, session: Any, root: Path) -> Check:
     backend = config.state
-    if backend.backend == "local":
+    if backend.backend == Backend.LOCAL:
         folder = Path(backend.local_dir) if Path(backend.local_dir).is_absolute() else root / backend.local_dir
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -138,10 +140,11 @@ def run(config: Config, session: Any, root: Path) -> list[Check]:
     return [packages(), node(), terraform(root), *aws(config, session), state(config, session, root)]
 
 
-def exit_code(results: list[Check]) -> int:
-    """0 when every check passed; 2 when a machine problem failed (README: missing credentials,
-    Terraform or packages); otherwise 1."""
-    failed = {c.name for c in results if not c.ok}
+def verdict(results: list[Check]) -> None:
+    """Return when every check passed; raise EnvironmentProblem (exit 2) when a machine check
+    failed (README: missing credentials, Terraform or packages), OperationFailed (exit 1) otherwise."""
+    failed = [c.name for c in results if not c.ok]
     if not failed:
-        return 0
-    return 2 if failed & set(MACHINE) else 1
+        return
+    error = EnvironmentProblem if set(failed) & set(MACHINE) else OperationFailed
+    raise error(f"doctor: {len(failed)} check(s) to fix: {', '.join(failed)}")

@@ -28,12 +28,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
+from rich.console import Console
+
+from config.choices import Backend
 from config.errors import OperationFailed, PlatformError, Refused, UsageError
 from config.facts import StackRole
 from config.model import Config, StackSpec
@@ -152,8 +156,8 @@ def state_location(stack_dir: Path) -> tuple[str, str]:
         backend = json.loads((stack_dir / "cdk.tf.json").read_text())["terraform"]["backend"]
     except (OSError, ValueError, KeyError, TypeError):
         return "(backend unknown)", "If a state lock remains, `terraform force-unlock LOCK_ID` removes it."
-    if "s3" in backend:
-        where = f"s3://{backend['s3'].get('bucket')}/{backend['s3'].get('key')}"
+    if Backend.S3 in backend:  # the backend block is keyed by its type
+        where = f"s3://{backend[Backend.S3].get('bucket')}/{backend[Backend.S3].get('key')}"
         return where, (
             f"If the lock object {where}.tflock remains, `terraform force-unlock LOCK_ID` in "
             f"{stack_dir} removes it (the ID is in the lock error)."
@@ -527,3 +531,91 @@ def _forget_dead_synth_runtime() -> None:
             node.stdin.close()
         except OSError:
             pass
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def resume_command(
+    action: Action,
+    env: str,
+    region: str | None,
+    config_path: Path | None,
+    out_dir: Path,
+    counts: list[str] | None,
+    allow_destroy: bool,
+    parallel: int,
+) -> str:
+    """The command line that runs the same command again (what an interrupted run prints): every
+    option spelled out, --parallel resolved, so resuming never depends on the machine's defaults."""
+    return shlex.join(
+        [
+            "python",
+            "main.py",
+            action,
+            "--env",
+            env,
+            *(["--region", region] if region else []),
+            *(["--config", str(config_path)] if config_path else []),
+            "--out",
+            str(out_dir),
+            *(a for c in counts or [] for a in ("--instance-count", c)),
+            *(["--allow-destroy"] if allow_destroy else []),
+            "--parallel",
+            str(parallel),
+        ]
+    )
+
+
+def command(
+    action: Action,
+    env: str,
+    region: str | None,
+    config_path: Path | None,
+    out_dir: Path,
+    *,
+    verbose: bool,
+    counts: list[str] | None,
+    allow_destroy: bool,
+    parallel: int | None,
+    console: Console,
+    echo: Callable[[str], None],
+    show: Callable[[list[StackResult]], None],
+) -> list[StackResult]:
+    """`plan`, `deploy` and `destroy`: load the configuration, check --parallel, the instance
+    counts and Terraform, run `action` with a status board on `console` (each stack's state; with
+    `verbose`, Terraform's own lines through `echo` instead of a live table), then report the
+    stacks (`show`, the CLI's tables) and the outcome lines, also when the run failed, was refused
+    or interrupted (its error follows, from main.py's handler). A plan that would delete or replace
+    stateful resources is Refused (exit 3) after its review is shown."""
+    from config.loader import load
+    from ops.status import StatusBoard
+
+    parallel = check_parallel(default_parallel() if parallel is None else parallel)
+    config = load(config_path)
+    specs = config.select(env, region)
+    variables = instance_counts(counts, config, specs)
+    resume = resume_command(action, env, region, config_path, out_dir, counts, allow_destroy, parallel)
+    terraform = Terraform(out_dir, echo=(lambda line: echo(f"    {line}")) if verbose else None)
+    tf.check_version(terraform.terraform)
+    ordered = list(reversed(specs)) if action is Action.DESTROY else specs
+
+    def report(results: list[StackResult]) -> None:
+        show(results)
+        for line in outcome(results, action):
+            echo(line)
+
+    try:
+        with StatusBoard(console, [s.name for s in ordered], live=None if not verbose else False) as board:
+            results = run(config, specs, out_dir, action, terraform, variables, allow_destroy, board, resume, parallel)
+    except (DestructivePlan, Interrupted, RunFailed) as exc:  # the stacks, then the error
+        if exc.results:
+            report(exc.results)
+        raise
+    report(results)
+    if action is Action.PLAN and (destructive := [r.stack for r in results if r.review and r.review.destructive]):
+        raise Refused(
+            f"{', '.join(destructive)}: the plan deletes or replaces stateful resources "
+            "(deploy refuses it without --allow-destroy)"
+        )
+    return results

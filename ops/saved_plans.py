@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.choices import Backend
 from config.errors import PlatformError, Refused, StalePlan, UsageError
 from config.model import StackSpec
 from ops import review as plan_review
@@ -110,7 +111,7 @@ def _shared_state(stack_dir: Path, stack: str) -> None:
         backend = json.loads((stack_dir / "cdk.tf.json").read_text())["terraform"].get("backend", {})
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise BundleInvalid(f"{stack}: {stack_dir / 'cdk.tf.json'} is not a synthesized stack") from None
-    if "s3" not in backend:
+    if Backend.S3 not in backend:  # the backend block is keyed by its type
         raise BundleInvalid(
             f"{stack}: its state is {' '.join(backend) or 'local'}, not S3; saved plans are applied on another "
             'machine and need shared state: set [state] backend = "s3" with a bucket (README "State")'

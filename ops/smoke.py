@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -369,3 +370,28 @@ def sessions(config: Config, env: Environment, base: Any) -> tuple[Any, Any]:
 
 class SmokeFailure(RuntimeError):
     """A check that ran and found the environment wrong."""
+
+
+def smoke_test(
+    config: Config,
+    env: str,
+    region: str | None,
+    out_dir: Path,
+    base: Any,
+    *,
+    resolve: dict[str, tuple[str, int]],
+    timeout: float,
+) -> list[Check]:
+    """`smoke`: the checks of `env`'s regional stacks (only `region`'s when given), from their
+    outputs in Terraform state (read beside `out_dir`, which is left as it is), acting through the
+    environment's and the hosted zone's sessions assumed from the operator's `base` session."""
+    from ops import outputs as stack_outputs  # reading state starts cdktf: only when a smoke test runs
+
+    environment = config.environments[env]
+    specs = [s for s in config.select(env, region) if s.role.regional]
+    values = stack_outputs.read(config, specs, out_dir)
+    session, zone_session = sessions(config, environment, base)
+    regions = [s.region for s in specs]
+    return Smoke(
+        config, environment, regions, values, session, resolve=resolve, timeout=timeout, dns_session=zone_session
+    ).run()

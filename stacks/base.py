@@ -8,6 +8,7 @@ from pathlib import Path
 from cdktf import LocalBackend, S3Backend, TerraformStack
 from constructs import Construct
 
+from config.choices import Backend
 from config.model import Config, Environment, StackSpec
 from modules import aws
 
@@ -63,8 +64,8 @@ class PlatformStack(TerraformStack):
         """An AWS provider that can only ever act in the intended account. Every provider (default,
         `dns`, `us_east_1`, the regional aliases) assumes its role through `Config.assume_role`,
         with the external id the roles' trust policies require; `doctor` and `smoke` use the same."""
-        account_number = account_number or self.env.account_id
-        access = self.config.assume_role(self.env, self.spec.name, account_id=account_number, role_name=role_name)
+        account_number = account_number or self.env.account_number
+        access = self.config.assume_role(self.env, self.spec.name, account_number=account_number, role_name=role_name)
         p = aws.provider
         return p.AwsProvider(
             self,
@@ -95,7 +96,7 @@ class PlatformStack(TerraformStack):
     def _backend(self, out_dir: Path) -> None:
         state = self.config.state
         name = self.spec.name
-        if state.backend == "s3":
+        if state.backend == Backend.S3:
             key = f"{state.key_prefix}/{name}.tfstate" if state.key_prefix else f"{name}.tfstate"
             S3Backend(self, bucket=state.bucket, key=key, region=state.region, encrypt=True)
             # cdktf 0.21's S3Backend predates S3-native locking (Terraform >= 1.10).

@@ -137,7 +137,7 @@ class EdgeStack(PlatformStack):
             "cdn-logs",
             CdnLogsProps(
                 namer=n,
-                account_number=env.account_id,
+                account_number=env.account_number,
                 account_token=self.account_token,
                 partition=self.partition,
                 distribution_arn=distribution.arn,
@@ -171,7 +171,7 @@ class EdgeStack(PlatformStack):
             CrossAccountProps(
                 namer=n,
                 environment=env.name,
-                account_number=env.account_id,
+                account_number=env.account_number,
                 trusted_accounts=config.trusted_by(env),
                 deployer_accounts=config.deployers_of(env),
                 external_id=config.project.external_id,

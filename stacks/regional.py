@@ -65,7 +65,7 @@ class RegionalStack(PlatformStack):
             SecureBucketProps(
                 namer=self.namer,
                 service="logs",
-                account_number=env.account_id,
+                account_number=env.account_number,
                 lifecycle=self.lifecycle(current_expire_days=env.log_retention_days),
                 sse_s3_reason="S3 server access logs and ALB access logs can only be delivered to SSE-S3 buckets",
                 no_access_log_reason="it is the access log bucket; logging it into itself would loop",
@@ -79,9 +79,7 @@ class RegionalStack(PlatformStack):
                 namer=self.namer,
                 region=region,
                 cidr=env.cidrs[region],
-                az_count=env.az_count,
-                nat_policy=env.nat_policy,
-                interface_endpoints=env.interface_endpoints,
+                settings=env.network,
                 log_retention_days=env.log_retention_days,
                 kms_key=self.key,
                 account_token=self.account_token,
@@ -112,7 +110,7 @@ class RegionalStack(PlatformStack):
                 ConfigRulesProps(
                     namer=self.namer,
                     region=region,
-                    account_number=env.account_id,
+                    account_number=env.account_number,
                     account_token=self.account_token,
                     partition=self.partition,
                     manage_recorder=owns_recorder,
@@ -131,7 +129,7 @@ class RegionalStack(PlatformStack):
             IngestProps(
                 namer=self.namer,
                 region=region,
-                account_number=env.account_id,
+                account_number=env.account_number,
                 account_token=self.account_token,
                 kms_key=self.key,
                 log_bucket=self.log_bucket,
@@ -166,8 +164,7 @@ class RegionalStack(PlatformStack):
                 identifier=db.cluster.cluster_identifier if aurora else db.instance.identifier,
                 replica=env.database.topology.replicated and not env.is_writer(region),
                 writer_region=env.writer_region,
-                cpu_threshold=env.cpu_alarm_threshold,
-                cpu_periods=env.cpu_alarm_periods,
+                alarms=env.alarms,
             ),
         )
         IngestAlarms(
@@ -186,7 +183,7 @@ class RegionalStack(PlatformStack):
             "health-alarm",
             HealthCheckAlarmProps(
                 namer=n,
-                topic_arn=f"arn:{self.partition}:sns:{EDGE_REGION}:{env.account_id}:{edge_topic}",
+                topic_arn=f"arn:{self.partition}:sns:{EDGE_REGION}:{self.account_token}:{edge_topic}",
                 health_check_id=self.dns.health_check.id,
                 region=region,
                 provider=self.aws_provider(
@@ -312,9 +309,7 @@ class RegionalStack(PlatformStack):
                 asg_name=self.compute.asg.name,
                 alb_arn_suffix=lb.alb.arn_suffix,
                 target_group_arn_suffix=lb.target_group.arn_suffix,
-                cpu_threshold=env.cpu_alarm_threshold,
-                cpu_periods=env.cpu_alarm_periods,
-                error_threshold=env.alb_5xx_threshold,
+                alarms=env.alarms,
             ),
         )
 

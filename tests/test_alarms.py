@@ -102,8 +102,8 @@ def test_database_alarms_watch_this_regions_instance_with_the_environments_thres
             assert list(alarm["dimensions"]) == ["DBInstanceIdentifier"]
             assert refers_to(alarm["dimensions"]["DBInstanceIdentifier"], "aws_db_instance", db_name, "identifier")
         cpu = alarms[facts.ALARM_DB_CPU_HIGH]
-        assert (cpu["metric_name"], cpu["threshold"]) == ("CPUUtilization", env.cpu_alarm_threshold)
-        assert cpu["evaluation_periods"] == env.cpu_alarm_periods
+        assert (cpu["metric_name"], cpu["threshold"]) == ("CPUUtilization", env.alarms.cpu_threshold)
+        assert cpu["evaluation_periods"] == env.alarms.cpu_periods
         connections = alarms[facts.ALARM_DB_CONNECTIONS_HIGH]
         assert connections["metric_name"] == "DatabaseConnections"
         assert connections["threshold"] == db.connections_alarm_threshold
@@ -176,8 +176,7 @@ def aurora_alarms(default_config, replica: bool) -> dict[str, dict]:
             settings=settings,
             identifier="prod-us-west-2-db-a1",
             replica=replica,
-            cpu_threshold=env.cpu_alarm_threshold,
-            cpu_periods=env.cpu_alarm_periods,
+            alarms=env.alarms,
             writer_region="us-east-1",
         ),
     )
@@ -213,7 +212,6 @@ def test_a_lag_alarm_without_replicas_is_refused(default_config):
                 settings=settings,
                 identifier="db",
                 replica=True,
-                cpu_threshold=80,
-                cpu_periods=3,
+                alarms=env.alarms,
             ),
         )

@@ -29,9 +29,9 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
     assert set(blocks) == expected_aliases
     default = blocks[None]
     assert default["region"] == (env.primary_region if spec.role == "edge" else spec.region)
-    assert default["allowed_account_ids"] == [env.account_id]
+    assert default["allowed_account_ids"] == [env.account_number]
     (assume,) = default["assume_role"]
-    assert assume["role_arn"] == f"arn:aws:iam::{env.account_id}:role/{env.name}-global-deploy-a1"
+    assert assume["role_arn"] == f"arn:aws:iam::{env.account_number}:role/{env.name}-global-deploy-a1"
     assert assume["session_name"]
     (tags,) = default["default_tags"]
     assert tags["tags"] == {
@@ -48,7 +48,7 @@ def test_every_stack_has_a_locked_provider_assuming_the_deploy_role(default_conf
             assert block["assume_role"] == blocks["dns"]["assume_role"], "the dns provider's role, in us-east-1"
         elif alias not in (None, "dns"):
             assert block["region"] == alias.replace("_", "-")
-            assert block["allowed_account_ids"] == [env.account_id]
+            assert block["allowed_account_ids"] == [env.account_number]
     for block in blocks.values():
         assert block["assume_role"] and block["default_tags"], "every provider assumes a role and tags"
 

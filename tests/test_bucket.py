@@ -438,7 +438,7 @@ def test_bucket_names_are_globally_unique_per_account_and_follow_the_pattern(def
     for stack_name, _, body in buckets(synthesized.stacks):
         env = default_config.environments[stack_name.split("-")[0]]
         service = body["tags"]["Service"]
-        assert body["bucket"] == f"{stack_name}-{service}-{env.account_id}-{default_config.project.suffix}"
+        assert body["bucket"] == f"{stack_name}-{service}-{env.account_number}-{default_config.project.suffix}"
         assert len(body["bucket"]) <= 63 and body["bucket"] == body["bucket"].lower()
 
 

@@ -75,7 +75,7 @@ def test_config_option_reads_the_given_file(tmp_path, default_data):
     text = (
         (ROOT / "config" / "default.toml")
         .read_text()
-        .replace('regions = ["us-east-1", "us-west-2"]   # first', 'regions = ["eu-west-1"]   # first')
+        .replace('regions = ["us-east-1", "us-west-2"]   #', 'regions = ["eu-west-1"]   #')
     )
     assert tomllib.loads(text)["environments"]["dev"]["regions"] == ["eu-west-1"]
     path = tmp_path / "custom.toml"
@@ -333,3 +333,20 @@ def test_synth_writes_where_the_cdktf_cli_says(tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert (cli_out / "manifest.json").is_file() and not (tmp_path / "cdktf.out").exists()
+
+
+def test_validate_exits_1_naming_each_stack_terraform_found_invalid(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from ops import terraform
+
+    def validate_stacks(config, specs, out_dir):
+        found = {s: [] for s in specs}
+        found[specs[0]] = [terraform.Diagnostic("error", "Unsupported argument", "", "aws_vpc.network")]
+        return SimpleNamespace(chain=SimpleNamespace(describe=lambda: "fake terraform")), found
+
+    monkeypatch.setattr(terraform, "validate_stacks", validate_stacks)
+    result = runner.invoke(cli, ["validate", "--env", "dev", "--region", "us-east-1", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "INVALID" in result.stdout
+    assert result.stderr.strip() == "error: terraform validate reported errors or warnings in dev-us-east-1"

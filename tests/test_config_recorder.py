@@ -32,7 +32,7 @@ def recorders(stacks):
 
 def account_region(config, name):
     spec = next(s for s in config.stacks() if s.name == name)
-    return spec.account_id, spec.region
+    return spec.account_number, spec.region
 
 
 @pytest.mark.parametrize("which", ["default", "shared"])
@@ -41,7 +41,7 @@ def test_exactly_one_recorder_per_account_and_region(synthesized, shared, which)
     counts = Counter(
         account_region(result.config, name) for name, found in recorders(result.stacks).items() for _ in found
     )
-    expected = {(s.account_id, s.region) for s in result.config.stacks() if s.role != "edge"}
+    expected = {(s.account_number, s.region) for s in result.config.stacks() if s.role != "edge"}
     assert set(counts) == expected and set(counts.values()) == {1}
 
 

@@ -29,7 +29,7 @@ def test_role_trust_never_names_the_own_account_and_requires_the_external_id(syn
             principals = trust["principals"][0]["identifiers"]
             accounts = {p.split(":")[4] for p in principals}
             if service == "ops-readonly":
-                assert env.account_id not in accounts, f"{env.name}: trusts its own account (F6)"
+                assert env.account_number not in accounts, f"{env.name}: trusts its own account (F6)"
                 assert accounts == set(result.config.trusted_by(env)) and accounts
             else:  # tests/test_trust.py: the deployers only
                 assert accounts == set(result.config.deployers_of(env)) and accounts

@@ -9,6 +9,7 @@ from support.tfjson import providers
 from typer.testing import CliRunner
 
 from config import model
+from config.errors import OperationFailed, PlatformError
 from ops import doctor
 
 
@@ -56,11 +57,23 @@ def test_doctor_exits_2_without_credentials(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
 
 
+def exit_code(results: list) -> int:
+    try:
+        doctor.verdict(results)
+    except PlatformError as exc:
+        assert exc.lines() == [
+            f"error: doctor: {sum(not c.ok for c in results)} check(s) to fix: "
+            + ", ".join(c.name for c in results if not c.ok)
+        ]
+        return exc.exit_code
+    return 0
+
+
 def test_doctor_exit_code_rule():
     ok, bad = doctor.Check("x", True, ""), doctor.Check
 
-    assert doctor.exit_code([ok]) == 0
-    assert doctor.exit_code([ok, bad("prod: deploy role", False, "")]) == 1
-    assert doctor.exit_code([bad("Node.js", False, "")]) == 1, "README: a missing Node.js exits 1"
+    assert exit_code([ok]) == 0
+    assert exit_code([ok, bad("prod: deploy role", False, "")]) == OperationFailed.exit_code == 1
+    assert exit_code([bad("Node.js", False, "")]) == 1, "README: a missing Node.js exits 1"
     for machine in ("AWS credentials", "Terraform", "Python packages"):
-        assert doctor.exit_code([bad("prod: deploy role", False, ""), bad(machine, False, "")]) == 2, machine
+        assert exit_code([bad("prod: deploy role", False, ""), bad(machine, False, "")]) == 2, machine

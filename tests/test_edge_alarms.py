@@ -24,9 +24,14 @@ def three_regions(tmp_path_factory):
     return synthesize(config, tmp_path_factory.mktemp("three") / "out")
 
 
+ACCOUNT_TOKEN = "${data.aws_caller_identity.caller.account_id}"  # the stack's default provider: its account
+
+
 def edge_topic_arn(synthesized, env) -> str:
+    """The edge stack's topic, in the environment's account as Terraform reads it (the regional
+    stack's default provider acts there), never a number typed from configuration."""
     name = synthesized.config.namer(env, GLOBAL).name("errors", "sns_topic")
-    return f"arn:aws:sns:{EDGE_REGION}:{env.account_id}:{name}"
+    return f"arn:aws:sns:{EDGE_REGION}:{ACCOUNT_TOKEN}:{name}"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)
@@ -53,6 +58,8 @@ def test_each_regions_health_check_alarms_in_us_east_1_of_the_dns_account(reques
         assert provider["assume_role"] == providers(stack)["dns"]["assume_role"]
         # Its actions: the edge stack's topic in the same region (us-east-1), the environment's account.
         topic = edge_topic_arn(synthesized, env)
+        caller = stack["data"]["aws_caller_identity"]["caller"]
+        assert "provider" not in caller and providers(stack)[None]["allowed_account_ids"] == [env.account_number]
         assert [a.replace("${data.aws_partition.partition.partition}", "aws") for a in alarm["alarm_actions"]] == [
             topic
         ]
@@ -123,7 +130,7 @@ def test_the_edge_topic_admits_the_health_check_alarms_of_the_dns_account(reques
 def test_a_separate_dns_account_is_named_in_the_edge_topic(shared_account):
     config = shared_account.config
     env = config.environments["dev"]
-    assert config.dns_account_id(env) != env.account_id
+    assert config.dns_account_id(env) != env.account_number
     stack = shared_account.stacks["dev-global"]
     _, policy = only(stack, "aws_sns_topic_policy")
     conditions = cloudwatch_conditions(policy_document(stack, policy["policy"]), "CloudWatchAlarmsPublish")

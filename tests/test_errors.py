@@ -7,6 +7,7 @@ enums that print and serialize exactly as the strings they replace."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import signal
@@ -151,6 +152,8 @@ def test_list_json_spells_roles_as_before():
     assert result.exit_code == 0
     assert [r["role"] for r in json.loads(result.stdout)] == ["primary", "secondary", "edge"]
     assert re.search(r'"role": "edge"', result.stdout)
+    # The keys scripts read, in their order: the account under the TOML's name (`account_id`).
+    assert list(json.loads(result.stdout)[0]) == ["name", "environment", "region", "role", "account_id"]
 
 
 def test_a_bug_is_not_disguised_as_an_error_of_the_handler(monkeypatch):
@@ -163,3 +166,15 @@ def test_a_bug_is_not_disguised_as_an_error_of_the_handler(monkeypatch):
     monkeypatch.setattr(model, "load", load)
     result = CliRunner().invoke(cli, ["list"])
     assert isinstance(result.exception, KeyError) and result.exit_code == 1
+
+
+def test_main_py_leaves_every_failure_exit_code_to_the_errors():
+    """A failing command raises a PlatformError subclass (its code lives in config/errors.py): no
+    `typer.Exit(<number>)` other than 0, and no `typer.Exit(<expression>)` that computes one."""
+    found = []
+    for node in ast.walk(ast.parse((ROOT / "main.py").read_text())):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("typer.Exit", "Exit"):
+            code = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "code"), None)
+            if code is not None and not (isinstance(code, ast.Constant) and code.value == 0):
+                found.append(f"main.py:{node.lineno} {ast.unparse(node)}")
+    assert not found, found

@@ -30,9 +30,9 @@ def shared_account_dns_account(config: model.Config) -> None:
     envs = list(config.environments.values())
     assert len(envs) == 2
     first, second = envs
-    assert first.account_id == second.account_id
+    assert first.account_number == second.account_number
     dns_account = config.project.dns_account_id
-    assert dns_account is not None and dns_account != first.account_id
+    assert dns_account is not None and dns_account != first.account_number
     assert all(config.dns_account_id(env) == dns_account for env in envs)
     # One AWS Config recorder per (account, region): the first environment owns it everywhere.
     for region in second.regions:
@@ -41,7 +41,7 @@ def shared_account_dns_account(config: model.Config) -> None:
     # Cross-account roles trust someone other than their own account.
     for env in envs:
         assert config.trusted_by(env), f"{env.name}: trust policy would have no principal"
-        assert env.account_id not in config.trusted_by(env)
+        assert env.account_number not in config.trusted_by(env)
 
 
 def four_regions_failover(config: model.Config) -> None:
@@ -87,7 +87,7 @@ def test_example_is_documented_and_uses_fake_accounts(path):
     assert text.startswith("# Example:"), f"{path.name}: start with a '# Example: ...' header comment"
     assert "When to copy it" in text, f"{path.name}: the header says when to copy it"
     config = model.load(path)
-    accounts = {env.account_id for env in config.environments.values()}
+    accounts = {env.account_number for env in config.environments.values()}
     accounts |= {a for a in (config.project.dns_account_id, config.project.ci_account_id) if a}
     for account in accounts:
         assert len(set(account)) == 1, f"{path.name}: {account} is not an obviously fake account id"

@@ -108,9 +108,9 @@ def test_one_group_per_stack_with_the_vpc_and_its_three_tiers(case):
         assert vpc.label == f"VPC {only(stack, 'aws_vpc')['cidr_block']}"
         nat = "NAT" if resources(stack, "aws_nat_gateway") else "isolated"
         assert [g.label for g in vpc.groups] == [
-            f"public subnets ×{env.az_count} · internet gateway",
-            f"app subnets ×{env.az_count} · {nat}",
-            f"db subnets ×{env.az_count} · isolated",
+            f"public subnets ×{env.network.az_count} · internet gateway",
+            f"app subnets ×{env.network.az_count} · {nat}",
+            f"db subnets ×{env.network.az_count} · isolated",
         ]
 
 

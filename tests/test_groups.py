@@ -3,18 +3,26 @@ setting of a group is its table entry, its group field and its use in the module
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from support.synth import env_variant
+from support.tfjson import resources
 
-from config import groups
+from config import groups, model
 from config.choices import RoutingPolicy
+from modules.alarms import DatabaseAlarmsProps, WebAlarmsProps
 from modules.bucket import Lifecycle
 from modules.compute import ComputeProps
 from modules.database import BackupReplicaProps, DatabaseProps
 from modules.dns_failover import RegionalDnsProps
 from modules.ingest import IngestProps
+from modules.network import NetworkProps
+
+STACKS = Path(__file__).resolve().parent.parent / "stacks"
 
 # Each props class and the group it takes whole. ComputeProps.instance_count is the Terraform
 # variable's value (a token the stack creates, bounded by the group), not the setting's default.
@@ -24,6 +32,9 @@ TAKES = [
     (ComputeProps, groups.Scaling, {"instance_count"}),
     (IngestProps, groups.Ingest, set()),
     (RegionalDnsProps, groups.Dns, set()),
+    (NetworkProps, groups.Network, set()),
+    (WebAlarmsProps, groups.Alarms, set()),
+    (DatabaseAlarmsProps, groups.Alarms, set()),
 ]
 
 
@@ -37,6 +48,40 @@ def test_props_take_their_group_whole_and_copy_none_of_its_fields(props, group, 
     assert holding, f"{props.__name__} has no field of type groups.{group.__name__}"
     copied = (field_names(props) & field_names(group)) - own
     assert not copied, f"{props.__name__} copies {sorted(copied)} of groups.{group.__name__} one by one"
+
+
+def test_no_stack_hands_a_module_one_field_of_a_group():
+    """`settings=env.network` and never `az_count=env.network.az_count`: a keyword argument whose
+    value is a group's field copies the group field by field (a stack may still read one to decide
+    what to build, as `env.database.topology` does)."""
+    fields = {name: field_names(kind) for name, kind in model.GROUP_TYPES.items()}
+    copies = []
+    for path in sorted(STACKS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.keyword):
+                continue
+            value = node.value
+            if (
+                isinstance(value, ast.Attribute)
+                and isinstance(value.value, ast.Attribute)
+                and value.attr in fields.get(value.value.attr, ())
+            ):
+                copies.append(f"{path.name}:{node.lineno} {node.arg}=...{value.value.attr}.{value.attr}")
+    assert not copies, copies
+
+
+def test_every_bucket_of_every_stack_follows_the_lifecycle_group(default_data, tmp_path):
+    """The edge stack's CloudFront log bucket too (Lifecycle.of, not a lifecycle of its own)."""
+    stacks = env_variant(default_data, tmp_path, "dev", abort_multipart_days=3)
+    checked = set()
+    for name, stack in stacks.items():
+        for body in resources(stack, "aws_s3_bucket_lifecycle_configuration").values():
+            aborts = [
+                r["abort_incomplete_multipart_upload"] for r in body["rule"] if "abort_incomplete_multipart_upload" in r
+            ]
+            assert aborts == [[{"days_after_initiation": 3}]], (name, body["bucket"])
+            checked.add(name)
+    assert checked == set(stacks), "every stack has buckets"
 
 
 def test_bucket_lifecycle_takes_every_setting_of_the_group():

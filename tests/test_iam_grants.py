@@ -49,7 +49,7 @@ SERVICE_ONLY = {"vpc-flow-logs.amazonaws.com", "config.amazonaws.com", "monitori
 
 def deployment(synthesized, name: str) -> Deployment:
     env = synthesized.config.environments[name.split("-")[0]]
-    return Deployment(synthesized.stacks[name], env.account_id)
+    return Deployment(synthesized.stacks[name], env.account_number)
 
 
 # --------------------------------------------------------------------------------------------------

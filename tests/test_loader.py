@@ -17,15 +17,19 @@ def test_default_config_defines_three_environments_with_two_regions(default_conf
     for env in default_config.environments.values():
         assert len(env.regions) == 2
         assert env.primary_region == env.regions[0]
-        assert len(set(env.account_id)) == 1, "default account ids must be obviously fake"
+        assert len(set(env.account_number)) == 1, "default account ids must be obviously fake"
 
 
 def test_profiles_give_documented_per_environment_defaults(default_config):
     dev, staging, prod = (default_config.environments[n] for n in ("dev", "staging", "prod"))
     assert (dev.log_retention_days, staging.log_retention_days, prod.log_retention_days) == (14, 30, 365)
-    assert (dev.nat_policy, staging.nat_policy, prod.nat_policy) == ("single", "single", "per_az")
-    assert (dev.az_count, prod.az_count) == (2, 3)
-    assert prod.interface_endpoints and not dev.interface_endpoints
+    assert (dev.network.nat_policy, staging.network.nat_policy, prod.network.nat_policy) == (
+        "single",
+        "single",
+        "per_az",
+    )
+    assert (dev.network.az_count, prod.network.az_count) == (2, 3)
+    assert prod.network.interface_endpoints and not dev.network.interface_endpoints
     assert not prod.force_destroy
     assert {e.scaling.instance_count for e in (dev, staging, prod)} == {3}
     assert all(e.scaling.min_capacity >= 2 for e in (dev, staging, prod))
@@ -46,7 +50,7 @@ def test_overrides_win_over_profile_defaults(default_data):
     )
     qa = parse(data).environments["qa"]
     assert qa.scaling.instance_count == 4 and qa.log_retention_days == 90 and qa.alert_emails == ("ops@example.com",)
-    assert qa.nat_policy == "per_az", "unset keys come from the chosen profile"
+    assert qa.network.nat_policy == "per_az", "unset keys come from the chosen profile"
 
 
 def test_environment_without_profile_name_defaults_to_dev(default_data):

@@ -39,7 +39,7 @@ def test_synthesized_vpcs_never_overlap_across_environments_and_regions(synthesi
 @pytest.mark.parametrize("name", REGIONAL)
 def test_three_tiers_across_the_configured_zones(default_config, synthesized, name):
     stack = synthesized.stacks[name]
-    az_count = env_of(default_config, name).az_count
+    az_count = env_of(default_config, name).network.az_count
     assert az_count == (3 if name.startswith("prod") else 2)
     vpc_name, vpc = only(stack, "aws_vpc")
     vpc_net = ipaddress.IPv4Network(vpc["cidr_block"])
@@ -68,7 +68,7 @@ def test_subnets_span_zones_from_the_data_source(default_config, synthesized, na
     for body in resources(stack, "aws_subnet").values():
         assert refers_to(body["availability_zone"], "aws_availability_zones", zones_name, "names", data=True)
     (precondition,) = only(stack, "aws_vpc")[1]["lifecycle"]["precondition"]
-    assert f">= {env_of(default_config, name).az_count}" in precondition["condition"]
+    assert f">= {env_of(default_config, name).network.az_count}" in precondition["condition"]
     assert zones_name in precondition["condition"]
 
 
@@ -77,7 +77,7 @@ def test_nat_gateways_follow_the_policy(default_config, synthesized, name):
     stack = synthesized.stacks[name]
     env = env_of(default_config, name)
     nats = resources(stack, "aws_nat_gateway")
-    assert len(nats) == (env.az_count if env.nat_policy == "per_az" else 1)
+    assert len(nats) == (env.network.az_count if env.network.nat_policy == "per_az" else 1)
     assert len(nats) == (3 if name.startswith("prod") else 1), "prod: one per AZ; dev and staging: one"
     public_ids = {n for n, _ in by_tier(stack)["public"]}
     for body in nats.values():
@@ -120,12 +120,12 @@ def test_routing_per_tier_and_an_isolated_database_tier(default_config, synthesi
         assert route["destination_cidr_block"] == "0.0.0.0/0" and "gateway_id" not in route
         nat_targets.add(referenced(stack, route["nat_gateway_id"])[1])
     env = env_of(default_config, name)
-    assert len(nat_targets) == (env.az_count if env.nat_policy == "per_az" else 1)
+    assert len(nat_targets) == (env.network.az_count if env.network.nat_policy == "per_az" else 1)
     for db_table in names_by_tier["db"]:
         assert routes_of(stack, db_table) == [], "the database tier has no route beyond the VPC"
         assert "route" not in route_tables[db_table]
     assert not names_by_tier["db"] & (names_by_tier["app"] | names_by_tier["public"])
-    assert len(names_by_tier["app"]) == env.az_count, "one app route table per zone"
+    assert len(names_by_tier["app"]) == env.network.az_count, "one app route table per zone"
 
 
 @pytest.mark.parametrize("name", REGIONAL)
@@ -155,7 +155,7 @@ def test_interface_endpoints_are_switchable_and_locked_to_https_from_the_vpc(def
     endpoint_groups = [
         b for b in resources(stack, "aws_security_group").values() if b["tags"]["Service"] == "endpoints"
     ]
-    if not env.interface_endpoints:
+    if not env.network.interface_endpoints:
         assert interface == {} and endpoint_groups == []
         return
     assert name.startswith("prod")
@@ -179,7 +179,7 @@ def test_interface_endpoints_are_switchable_and_locked_to_https_from_the_vpc(def
     for body in interface.values():
         assert body["private_dns_enabled"] is True
         assert refers_to(body["security_group_ids"], "aws_security_group", sg_name, "id")
-        assert len(body["subnet_ids"]) == env.az_count
+        assert len(body["subnet_ids"]) == env.network.az_count
 
 
 @pytest.mark.parametrize("name", REGIONAL)

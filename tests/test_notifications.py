@@ -22,10 +22,12 @@ def test_error_topic_is_encrypted_and_publishable_across_environments(default_co
     assert refers_to(topic["kms_master_key_id"], "aws_kms_key", only(stack, "aws_kms_key")[0], "arn")
     (policy,) = resources(stack, "aws_sns_topic_policy").values()
     statements = {s["sid"]: s for s in policy_document(stack, policy["policy"])}
-    others = sorted(e.account_id for e in default_config.environments.values() if e.account_id != env.account_id)
+    others = sorted(
+        e.account_number for e in default_config.environments.values() if e.account_number != env.account_number
+    )
     publishers = statements["OtherEnvironmentsPublish"]["principals"][0]["identifiers"]
     assert [p.split(":")[4] for p in publishers] == others
-    assert not any(env.account_id in p for p in publishers), "never the topic's own account as 'another'"
+    assert not any(env.account_number in p for p in publishers), "never the topic's own account as 'another'"
     alarms = statements["CloudWatchAlarmsPublish"]
     assert alarms["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]
     assert any(

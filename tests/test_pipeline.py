@@ -143,3 +143,30 @@ def test_destroy_goes_edge_first_with_destroy_plans(fake, tmp_path):
 def test_bad_instance_count_is_a_usage_error(fake, tmp_path):
     result = invoke(tmp_path, "plan", "--env", "dev", "--instance-count", "mars-1=3")
     assert result.exit_code == 2 and "REGION=N" in result.stderr
+
+
+def test_a_destructive_plan_exits_3_naming_its_stack(fake, tmp_path):
+    """`plan` shows every stack's review, then refuses (config/errors.py's Refused carries the 3)."""
+    fake.behavior["plans"] = {"dev-us-east-1": DESTROY_DB}
+    fake.save()
+    result = invoke(tmp_path, "plan", "--env", "dev")
+    assert result.exit_code == 3
+    assert result.stderr.strip() == (
+        "error: dev-us-east-1: the plan deletes or replaces stateful resources "
+        "(deploy refuses it without --allow-destroy)"
+    )
+    assert "aws_db_instance.db" in result.stdout and not [s for s in fake.steps() if s[1] == "apply"]
+
+
+def test_the_resume_command_spells_out_every_option_given_and_the_resolved_parallel():
+    from ops.pipeline import Action, resume_command
+
+    assert resume_command(
+        Action.DEPLOY, "dev", "us-east-1", Path("my config.toml"), Path("out"), ["us-east-1=3"], True, 4
+    ) == (
+        "python main.py deploy --env dev --region us-east-1 --config 'my config.toml' --out out "
+        "--instance-count us-east-1=3 --allow-destroy --parallel 4"
+    )
+    assert resume_command(Action.PLAN, "all", None, None, Path("cdktf.out"), None, False, 2) == (
+        "python main.py plan --env all --out cdktf.out --parallel 2"
+    )

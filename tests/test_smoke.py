@@ -122,7 +122,7 @@ def deployed(session, config, database, emulator, front_address, stack):
     route53 = session.client("route53")
     for region in REGIONS:
         namer = config.namer(env, region)
-        bucket = namer.bucket("ingest", env.account_id)
+        bucket = namer.bucket("ingest", env.account_number)
         s3 = session.client("s3", region_name=region)
         s3.create_bucket(
             Bucket=bucket,
@@ -465,7 +465,7 @@ def test_smoke_acts_in_the_environment_account_through_the_providers_role(aws_en
     env = default_config.environments["staging"]
     session = environment_session(default_config, env, boto3.Session())
     identity = session.client("sts", region_name="us-east-1").get_caller_identity()
-    assert identity["Account"] == env.account_id
+    assert identity["Account"] == env.account_number
     assert f":assumed-role/{default_config.provider_role_name(env)}/" in identity["Arn"]
 
 

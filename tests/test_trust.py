@@ -57,7 +57,7 @@ def test_every_provider_assumes_its_role_with_the_external_id(synthesized, share
             expected = config.assume_role(
                 env,
                 spec.name,
-                account_id=config.dns_account_id(env) if dns else None,
+                account_number=config.dns_account_id(env) if dns else None,
                 role_name=config.dns_role_name(env) if dns else None,
             )
             assert assume == {
@@ -82,7 +82,7 @@ def test_deploy_roles_trust_only_the_ci_account_by_default(synthesized):
         stack = synthesized.stacks[f"{env.name}-global"]
         roles = roles_of(stack)
         assert trusted_accounts(stack, roles["deploy"]) == {ci}, env.name
-        others = {e.account_id for e in config.environments.values()} - {env.account_id}
+        others = {e.account_number for e in config.environments.values()} - {env.account_number}
         assert trusted_accounts(stack, roles["ops-readonly"]) == others | {ci}, "read-only may trust the others"
 
 
