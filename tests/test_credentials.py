@@ -26,24 +26,14 @@ def build(tmp_path, owners=("database",), key_kind="managed"):
 
     from config.naming import Namer
     from modules import aws
-    from modules.kms import EncryptionKey, EncryptionKeyProps, ImportedKey
+    from modules.kms import ImportedKey
 
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, f"dev-{REGION}")
     aws.provider.AwsProvider(stack, "aws", region=REGION)
     namer = Namer("dev", REGION, "a1")
     if key_kind == "managed":
-        key = EncryptionKey(
-            stack,
-            "kms",
-            EncryptionKeyProps(
-                namer=namer,
-                region=REGION,
-                account_token="111111111111",
-                partition="aws",
-                deletion_window_days=table.key_deletion_window_days(),
-            ),
-        )
+        key = table.region_key(stack, namer, REGION)
     else:
         key = ImportedKey(f"arn:aws:kms:{REGION}:111111111111:key/imported")
     built = {}

@@ -37,23 +37,12 @@ def build(tmp_path, clients=("web",), cluster=False):
     from config.naming import Namer
     from modules import aws
     from modules.connections import Connections
-    from modules.kms import EncryptionKey, EncryptionKeyProps
 
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, f"dev-{REGION}")
     aws.provider.AwsProvider(stack, "aws", region=REGION)
     namer = Namer("dev", REGION, "a1")
-    key = EncryptionKey(
-        stack,
-        "kms",
-        EncryptionKeyProps(
-            namer=namer,
-            region=REGION,
-            account_token="111111111111",
-            partition="aws",
-            deletion_window_days=table.key_deletion_window_days(),
-        ),
-    )
+    key = table.region_key(stack, namer, REGION)
     owner = Construct(stack, "database")
     network = DatabaseNetwork(owner, namer, "vpc-1", ["subnet-a", "subnet-b"])
     if cluster:

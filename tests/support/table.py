@@ -26,3 +26,18 @@ def lifecycle(current_expire_days: int | None = None):
 
 def key_deletion_window_days(profile: str = "dev") -> int:
     return default("key_deletion_window_days", profile)
+
+
+def region_key(stack, namer, region: str, construct_id: str = "kms"):
+    """A region's managed key as a construct test needs one: a literal account, the table's
+    deletion window."""
+    from modules.kms import EncryptionKey, EncryptionKeyProps
+
+    props = EncryptionKeyProps(
+        namer=namer,
+        region=region,
+        account_token="111111111111",
+        partition="aws",
+        deletion_window_days=key_deletion_window_days(),
+    )
+    return EncryptionKey(stack, construct_id, props)
