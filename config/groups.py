@@ -60,7 +60,7 @@ class Alarms:
 
 @dataclass(frozen=True)
 class Database:
-    """The PostgreSQL instance of the primary region (and its backup copy)."""
+    """The environment's PostgreSQL: the writer, its replicas or Aurora global cluster (`topology`), backups."""
 
     engine_version: str
     instance_class: str
