@@ -81,9 +81,11 @@ def test_environments_do_not_wait_for_each_other(config, terraform):
 
 
 def test_never_more_than_n_terraform_steps_at_once(config, terraform):
-    # Two at once at least: dev's primary waits in `init` until another stack has started.
-    terraform.gates[("dev-us-east-1", "init")] = gate = threading.Event()
-    open_when(gate, terraform.when_started("staging-us-east-1", "init"))
+    # Two at once at least: dev's and staging's primaries each wait in `init` until the other has
+    # started it (one gate alone let the other finish first on a busy machine: never two at once).
+    for one, other in (("dev-us-east-1", "staging-us-east-1"), ("staging-us-east-1", "dev-us-east-1")):
+        terraform.gates[(one, "init")] = gate = threading.Event()
+        open_when(gate, terraform.when_started(other, "init"))
     results = execute(config, terraform, parallel=2)
     assert len(results) == 10 and {r.status for r in results} == {"applied"}
     assert terraform.most_at_once == 2
