@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import json
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,8 +41,7 @@ from ops import failover
 from ops import terraform as tf
 from ops.smoke import sessions
 
-EAST, WEST = "us-east-1", "us-west-2"
-DEFAULT = Path(__file__).resolve().parents[1] / "config" / "default.toml"
+EAST, WEST, CENTRAL = "us-east-1", "us-west-2", "eu-central-1"
 
 
 @pytest.fixture(scope="module")
@@ -106,21 +106,51 @@ def database_stack(scope, spec, config, env, out_dir):
     return DatabaseStack()
 
 
+CONFIG = """\
+[project]
+name = "webapp"
+suffix = "a1"
+domain = "example.com"
+owner = "platform"
+cost_center = "cc-000"
+external_id = "failover-drill"
+ci_account_id = "999999999999"
+
+[environments.dev]
+account_id = "111111111111"
+regions = ["us-east-1", "us-west-2", "eu-central-1"]
+# What makes the deploy after a failover delicate, in dev: the writer takes a final snapshot when
+# it is deleted, and is deletion-protected.
+db_skip_final_snapshot = false
+deletion_protection = true
+
+[state]
+backend = "local"
+local_dir = "{state}"
+"""
+
+
 class Drill:
-    """dev of the default configuration (two regions), its file in `folder` with local state there."""
+    """The configuration file in `folder` (local state there too), the synth output and the
+    Terraform runner; every deploy re-reads the file, as `main.py deploy` would."""
 
     def __init__(self, folder: Path):
         self.path = folder / "platform.toml"
-        self.path.write_text(DEFAULT.read_text() + f'\n[state]\nbackend = "local"\nlocal_dir = "{folder / "state"}"\n')
+        self.path.write_text(CONFIG.format(state=folder / "state"))
         self.out = folder / "out"
         self.runner = tf.Terraform(self.out)
+        self.runner.log_dir = folder / "logs"  # each stack's Terraform output, for a failure's reader
 
     @property
     def config(self) -> model.Config:
         return model.load(self.path)
 
+    @property
+    def env(self) -> model.Environment:
+        return self.config.environments["dev"]
+
     def synth(self) -> dict[str, str]:
-        """Synthesizes both regional stacks; {region: stack name}."""
+        """Synthesizes every regional stack of dev; {region: stack name}."""
         from cdktf import App
 
         config = self.config
@@ -134,38 +164,57 @@ class Drill:
         app.synth()
         return names
 
-    def deploy(self) -> dict[str, dict[str, list[str]]]:
-        """Synth, then init, plan and apply each stack, the writer region's first; returns each
-        region's planned actions on its resources, by address."""
+    def deploy(self) -> dict[str, list[str]]:
+        """Synth, then init, plan and apply the writer region's stack, then the others side by side
+        (each replicates the writer only); returns each region's planned actions on its DB instance."""
         names = self.synth()
-        writer = self.config.environments["dev"].writer_region
-        planned = {}
-        for region in sorted(names, key=lambda r: r != writer):
+        writer = self.env.writer_region
+        planned: dict[str, list[str]] = {}
+
+        def deploy(region: str) -> None:
             stack = names[region]
             self.runner.init(stack)
             self.runner.plan(stack)
             plan = json.loads(self.runner.show_json(stack).read_text())
-            planned[region] = {c["address"]: c["change"]["actions"] for c in plan.get("resource_changes", [])}
+            (actions,) = [c["change"]["actions"] for c in plan["resource_changes"] if c["type"] == "aws_db_instance"]
+            planned[region] = actions
             self.runner.apply(stack)
+
+        deploy(writer)
+        with ThreadPoolExecutor() as pool:
+            for done in [pool.submit(deploy, r) for r in names if r != writer]:
+                done.result()
         return planned
 
-    def sessions(self):
-        config = self.config
-        return sessions(config, config.environments["dev"], boto3.Session())[0]
+    def session(self):
+        return sessions(self.config, self.env, boto3.Session())[0]
+
+    def rds(self, region: str):
+        return self.session().client("rds", region_name=region)
 
     def identifier(self, region: str) -> str:
-        config = self.config
-        return config.namer(config.environments["dev"], region).name(DATABASE_SERVICE, DATABASE_KIND)
+        return self.config.namer(self.env, region).name(DATABASE_SERVICE, DATABASE_KIND)
 
     def instance(self, region: str) -> dict:
-        rds = self.sessions().client("rds", region_name=region)
-        return rds.describe_db_instances(DBInstanceIdentifier=self.identifier(region))["DBInstances"][0]
+        return self.rds(region).describe_db_instances(DBInstanceIdentifier=self.identifier(region))["DBInstances"][0]
 
-    def source_of(self, region: str) -> str | None:
-        return self.instance(region).get("ReadReplicaSourceDBInstanceIdentifier")
+    def roles(self) -> dict[str, str | None]:
+        """{region: the identifier its instance replicates (None: a writer)}, and each replica is
+        unprotected, each writer protected."""
+        found = {}
+        for region in self.env.regions:
+            instance = self.instance(region)
+            source = instance.get("ReadReplicaSourceDBInstanceIdentifier")
+            assert instance["DeletionProtection"] is (source is None), (region, source)
+            found[region] = source.rsplit(":", 1)[-1] if source else None
+        return found
+
+    def final_snapshots(self, region: str) -> list[str]:
+        found = self.rds(region).describe_db_snapshots(DBInstanceIdentifier=self.identifier(region))["DBSnapshots"]
+        return sorted(s["DBSnapshotIdentifier"] for s in found if s["SnapshotType"] == "manual")
 
     def lag(self, region: str, seconds: float) -> None:
-        self.sessions().client("cloudwatch", region_name=region).put_metric_data(
+        self.session().client("cloudwatch", region_name=region).put_metric_data(
             Namespace="AWS/RDS",
             MetricData=[
                 {
@@ -178,44 +227,54 @@ class Drill:
             ],
         )
 
-    def failover(self, to: str):
+    def failover(self, to: str) -> None:
+        """`main.py failover --env dev --to REGION --force`, then what its printed next steps ask
+        before the deploy: turn deletion protection off on the old writer (which the deploy
+        replaces)."""
+        old = self.env.writer_region
         self.lag(to, 1)
-        # --force: these stacks have no Route 53 health check (tests/test_failover.py proves the
-        # health refusal); the lag check runs and passes.
-        return CliRunner().invoke(cli, ["failover", "--env", "dev", "--config", str(self.path), "--to", to, "--force"])
+        # --force: these stacks have no Route 53 health check (tests/test_failover.py proves that
+        # refusal); the replica and lag checks run and pass.
+        result = CliRunner().invoke(
+            cli, ["failover", "--env", "dev", "--config", str(self.path), "--to", to, "--force"]
+        )
+        assert result.exit_code == 0, result.output
+        assert self.env.writer_region == to
+        said = " ".join(result.stdout.split())
+        assert f"turn it off on {self.identifier(old)} first" in said, said
+        self.rds(old).modify_db_instance(
+            DBInstanceIdentifier=self.identifier(old), DeletionProtection=False, ApplyImmediately=True
+        )
 
 
-def instance_actions(planned: dict[str, list[str]]) -> list[str]:
-    (address,) = [a for a in planned if a.startswith("aws_db_instance.")]
-    return planned[address]
-
-
-def test_deploys_after_failover_and_failback_turn_the_old_writer_into_a_replica(tmp_path, aws):
+def test_deploys_after_failover_and_failback_rebuild_every_other_region_from_the_new_writer(tmp_path, aws):
     drill = Drill(tmp_path)
+    east, west = drill.identifier(EAST), drill.identifier(WEST)
     first = drill.deploy()
-    assert instance_actions(first[EAST]) == ["create"] and instance_actions(first[WEST]) == ["create"]
-    assert drill.source_of(EAST) is None
-    assert drill.source_of(WEST).endswith(f":db:{drill.identifier(EAST)}")
-    west_id = drill.instance(WEST)["DbiResourceId"]
+    assert first == {EAST: ["create"], WEST: ["create"], CENTRAL: ["create"]}
+    assert drill.roles() == {EAST: None, WEST: east, CENTRAL: east}
+    promoted = drill.instance(WEST)["DbiResourceId"]
 
-    result = drill.failover(WEST)
-    assert result.exit_code == 0, result.output
-    assert drill.source_of(WEST) is None
-    assert drill.config.environments["dev"].writer_region == WEST
-
+    drill.failover(WEST)
     after = drill.deploy()
-    assert instance_actions(after[WEST]) == ["update"], "the promoted replica stays, becomes a writer in place"
-    assert instance_actions(after[EAST]) == ["delete", "create"], "the old writer is rebuilt as a replica"
-    assert drill.source_of(WEST) is None and drill.instance(WEST)["DbiResourceId"] == west_id
-    assert drill.source_of(EAST).endswith(f":db:{drill.identifier(WEST)}")
+    # The promoted replica becomes the writer in place (password, protection); every other region,
+    # the old writer and the other replica alike, is rebuilt as a replica of it.
+    assert after == {WEST: ["update"], EAST: ["delete", "create"], CENTRAL: ["delete", "create"]}
+    assert drill.roles() == {EAST: west, WEST: None, CENTRAL: west}
+    assert drill.instance(WEST)["DbiResourceId"] == promoted
+    (first_life,) = drill.final_snapshots(EAST)  # the old writer's data, kept when it was replaced
+    assert first_life.startswith(f"{drill.config.namer(drill.env, EAST).name('db-final', 'db_snapshot')}-")
 
-    back = drill.failover(EAST)
-    assert back.exit_code == 0, back.output
-    assert drill.config.environments["dev"].writer_region == EAST
-    east_id = drill.instance(EAST)["DbiResourceId"]
+    drill.failover(EAST)
+    back = drill.deploy()
+    assert back == {EAST: ["update"], WEST: ["delete", "create"], CENTRAL: ["delete", "create"]}
+    assert drill.roles() == {EAST: None, WEST: east, CENTRAL: east}
+    assert len(drill.final_snapshots(WEST)) == 1
 
+    # The second drill deletes us-east-1's writer again: its final snapshot needs a name of its own.
+    drill.failover(WEST)
     again = drill.deploy()
-    assert instance_actions(again[EAST]) == ["update"]
-    assert instance_actions(again[WEST]) == ["delete", "create"]
-    assert drill.source_of(EAST) is None and drill.instance(EAST)["DbiResourceId"] == east_id
-    assert drill.source_of(WEST).endswith(f":db:{drill.identifier(EAST)}")
+    assert again == {WEST: ["update"], EAST: ["delete", "create"], CENTRAL: ["delete", "create"]}
+    assert drill.roles() == {EAST: west, WEST: None, CENTRAL: west}
+    lives = drill.final_snapshots(EAST)
+    assert len(lives) == 2 and first_life in lives
