@@ -1,23 +1,31 @@
 """The deploy after a failover, with real Terraform against the e2e emulator (moto in server mode
-with e2e/rds.py's patches): the round trip an operator's drill makes.
+with e2e/rds.py's patches): the drill an operator rehearses, twice.
 
 tests/test_failover.py proves `main.py failover` against databases made with boto3; here the
 databases are what the project's own Database construct (modules/database.py) synthesizes, applied
-by Terraform 1.11 with the pinned AWS provider through ops/terraform.py (the code `deploy` runs):
+by Terraform 1.11 with the pinned AWS provider through `main.py deploy`'s engine
+(ops/pipeline.execute: waves, reviewed plans, --allow-destroy), in dev of a three-region
+configuration whose writer takes a final snapshot and is deletion-protected:
 
-1. writer_region = us-east-1: the us-east-1 stack creates the writer, then the us-west-2 stack a
-   cross-region read replica of it (named by ARN, as stacks/regional.py names it);
-2. `main.py failover --env dev --to us-west-2` promotes the replica and records writer_region in
-   the configuration file (the same CLI path a real run takes);
-3. re-synthesized from that file and applied writer first: the us-west-2 instance becomes a writer
-   in place (same DbiResourceId), the us-east-1 instance is replaced by a replica of it (its
-   `terraform_data` source marker triggers the replacement);
-4. failover back to us-east-1, re-synthesized and applied: the roles are back.
+1. writer_region = us-east-1: the writer, then a cross-region read replica of it (named by ARN, as
+   stacks/regional.py names it) in us-west-2 and eu-central-1;
+2. `main.py failover --env dev --to us-west-2` promotes that replica and records writer_region in
+   the configuration file; as its printed next steps say, deletion protection is turned off on the
+   old writer, and the deploy is refused without --allow-destroy;
+3. re-synthesized from that file and deployed: us-west-2's instance becomes a writer in place
+   (same DbiResourceId, now protected), us-east-1's (taking its final snapshot) and eu-central-1's
+   are replaced by unprotected replicas of it (their `terraform_data` source markers trigger it);
+4. failover back to us-east-1 and deploy: the roles are back;
+5. the second drill (failover to us-west-2 and deploy) deletes us-east-1's writer again: its final
+   snapshot gets a new name (modules/db_support.py final_snapshot_name), where a fixed one would
+   fail with DBSnapshotAlreadyExists half way through the rebuild.
 
 The stacks are minimal: what the Database construct needs (a VPC with two isolated subnets, the
 region's key from modules/kms.py, the namer, the environment's database settings) around the real
-RegionalStack._database, so the writer/replica choice is the platform's own code. A full regional
-stack takes minutes against the emulator (e2e/run.py deploys those).
+RegionalStack._database, so the writer/replica choice is the platform's own code; a full regional
+stack takes minutes against the emulator (e2e/run.py deploys those). The time goes to the AWS
+provider's fixed RDS waiter delays (about 80 s per create or modify, 60 s per delete), not to
+moto: the whole drill takes about a quarter of an hour.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ from __future__ import annotations
 import datetime
 import json
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,9 +44,10 @@ from config import model
 from config.facts import DATABASE_KIND, DATABASE_SERVICE, StackRole
 from e2e.emulator import Emulator
 from main import cli
-from ops import failover
+from ops import failover, pipeline
 from ops import terraform as tf
 from ops.smoke import sessions
+from stacks import app
 
 EAST, WEST, CENTRAL = "us-east-1", "us-west-2", "eu-central-1"
 
@@ -149,41 +157,33 @@ class Drill:
     def env(self) -> model.Environment:
         return self.config.environments["dev"]
 
-    def synth(self) -> dict[str, str]:
-        """Synthesizes every regional stack of dev; {region: stack name}."""
+    def synth(self) -> list:
+        """Synthesizes every regional stack of dev; returns their specs."""
         from cdktf import App
 
         config = self.config
         env = config.environments["dev"]
-        app = App(outdir=str(self.out.absolute()))
-        names = {}
-        for spec in config.select("dev"):
-            if spec.role != StackRole.EDGE:
-                database_stack(app, spec, config, env, self.out)
-                names[spec.region] = spec.name
-        app.synth()
-        return names
+        cdk_app = App(outdir=str(self.out.absolute()))
+        specs = [spec for spec in config.select("dev") if spec.role != StackRole.EDGE]
+        for spec in specs:
+            database_stack(cdk_app, spec, config, env, self.out)
+        cdk_app.synth()
+        return specs
 
-    def deploy(self) -> dict[str, list[str]]:
-        """Synth, then init, plan and apply the writer region's stack, then the others side by side
-        (each replicates the writer only); returns each region's planned actions on its DB instance."""
-        names = self.synth()
-        writer = self.env.writer_region
-        planned: dict[str, list[str]] = {}
-
-        def deploy(region: str) -> None:
-            stack = names[region]
-            self.runner.init(stack)
-            self.runner.plan(stack)
-            plan = json.loads(self.runner.show_json(stack).read_text())
+    def deploy(self, allow_destroy: bool = True) -> dict[str, list[str]]:
+        """Synth, then `main.py deploy`'s engine (ops/pipeline.execute: the home region's stack,
+        then the others side by side, each plan reviewed; replacements need `allow_destroy`);
+        returns each region's planned actions on its DB instance."""
+        specs = self.synth()
+        results = pipeline.execute(
+            specs, self.out, pipeline.Action.DEPLOY, self.runner, app.deploys_after, allow_destroy=allow_destroy,
+            parallel=len(specs),
+        )  # fmt: skip
+        planned = {}
+        for spec, result in zip(specs, sorted(results, key=lambda r: [s.name for s in specs].index(r.stack))):
+            plan = json.loads(result.plan_json.read_text())
             (actions,) = [c["change"]["actions"] for c in plan["resource_changes"] if c["type"] == "aws_db_instance"]
-            planned[region] = actions
-            self.runner.apply(stack)
-
-        deploy(writer)
-        with ThreadPoolExecutor() as pool:
-            for done in [pool.submit(deploy, r) for r in names if r != writer]:
-                done.result()
+            planned[spec.region] = actions
         return planned
 
     def session(self):
@@ -198,16 +198,22 @@ class Drill:
     def instance(self, region: str) -> dict:
         return self.rds(region).describe_db_instances(DBInstanceIdentifier=self.identifier(region))["DBInstances"][0]
 
-    def roles(self) -> dict[str, str | None]:
-        """{region: the identifier its instance replicates (None: a writer)}, and each replica is
-        unprotected, each writer protected."""
+    def sources(self) -> dict[str, str | None]:
+        """{region: the identifier its instance replicates (None: a writer)}."""
         found = {}
         for region in self.env.regions:
-            instance = self.instance(region)
-            source = instance.get("ReadReplicaSourceDBInstanceIdentifier")
-            assert instance["DeletionProtection"] is (source is None), (region, source)
+            source = self.instance(region).get("ReadReplicaSourceDBInstanceIdentifier")
             found[region] = source.rsplit(":", 1)[-1] if source else None
         return found
+
+    def roles(self) -> dict[str, str | None]:
+        """`sources`, after checking that each writer is deletion-protected and each replica is not
+        (a protected replica would stop the next deploy after a failover half way)."""
+        for region in self.env.regions:
+            instance = self.instance(region)
+            writer = "ReadReplicaSourceDBInstanceIdentifier" not in instance
+            assert instance["DeletionProtection"] is writer, (region, instance["DeletionProtection"])
+        return self.sources()
 
     def final_snapshots(self, region: str) -> list[str]:
         found = self.rds(region).describe_db_snapshots(DBInstanceIdentifier=self.identifier(region))["DBSnapshots"]
@@ -256,6 +262,10 @@ def test_deploys_after_failover_and_failback_rebuild_every_other_region_from_the
     promoted = drill.instance(WEST)["DbiResourceId"]
 
     drill.failover(WEST)
+    with pytest.raises(pipeline.DestructivePlan) as refused:  # the review gate: --allow-destroy is needed
+        drill.deploy(allow_destroy=False)
+    assert "dev-us-east-1: the plan deletes or replaces stateful resources" in str(refused.value)
+    assert drill.sources() == {EAST: None, WEST: None, CENTRAL: east}, "nothing was applied"
     after = drill.deploy()
     # The promoted replica becomes the writer in place (password, protection); every other region,
     # the old writer and the other replica alike, is rebuilt as a replica of it.
