@@ -25,7 +25,7 @@ region's key from modules/kms.py, the namer, the environment's database settings
 RegionalStack._database, so the writer/replica choice is the platform's own code; a full regional
 stack takes minutes against the emulator (e2e/run.py deploys those). The time goes to the AWS
 provider's fixed RDS waiter delays (about 80 s per create or modify, 60 s per delete), not to
-moto: the whole drill takes about a quarter of an hour.
+moto: the whole drill takes 18 to 20 minutes here.
 """
 
 from __future__ import annotations
