@@ -3,6 +3,7 @@
 #   make synth ENV=prod        one environment (REGION=us-west-2 for one region)
 #   make test                  set up .venv, .venv-checkov and the cdktf CLI (first time) and run the tests
 #   make e2e                   deploy the dev environment to an emulated AWS, smoke-test it, destroy it
+#   make drill                 the failover drill: deploy, fail over, redeploy, fail back, twice (real Terraform, emulator)
 #   make e2e CONFIG=path ENV=name   another configuration or environment
 #   make bench                 synth: lazy provider import; floor, cold and no-op synth (bench/)
 #   make bench-web             load on the webapp (Python 3.9) at 50 and 400 connections
@@ -25,7 +26,7 @@ E2E_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),)
 DEPS    = $(PY) -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
           print('\n'.join(p['optional-dependencies'][sys.argv[1]] if len(sys.argv) > 1 else p['dependencies']))"
 
-.PHONY: setup setup-dev tools synth list validate test e2e lint format bench bench-web diagram bench-deploy clean
+.PHONY: setup setup-dev tools synth list validate test drill e2e lint format bench bench-web diagram bench-deploy clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.runtime: pyproject.toml
@@ -72,6 +73,9 @@ validate: setup
 
 test: setup-dev $(CDKTF)
 	$(PY) -m pytest
+
+drill: setup-dev $(CDKTF)
+	$(PY) -m pytest -m drill tests/test_failover_roundtrip.py
 
 e2e: setup-dev $(CDKTF)
 	$(PY) -m e2e.run --cdktf $(CDKTF) $(if $(E2E_ENV),--env $(E2E_ENV),) $(if $(CONFIG),--config $(CONFIG),)

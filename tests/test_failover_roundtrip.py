@@ -49,6 +49,8 @@ from ops import terraform as tf
 from ops.smoke import sessions
 from stacks import app
 
+pytestmark = pytest.mark.drill  # ~20 minutes: `make drill` (and CI, beside the tests)
+
 EAST, WEST, CENTRAL = "us-east-1", "us-west-2", "eu-central-1"
 
 
