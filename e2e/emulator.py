@@ -31,7 +31,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from e2e import budgets, cloudfront, instances, rds, s3
+from e2e import budgets, cloudfront, ec2, instances, rds, s3
 from e2e.lambda_runner import Runner
 
 log = logging.getLogger("e2e.emulator")  # invocations, gaps, what moto failed at
@@ -148,6 +148,12 @@ RESPONDERS: tuple[Responder, ...] = (
         "RemoveFromGlobalCluster silently does nothing outside us-east-1; failover and switchover are not implemented",
         "removes the member (by ARN) from any region; failover and switchover make the target member the "
         "writer and the old writer a reader, at once",
+    ),
+    Responder(
+        "EC2 RevokeSecurityGroupIngress/Egress by SecurityGroupRuleIds, for a rule the group no longer has",
+        "InvalidPermission.NotFound, which the AWS provider reports as a failed delete (a retried revoke "
+        "under load failed a destroy)",
+        "answers AWS's InvalidSecurityGroupRuleId.NotFound, which the provider takes as already deleted",
     ),
     Responder(
         "Route 53 GetHealthCheckStatus",
@@ -351,6 +357,7 @@ class Emulator:
     def _install_patches(self, runner: Runner) -> None:
         from moto.awslambda.models import LambdaFunction
         from moto.budgets.responses import BudgetsResponse
+        from moto.ec2.models.security_groups import SecurityGroupBackend
         from moto.rds.models import DBInstance, RDSBackend
         from moto.rds.responses import RDSResponse
         from moto.s3 import notifications
@@ -370,6 +377,10 @@ class Emulator:
             "_invoke_awslambda",
             lambda *args: threading.Thread(target=invoke, args=args, name="s3-to-lambda", daemon=True).start(),
         )
+        for name, egress in (("revoke_security_group_ingress", False), ("revoke_security_group_egress", True)):
+            self._patch(
+                SecurityGroupBackend, name, ec2.revoke_by_known_ids(getattr(SecurityGroupBackend, name), egress)
+            )
         self._patch(DBInstance, "__init__", rds.instance_init(DBInstance.__init__))
         self._patch(DBInstance, "performance_insights_enabled", property(rds.performance_insights_enabled))
         self._patch(DBInstance, "performance_insights_retention_period", rds.RETENTION_PERIOD)

@@ -704,3 +704,25 @@ def test_replica_lag_is_absent_until_published(url):
         MetricData=[{"MetricName": "ReplicaLag", "Dimensions": dimensions, "Value": 42.0, "Unit": "Seconds"}],
     )
     assert lag() == [42.0]
+
+
+def test_revoking_a_rule_id_the_group_no_longer_has_answers_as_aws_does(url):
+    """The AWS provider deletes security-group rules by id and takes InvalidSecurityGroupRuleId.NotFound
+    as "already gone"; moto said InvalidPermission.NotFound, so a retried revoke failed a destroy."""
+    ec2 = client(url, "ec2", region="us-west-2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    web, db = (ec2.create_security_group(GroupName=n, Description=n, VpcId=vpc)["GroupId"] for n in ("web", "db"))
+    to_db = [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": db}]}]
+    from_web = [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web}]}]
+    egress = ec2.authorize_security_group_egress(GroupId=web, IpPermissions=to_db)["SecurityGroupRules"][0]
+    ingress = ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=from_web)["SecurityGroupRules"][0]
+    for revoke, group, rule in (
+        (ec2.revoke_security_group_egress, web, egress["SecurityGroupRuleId"]),
+        (ec2.revoke_security_group_ingress, db, ingress["SecurityGroupRuleId"]),
+    ):
+        revoke(GroupId=group, SecurityGroupRuleIds=[rule])  # a known id is revoked as before
+        with pytest.raises(ClientError) as again:
+            revoke(GroupId=group, SecurityGroupRuleIds=[rule])
+        assert error_code(again) == "InvalidSecurityGroupRuleId.NotFound"
+    ec2.authorize_security_group_egress(GroupId=web, IpPermissions=to_db)
+    ec2.revoke_security_group_egress(GroupId=web, IpPermissions=to_db)  # by permission: moto's own path
