@@ -38,6 +38,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from support.configs import project_table
 from typer.testing import CliRunner
 
 from config import model
@@ -116,16 +117,9 @@ def database_stack(scope, spec, config, env, out_dir):
     return DatabaseStack()
 
 
-CONFIG = """\
-[project]
-name = "webapp"
-suffix = "a1"
-domain = "example.com"
-owner = "platform"
-cost_center = "cc-000"
-external_id = "failover-drill"
-ci_account_id = "999999999999"
-
+CONFIG = (
+    project_table("failover-drill").lstrip("\n")
+    + """
 [environments.dev]
 account_id = "111111111111"
 regions = ["us-east-1", "us-west-2", "eu-central-1"]
@@ -138,6 +132,7 @@ deletion_protection = true
 backend = "local"
 local_dir = "{state}"
 """
+)
 
 
 class Drill:
