@@ -309,7 +309,10 @@ ENVIRONMENT: tuple[Setting, ...] = (
         attr="http_5xx_threshold",
     ),
     Setting(
-        "deletion_protection", bool, "load balancer and database deletion protection", per_profile(False, False, True)
+        "deletion_protection",
+        bool,
+        "deletion protection of the load balancer and the writer database (replicas never)",
+        per_profile(False, False, True),
     ),
     # DNS and edge
     Setting(
